@@ -1,0 +1,5 @@
+export * from './topology.js';
+export * from './load.js';
+export * from './select.js';
+export * from './tls.js';
+export * from './server-tls.js';

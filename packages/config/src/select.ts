@@ -1,0 +1,78 @@
+/** Picking one service out of the topology, for a deployment that runs a single service. */
+import { ConfigError } from './load.js';
+import type {
+  ApplicationServerConfig,
+  AutonomousSystemConfig,
+  MessageServerConfig,
+  Topology,
+} from './topology.js';
+
+type Env = Record<string, string | undefined>;
+
+export function findAs(topology: Topology, domain: string): AutonomousSystemConfig {
+  const as = topology.autonomousSystems.find((candidate) => candidate.domain === domain);
+  if (!as) throw new ConfigError(`no AS ${domain} in the topology`);
+  return as;
+}
+
+/** The AS of `IRSP_AS` (or the only one). */
+export function selectAs(topology: Topology, env: Env): AutonomousSystemConfig {
+  if (env.IRSP_AS) return findAs(topology, env.IRSP_AS);
+  if (topology.autonomousSystems.length === 1) return topology.autonomousSystems[0]!;
+  throw new ConfigError('several ASs in the topology: set IRSP_AS to the domain of this service');
+}
+
+export function selectMessageServer(
+  topology: Topology,
+  env: Env,
+): { as: AutonomousSystemConfig; server: MessageServerConfig } {
+  const as = selectAs(topology, env);
+  const id = env.IRSP_MESSAGE_SERVER;
+  const server = id ? as.messageServers.find((m) => m.id === id) : as.messageServers[0];
+  if (!server) throw new ConfigError(`no message server ${id} in AS ${as.domain}`);
+  return { as, server };
+}
+
+export function selectApplicationServer(
+  topology: Topology,
+  env: Env,
+): { as: AutonomousSystemConfig; server: ApplicationServerConfig } {
+  const as = selectAs(topology, env);
+  const name = env.IRSP_APPLICATION_SERVER;
+  const server = name ? as.applicationServers.find((a) => a.name === name) : as.applicationServers[0];
+  if (!server) throw new ConfigError(`no application server ${name ?? ''} in AS ${as.domain}`);
+  return { as, server };
+}
+
+/** `IRSP_LISTEN_HOST` / `PORT` override where a single deployed service listens (containers, PaaS). */
+export function listenOverride(
+  listen: { host: string; port: number },
+  env: Env,
+): { host: string; port: number } {
+  const port = env.PORT ?? env.IRSP_LISTEN_PORT;
+  if (port !== undefined && !/^\d{1,5}$/.test(port))
+    throw new ConfigError(`PORT ${port} is not a port number`);
+  return { host: env.IRSP_LISTEN_HOST ?? listen.host, port: port === undefined ? listen.port : Number(port) };
+}
+
+/** Where a service's embedded database lives, or its PostgreSQL URL. */
+export function databaseFor(topology: Topology, own: { url?: string | undefined; schema: string }) {
+  const url = own.url ?? topology.database.url;
+  return url
+    ? { url, schema: own.schema }
+    : { dataDir: `${topology.database.dataDir}/${own.schema}`, schema: own.schema };
+}
+
+export function messageServerSchemaName(as: AutonomousSystemConfig): string {
+  return as.database?.schema ?? `ms_${as.domain.replace(/[^a-z0-9]/g, '_')}`.slice(0, 63);
+}
+
+export function applicationServerSchemaName(
+  as: AutonomousSystemConfig,
+  server: ApplicationServerConfig,
+): string {
+  return (
+    server.database?.schema ??
+    `app_${as.domain.replace(/[^a-z0-9]/g, '_')}_${server.name.replace(/-/g, '_')}`.slice(0, 63)
+  );
+}

@@ -1,0 +1,2 @@
+export * from './scram.js';
+export * from './secrets.js';

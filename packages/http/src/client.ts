@@ -1,0 +1,78 @@
+/**
+ * Sending operations to another server over HTTPS with undici: one keep-alive pool per client, the IRSP's
+ * CA, TLS 1.2+, connect and request timeouts, bodies always consumed. POST with a form body by default
+ * (secrets stay out of URLs and logs), GET with a query string when configured.
+ */
+import { Agent, request } from 'undici';
+import {
+  buildForm,
+  buildUrl,
+  interpretResponse,
+  type Extras,
+  type Operation,
+  type Outcome,
+  type ParamsIn,
+} from '@irsp/protocol';
+
+export interface OperationClientOptions {
+  ca: string;
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  method?: 'POST' | 'GET';
+}
+
+/** The outcome of a send: the receiver's answer, or no answer at all (refused, timed out, TLS failure). */
+export type SendOutcome = Outcome | { kind: 'unreachable'; reason: string };
+
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+export class OperationClient {
+  private readonly agent: Agent;
+  private readonly method: 'POST' | 'GET';
+  private readonly requestTimeoutMs: number;
+
+  constructor(options: OperationClientOptions) {
+    this.method = options.method ?? 'POST';
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.agent = new Agent({
+      connect: { ca: options.ca, minVersion: 'TLSv1.2', timeout: options.connectTimeoutMs ?? 5_000 },
+      headersTimeout: this.requestTimeoutMs,
+      bodyTimeout: this.requestTimeoutMs,
+      keepAliveTimeout: 30_000,
+      maxResponseSize: MAX_RESPONSE_BYTES,
+    });
+  }
+
+  async send<O extends Operation>(
+    operation: O,
+    baseUrl: string,
+    params: ParamsIn<O>,
+    options: { extra?: Extras; serviceUri?: string } = {},
+  ): Promise<SendOutcome> {
+    const url =
+      this.method === 'GET'
+        ? buildUrl(operation, baseUrl, params, options.extra, options.serviceUri)
+        : buildUrl(operation, baseUrl, {} as ParamsIn<O>, undefined, options.serviceUri).replace(/\?$/, '');
+    try {
+      const response = await request(url, {
+        method: this.method,
+        dispatcher: this.agent,
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        ...(this.method === 'POST'
+          ? {
+              headers: { 'content-type': 'application/x-www-form-urlencoded' },
+              body: buildForm(operation, params, options.extra),
+            }
+          : {}),
+      });
+      const body = await response.body.text();
+      return interpretResponse(operation, response.statusCode, body);
+    } catch (error) {
+      return { kind: 'unreachable', reason: (error as Error).message };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}

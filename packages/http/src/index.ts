@@ -1,0 +1,5 @@
+export * from './logger.js';
+export * from './server.js';
+export * from './operation-route.js';
+export * from './client.js';
+export * from './main.js';

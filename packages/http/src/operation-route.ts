@@ -1,0 +1,110 @@
+/**
+ * Serving one form operation (a message of clause 8 or a client API call) on a path, as GET with a query
+ * string and as POST with a form body. Order of checks: decodable → authenticated → valid → handled, so an
+ * unauthenticated caller learns nothing about parameters.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  decodeForm,
+  parseAnyForm,
+  type FormFields,
+  type Operation,
+  type ParseResult,
+  type Status,
+} from '@irsp/protocol';
+import { sendStatus } from './server.js';
+
+export type Method = 'GET' | 'POST';
+
+export interface OperationRoute<O extends Operation> {
+  path: string;
+  /** Operations served on this path; several only where the standard shares a URI (Messages 10/11, 12/13…). */
+  operations: readonly O[];
+  methods?: readonly Method[];
+  /** Checks the caller from the decoded fields: undefined to go on, or 401/403. */
+  authenticate?: (
+    fields: FormFields,
+    request: FastifyRequest,
+  ) => 401 | 403 | undefined | Promise<401 | 403 | undefined>;
+  handle: (parsed: Extract<ParseResult<O>, { ok: true }>, request: FastifyRequest) => Promise<Status>;
+}
+
+function rawForm(request: FastifyRequest): string | undefined {
+  if (request.method === 'GET') {
+    const q = request.url.indexOf('?');
+    return q === -1 ? '' : request.url.slice(q + 1);
+  }
+  return typeof request.body === 'string' ? request.body : undefined;
+}
+
+/** A route ready to be registered, with what OpenAPI needs to describe it. */
+export interface ServedRoute {
+  path: string;
+  operations: readonly Operation[];
+  methods: readonly Method[];
+  register(app: FastifyInstance): void;
+}
+
+export function operationRoute<O extends Operation>(route: OperationRoute<O>): ServedRoute {
+  return {
+    path: route.path,
+    operations: route.operations,
+    methods: route.methods ?? ['GET', 'POST'],
+    register: (app) => serveOperation(app, route),
+  };
+}
+
+/** The OpenAPI entries of served routes. */
+export function describeRoutes(routes: readonly ServedRoute[]) {
+  return routes.flatMap((r) =>
+    r.operations.map((operation) => ({
+      operation,
+      path: r.path,
+      methods: r.methods.map((m) => m.toLowerCase() as 'get' | 'post'),
+    })),
+  );
+}
+
+export function serveOperation<O extends Operation>(app: FastifyInstance, route: OperationRoute<O>): void {
+  const operationName =
+    route.operations.length === 1 ? route.operations[0]!.name : route.operations.map((o) => o.name).join('|');
+  const methods = route.methods ?? ['GET', 'POST'];
+  const refused = (['GET', 'POST'] as const).filter((m) => !methods.includes(m));
+  if (refused.length > 0) {
+    // Secrets must not travel in URLs where only POST is served: say so rather than "not found".
+    app.route({
+      method: refused,
+      url: route.path,
+      config: { operation: operationName },
+      handler: async (_request, reply) => sendStatus(reply.header('allow', methods.join(', ')), 405),
+    });
+  }
+  app.route({
+    method: [...methods],
+    url: route.path,
+    config: { operation: operationName },
+    handler: async (request, reply) => {
+      const raw = rawForm(request);
+      // A POST without a form body is the 415 of HTTP, in clause 8's body shape.
+      if (raw === undefined) return sendStatus(reply, request.body === undefined ? 400 : 415);
+      const decoded = decodeForm(raw);
+      if (!decoded.ok) {
+        request.log.info({ reason: decoded.reason }, 'undecodable parameters');
+        return sendStatus(reply, 400);
+      }
+      const refused = route.authenticate ? await route.authenticate(decoded.fields, request) : undefined;
+      if (refused) {
+        request.log.warn({ status: refused }, 'caller refused');
+        return sendStatus(reply, refused);
+      }
+      const parsed = parseAnyForm(route.operations, raw);
+      if (!parsed.ok) {
+        request.log.info({ reason: parsed.reason }, 'wrong parameter');
+        return sendStatus(reply, 400);
+      }
+      const status = await route.handle(parsed, request);
+      request.log.debug({ operation: parsed.operation.name, status }, 'handled');
+      return sendStatus(reply, status);
+    },
+  });
+}

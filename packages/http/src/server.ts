@@ -1,0 +1,126 @@
+/**
+ * The Fastify shell every IRSP service is built in: HTTPS (TLS 1.2+), redacted logs, XML error bodies of
+ * clause 8's shape for every failure, `/healthz`, `/readyz`, Prometheus `/metrics` and `/openapi.json`.
+ */
+import { fastify, type FastifyInstance, type FastifyReply } from 'fastify';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { XML_CONTENT_TYPE, errorBody, type ErrorStatus, type Status } from '@irsp/protocol';
+import type { Logger } from './logger.js';
+
+export interface TlsOptions {
+  cert: string;
+  key: string;
+  ca?: string;
+}
+
+export interface ServiceOptions {
+  logger: Logger;
+  /** HTTPS material; only `build…()` calls in unit tests that use `inject()` leave it out. */
+  tls?: TlsOptions | undefined;
+  /** Largest form body accepted (bytes). */
+  bodyLimit?: number;
+  /** Whether the service can do its work (database reachable…), for `/readyz`. */
+  ready?: () => Promise<boolean>;
+  /** The OpenAPI document of the service's interfaces. */
+  openapi?: () => unknown;
+}
+
+export interface ServiceMetrics {
+  registry: Registry;
+  requests: Counter<'operation' | 'status'>;
+  duration: Histogram<'operation'>;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Operation name for metrics (a message or client API operation). */
+    operation?: string;
+  }
+  interface FastifyInstance {
+    metrics: ServiceMetrics;
+  }
+}
+
+export function sendStatus(reply: FastifyReply, status: Status): FastifyReply {
+  if (status === 200) return reply.code(200).header('content-type', XML_CONTENT_TYPE).send('');
+  return reply
+    .code(status)
+    .header('content-type', XML_CONTENT_TYPE)
+    .send(errorBody(status as ErrorStatus));
+}
+
+function createMetrics(): ServiceMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'irsp_requests_total',
+      help: 'Requests served, by operation (message) and status code',
+      labelNames: ['operation', 'status'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'irsp_request_duration_seconds',
+      help: 'Time to answer a request, by operation (message)',
+      labelNames: ['operation'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  };
+}
+
+export function createService(options: ServiceOptions): FastifyInstance {
+  const app = fastify({
+    loggerInstance: options.logger,
+    ...(options.tls
+      ? { https: { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' as const } }
+      : {}),
+    bodyLimit: options.bodyLimit ?? 256 * 1024,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const metrics = createMetrics();
+  app.decorate('metrics', metrics);
+
+  // Form bodies stay raw: the protocol package decodes them strictly (repeated parameters, bad encoding).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.addHook('onResponse', async (request, reply) => {
+    const operation = request.routeOptions.config.operation ?? 'other';
+    metrics.requests.inc({ operation, status: String(reply.statusCode) });
+    metrics.duration.observe({ operation }, reply.elapsedTime / 1000);
+  });
+
+  app.setNotFoundHandler((_request, reply) => sendStatus(reply, 404));
+  app.setErrorHandler((error: { statusCode?: number }, request, reply) => {
+    const status = error.statusCode;
+    if (status === 413 || status === 415 || status === 400) {
+      request.log.info({ status }, 'request refused');
+      return sendStatus(reply, status);
+    }
+    // Never leak details of a 500: they stay in the log.
+    request.log.error({ err: error }, 'request failed');
+    return sendStatus(reply, 500);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = options.ready ? await options.ready().catch(() => false) : true;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  if (options.openapi) {
+    const openapi = options.openapi;
+    app.get('/openapi.json', async () => openapi());
+  }
+  // HTTPS and a pino Logger only change Fastify's generic parameters; services use the plain instance type.
+  return app as unknown as FastifyInstance;
+}

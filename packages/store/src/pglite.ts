@@ -1,0 +1,118 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+
+import { PGlite, types, type Results } from '@electric-sql/pglite';
+
+import { lockDataDir } from './lockfile.js';
+import { quoteSchema } from './schema.js';
+import { TxScope, closedError } from './scope.js';
+import type { Db, DbOptions, Executor, QueryResult } from './types.js';
+
+type Parser = (value: string) => unknown;
+
+/** Parsers that make PGlite return what the pg pool returns (see index.ts). */
+function parsers(): Record<number, Parser> {
+  const asText = (value: string): string => value;
+  const defaultBytea = types.parsers[types.BYTEA] as (value: string, typeId: number) => Uint8Array;
+  return {
+    // Array types (int8[], date[]) use these element parsers too.
+    [types.INT8]: asText,
+    [types.DATE]: asText,
+    [types.INTERVAL]: asText,
+    [types.BYTEA]: (value) => {
+      const bytes = defaultBytea(value, types.BYTEA);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+  };
+}
+
+function toResult<T>(res: Results<T>): QueryResult<T> {
+  // rowCount comes from the command tag (rows returned or affected); it is absent for DDL.
+  return { rows: res.rows, rowCount: res.rowCount ?? (res.rows.length || (res.affectedRows ?? 0)) };
+}
+
+export async function openPglite(opts: DbOptions): Promise<Db> {
+  const quoted = quoteSchema(opts.schema);
+  const schema = opts.schema;
+  const dataDir = opts.dataDir === undefined ? undefined : resolve(opts.dataDir);
+  let unlock: (() => Promise<void>) | undefined;
+  if (dataDir !== undefined) {
+    await mkdir(dataDir, { recursive: true });
+    // Two PGlite instances on one directory both open it and silently diverge; refuse the second.
+    unlock = await lockDataDir(dataDir);
+  }
+
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({ dataDir, parsers: parsers() });
+  } catch (err) {
+    await unlock?.();
+    throw err;
+  }
+  try {
+    // PGlite is one session for its whole life, so one SET covers every later statement.
+    await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${quoted}; SET search_path TO ${quoted}`);
+  } catch (err) {
+    await pglite.close().catch(() => undefined);
+    await unlock?.();
+    throw err;
+  }
+
+  const scope = new TxScope();
+  let closing: Promise<void> | undefined;
+  const assertUsable = (method: string): void => {
+    if (closing) throw closedError();
+    scope.assertOutside(method);
+  };
+
+  return {
+    kind: 'pglite',
+    schema,
+
+    // PGlite serialises everything: a query issued while a transaction runs waits for its end.
+    async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
+      assertUsable('query');
+      return toResult(await pglite.query<T>(sql, params));
+    },
+
+    async exec(sql: string): Promise<void> {
+      assertUsable('exec');
+      await pglite.exec(sql);
+    },
+
+    async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+      assertUsable('transaction');
+      return scope.run(() =>
+        pglite.transaction(async (ptx) => {
+          const tx: Executor = {
+            async query<R = Record<string, unknown>>(
+              sql: string,
+              params?: unknown[],
+            ): Promise<QueryResult<R>> {
+              return toResult(await ptx.query<R>(sql, params));
+            },
+            async exec(sql: string): Promise<void> {
+              await ptx.exec(sql);
+            },
+          };
+          return fn(tx);
+        }),
+      );
+    },
+
+    close(): Promise<void> {
+      closing ??= (async () => {
+        try {
+          if (opts.dropSchemaOnClose === true) await pglite.exec(`DROP SCHEMA IF EXISTS ${quoted} CASCADE`);
+        } finally {
+          try {
+            await pglite.close();
+          } finally {
+            await unlock?.();
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}

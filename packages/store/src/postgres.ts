@@ -1,0 +1,177 @@
+import pg from 'pg';
+
+import { sqlState } from './errors.js';
+import { quoteSchema } from './schema.js';
+import { TxScope, closedError } from './scope.js';
+import type { Db, DbOptions, Executor, QueryResult } from './types.js';
+
+// Type OIDs whose parsing is pinned so that both drivers return the same values (see index.ts).
+const INT8 = 20;
+const INT8_ARRAY = 1016;
+const TEXT_ARRAY = 1009;
+const DATE = 1082;
+const DATE_ARRAY = 1182;
+const INTERVAL = 1186;
+const INTERVAL_ARRAY = 1187;
+
+/** Per-pool parsers (the global pg.types registry is neither changed nor relied on for these types). */
+function typeOverrides(): pg.TypeOverrides {
+  const types = new pg.TypeOverrides();
+  const asText = (value: string): string => value;
+  // @types/pg's TypeId enum lists no array types, hence the cast.
+  const getTypeParser = pg.types.getTypeParser as (oid: number, format: 'text') => (value: string) => unknown;
+  const textArray = getTypeParser(TEXT_ARRAY, 'text');
+  for (const oid of [INT8, DATE, INTERVAL]) types.setTypeParser(oid, asText);
+  for (const oid of [INT8_ARRAY, DATE_ARRAY, INTERVAL_ARRAY]) types.setTypeParser(oid, textArray);
+  return types;
+}
+
+function abortedCommitError(): Error {
+  // Same message, code and severity as PGlite's TransactionAbortedError.
+  return Object.assign(new Error('Transaction was rolled back instead of committed'), {
+    code: '25P02',
+    severity: 'ERROR',
+  });
+}
+
+/** Runs one statement with the extended protocol, as PGlite does (one statement per query, always). */
+async function runQuery<T>(
+  target: pg.Pool | pg.PoolClient,
+  sql: string,
+  params: unknown[] | undefined,
+): Promise<QueryResult<T>> {
+  // queryMode is supported by pg ≥ 8.12 but missing from @types/pg.
+  const config = { text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig;
+  const res = await target.query(config);
+  return { rows: res.rows as T[], rowCount: res.rowCount ?? 0 };
+}
+
+export async function openPostgres(opts: DbOptions & { url: string }): Promise<Db> {
+  const quoted = quoteSchema(opts.schema);
+  const schema = opts.schema;
+  const poolMax = opts.poolMax ?? 10;
+  if (!Number.isInteger(poolMax) || poolMax < 1)
+    throw new TypeError(`invalid poolMax ${String(opts.poolMax)}`);
+
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: poolMax,
+    // The schema name is validated (quoteSchema), so it needs no escaping in the startup options. Set
+    // here, search_path holds from the first statement of every connection and survives RESET/DISCARD.
+    options: `-c search_path=${schema}`,
+    application_name: `irsp_${schema}`.slice(0, 63),
+    connectionTimeoutMillis: 10_000,
+    types: typeOverrides(),
+  });
+  pool.on('error', (err) => opts.onError?.(err));
+
+  try {
+    // A postgres URL with its own ?options=… replaces the startup options above; refuse rather than
+    // run in the wrong schema.
+    const shown = await runQuery<{ search_path: string }>(
+      pool,
+      "SELECT current_setting('search_path') AS search_path",
+      [],
+    );
+    if (shown.rows[0]?.search_path !== schema) {
+      throw new Error(
+        `search_path is ${JSON.stringify(shown.rows[0]?.search_path)}, expected ${schema}: remove options= from the database URL`,
+      );
+    }
+    // Checking first avoids needing CREATE on the database when the schema exists, and the race of two
+    // concurrent CREATE SCHEMA IF NOT EXISTS (which can fail with 23505) is tolerated below.
+    const exists = await runQuery(pool, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (exists.rowCount === 0) {
+      try {
+        await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+      } catch (err) {
+        if (sqlState(err) !== '23505' && sqlState(err) !== '42P06') throw err;
+      }
+    }
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+
+  const scope = new TxScope();
+  let closing: Promise<void> | undefined;
+  const assertUsable = (method: string): void => {
+    if (closing) throw closedError();
+    scope.assertOutside(method);
+  };
+
+  return {
+    kind: 'postgres',
+    schema,
+
+    async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
+      assertUsable('query');
+      return runQuery<T>(pool, sql, params);
+    },
+
+    async exec(sql: string): Promise<void> {
+      assertUsable('exec');
+      await pool.query(sql);
+    },
+
+    async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+      assertUsable('transaction');
+      return scope.run(async () => {
+        const client = await pool.connect();
+        // A checked-out client has no pool listener: without ours, a connection lost between two
+        // statements would emit an unhandled 'error' and crash the process.
+        let broken: Error | undefined;
+        const onError = (err: Error): void => {
+          broken = err;
+        };
+        client.on('error', onError);
+        let finished = false;
+        const assertOpen = (): void => {
+          if (finished) throw new Error('transaction is finished');
+        };
+        const tx: Executor = {
+          async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+            assertOpen();
+            return runQuery<R>(client, sql, params);
+          },
+          async exec(sql: string): Promise<void> {
+            assertOpen();
+            await client.query(sql);
+          },
+        };
+        try {
+          await client.query('BEGIN');
+          const result = await fn(tx);
+          finished = true;
+          const commit = await client.query('COMMIT');
+          // COMMIT of a transaction aborted by an error that fn caught answers ROLLBACK, not an error.
+          if (commit.command === 'ROLLBACK') throw abortedCommitError();
+          return result;
+        } catch (err) {
+          finished = true;
+          try {
+            await client.query('ROLLBACK');
+          } catch (rollbackErr) {
+            broken ??= rollbackErr as Error;
+          }
+          throw err;
+        } finally {
+          client.off('error', onError);
+          // Passing an error destroys the connection instead of returning it to the pool.
+          client.release(broken);
+        }
+      });
+    },
+
+    close(): Promise<void> {
+      closing ??= (async () => {
+        try {
+          if (opts.dropSchemaOnClose === true) await pool.query(`DROP SCHEMA IF EXISTS ${quoted} CASCADE`);
+        } finally {
+          await pool.end();
+        }
+      })();
+      return closing;
+    },
+  };
+}

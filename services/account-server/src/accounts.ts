@@ -1,0 +1,284 @@
+/**
+ * The account lifecycle at the account server (clause 7.1, 8.2.1–8.2.3): the client account API's register,
+ * modify and remove, each carried to the message server of the account's AS with Messages 1–6, without ever
+ * keeping a half-made account (docs/consistency.md says how the two sides are kept in step).
+ */
+import { hashPassword, verifyPassword } from '@irsp/credentials';
+import type { SendOutcome } from '@irsp/http';
+import {
+  message1,
+  message2,
+  message3,
+  message4,
+  message5,
+  message6,
+  type AccountId,
+  type Extras,
+} from '@irsp/protocol';
+import { isUniqueViolation, type Queryable } from '@irsp/store';
+import type { AccountServerContext } from './context.js';
+import { sendToAs, type AutonomousSystemEntry } from './directory.js';
+
+export type AccountStatus = 200 | 400 | 401 | 421 | 422 | 500;
+
+export interface DeviceInfo {
+  verifycode?: string | undefined;
+  type?: string | undefined;
+  vendor?: string | undefined;
+  model?: string | undefined;
+}
+
+interface AccountRow {
+  local_part: string;
+  kind: 'user' | 'device';
+  domain: string;
+  state: 'pending' | 'active' | 'removing';
+  password_hash: string;
+  device_type: string | null;
+  vendor: string | null;
+  model: string | null;
+  extra: Extras;
+}
+
+const statusOf = (outcome: SendOutcome) => (outcome.kind === 'status' ? outcome.status : undefined);
+
+function describe(outcome: SendOutcome): string {
+  if (outcome.kind === 'status') return `status ${outcome.status}`;
+  if (outcome.kind === 'unexpected') return `unexpected answer ${outcome.httpStatus}: ${outcome.reason}`;
+  return `unreachable: ${outcome.reason}`;
+}
+
+async function findAccount(q: Queryable, local: string): Promise<AccountRow | undefined> {
+  const result = await q.query<AccountRow>(
+    'SELECT local_part, kind, domain, state, password_hash, device_type, vendor, model, extra FROM accounts WHERE local_part = $1',
+    [local],
+  );
+  return result.rows[0];
+}
+
+async function recordDivergence(ctx: AccountServerContext, id: AccountId, detail: string): Promise<void> {
+  ctx.logger.warn({ localPart: id.local, domain: id.domain, detail }, 'divergence with the message server');
+  await ctx.db.query('INSERT INTO divergences (local_part, domain, detail) VALUES ($1, $2, $3)', [
+    id.local,
+    id.domain,
+    detail,
+  ]);
+}
+
+/** Message 1 or 2 for an account. */
+function sendCreate(
+  ctx: AccountServerContext,
+  as: AutonomousSystemEntry,
+  id: AccountId,
+  password: string,
+  info: DeviceInfo,
+  extra: Extras,
+) {
+  return id.kind === 'user'
+    ? sendToAs(ctx.client, as, message1, { name: id.local, password })
+    : sendToAs(ctx.client, as, message2, { name: id.local, password, ...definedInfo(info) }, extra);
+}
+
+/** Message 3 or 4 for an account, always carrying its whole current state. */
+function sendModify(
+  ctx: AccountServerContext,
+  as: AutonomousSystemEntry,
+  id: AccountId,
+  password: string,
+  info: DeviceInfo,
+  extra: Extras,
+) {
+  return id.kind === 'user'
+    ? sendToAs(ctx.client, as, message3, { name: id.local, password })
+    : sendToAs(ctx.client, as, message4, { name: id.local, password, ...definedInfo(info) }, extra);
+}
+
+/** Message 5 or 6. */
+export function sendRemove(
+  ctx: AccountServerContext,
+  as: AutonomousSystemEntry,
+  kind: AccountId['kind'],
+  local: string,
+) {
+  return kind === 'user'
+    ? sendToAs(ctx.client, as, message5, { name: local })
+    : sendToAs(ctx.client, as, message6, { name: local });
+}
+
+function definedInfo(info: DeviceInfo): DeviceInfo {
+  return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as DeviceInfo;
+}
+
+/** Registers a user or device (client API → Message 1/2). */
+export async function register(
+  ctx: AccountServerContext,
+  id: AccountId,
+  password: string,
+  info: DeviceInfo = {},
+  extra: Extras = {},
+): Promise<AccountStatus> {
+  const as = ctx.directory.as(id.domain);
+  if (!as) return 400;
+  const passwordHash = await hashPassword(password);
+  let retry = false;
+  try {
+    await ctx.db.query(
+      `INSERT INTO accounts (local_part, kind, domain, state, password_hash, device_type, vendor, model, extra)
+       VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8)`,
+      [
+        id.local,
+        id.kind,
+        id.domain,
+        passwordHash,
+        info.type ?? null,
+        info.vendor ?? null,
+        info.model ?? null,
+        JSON.stringify(extra),
+      ],
+    );
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    // The local part is taken (in any AS: clause 7.1 b) — unless this is a retry of our own unfinished request.
+    const existing = await findAccount(ctx.db, id.local);
+    const ownRetry =
+      existing?.state === 'pending' &&
+      existing.domain === id.domain &&
+      existing.kind === id.kind &&
+      (await verifyPassword(password, existing.password_hash));
+    if (!ownRetry) return 421;
+    retry = true;
+  }
+
+  const outcome = await sendCreate(ctx, as, id, password, info, extra);
+  let status = statusOf(outcome);
+  if (status === 421 && retry) {
+    // An earlier attempt of this same request reached the message server; make it match this one.
+    status = statusOf(await sendModify(ctx, as, id, password, info, extra));
+  }
+  if (status === 200) {
+    await ctx.db.query(
+      `UPDATE accounts SET state = 'active', password_hash = $2, verify_code_hash = $3, device_type = $4, vendor = $5,
+          model = $6, extra = $7, updated_at = now() WHERE local_part = $1`,
+      [
+        id.local,
+        passwordHash,
+        info.verifycode ? await hashPassword(info.verifycode) : null,
+        info.type ?? null,
+        info.vendor ?? null,
+        info.model ?? null,
+        JSON.stringify(extra),
+      ],
+    );
+    return 200;
+  }
+  if (status === 421 || status === 400) {
+    await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'pending'`, [id.local]);
+    if (status === 421)
+      await recordDivergence(ctx, id, 'message server holds an account the account server does not know');
+    return status;
+  }
+  // No answer, or an error: the message server may or may not have the account. Take it back now if we can;
+  // otherwise the pending row keeps the local part reserved and the reconciler removes it later.
+  ctx.logger.error(
+    { localPart: id.local, domain: id.domain, outcome: describe(outcome) },
+    'registration not confirmed',
+  );
+  const undo = statusOf(await sendRemove(ctx, as, id.kind, id.local));
+  if (undo === 200 || undo === 422) {
+    await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'pending'`, [id.local]);
+  }
+  return 500;
+}
+
+/** Checks an active account's password: the row, 422 (no such account) or 401 (wrong password). */
+async function authenticate(
+  ctx: AccountServerContext,
+  id: AccountId,
+  password: string,
+  states: AccountRow['state'][],
+): Promise<AccountRow | 401 | 422> {
+  const row = await findAccount(ctx.db, id.local);
+  if (!row || row.kind !== id.kind || row.domain !== id.domain || !states.includes(row.state)) return 422;
+  return (await verifyPassword(password, row.password_hash)) ? row : 401;
+}
+
+/** Changes an account (client API → Message 3/4); a message server that lost the account gets it back. */
+export async function modify(
+  ctx: AccountServerContext,
+  id: AccountId,
+  password: string,
+  changes: { newpassword?: string | undefined } & DeviceInfo,
+  changedExtra: Extras = {},
+): Promise<AccountStatus> {
+  const row = await authenticate(ctx, id, password, ['active']);
+  if (typeof row === 'number') return row;
+  const as = ctx.directory.as(id.domain);
+  if (!as) return 500;
+  const newPassword = changes.newpassword ?? password;
+  const info: DeviceInfo = {
+    verifycode: changes.verifycode,
+    type: changes.type ?? row.device_type ?? undefined,
+    vendor: changes.vendor ?? row.vendor ?? undefined,
+    model: changes.model ?? row.model ?? undefined,
+  };
+  const extra = { ...row.extra, ...changedExtra };
+  const outcome = await sendModify(ctx, as, id, newPassword, info, extra);
+  let status = statusOf(outcome);
+  if (status === 422) {
+    await recordDivergence(ctx, id, 'message server lost the account: created again on modification');
+    status = statusOf(await sendCreate(ctx, as, id, newPassword, info, extra));
+  }
+  if (status === 400) return 400;
+  if (status !== 200) {
+    ctx.logger.error(
+      { localPart: id.local, domain: id.domain, outcome: describe(outcome) },
+      'modification not confirmed',
+    );
+    return 500;
+  }
+  await ctx.db.query(
+    `UPDATE accounts SET password_hash = $2,
+        verify_code_hash = CASE WHEN $3 THEN $4 ELSE verify_code_hash END,
+        device_type = $5, vendor = $6, model = $7, extra = $8, updated_at = now()
+      WHERE local_part = $1`,
+    [
+      id.local,
+      changes.newpassword ? await hashPassword(changes.newpassword) : row.password_hash,
+      changes.verifycode !== undefined,
+      changes.verifycode ? await hashPassword(changes.verifycode) : null,
+      info.type ?? null,
+      info.vendor ?? null,
+      info.model ?? null,
+      JSON.stringify(extra),
+    ],
+  );
+  return 200;
+}
+
+/** Deletes an account (client API → Message 5/6); what cannot be confirmed now the reconciler finishes. */
+export async function remove(
+  ctx: AccountServerContext,
+  id: AccountId,
+  password: string,
+): Promise<AccountStatus> {
+  const row = await authenticate(ctx, id, password, ['active', 'removing']);
+  if (typeof row === 'number') return row;
+  const as = ctx.directory.as(id.domain);
+  if (!as) return 500;
+  await ctx.db.query(`UPDATE accounts SET state = 'removing', updated_at = now() WHERE local_part = $1`, [
+    id.local,
+  ]);
+  const outcome = await sendRemove(ctx, as, id.kind, id.local);
+  const status = statusOf(outcome);
+  if (status === 200 || status === 422) {
+    if (status === 422)
+      await recordDivergence(ctx, id, 'message server did not have the account being removed');
+    await ctx.db.query('DELETE FROM accounts WHERE local_part = $1', [id.local]);
+    return 200;
+  }
+  ctx.logger.error(
+    { localPart: id.local, domain: id.domain, outcome: describe(outcome) },
+    'removal not confirmed',
+  );
+  return 500;
+}

@@ -1,0 +1,86 @@
+/** Builds a ready account server (client API, Message 7, reconciler) without listening. */
+import type { TlsMaterial, Topology } from '@irsp/config';
+import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
+import { openApiDocument } from '@irsp/protocol';
+import { loadMigrations, migrate, type Db } from '@irsp/store';
+import type { FastifyInstance } from 'fastify';
+import type { AccountServerContext } from './context.js';
+import { Directory } from './directory.js';
+import { startReconciler } from './reconciler.js';
+import { clientDeviceModifyRoute } from './routes/client-device-modify.js';
+import { clientDeviceRegisterRoute } from './routes/client-device-register.js';
+import { clientDeviceRemoveRoute } from './routes/client-device-remove.js';
+import { clientUserModifyRoute } from './routes/client-user-modify.js';
+import { clientUserRegisterRoute } from './routes/client-user-register.js';
+import { clientUserRemoveRoute } from './routes/client-user-remove.js';
+import { message7Route } from './routes/message7-modify-verify-code.js';
+
+export interface AccountServerOptions {
+  autonomousSystems: Topology['autonomousSystems'];
+  db: Db;
+  logger: Logger;
+  /** HTTPS material; absent only in tests that use inject(). */
+  tls?: TlsMaterial;
+  /** The CA that message servers' certificates are checked with. */
+  ca: string;
+  http?: { connectTimeoutMs?: number; requestTimeoutMs?: number };
+  reconcile?: { intervalMs: number; settleAfterMs?: number };
+}
+
+export interface AccountServer {
+  app: FastifyInstance;
+  context: AccountServerContext;
+  listen(listen: { host: string; port: number }): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function buildAccountServer(options: AccountServerOptions): Promise<AccountServer> {
+  const { db, logger } = options;
+  await migrate(db, await loadMigrations(new URL('../migrations/', import.meta.url)));
+  const client = new OperationClient({ ca: options.ca, ...options.http });
+  const context: AccountServerContext = {
+    db,
+    logger,
+    client,
+    directory: new Directory({ autonomousSystems: options.autonomousSystems }),
+  };
+  const clientRoutes = [
+    clientUserRegisterRoute(context),
+    clientDeviceRegisterRoute(context),
+    clientUserModifyRoute(context),
+    clientDeviceModifyRoute(context),
+    clientUserRemoveRoute(context),
+    clientDeviceRemoveRoute(context),
+  ];
+  const routes = [...clientRoutes, message7Route(context)];
+  const app = createService({
+    logger,
+    tls: options.tls,
+    bodyLimit: 64 * 1024,
+    ready: async () => (await db.query('SELECT 1')).rowCount === 1,
+    openapi: () => openApiDocument({ title: 'IRSP account server', version: '1' }, describeRoutes(routes)),
+  });
+  for (const route of routes) route.register(app);
+
+  const requestTimeoutMs = options.http?.requestTimeoutMs ?? 10_000;
+  let stopReconciler: (() => Promise<void>) | undefined;
+  return {
+    app,
+    context,
+    async listen(listen) {
+      await app.listen({ host: listen.host, port: listen.port });
+      stopReconciler = startReconciler(context, {
+        intervalMs: options.reconcile?.intervalMs ?? 30_000,
+        // Longer than any request can still be in flight (two sends of Message 1–6 per request at most… and a margin).
+        settleAfterMs: options.reconcile?.settleAfterMs ?? 6 * requestTimeoutMs,
+      });
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : listen.port;
+    },
+    async close() {
+      await stopReconciler?.();
+      await app.close();
+      await client.close();
+    },
+  };
+}

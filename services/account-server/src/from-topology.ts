@@ -1,0 +1,36 @@
+/** The account server as the topology describes it: its database, certificate and the ASs it serves. */
+import { databaseFor, serverTls, trustedCa, type Topology } from '@irsp/config';
+import type { Logger } from '@irsp/http';
+import { openDb } from '@irsp/store';
+import { buildAccountServer, type AccountServer } from './build.js';
+
+export async function accountServerFromTopology(topology: Topology, logger: Logger): Promise<AccountServer> {
+  const config = topology.accountServer;
+  const db = await openDb(databaseFor(topology, config.database));
+  try {
+    const built = await buildAccountServer({
+      autonomousSystems: topology.autonomousSystems,
+      db,
+      logger,
+      tls: await serverTls(topology, {
+        name: 'account-server',
+        url: config.url,
+        listenHost: config.listen.host,
+        tls: config.tls,
+      }),
+      ca: await trustedCa(topology),
+      http: topology.http,
+      reconcile: { intervalMs: config.reconcileIntervalMs },
+    });
+    return {
+      ...built,
+      close: async () => {
+        await built.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The topology `pnpm start` runs when none is given: the account server and two ASs (`as1.irsp.test`,
+ * `as2.irsp.test`), each with one message server and one application server, on loopback, with credentials
+ * made at random on first start and kept in `.irsp/irsp.yaml` (mode 0600) so that clients keep working.
+ */
+import { randomSecret } from '@irsp/credentials';
+import { stringify } from 'yaml';
+
+export interface DefaultPorts {
+  accountServer: number;
+  /** Per AS (in order): admin API of its message server and its application server. */
+  autonomousSystems: { messageServer: number; applicationServer: number }[];
+}
+
+export const DEFAULT_PORTS: DefaultPorts = {
+  accountServer: 8443,
+  autonomousSystems: [
+    { messageServer: 8543, applicationServer: 8643 },
+    { messageServer: 8544, applicationServer: 8644 },
+  ],
+};
+
+export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = '127.0.0.1'): string {
+  const domains = ['as1.irsp.test', 'as2.irsp.test'];
+  const document = {
+    tls: { mode: 'local', dir: '.irsp/tls' },
+    database: { dataDir: '.irsp/data' },
+    logLevel: 'info',
+    accountServer: {
+      url: `https://${host}:${ports.accountServer}`,
+      listen: { host, port: ports.accountServer },
+    },
+    autonomousSystems: domains.map((domain, i) => {
+      const p = ports.autonomousSystems[i]!;
+      const tag = `as${i + 1}`;
+      return {
+        domain,
+        messageServers: [
+          {
+            id: 'ms1',
+            url: `https://${host}:${p.messageServer}`,
+            listen: { host, port: p.messageServer },
+            pushUri: '/push',
+            credentials: {
+              accountServer: { appid: `account-server-at-${tag}`, token: randomSecret() },
+              toAccountServer: { appid: `message-server-${tag}`, token: randomSecret() },
+            },
+          },
+        ],
+        applicationServers: [
+          {
+            name: 'default',
+            url: `https://${host}:${p.applicationServer}`,
+            listen: { host, port: p.applicationServer },
+            jid: `default.${domain}`,
+            credentials: { appid: `default-${tag}`, token: randomSecret() },
+            serviceUris: {
+              userUpload: '/user/upload',
+              deviceUpload: '/device/upload',
+              deviceStatus: '/device/status',
+              exchange: '/exchange',
+            },
+          },
+        ],
+      };
+    }),
+  };
+  return `# IRSP topology written by \`pnpm start\` on first start. Edit freely; see docs/configuration.md.\n${stringify(document)}`;
+}

@@ -1,0 +1,3 @@
+export * from './start.js';
+export * from './manifest.js';
+export * from './default-topology.js';

@@ -1,0 +1,31 @@
+/** `.irsp/manifest.json`: every endpoint and credential a client of the running IRSP needs. */
+import { caCertPath, type Topology } from '@irsp/config';
+
+export function buildManifest(topology: Topology) {
+  return {
+    caCert: caCertPath(topology),
+    accountServer: { url: topology.accountServer.url },
+    autonomousSystems: topology.autonomousSystems.map((as) => ({
+      domain: as.domain,
+      messageServers: as.messageServers.map((ms) => ({
+        id: ms.id,
+        url: ms.url,
+        pushUri: ms.pushUri,
+        ...(ms.xmpp ? { xmpp: ms.xmpp } : {}),
+        credentials: {
+          accountServer: ms.credentials.accountServer,
+          toAccountServer: ms.credentials.toAccountServer,
+        },
+      })),
+      applicationServers: as.applicationServers.map((app) => ({
+        name: app.name,
+        url: app.url,
+        jid: app.jid,
+        credentials: app.credentials,
+        serviceUris: app.serviceUris,
+      })),
+    })),
+  };
+}
+
+export type Manifest = ReturnType<typeof buildManifest>;

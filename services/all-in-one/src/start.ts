@@ -1,0 +1,97 @@
+/**
+ * A whole IRSP in one process: the account server, then every message server and application server of every
+ * AS, each with its own embedded database (or schema on DATABASE_URL), as the topology says.
+ */
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { loadTopology, type Topology } from '@irsp/config';
+import { accountServerFromTopology } from '@irsp/account-server';
+import { applicationServerFromTopology } from '@irsp/application-server';
+import type { Logger } from '@irsp/http';
+import { messageServerFromTopology } from '@irsp/message-server';
+import { defaultTopologyYaml } from './default-topology.js';
+import { buildManifest, type Manifest } from './manifest.js';
+
+export interface RunningIrsp {
+  topology: Topology;
+  manifest: Manifest;
+  manifestPath: string;
+  close(): Promise<void>;
+}
+
+async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, text, { mode });
+  await rename(temporary, path);
+  await chmod(path, mode);
+}
+
+/** The topology file to run: the given one, or `.irsp/irsp.yaml`, written with fresh credentials if missing. */
+export async function ensureTopologyFile(stateDir: string, given?: string): Promise<string> {
+  if (given) return given;
+  const path = join(stateDir, 'irsp.yaml');
+  try {
+    await readFile(path);
+  } catch {
+    await writeAtomically(path, defaultTopologyYaml(), 0o600);
+  }
+  return path;
+}
+
+export async function startIrsp(options: {
+  topologyFile: string;
+  stateDir: string;
+  logger: Logger;
+}): Promise<RunningIrsp> {
+  const topology = await loadTopology(options.topologyFile);
+  const { logger } = options;
+  const running: { close(): Promise<void> }[] = [];
+  const close = async () => {
+    for (const service of running.reverse()) await service.close();
+  };
+  try {
+    const accountServer = await accountServerFromTopology(
+      topology,
+      logger.child({ service: 'account-server' }),
+    );
+    running.push(accountServer);
+    await accountServer.listen(topology.accountServer.listen);
+    for (const as of topology.autonomousSystems) {
+      for (const server of as.messageServers) {
+        const child = logger.child({ service: 'message-server', domain: as.domain, id: server.id });
+        const messageServer = await messageServerFromTopology(topology, as, server, child);
+        running.push(messageServer);
+        await messageServer.listen(server.listen);
+      }
+      for (const server of as.applicationServers) {
+        const child = logger.child({ service: 'application-server', domain: as.domain, name: server.name });
+        const applicationServer = await applicationServerFromTopology(topology, as, server, child);
+        running.push(applicationServer);
+        await applicationServer.listen(server.listen);
+      }
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const manifest = buildManifest(topology);
+  const manifestPath = join(options.stateDir, 'manifest.json');
+  await writeAtomically(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
+  return { topology, manifest, manifestPath, close };
+}
+
+export function summary(irsp: RunningIrsp): string {
+  const lines = [
+    'IRSP running (Ctrl-C stops it)',
+    `  account server      ${irsp.manifest.accountServer.url}`,
+    ...irsp.manifest.autonomousSystems.flatMap((as) => [
+      `  AS ${as.domain}`,
+      ...as.messageServers.map((ms) => `    message server ${ms.id}       ${ms.url}`),
+      ...as.applicationServers.map((app) => `    application server ${app.name} ${app.url}  (${app.jid})`),
+    ]),
+    `  CA certificate      ${irsp.manifest.caCert}`,
+    `  manifest            ${irsp.manifestPath} (endpoints and credentials for clients)`,
+  ];
+  return lines.join('\n');
+}

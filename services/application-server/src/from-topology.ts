@@ -1,0 +1,43 @@
+/** An application server as the topology describes it. */
+import {
+  applicationServerSchemaName,
+  databaseFor,
+  serverTls,
+  type ApplicationServerConfig,
+  type AutonomousSystemConfig,
+  type Topology,
+} from '@irsp/config';
+import type { Logger } from '@irsp/http';
+import { openDb } from '@irsp/store';
+import { buildApplicationServer, type ApplicationServer } from './build.js';
+
+export async function applicationServerFromTopology(
+  topology: Topology,
+  as: AutonomousSystemConfig,
+  server: ApplicationServerConfig,
+  logger: Logger,
+): Promise<ApplicationServer> {
+  const db = await openDb(
+    databaseFor(topology, { url: server.database?.url, schema: applicationServerSchemaName(as, server) }),
+  );
+  try {
+    const tls = await serverTls(topology, {
+      name: `application-server-${as.domain}-${server.name}`,
+      url: server.url,
+      listenHost: server.listen.host,
+      dnsNames: [server.jid],
+      tls: server.tls,
+    });
+    const built = await buildApplicationServer({ domain: as.domain, config: server, db, logger, tls });
+    return {
+      ...built,
+      close: async () => {
+        await built.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,103 @@
+/** Builds a ready message server (admin API, outbox) without listening: tests and main.ts both call it. */
+import type { MessageServerConfig, TlsMaterial } from '@irsp/config';
+import { tokenDigest } from '@irsp/credentials';
+import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
+import { message7, openApiDocument } from '@irsp/protocol';
+import { loadMigrations, migrate, type Db } from '@irsp/store';
+import type { FastifyInstance } from 'fastify';
+import type { MessageServerContext } from './context.js';
+import { Outbox, type OutboxOptions, type OutboxRow } from './outbox.js';
+import { message1Route } from './routes/message1-user-register.js';
+import { message2Route } from './routes/message2-device-register.js';
+import { message3Route } from './routes/message3-user-modify.js';
+import { message4Route } from './routes/message4-device-modify.js';
+import { message5Route } from './routes/message5-user-remove.js';
+import { message6Route } from './routes/message6-device-remove.js';
+import { ACCOUNT_SERVER_TARGET } from './verify-code.js';
+
+export interface MessageServerOptions {
+  domain: string;
+  config: MessageServerConfig;
+  accountServerUrl: string;
+  db: Db;
+  logger: Logger;
+  /** HTTPS material; absent only in tests that use inject(). */
+  tls?: TlsMaterial;
+  /** The CA that peers' certificates are checked with. */
+  ca: string;
+  http?: { connectTimeoutMs?: number; requestTimeoutMs?: number };
+  outbox?: OutboxOptions;
+}
+
+export interface MessageServer {
+  app: FastifyInstance;
+  context: MessageServerContext;
+  /** Listens on the configured (or given) address, starts deliveries; returns the bound port. */
+  listen(listen?: { host: string; port: number }): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function buildMessageServer(options: MessageServerOptions): Promise<MessageServer> {
+  const { db, logger, config } = options;
+  await migrate(db, await loadMigrations(new URL('../migrations/', import.meta.url)));
+  const client = new OperationClient({ ca: options.ca, ...options.http });
+  const deliver = async (row: OutboxRow) => {
+    if (row.target !== ACCOUNT_SERVER_TARGET || row.operation !== message7.name) {
+      return { kind: 'status', status: 400, detail: `no route for ${row.target} ${row.operation}` } as const;
+    }
+    const { deviceid = '', verifycode = '' } = row.params;
+    return client.send(message7, options.accountServerUrl, {
+      deviceid,
+      verifycode,
+      ...config.credentials.toAccountServer,
+    });
+  };
+  const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
+  const context: MessageServerContext = {
+    domain: options.domain,
+    config,
+    accountServerUrl: options.accountServerUrl,
+    db,
+    logger,
+    client,
+    outbox,
+    accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
+  };
+
+  const routes = [
+    message1Route(context),
+    message2Route(context),
+    message3Route(context),
+    message4Route(context),
+    message5Route(context),
+    message6Route(context),
+  ];
+  const app = createService({
+    logger,
+    tls: options.tls,
+    bodyLimit: 64 * 1024,
+    ready: async () => (await db.query('SELECT 1')).rowCount === 1,
+    openapi: () =>
+      openApiDocument(
+        { title: `IRSP message server of ${options.domain}`, version: '1' },
+        describeRoutes(routes),
+      ),
+  });
+  for (const route of routes) route.register(app);
+
+  return {
+    app,
+    context,
+    async listen(listen = config.listen) {
+      await app.listen({ host: listen.host, port: listen.port });
+      outbox.start();
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : listen.port;
+    },
+    async close() {
+      await outbox.stop();
+      await app.close();
+      await client.close();
+    },
+  };
+}

@@ -1,0 +1,18 @@
+import type { MessageServerConfig } from '@irsp/config';
+import type { Logger, OperationClient } from '@irsp/http';
+import type { Db } from '@irsp/store';
+import type { Outbox } from './outbox.js';
+
+/** Everything a message server's modules need, passed explicitly (no module-level state). */
+export interface MessageServerContext {
+  /** The AS domain this message server serves. */
+  domain: string;
+  config: MessageServerConfig;
+  accountServerUrl: string;
+  db: Db;
+  logger: Logger;
+  client: OperationClient;
+  outbox: Outbox;
+  /** SHA-256 of the account server's token: the token itself is never kept (DESIGN "Storage"). */
+  accountServerTokenDigest: Buffer;
+}

@@ -1,0 +1,53 @@
+/** A message server as the topology describes it: its database, certificate and peers. */
+import {
+  databaseFor,
+  messageServerSchemaName,
+  serverTls,
+  trustedCa,
+  type AutonomousSystemConfig,
+  type MessageServerConfig,
+  type Topology,
+} from '@irsp/config';
+import type { Logger } from '@irsp/http';
+import { openDb } from '@irsp/store';
+import { buildMessageServer, type MessageServer } from './build.js';
+
+export async function messageServerFromTopology(
+  topology: Topology,
+  as: AutonomousSystemConfig,
+  server: MessageServerConfig,
+  logger: Logger,
+): Promise<MessageServer> {
+  const db = await openDb(
+    databaseFor(topology, { url: as.database?.url, schema: messageServerSchemaName(as) }),
+  );
+  try {
+    const tls = await serverTls(topology, {
+      name: `message-server-${as.domain}-${server.id}`,
+      url: server.url,
+      listenHost: server.listen.host,
+      dnsNames: [as.domain],
+      tls: server.tls,
+    });
+    const built = await buildMessageServer({
+      domain: as.domain,
+      config: server,
+      accountServerUrl: topology.accountServer.url,
+      db,
+      logger,
+      tls,
+      ca: await trustedCa(topology),
+      http: topology.http,
+    });
+    return {
+      ...built,
+      close: async () => {
+        await built.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,14 @@
+/** One message server of one AS: IRSP_CONFIG (topology file), IRSP_AS, IRSP_MESSAGE_SERVER, PORT, DATABASE_URL. */
+import { listenOverride, loadTopology, selectMessageServer } from '@irsp/config';
+import { runMain } from '@irsp/http';
+import { messageServerFromTopology } from './from-topology.js';
+
+runMain('message-server', async (logger) => {
+  const topology = await loadTopology(process.env.IRSP_CONFIG ?? 'irsp.yaml');
+  logger.level = topology.logLevel;
+  const { as, server } = selectMessageServer(topology, process.env);
+  const messageServer = await messageServerFromTopology(topology, as, server, logger);
+  const port = await messageServer.listen(listenOverride(server.listen, process.env));
+  logger.info({ domain: as.domain, id: server.id, port }, 'message server listening');
+  return messageServer;
+});

@@ -1,0 +1,15 @@
+// Message 5 (userRemove), clause 8.2.3: answered with the codes of Table 3.
+import { operationRoute, type ServedRoute } from '@irsp/http';
+import { message5 } from '@irsp/protocol';
+import { removeAccount } from '../accounts.js';
+import type { MessageServerContext } from '../context.js';
+import { authenticateAccountServer } from './authenticate.js';
+
+export function message5Route(ctx: MessageServerContext): ServedRoute {
+  return operationRoute({
+    path: message5.path!,
+    operations: [message5],
+    authenticate: authenticateAccountServer(ctx),
+    handle: ({ params }) => removeAccount(ctx.db, 'user', params.name),
+  });
+}
