@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { openDb, openTestDb, type Db } from '../src/index.js';
+
+const databaseUrl = process.env['DATABASE_URL'];
+const onPostgres = databaseUrl !== undefined && databaseUrl !== '';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// Connection-level behaviour that only a pool has; PGlite has one in-process session.
+describe.skipIf(!onPostgres)('PostgreSQL pool', () => {
+  let admin: Db;
+
+  beforeAll(async () => {
+    admin = await openTestDb('admin');
+  });
+  afterAll(async () => {
+    await admin.close();
+  });
+
+  const terminate = async (pid: number): Promise<void> => {
+    const { rows } = await admin.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);
+    expect(rows).toEqual([{ ok: true }]);
+  };
+
+  it('survives an idle connection being killed, reports it to onError, and reconnects', async () => {
+    const errors: Error[] = [];
+    const db = await openDb({
+      url: databaseUrl!,
+      schema: `${admin.schema}_idle`,
+      dropSchemaOnClose: true,
+      onError: (err) => errors.push(err),
+    });
+    try {
+      const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await terminate(rows[0]!.pid);
+      for (let i = 0; i < 50 && errors.length === 0; i++) await sleep(20);
+      expect(errors.length).toBe(1);
+      expect(errors[0]).toBeInstanceOf(Error);
+      const after = await db.query<{ pid: number; schema: string }>(
+        'SELECT pg_backend_pid() AS pid, current_schema() AS schema',
+      );
+      expect(after.rows[0]!.pid).not.toBe(rows[0]!.pid);
+      expect(after.rows[0]!.schema).toBe(db.schema);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('fails the transaction, not the process, when its connection dies between statements', async () => {
+    const db = await openDb({ url: databaseUrl!, schema: `${admin.schema}_tx`, dropSchemaOnClose: true, poolMax: 1 });
+    try {
+      await db.exec('CREATE TABLE t (x int)');
+      const err = await db
+        .transaction(async (tx) => {
+          await tx.query('INSERT INTO t VALUES (1)');
+          const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          await terminate(rows[0]!.pid);
+          await sleep(100);
+          await tx.query('INSERT INTO t VALUES (2)');
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      // With a pool of one, this works only if the broken connection was destroyed, not reused.
+      expect((await db.query('SELECT count(*)::int AS n FROM t')).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('lets several instances create the same schema at once', async () => {
+    const schema = `${admin.schema}_race`;
+    const dbs = await Promise.all(Array.from({ length: 4 }, () => openDb({ url: databaseUrl!, schema, poolMax: 1 })));
+    try {
+      const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [
+        schema,
+      ]);
+      expect(rows).toEqual([{ n: 1 }]);
+    } finally {
+      await Promise.all(dbs.map((d) => d.close()));
+      await admin.exec(`DROP SCHEMA ${schema} CASCADE`);
+    }
+  });
+
+  it('refuses a URL whose options= would replace search_path', async () => {
+    const url = `${databaseUrl!}${databaseUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c statement_timeout=5000')}`;
+    await expect(openDb({ url, schema: `${admin.schema}_opt` })).rejects.toThrow(
+      `search_path is "\\"$user\\", public", expected ${admin.schema}_opt: remove options= from the database URL`,
+    );
+  });
+
+  it('fails fast on an unreachable server', async () => {
+    const err = await openDb({ url: 'postgres://postgres@127.0.0.1:1/none', schema: 'x' }).catch((e: unknown) => e);
+    expect((err as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+  });
+});
