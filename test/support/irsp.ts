@@ -3,6 +3,7 @@
  * the embedded database (or on DATABASE_URL in schemas of their own).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -83,12 +84,11 @@ export function form(fields: Record<string, string>): string {
 
 /** Free loopback ports (bound, read, released): for topologies whose URLs must name real ports. */
 export async function freePorts(count: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
   const servers = await Promise.all(
     Array.from(
       { length: count },
       () =>
-        new Promise<import('node:net').Server>((resolve) => {
+        new Promise<Server>((resolve) => {
           const s = createServer();
           s.listen(0, '127.0.0.1', () => resolve(s));
         }),

@@ -24,8 +24,9 @@ export interface AccountId {
 
 export type IdResult = { ok: true; id: AccountId } | { ok: false; reason: string };
 
+/** Lower case, then NFC (the order of RFC 8265 3.4.4): the other order is not idempotent (`T\u0308`). */
 export function canonicalLocalPart(raw: string): string {
-  return raw.normalize('NFC').toLowerCase();
+  return raw.toLowerCase().normalize('NFC');
 }
 
 /** Why a canonical local part is not acceptable for the given kind, or undefined when it is. */

@@ -43,7 +43,7 @@ export function operationFields<O extends Operation>(
   }
   if (operation.extras) {
     for (const [name, value] of Object.entries(extra)) {
-      if (!(name in operation.schema.shape)) fields.push([name, value]);
+      if (!Object.hasOwn(operation.schema.shape, name)) fields.push([name, value]);
     }
   }
   return fields;
@@ -73,7 +73,8 @@ export function parseFields<O extends Operation>(operation: O, fields: FormField
   const known: Record<string, string> = {};
   const extra: Extras = {};
   for (const [name, value] of fields) {
-    if (name in operation.schema.shape) known[name] = value;
+    // Own keys only: `constructor` or `toString` is an extra, not a parameter inherited from Object.prototype.
+    if (Object.hasOwn(operation.schema.shape, name)) known[name] = value;
     else if (operation.extras) {
       if (!EXTRA_NAME.test(name)) return { ok: false, status: 400, reason: `bad parameter name ${name}` };
       if (!extraValueSchema.safeParse(value).success)

@@ -340,6 +340,7 @@ describe('operations', () => {
       accountServerUrl: 'https://127.0.0.1:1',
       db: failing,
       logger: captureLogger().logger,
+      ca: 'unused: this server sends nothing',
     });
     await failing.close();
     const answer = await broken.app.inject({

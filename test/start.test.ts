@@ -1,0 +1,119 @@
+/**
+ * README command 1 (`pnpm start` → services/all-in-one/dist/main.js): a whole IRSP from nothing — topology with
+ * fresh credentials, local CA, embedded databases — and a manifest a client can use with nothing else.
+ * It uses the default ports (8443, 8543–8544, 8643–8644): they must be free.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { form, tempDir, TestClient } from './support/irsp.js';
+
+const main = fileURLToPath(new URL('../services/all-in-one/dist/main.js', import.meta.url));
+
+interface Manifest {
+  caCert: string;
+  accountServer: { url: string };
+  autonomousSystems: {
+    domain: string;
+    messageServers: { url: string; pushUri: string; credentials: Record<string, { appid: string; token: string }> }[];
+    applicationServers: { name: string; url: string; jid: string; credentials: { appid: string; token: string }; serviceUris: Record<string, string> }[];
+  }[];
+}
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let child: ChildProcess;
+let output = '';
+let exit: Promise<number | null>;
+
+async function waitForFile(path: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await stat(path);
+      return;
+    } catch {
+      if (Date.now() > until) throw new Error(`${path} did not appear; output:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+beforeAll(async () => {
+  dir = await tempDir('irsp-start-');
+  const env = { ...process.env, LOG_LEVEL: 'warn' };
+  delete env.IRSP_CONFIG;
+  delete env.DATABASE_URL;
+  child = spawn(process.execPath, [main], { cwd: dir.path, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitForFile(join(dir.path, '.irsp/manifest.json'), 60_000);
+}, 90_000);
+
+afterAll(async () => {
+  if (child.exitCode === null) {
+    child.kill('SIGINT');
+    await exit;
+  }
+  await dir?.remove();
+});
+
+describe('pnpm start', () => {
+  it('writes a manifest with every endpoint and credential, relative CA path, on the default ports', async () => {
+    const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
+    expect(manifest.caCert).toBe('.irsp/tls/ca.pem');
+    expect(manifest.accountServer.url).toBe('https://127.0.0.1:8443');
+    expect(manifest.autonomousSystems.map((as) => as.domain)).toEqual(['as1.irsp.test', 'as2.irsp.test']);
+    expect(manifest.autonomousSystems.map((as) => as.messageServers[0]!.url)).toEqual(['https://127.0.0.1:8543', 'https://127.0.0.1:8544']);
+    expect(manifest.autonomousSystems[0]!.applicationServers[0]).toMatchObject({
+      name: 'default',
+      url: 'https://127.0.0.1:8643',
+      jid: 'default.as1.irsp.test',
+      serviceUris: { userUpload: '/user/upload', deviceUpload: '/device/upload', deviceStatus: '/device/status', exchange: '/exchange' },
+    });
+    const credentials = manifest.autonomousSystems[0]!.messageServers[0]!.credentials;
+    expect(credentials.accountServer!.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(credentials.toAccountServer!.token).not.toBe(credentials.accountServer!.token);
+    expect(((await stat(join(dir.path, '.irsp/manifest.json'))).mode & 0o777).toString(8)).toBe('600');
+    expect(((await stat(join(dir.path, '.irsp/irsp.yaml'))).mode & 0o777).toString(8)).toBe('600');
+    expect(output).toContain('IRSP running');
+  });
+
+  it('serves a client that has only the manifest: register at the account server, reach each server over HTTPS', async () => {
+    const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
+    const client = new TestClient(await readFile(join(dir.path, manifest.caCert), 'utf8'));
+    try {
+      const answer = await client.post(`${manifest.accountServer.url}/user/register.xml`, form({ userid: 'alice@as2.irsp.test', password: 'pw' }));
+      expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: '' });
+      for (const as of manifest.autonomousSystems) {
+        for (const url of [...as.messageServers.map((m) => m.url), ...as.applicationServers.map((a) => a.url)]) {
+          expect((await client.get(`${url}/readyz`)).status).toBe(200);
+        }
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('stops cleanly on Ctrl-C (SIGINT) and keeps its state for the next start', async () => {
+    child.kill('SIGINT');
+    expect(await exit).toBe(0);
+    const second = spawn(process.execPath, [main], { cwd: dir.path, env: { ...process.env, LOG_LEVEL: 'warn', DATABASE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let secondOutput = '';
+    second.stderr!.on('data', (d: Buffer) => (secondOutput += d.toString()));
+    const secondExit = new Promise<number | null>((resolve) => second.on('exit', (code) => resolve(code)));
+    await expect.poll(() => secondOutput, { timeout: 60_000 }).toContain('IRSP running');
+    const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
+    const client = new TestClient(await readFile(join(dir.path, manifest.caCert), 'utf8'));
+    try {
+      const again = await client.post(`${manifest.accountServer.url}/user/register.xml`, form({ userid: 'alice@as1.irsp.test', password: 'pw' }));
+      expect({ status: again.status, body: again.body }).toEqual({ status: 421, body: '<error><code>421</code><detail>id existed</detail></error>' });
+    } finally {
+      await client.close();
+      second.kill('SIGINT');
+      expect(await secondExit).toBe(0);
+    }
+  }, 90_000);
+});
