@@ -17,8 +17,18 @@ interface Manifest {
   accountServer: { url: string };
   autonomousSystems: {
     domain: string;
-    messageServers: { url: string; pushUri: string; credentials: Record<string, { appid: string; token: string }> }[];
-    applicationServers: { name: string; url: string; jid: string; credentials: { appid: string; token: string }; serviceUris: Record<string, string> }[];
+    messageServers: {
+      url: string;
+      pushUri: string;
+      credentials: Record<string, { appid: string; token: string }>;
+    }[];
+    applicationServers: {
+      name: string;
+      url: string;
+      jid: string;
+      credentials: { appid: string; token: string };
+      serviceUris: Record<string, string>;
+    }[];
   }[];
 }
 
@@ -66,12 +76,20 @@ describe('pnpm start', () => {
     expect(manifest.caCert).toBe('.irsp/tls/ca.pem');
     expect(manifest.accountServer.url).toBe('https://127.0.0.1:8443');
     expect(manifest.autonomousSystems.map((as) => as.domain)).toEqual(['as1.irsp.test', 'as2.irsp.test']);
-    expect(manifest.autonomousSystems.map((as) => as.messageServers[0]!.url)).toEqual(['https://127.0.0.1:8543', 'https://127.0.0.1:8544']);
+    expect(manifest.autonomousSystems.map((as) => as.messageServers[0]!.url)).toEqual([
+      'https://127.0.0.1:8543',
+      'https://127.0.0.1:8544',
+    ]);
     expect(manifest.autonomousSystems[0]!.applicationServers[0]).toMatchObject({
       name: 'default',
       url: 'https://127.0.0.1:8643',
       jid: 'default.as1.irsp.test',
-      serviceUris: { userUpload: '/user/upload', deviceUpload: '/device/upload', deviceStatus: '/device/status', exchange: '/exchange' },
+      serviceUris: {
+        userUpload: '/user/upload',
+        deviceUpload: '/device/upload',
+        deviceStatus: '/device/status',
+        exchange: '/exchange',
+      },
     });
     const credentials = manifest.autonomousSystems[0]!.messageServers[0]!.credentials;
     expect(credentials.accountServer!.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
@@ -85,10 +103,16 @@ describe('pnpm start', () => {
     const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
     const client = new TestClient(await readFile(join(dir.path, manifest.caCert), 'utf8'));
     try {
-      const answer = await client.post(`${manifest.accountServer.url}/user/register.xml`, form({ userid: 'alice@as2.irsp.test', password: 'pw' }));
+      const answer = await client.post(
+        `${manifest.accountServer.url}/user/register.xml`,
+        form({ userid: 'alice@as2.irsp.test', password: 'pw' }),
+      );
       expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: '' });
       for (const as of manifest.autonomousSystems) {
-        for (const url of [...as.messageServers.map((m) => m.url), ...as.applicationServers.map((a) => a.url)]) {
+        for (const url of [
+          ...as.messageServers.map((m) => m.url),
+          ...as.applicationServers.map((a) => a.url),
+        ]) {
           expect((await client.get(`${url}/readyz`)).status).toBe(200);
         }
       }
@@ -100,7 +124,11 @@ describe('pnpm start', () => {
   it('stops cleanly on Ctrl-C (SIGINT) and keeps its state for the next start', async () => {
     child.kill('SIGINT');
     expect(await exit).toBe(0);
-    const second = spawn(process.execPath, [main], { cwd: dir.path, env: { ...process.env, LOG_LEVEL: 'warn', DATABASE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const second = spawn(process.execPath, [main], {
+      cwd: dir.path,
+      env: { ...process.env, LOG_LEVEL: 'warn', DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let secondOutput = '';
     second.stderr!.on('data', (d: Buffer) => (secondOutput += d.toString()));
     const secondExit = new Promise<number | null>((resolve) => second.on('exit', (code) => resolve(code)));
@@ -108,8 +136,14 @@ describe('pnpm start', () => {
     const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
     const client = new TestClient(await readFile(join(dir.path, manifest.caCert), 'utf8'));
     try {
-      const again = await client.post(`${manifest.accountServer.url}/user/register.xml`, form({ userid: 'alice@as1.irsp.test', password: 'pw' }));
-      expect({ status: again.status, body: again.body }).toEqual({ status: 421, body: '<error><code>421</code><detail>id existed</detail></error>' });
+      const again = await client.post(
+        `${manifest.accountServer.url}/user/register.xml`,
+        form({ userid: 'alice@as1.irsp.test', password: 'pw' }),
+      );
+      expect({ status: again.status, body: again.body }).toEqual({
+        status: 421,
+        body: '<error><code>421</code><detail>id existed</detail></error>',
+      });
     } finally {
       await client.close();
       second.kill('SIGINT');

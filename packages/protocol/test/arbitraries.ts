@@ -75,13 +75,15 @@ const LOCAL_TRICKY = fc.constantFrom(
 );
 const LOCAL_UNIT = fc.oneof(LOCAL_TRICKY, GRAPHEME, CODE_POINT);
 
+/** A raw (not canonicalised) local part candidate. */
+export const rawLocalPart = fc.string({ unit: LOCAL_UNIT, minLength: 1, maxLength: 24 });
+
 /**
  * A valid local part in canonical form (what a sender has after canonicalising). Built from raw strings with
  * upper case and decomposed characters, so that the round trip also checks the canonical form is stable.
  */
 export function localPart(kind: IdKind): fc.Arbitrary<string> {
-  return fc
-    .string({ unit: LOCAL_UNIT, minLength: 1, maxLength: 24 })
+  return rawLocalPart
     .map((raw) => canonicalLocalPart(kind === 'device' ? `#${raw}` : raw))
     .filter((local) => localPartProblem(local, kind) === undefined);
 }

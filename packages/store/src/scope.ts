@@ -14,7 +14,7 @@ export class TxScope {
   readonly #storage = new AsyncLocalStorage<TxMark>();
 
   assertOutside(method: string): void {
-    if (false) {
+    if (this.#storage.getStore()?.open === true) {
       throw new Error(
         `Db.${method}() called inside Db.transaction(); use the tx argument (or start this work after the transaction)`,
       );

@@ -1,0 +1,79 @@
+/**
+ * docker-compose.yml and its topology, checked without a Docker engine: the topology is valid for the same
+ * loader the services use, and every service of the topology has a container with its entry, port and health check.
+ */
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadTopology } from '@irsp/config';
+
+const root = new URL('../', import.meta.url);
+
+interface ComposeService {
+  build?: { target?: string };
+  environment?: Record<string, string>;
+  ports?: string[];
+  healthcheck?: { test: string[] };
+  volumes?: string[];
+}
+
+describe('docker-compose', () => {
+  it('runs every server of deploy/compose/irsp.yaml as its own container with a health check', async () => {
+    const topology = await loadTopology(new URL('deploy/compose/irsp.yaml', root).pathname, {});
+    const compose = parse(await readFile(new URL('docker-compose.yml', root), 'utf8'), { merge: true }) as {
+      services: Record<string, ComposeService>;
+    };
+    const expected: [string, string, Record<string, string>][] = [
+      ['account-server', 'account-server', { PORT: String(topology.accountServer.listen.port) }],
+      ...topology.autonomousSystems.flatMap((as, i): [string, string, Record<string, string>][] => [
+        [
+          `message-server-as${i + 1}`,
+          'message-server',
+          {
+            IRSP_AS: as.domain,
+            IRSP_MESSAGE_SERVER: as.messageServers[0]!.id,
+            PORT: String(as.messageServers[0]!.listen.port),
+          },
+        ],
+        [
+          `application-server-as${i + 1}`,
+          'application-server',
+          {
+            IRSP_AS: as.domain,
+            IRSP_APPLICATION_SERVER: as.applicationServers[0]!.name,
+            PORT: String(as.applicationServers[0]!.listen.port),
+          },
+        ],
+      ]),
+    ];
+    expect(Object.keys(compose.services).sort()).toEqual(
+      ['postgres', ...expected.map(([name]) => name)].sort(),
+    );
+    for (const [name, target, env] of expected) {
+      const service = compose.services[name]!;
+      expect(service.build?.target, name).toBe(target);
+      expect(service.environment, name).toMatchObject({ ...env, IRSP_CONFIG: '/etc/irsp/irsp.yaml' });
+      expect(service.environment?.DATABASE_URL, name).toMatch(/^postgres:\/\/irsp:.*@postgres:5432\/irsp$/);
+      expect(service.healthcheck?.test.join(' '), name).toContain('/readyz');
+      expect(service.volumes, name).toContain('./deploy/compose/irsp.yaml:/etc/irsp/irsp.yaml:ro');
+      expect(service.ports?.[0]?.endsWith(`:${env.PORT}`), name).toBe(true);
+      // The URL other containers use names the container, so the local CA puts that name in its certificate.
+      const url = name === 'account-server' ? topology.accountServer.url : undefined;
+      if (url) expect(new URL(url).hostname).toBe(name);
+    }
+    for (const as of topology.autonomousSystems) {
+      const i = topology.autonomousSystems.indexOf(as) + 1;
+      expect(new URL(as.messageServers[0]!.url).hostname).toBe(`message-server-as${i}`);
+      expect(new URL(as.applicationServers[0]!.url).hostname).toBe(`application-server-as${i}`);
+    }
+  });
+
+  it('has a Dockerfile target for each service image', async () => {
+    const dockerfile = await readFile(new URL('Dockerfile', root), 'utf8');
+    for (const target of ['account-server', 'message-server', 'application-server', 'all-in-one']) {
+      expect(dockerfile).toMatch(
+        new RegExp(`^FROM runtime AS ${target}\\nCMD \\["node", "services/${target}/dist/main.js"\\]`, 'm'),
+      );
+    }
+  });
+});
