@@ -42,7 +42,8 @@ export function applyEnvOverrides(document: Record<string, unknown>, env: Env): 
   const section = (key: string) => ({ ...((out[key] as Record<string, unknown> | undefined) ?? {}) });
   if (env.DATABASE_URL) out.database = { ...section('database'), url: env.DATABASE_URL };
   if (env.IRSP_DATA_DIR) out.database = { ...section('database'), dataDir: env.IRSP_DATA_DIR };
-  if (env.IRSP_TLS_DIR) out.tls = { ...section('tls'), dir: env.IRSP_TLS_DIR };
+  // Without a tls section the schema's default is local mode; keep it instead of leaving tls without a mode.
+  if (env.IRSP_TLS_DIR) out.tls = { mode: 'local', ...section('tls'), dir: env.IRSP_TLS_DIR };
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
   return out;
 }

@@ -50,7 +50,7 @@ export function listenOverride(
   env: Env,
 ): { host: string; port: number } {
   const port = env.PORT ?? env.IRSP_LISTEN_PORT;
-  if (port !== undefined && !/^\d{1,5}$/.test(port))
+  if (port !== undefined && (!/^\d{1,5}$/.test(port) || Number(port) > 65535))
     throw new ConfigError(`PORT ${port} is not a port number`);
   return { host: env.IRSP_LISTEN_HOST ?? listen.host, port: port === undefined ? listen.port : Number(port) };
 }

@@ -5,7 +5,15 @@ import { pathToFileURL } from 'node:url';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { loadMigrations, migrate, openDb, openTestDb, sqlState, type Db, type Migration } from '../src/index.js';
+import {
+  loadMigrations,
+  migrate,
+  openDb,
+  openTestDb,
+  sqlState,
+  type Db,
+  type Migration,
+} from '../src/index.js';
 
 const databaseUrl = process.env['DATABASE_URL'];
 const onPostgres = databaseUrl !== undefined && databaseUrl !== '';
@@ -51,13 +59,22 @@ describe('loadMigrations', () => {
     expect(await loadMigrations(await dirWith({ 'notes.txt': 'x' }))).toEqual([]);
   });
 
-  it.each(['init.sql', '1_init.sql', '01_init.sql', '001-init.sql', '001_Init.sql', '001_.sql', '001_a b.sql', '.001_a.sql', 'x001_a.sql'])(
-    'rejects the file name %j',
-    async (name) => {
-      const dir = await dirWith({ '001_ok.sql': 'SELECT 1;', [name]: 'SELECT 2;' });
-      await expect(loadMigrations(dir)).rejects.toThrow(`bad migration file name ${JSON.stringify(name)} in ${dir}`);
-    },
-  );
+  it.each([
+    'init.sql',
+    '1_init.sql',
+    '01_init.sql',
+    '001-init.sql',
+    '001_Init.sql',
+    '001_.sql',
+    '001_a b.sql',
+    '.001_a.sql',
+    'x001_a.sql',
+  ])('rejects the file name %j', async (name) => {
+    const dir = await dirWith({ '001_ok.sql': 'SELECT 1;', [name]: 'SELECT 2;' });
+    await expect(loadMigrations(dir)).rejects.toThrow(
+      `bad migration file name ${JSON.stringify(name)} in ${dir}`,
+    );
+  });
 
   it('rejects a directory named like a migration', async () => {
     const dir = await dirWith({ '001_ok.sql': 'SELECT 1;' });
@@ -66,13 +83,15 @@ describe('loadMigrations', () => {
   });
 
   it('rejects two files with the same number and an empty file', async () => {
-    await expect(loadMigrations(await dirWith({ '001_a.sql': 'SELECT 1;', '001_b.sql': 'SELECT 2;' }))).rejects.toThrow(
-      'duplicate migration version 1 (a, b)',
+    await expect(
+      loadMigrations(await dirWith({ '001_a.sql': 'SELECT 1;', '001_b.sql': 'SELECT 2;' })),
+    ).rejects.toThrow('duplicate migration version 1 (a, b)');
+    await expect(
+      loadMigrations(await dirWith({ '001_a.sql': 'SELECT 1;', '0001_b.sql': 'SELECT 2;' })),
+    ).rejects.toThrow(/^duplicate migration version 1 /);
+    await expect(loadMigrations(await dirWith({ '001_a.sql': ' \n' }))).rejects.toThrow(
+      'migration 1_a has no SQL',
     );
-    await expect(loadMigrations(await dirWith({ '001_a.sql': 'SELECT 1;', '0001_b.sql': 'SELECT 2;' }))).rejects.toThrow(
-      /^duplicate migration version 1 /,
-    );
-    await expect(loadMigrations(await dirWith({ '001_a.sql': ' \n' }))).rejects.toThrow('migration 1_a has no SQL');
   });
 
   it('rejects a missing directory', async () => {
@@ -82,7 +101,11 @@ describe('loadMigrations', () => {
 });
 
 const base: Migration[] = [
-  { version: 1, name: 'create_notes', sql: 'CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL);' },
+  {
+    version: 1,
+    name: 'create_notes',
+    sql: 'CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL);',
+  },
   {
     version: 2,
     name: 'seed_and_function',
@@ -100,7 +123,7 @@ describe('migrate', () => {
     db = await openTestDb('mig');
   });
   afterAll(async () => {
-    await db.close();
+    await db?.close();
   });
   beforeEach(async () => {
     // A fresh, empty schema for every test (search_path still names it).
@@ -108,8 +131,11 @@ describe('migrate', () => {
   });
 
   const applied = async (): Promise<Array<{ version: number; name: string }>> =>
-    (await db.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version'))
-      .rows;
+    (
+      await db.query<{ version: number; name: string }>(
+        'SELECT version, name FROM schema_migrations ORDER BY version',
+      )
+    ).rows;
 
   it('applies pending migrations once, in order, and records them', async () => {
     const before = new Date(Date.now() - 60_000);
@@ -129,7 +155,8 @@ describe('migrate', () => {
     ]);
     // schema_migrations lives in the service's schema.
     expect(
-      (await db.query("SELECT to_regclass($1) IS NOT NULL AS present", [`${db.schema}.schema_migrations`])).rows,
+      (await db.query('SELECT to_regclass($1) IS NOT NULL AS present', [`${db.schema}.schema_migrations`]))
+        .rows,
     ).toEqual([{ present: true }]);
 
     expect(await migrate(db, base)).toBe(0);
@@ -180,12 +207,16 @@ describe('migrate', () => {
       'duplicate migration version 1 (create_notes, seed_and_function)',
     );
     await expect(migrate(db, [{ ...base[0]!, version: 0 }])).rejects.toThrow('invalid migration version 0');
-    await expect(migrate(db, [{ ...base[0]!, version: 1.5 }])).rejects.toThrow('invalid migration version 1.5');
+    await expect(migrate(db, [{ ...base[0]!, version: 1.5 }])).rejects.toThrow(
+      'invalid migration version 1.5',
+    );
     await expect(migrate(db, [{ ...base[0]!, version: 2 ** 31 }])).rejects.toThrow(
       'invalid migration version 2147483648',
     );
     await expect(migrate(db, [{ ...base[0]!, name: '' }])).rejects.toThrow('migration 1 has no name');
-    await expect(migrate(db, [{ ...base[0]!, sql: '  ' }])).rejects.toThrow('migration 1_create_notes has no SQL');
+    await expect(migrate(db, [{ ...base[0]!, sql: '  ' }])).rejects.toThrow(
+      'migration 1_create_notes has no SQL',
+    );
     expect((await db.query("SELECT to_regclass('schema_migrations') IS NULL AS absent")).rows).toEqual([
       { absent: true },
     ]);
@@ -198,22 +229,27 @@ describe('migrate', () => {
     expect((await db.query('SELECT count(*)::int AS n FROM notes')).rows).toEqual([{ n: 1 }]);
   });
 
-  it.skipIf(!onPostgres)('applies each migration once when two Dbs (two pools) on one schema race', async () => {
-    // The first migration sleeps inside its transaction, so without the advisory lock the second
-    // instance would also find it pending and fail on CREATE TABLE notes (or insert a second note).
-    const slow: Migration[] = [
-      { ...base[0]!, sql: `${base[0]!.sql} SELECT pg_sleep(0.3);` },
-      base[1]!,
-      third,
-    ];
-    const others = await Promise.all([1, 2, 3].map(() => openDb({ url: databaseUrl!, schema: db.schema, poolMax: 2 })));
-    try {
-      const results = await Promise.all([db, ...others].map((d) => migrate(d, slow)));
-      expect(results.reduce((a, b) => a + b, 0)).toBe(3);
-      expect((await applied()).map((m) => m.version)).toEqual([1, 2, 3]);
-      expect((await db.query('SELECT count(*)::int AS n FROM notes')).rows).toEqual([{ n: 1 }]);
-    } finally {
-      await Promise.all(others.map((d) => d.close()));
-    }
-  });
+  it.skipIf(!onPostgres)(
+    'applies each migration once when two Dbs (two pools) on one schema race',
+    async () => {
+      // The first migration sleeps inside its transaction, so without the advisory lock the second
+      // instance would also find it pending and fail on CREATE TABLE notes (or insert a second note).
+      const slow: Migration[] = [
+        { ...base[0]!, sql: `${base[0]!.sql} SELECT pg_sleep(0.3);` },
+        base[1]!,
+        third,
+      ];
+      const others = await Promise.all(
+        [1, 2, 3].map(() => openDb({ url: databaseUrl!, schema: db.schema, poolMax: 2 })),
+      );
+      try {
+        const results = await Promise.all([db, ...others].map((d) => migrate(d, slow)));
+        expect(results.reduce((a, b) => a + b, 0)).toBe(3);
+        expect((await applied()).map((m) => m.version)).toEqual([1, 2, 3]);
+        expect((await db.query('SELECT count(*)::int AS n FROM notes')).rows).toEqual([{ n: 1 }]);
+      } finally {
+        await Promise.all(others.map((d) => d.close()));
+      }
+    },
+  );
 });

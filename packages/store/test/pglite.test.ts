@@ -19,7 +19,9 @@ describe('PGlite data directory', () => {
 
   it('creates the directory, persists across close and reopen, and locks it while open', async () => {
     const dataDir = join(root, 'nested', 'data');
-    const migrations = [{ version: 1, name: 'init', sql: 'CREATE TABLE kv (k text PRIMARY KEY, v jsonb NOT NULL);' }];
+    const migrations = [
+      { version: 1, name: 'init', sql: 'CREATE TABLE kv (k text PRIMARY KEY, v jsonb NOT NULL);' },
+    ];
 
     const first = await openDb({ dataDir, schema: 'svc' });
     expect(first.kind).toBe('pglite');
@@ -50,7 +52,10 @@ describe('PGlite data directory', () => {
     // Same pid, another process start time: what a container restarted as pid 1 finds.
     await writeFile(lock, JSON.stringify({ pid: process.pid, origin: 1, token: 'old' }));
     const again = await openDb({ dataDir, schema: 'svc' });
-    expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid, origin: performance.timeOrigin });
+    expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({
+      pid: process.pid,
+      origin: performance.timeOrigin,
+    });
     await again.close();
     await expect(readFile(lock)).rejects.toMatchObject({ code: 'ENOENT' });
   });

@@ -48,7 +48,12 @@ describe.skipIf(!onPostgres)('PostgreSQL pool', () => {
   });
 
   it('fails the transaction, not the process, when its connection dies between statements', async () => {
-    const db = await openDb({ url: databaseUrl!, schema: `${admin.schema}_tx`, dropSchemaOnClose: true, poolMax: 1 });
+    const db = await openDb({
+      url: databaseUrl!,
+      schema: `${admin.schema}_tx`,
+      dropSchemaOnClose: true,
+      poolMax: 1,
+    });
     try {
       await db.exec('CREATE TABLE t (x int)');
       const err = await db
@@ -61,7 +66,7 @@ describe.skipIf(!onPostgres)('PostgreSQL pool', () => {
         })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
-      // With a pool of one, this works only if the broken connection was destroyed, not reused.
+      // The pool (of one) drops the dead connection rather than handing it out again.
       expect((await db.query('SELECT count(*)::int AS n FROM t')).rows).toEqual([{ n: 0 }]);
     } finally {
       await db.close();
@@ -70,11 +75,14 @@ describe.skipIf(!onPostgres)('PostgreSQL pool', () => {
 
   it('lets several instances create the same schema at once', async () => {
     const schema = `${admin.schema}_race`;
-    const dbs = await Promise.all(Array.from({ length: 4 }, () => openDb({ url: databaseUrl!, schema, poolMax: 1 })));
+    const dbs = await Promise.all(
+      Array.from({ length: 4 }, () => openDb({ url: databaseUrl!, schema, poolMax: 1 })),
+    );
     try {
-      const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [
-        schema,
-      ]);
+      const { rows } = await admin.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
+        [schema],
+      );
       expect(rows).toEqual([{ n: 1 }]);
     } finally {
       await Promise.all(dbs.map((d) => d.close()));
@@ -90,7 +98,9 @@ describe.skipIf(!onPostgres)('PostgreSQL pool', () => {
   });
 
   it('fails fast on an unreachable server', async () => {
-    const err = await openDb({ url: 'postgres://postgres@127.0.0.1:1/none', schema: 'x' }).catch((e: unknown) => e);
+    const err = await openDb({ url: 'postgres://postgres@127.0.0.1:1/none', schema: 'x' }).catch(
+      (e: unknown) => e,
+    );
     expect((err as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
   });
 });

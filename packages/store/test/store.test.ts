@@ -53,7 +53,7 @@ describe('Db', () => {
   });
 
   afterAll(async () => {
-    await db.close();
+    await db?.close();
   });
 
   it('runs on the driver DATABASE_URL selects, in its own schema', () => {
@@ -175,10 +175,10 @@ describe('Db', () => {
       tx.query<{ schema: string }>('SELECT current_schema() AS schema'),
     );
     expect(inTx.rows).toEqual([{ schema: db.schema }]);
-    // Unqualified names land in the schema, and nothing lands in public.
+    // Unqualified names land in the schema, not in public.
     const tables = await db.query<{ schema: string }>(
-      'SELECT table_schema AS schema FROM information_schema.tables WHERE table_name = $1',
-      ['items'],
+      "SELECT table_schema AS schema FROM information_schema.tables WHERE table_name = $1 AND table_schema IN ($2, 'public')",
+      ['items', db.schema],
     );
     expect(tables.rows).toEqual([{ schema: db.schema }]);
   });

@@ -1,0 +1,656 @@
+/** The IRSP topology file: loading, `${VAR}` substitution, env overrides, validation and service selection. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  applicationServerSchemaName,
+  databaseFor,
+  findAs,
+  listenOverride,
+  loadTopology,
+  messageServerSchemaName,
+  parseTopology,
+  selectApplicationServer,
+  selectAs,
+  selectMessageServer,
+  substituteEnv,
+  type Topology,
+} from '../src/index.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'irsp-topology-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let files = 0;
+async function topologyFile(text: string, ext = 'yaml'): Promise<string> {
+  files += 1;
+  const file = join(dir, `irsp-${files}.${ext}`);
+  await writeFile(file, text);
+  return file;
+}
+
+/** The error a call throws, checked to be a ConfigError. */
+async function configError(fn: () => unknown): Promise<string> {
+  try {
+    await fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).name).toBe('ConfigError');
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const invalid = (...lines: string[]) => `invalid IRSP topology:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+
+const TOKEN = '0123456789abcdef';
+
+const MINIMAL_YAML = `
+accountServer:
+  url: https://account.irsp.test:8443
+  listen: { port: 8443 }
+autonomousSystems:
+  - domain: as1.irsp.test
+    messageServers:
+      - id: ms1
+        url: https://ms1.as1.irsp.test:8543
+        listen: { port: 8543 }
+        credentials:
+          accountServer:
+            appid: account-server-at-as1
+            token: \${AS1_ACCOUNT_SERVER_TOKEN}
+          toAccountServer: { appid: message-server-as1, token: '\${AS1_MS_TOKEN:-fedcba9876543210}' }
+`;
+
+const MINIMAL_EXPECTED: Topology = {
+  tls: { mode: 'local', dir: '.irsp/tls' },
+  database: { dataDir: '.irsp/data' },
+  http: { connectTimeoutMs: 5000, requestTimeoutMs: 10000 },
+  logLevel: 'info',
+  accountServer: {
+    url: 'https://account.irsp.test:8443',
+    listen: { host: '127.0.0.1', port: 8443 },
+    database: { schema: 'account_server' },
+    reconcileIntervalMs: 30000,
+  },
+  autonomousSystems: [
+    {
+      domain: 'as1.irsp.test',
+      messageServers: [
+        {
+          id: 'ms1',
+          url: 'https://ms1.as1.irsp.test:8543',
+          listen: { host: '127.0.0.1', port: 8543 },
+          pushUri: '/push',
+          credentials: {
+            accountServer: { appid: 'account-server-at-as1', token: 'secret-token-of-the-as-1' },
+            toAccountServer: { appid: 'message-server-as1', token: 'fedcba9876543210' },
+          },
+        },
+      ],
+      applicationServers: [],
+    },
+  ],
+};
+
+const ENV = { AS1_ACCOUNT_SERVER_TOKEN: 'secret-token-of-the-as-1' };
+
+type Doc = Record<string, unknown>;
+
+function messageServer(id: string, appid: string, extra: Doc = {}): Doc {
+  return {
+    id,
+    url: `https://${id}.irsp.test`,
+    listen: { port: 0 },
+    credentials: {
+      accountServer: { appid: 'account-server', token: TOKEN },
+      toAccountServer: { appid, token: TOKEN },
+    },
+    ...extra,
+  };
+}
+
+function applicationServer(name: string, extra: Doc = {}): Doc {
+  return {
+    name,
+    url: `https://${name}.irsp.test`,
+    listen: { port: 0 },
+    jid: `${name}.as1.irsp.test`,
+    credentials: { appid: `app-${name}`, token: TOKEN },
+    serviceUris: {},
+    ...extra,
+  };
+}
+
+function as(domain: string, ms: Doc[], apps: Doc[] = [], extra: Doc = {}): Doc {
+  return { domain, messageServers: ms, applicationServers: apps, ...extra };
+}
+
+function document(ases: Doc[], extra: Doc = {}): Doc {
+  return {
+    accountServer: { url: 'https://account.irsp.test', listen: { port: 0 } },
+    autonomousSystems: ases,
+    ...extra,
+  };
+}
+
+const ONE_AS = () => document([as('as1.irsp.test', [messageServer('ms1', 'ms-as1')])]);
+
+describe('loadTopology', () => {
+  it('loads a minimal YAML topology with every default filled and ${VAR} / ${VAR:-default} substituted', async () => {
+    expect(await loadTopology(await topologyFile(MINIMAL_YAML), ENV)).toEqual(MINIMAL_EXPECTED);
+  });
+
+  it('loads the same topology from JSON', async () => {
+    const json = JSON.stringify({
+      accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } },
+      autonomousSystems: [
+        {
+          domain: 'as1.irsp.test',
+          messageServers: [
+            {
+              id: 'ms1',
+              url: 'https://ms1.as1.irsp.test:8543',
+              listen: { port: 8543 },
+              credentials: {
+                accountServer: { appid: 'account-server-at-as1', token: '${AS1_ACCOUNT_SERVER_TOKEN}' },
+                toAccountServer: { appid: 'message-server-as1', token: 'fedcba9876543210' },
+              },
+            },
+          ],
+        },
+      ],
+    });
+    expect(await loadTopology(await topologyFile(json, 'json'), ENV)).toEqual(MINIMAL_EXPECTED);
+  });
+
+  it('keeps explicit values instead of the defaults', async () => {
+    const file = await topologyFile(`
+tls: { mode: local, dir: /srv/tls }
+database: { url: postgres://irsp@db/irsp, dataDir: /srv/data }
+http: { connectTimeoutMs: 100, requestTimeoutMs: 200 }
+logLevel: debug
+accountServer:
+  url: https://account.irsp.test
+  listen: { host: 0.0.0.0, port: 443 }
+  database: { schema: accounts }
+  reconcileIntervalMs: 1000
+autonomousSystems:
+  - domain: as1.irsp.test
+    database: { schema: ms_one }
+    messageServers:
+      - id: ms1
+        url: https://ms1.irsp.test
+        listen: { port: 0 }
+        pushUri: /irsp/push
+        xmpp: { c2sPort: 5222, s2sPort: 5269 }
+        credentials:
+          accountServer: { appid: a, token: ${TOKEN} }
+          toAccountServer: { appid: m, token: ${TOKEN} }
+    applicationServers:
+      - name: smart-lock
+        url: https://lock.irsp.test
+        listen: { port: 0 }
+        jid: smartlock.as1.irsp.test
+        credentials: { appid: lock, token: ${TOKEN} }
+        serviceUris: { userUpload: /u, exchange: /x }
+`);
+    const topology = await loadTopology(file, {});
+    expect(topology.tls).toEqual({ mode: 'local', dir: '/srv/tls' });
+    expect(topology.database).toEqual({ url: 'postgres://irsp@db/irsp', dataDir: '/srv/data' });
+    expect(topology.http).toEqual({ connectTimeoutMs: 100, requestTimeoutMs: 200 });
+    expect(topology.logLevel).toBe('debug');
+    expect(topology.accountServer).toEqual({
+      url: 'https://account.irsp.test',
+      listen: { host: '0.0.0.0', port: 443 },
+      database: { schema: 'accounts' },
+      reconcileIntervalMs: 1000,
+    });
+    const [as1] = topology.autonomousSystems;
+    expect(as1!.database).toEqual({ schema: 'ms_one' });
+    expect(as1!.messageServers[0]!.pushUri).toBe('/irsp/push');
+    expect(as1!.messageServers[0]!.xmpp).toEqual({ host: '127.0.0.1', c2sPort: 5222, s2sPort: 5269 });
+    expect(as1!.applicationServers).toEqual([
+      {
+        name: 'smart-lock',
+        url: 'https://lock.irsp.test',
+        listen: { host: '127.0.0.1', port: 0 },
+        jid: 'smartlock.as1.irsp.test',
+        credentials: { appid: 'lock', token: TOKEN },
+        serviceUris: {
+          userUpload: '/u',
+          deviceUpload: '/device/upload',
+          deviceStatus: '/device/status',
+          exchange: '/x',
+        },
+      },
+    ]);
+  });
+
+  it('an unset variable is a ConfigError naming the path and the variable', async () => {
+    const file = await topologyFile(MINIMAL_YAML);
+    expect(await configError(() => loadTopology(file, {}))).toBe(
+      'autonomousSystems[0].messageServers[0].credentials.accountServer.token: environment variable AS1_ACCOUNT_SERVER_TOKEN is not set',
+    );
+  });
+
+  it('a missing file, invalid YAML, an alias bomb and a non-mapping are ConfigErrors', async () => {
+    const missing = join(dir, 'missing.yaml');
+    expect(await configError(() => loadTopology(missing, {}))).toBe(
+      `cannot read the IRSP topology ${missing}: ENOENT: no such file or directory, open '${missing}'`,
+    );
+    const bad = await topologyFile('a: [1, 2\nb: c');
+    expect(await configError(() => loadTopology(bad, {}))).toMatch(
+      new RegExp(`^${bad.replace(/[.]/g, '\\.')} is not valid YAML: Flow sequence in block collection`),
+    );
+    const laughs = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+    for (const [prev, name] of ['ab', 'bc', 'cd', 'de', 'ef', 'fg', 'gh', 'hi'].map((s) => [s[0], s[1]])) {
+      laughs.push(`${name}: &${name} [${Array.from({ length: 9 }, () => `*${prev}`).join(', ')}]`);
+    }
+    const bomb = await topologyFile(laughs.join('\n'));
+    expect(await configError(() => loadTopology(bomb, {}))).toBe(
+      `${bomb} is not valid YAML: Excessive alias count indicates a resource exhaustion attack`,
+    );
+    for (const text of ['', '- a\n- b\n', 'just a string\n', '42\n']) {
+      const file = await topologyFile(text);
+      expect(await configError(() => loadTopology(file, {}))).toBe('the topology must be a mapping');
+    }
+  });
+});
+
+describe('substituteEnv', () => {
+  it('replaces ${VAR} and ${VAR:-default} in strings, nested in objects and arrays, and leaves other values', () => {
+    expect(
+      substituteEnv(
+        { a: 'x-${A}-${B:-b}-${C:-}', list: ['${A}', 1, true, null], n: 5, deep: { s: '$A ${A}' } },
+        { A: 'alpha' },
+      ),
+    ).toEqual({ a: 'x-alpha-b-', list: ['alpha', 1, true, null], n: 5, deep: { s: '$A alpha' } });
+  });
+
+  it('treats an empty variable as unset and does not substitute twice', () => {
+    expect(substituteEnv('${A:-fallback}', { A: '' })).toBe('fallback');
+    expect(substituteEnv('${A}', { A: '${B}', B: 'no' })).toBe('${B}');
+    expect(substituteEnv('${A:-${B}}', {})).toBe('${B}');
+  });
+
+  it('names the path of an unset variable inside arrays', async () => {
+    expect(await configError(() => substituteEnv({ list: [{ x: 'ok' }, { x: '${MISSING}' }] }, {}))).toBe(
+      'list[1].x: environment variable MISSING is not set',
+    );
+    expect(await configError(() => substituteEnv('${MISSING}', { MISSING: '' }))).toBe(
+      'config: environment variable MISSING is not set',
+    );
+  });
+});
+
+describe('environment overrides', () => {
+  it('DATABASE_URL sets database.url', () => {
+    expect(parseTopology(ONE_AS(), { DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
+      url: 'postgres://u@h/db',
+      dataDir: '.irsp/data',
+    });
+  });
+
+  it('IRSP_DATA_DIR sets database.dataDir, keeping the url', () => {
+    const doc = { ...ONE_AS(), database: { url: 'postgres://file' } };
+    expect(parseTopology(doc, { IRSP_DATA_DIR: '/var/lib/irsp' }).database).toEqual({
+      url: 'postgres://file',
+      dataDir: '/var/lib/irsp',
+    });
+  });
+
+  it('IRSP_TLS_DIR sets tls.dir, also when the file has no tls section', () => {
+    expect(parseTopology(ONE_AS(), { IRSP_TLS_DIR: '/var/lib/irsp/tls' }).tls).toEqual({
+      mode: 'local',
+      dir: '/var/lib/irsp/tls',
+    });
+    const doc = { ...ONE_AS(), tls: { mode: 'local', dir: 'file-dir' } };
+    expect(parseTopology(doc, { IRSP_TLS_DIR: '/env-dir' }).tls).toEqual({ mode: 'local', dir: '/env-dir' });
+  });
+
+  it('LOG_LEVEL sets logLevel and is validated', async () => {
+    expect(parseTopology({ ...ONE_AS(), logLevel: 'warn' }, { LOG_LEVEL: 'trace' }).logLevel).toBe('trace');
+    expect(await configError(() => parseTopology(ONE_AS(), { LOG_LEVEL: 'loud' }))).toBe(
+      invalid(
+        'logLevel: Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"',
+      ),
+    );
+  });
+
+  it('empty variables do not override', () => {
+    const doc = { ...ONE_AS(), database: { url: 'postgres://file' }, logLevel: 'warn' };
+    const topology = parseTopology(doc, {
+      DATABASE_URL: '',
+      IRSP_DATA_DIR: '',
+      IRSP_TLS_DIR: '',
+      LOG_LEVEL: '',
+    });
+    expect(topology.database).toEqual({ url: 'postgres://file', dataDir: '.irsp/data' });
+    expect(topology.tls).toEqual({ mode: 'local', dir: '.irsp/tls' });
+    expect(topology.logLevel).toBe('warn');
+  });
+
+  it('does not change the document it was given', () => {
+    const doc = ONE_AS();
+    const before = structuredClone(doc);
+    parseTopology(doc, { DATABASE_URL: 'postgres://x', LOG_LEVEL: 'debug', IRSP_TLS_DIR: '/t' });
+    expect(doc).toEqual(before);
+  });
+});
+
+describe('validation', () => {
+  it('an http URL is refused', async () => {
+    const doc = document([as('as1.irsp.test', [messageServer('ms1', 'm', { url: 'http://ms1.irsp.test' })])]);
+    expect(await configError(() => parseTopology(doc, {}))).toBe(
+      invalid('autonomousSystems.0.messageServers.0.url: must be an https:// URL (RFC 2818)'),
+    );
+    const account = { ...ONE_AS(), accountServer: { url: 'http://account.irsp.test', listen: { port: 0 } } };
+    expect(await configError(() => parseTopology(account, {}))).toBe(
+      invalid('accountServer.url: must be an https:// URL (RFC 2818)'),
+    );
+  });
+
+  it('a duplicate AS domain is refused', async () => {
+    const doc = document([
+      as('as1.irsp.test', [messageServer('ms1', 'ms-a')]),
+      as('as1.irsp.test', [messageServer('ms1', 'ms-b')]),
+    ]);
+    expect(await configError(() => parseTopology(doc, {}))).toBe(
+      invalid('autonomousSystems.1.domain: duplicate AS domain'),
+    );
+  });
+
+  it('a duplicate message server id in one AS is refused, the same id in two ASs is fine', async () => {
+    const doc = document([as('as1.irsp.test', [messageServer('ms1', 'm'), messageServer('ms1', 'm')])]);
+    expect(await configError(() => parseTopology(doc, {}))).toBe(
+      invalid('autonomousSystems.0.messageServers: duplicate message server id'),
+    );
+    const two = document([
+      as('as1.irsp.test', [messageServer('ms1', 'ms-a')]),
+      as('as2.irsp.test', [messageServer('ms1', 'ms-b')]),
+    ]);
+    expect(parseTopology(two, {}).autonomousSystems.map((a) => a.messageServers[0]!.id)).toEqual([
+      'ms1',
+      'ms1',
+    ]);
+  });
+
+  it('a duplicate application server name in one AS is refused', async () => {
+    const doc = document([
+      as('as1.irsp.test', [messageServer('ms1', 'm')], [applicationServer('a'), applicationServer('a')]),
+    ]);
+    expect(await configError(() => parseTopology(doc, {}))).toBe(
+      invalid('autonomousSystems.0.applicationServers: duplicate application server name'),
+    );
+  });
+
+  it('a token shorter than 16 characters is refused, 16 is accepted', async () => {
+    const short = messageServer('ms1', 'm', {
+      credentials: {
+        accountServer: { appid: 'a', token: '0123456789abcde' },
+        toAccountServer: { appid: 'm', token: TOKEN },
+      },
+    });
+    expect(await configError(() => parseTopology(document([as('as1.irsp.test', [short])]), {}))).toBe(
+      invalid(
+        'autonomousSystems.0.messageServers.0.credentials.accountServer.token: token must be at least 16 characters',
+      ),
+    );
+    expect(
+      parseTopology(ONE_AS(), {}).autonomousSystems[0]!.messageServers[0]!.credentials.accountServer.token,
+    ).toBe(TOKEN);
+    const app = applicationServer('a', { credentials: { appid: 'app', token: 'short' } });
+    expect(
+      await configError(() =>
+        parseTopology(document([as('as1.irsp.test', [messageServer('ms1', 'm')], [app])]), {}),
+      ),
+    ).toBe(
+      invalid(
+        'autonomousSystems.0.applicationServers.0.credentials.token: token must be at least 16 characters',
+      ),
+    );
+  });
+
+  it('the same toAccountServer appid in two ASs is refused; two message servers of one AS may share it', async () => {
+    const doc = document([
+      as('as1.irsp.test', [messageServer('ms1', 'message-server')]),
+      as('as2.irsp.test', [messageServer('ms1', 'message-server')]),
+    ]);
+    expect(await configError(() => parseTopology(doc, {}))).toBe(
+      invalid(
+        'autonomousSystems.1.messageServers.0.credentials.toAccountServer.appid: appid message-server is also used by message servers of as1.irsp.test',
+      ),
+    );
+    const shared = document([
+      as('as1.irsp.test', [messageServer('ms1', 'shared'), messageServer('ms2', 'shared')]),
+    ]);
+    expect(parseTopology(shared, {}).autonomousSystems[0]!.messageServers.map((m) => m.id)).toEqual([
+      'ms1',
+      'ms2',
+    ]);
+  });
+
+  it('tls.mode files needs the CA and certificate paths of every server', async () => {
+    const files = { mode: 'files', ca: '/etc/irsp/ca.pem' };
+    const doc = document([as('as1.irsp.test', [messageServer('ms1', 'm')], [applicationServer('app')])], {
+      tls: files,
+    });
+    expect(await configError(() => parseTopology(doc, {}))).toBe(
+      invalid(
+        'accountServer.tls: tls.cert and tls.key are required when tls.mode is files',
+        'autonomousSystems.0.messageServers.0.tls: tls.cert and tls.key are required when tls.mode is files',
+        'autonomousSystems.0.applicationServers.0.tls: tls.cert and tls.key are required when tls.mode is files',
+      ),
+    );
+    const cert = { cert: '/etc/irsp/x.pem', key: '/etc/irsp/x-key.pem' };
+    const complete = document(
+      [
+        as(
+          'as1.irsp.test',
+          [messageServer('ms1', 'm', { tls: cert })],
+          [applicationServer('app', { tls: cert })],
+        ),
+      ],
+      { tls: files, accountServer: { url: 'https://account.irsp.test', listen: { port: 0 }, tls: cert } },
+    );
+    const topology = parseTopology(complete, {});
+    expect(topology.tls).toEqual(files);
+    expect(parseTopology(complete, { IRSP_TLS_DIR: '/ignored' }).tls).toEqual(files);
+    expect(topology.accountServer.tls).toEqual(cert);
+    expect(await configError(() => parseTopology(document([], { tls: { mode: 'files' } }), {}))).toMatch(
+      /^invalid IRSP topology:\n {2}tls\.ca: /,
+    );
+  });
+
+  it('lists every problem with its path', async () => {
+    const doc = document([as('AS1', [messageServer('MS 1', 'm', { url: 'http://x', pushUri: 'push' })])]);
+    doc.accountServer = { url: 'https://account.irsp.test', listen: { port: 70000 } };
+    expect(await configError(() => parseTopology(doc, {}))).toBe(
+      invalid(
+        'accountServer.listen.port: Too big: expected number to be <=65535',
+        'autonomousSystems.0.domain: lower-case DNS name',
+        'autonomousSystems.0.messageServers.0.id: Invalid string: must match pattern /^[a-z0-9-]{1,32}$/',
+        'autonomousSystems.0.messageServers.0.url: must be an https:// URL (RFC 2818)',
+        'autonomousSystems.0.messageServers.0.pushUri: must be an absolute path',
+      ),
+    );
+  });
+
+  it('needs at least one AS, and one message server per AS', async () => {
+    expect(await configError(() => parseTopology(document([]), {}))).toBe(
+      invalid('autonomousSystems: Too small: expected array to have >=1 items'),
+    );
+    expect(await configError(() => parseTopology(document([as('as1.irsp.test', [])]), {}))).toBe(
+      invalid('autonomousSystems.0.messageServers: Too small: expected array to have >=1 items'),
+    );
+  });
+});
+
+describe('selecting a service', () => {
+  const two = () =>
+    parseTopology(
+      document([
+        as(
+          'as1.irsp.test',
+          [messageServer('ms1', 'ms-a'), messageServer('ms2', 'ms-a')],
+          [applicationServer('default'), applicationServer('smart-lock')],
+        ),
+        as('as2.irsp.test', [messageServer('ms1', 'ms-b')]),
+      ]),
+      {},
+    );
+
+  it('selectAs: the only AS, or IRSP_AS; several without IRSP_AS or an unknown one is an error', async () => {
+    const one = parseTopology(ONE_AS(), {});
+    expect(selectAs(one, {}).domain).toBe('as1.irsp.test');
+    expect(selectAs(two(), { IRSP_AS: 'as2.irsp.test' }).domain).toBe('as2.irsp.test');
+    expect(findAs(two(), 'as1.irsp.test').domain).toBe('as1.irsp.test');
+    expect(await configError(() => selectAs(two(), {}))).toBe(
+      'several ASs in the topology: set IRSP_AS to the domain of this service',
+    );
+    expect(await configError(() => selectAs(one, { IRSP_AS: 'as9.irsp.test' }))).toBe(
+      'no AS as9.irsp.test in the topology',
+    );
+  });
+
+  it('selectMessageServer: the first one, or IRSP_MESSAGE_SERVER', async () => {
+    const t = two();
+    const first = selectMessageServer(t, { IRSP_AS: 'as1.irsp.test' });
+    expect(first.as).toBe(t.autonomousSystems[0]);
+    expect(first.server).toBe(t.autonomousSystems[0]!.messageServers[0]);
+    const second = selectMessageServer(t, { IRSP_AS: 'as1.irsp.test', IRSP_MESSAGE_SERVER: 'ms2' });
+    expect(second.server).toBe(t.autonomousSystems[0]!.messageServers[1]);
+    const as2 = selectMessageServer(t, { IRSP_AS: 'as2.irsp.test' });
+    expect([as2.as.domain, as2.server.id, as2.server.url]).toEqual([
+      'as2.irsp.test',
+      'ms1',
+      'https://ms1.irsp.test',
+    ]);
+    expect(await configError(() => selectMessageServer(t, {}))).toBe(
+      'several ASs in the topology: set IRSP_AS to the domain of this service',
+    );
+    expect(
+      await configError(() =>
+        selectMessageServer(t, { IRSP_AS: 'as2.irsp.test', IRSP_MESSAGE_SERVER: 'ms2' }),
+      ),
+    ).toBe('no message server ms2 in AS as2.irsp.test');
+  });
+
+  it('selectApplicationServer: the first one, or IRSP_APPLICATION_SERVER', async () => {
+    const t = two();
+    expect(selectApplicationServer(t, { IRSP_AS: 'as1.irsp.test' }).server.name).toBe('default');
+    const lock = selectApplicationServer(t, {
+      IRSP_AS: 'as1.irsp.test',
+      IRSP_APPLICATION_SERVER: 'smart-lock',
+    });
+    expect(lock.as).toBe(t.autonomousSystems[0]);
+    expect(lock.server).toBe(t.autonomousSystems[0]!.applicationServers[1]);
+    expect(
+      await configError(() =>
+        selectApplicationServer(t, { IRSP_AS: 'as1.irsp.test', IRSP_APPLICATION_SERVER: 'nope' }),
+      ),
+    ).toBe('no application server nope in AS as1.irsp.test');
+    expect(await configError(() => selectApplicationServer(t, { IRSP_AS: 'as2.irsp.test' }))).toBe(
+      'no application server  in AS as2.irsp.test',
+    );
+    expect(await configError(() => selectApplicationServer(t, {}))).toBe(
+      'several ASs in the topology: set IRSP_AS to the domain of this service',
+    );
+  });
+});
+
+describe('listenOverride', () => {
+  const listen = { host: '127.0.0.1', port: 8443 };
+
+  it('keeps the configured address without PORT / IRSP_LISTEN_HOST', () => {
+    expect(listenOverride(listen, {})).toEqual(listen);
+  });
+
+  it('PORT, IRSP_LISTEN_PORT and IRSP_LISTEN_HOST override it; PORT wins', () => {
+    expect(listenOverride(listen, { PORT: '9000' })).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(listenOverride(listen, { IRSP_LISTEN_PORT: '9001' })).toEqual({ host: '127.0.0.1', port: 9001 });
+    expect(listenOverride(listen, { PORT: '9000', IRSP_LISTEN_PORT: '9001' })).toEqual({
+      host: '127.0.0.1',
+      port: 9000,
+    });
+    expect(listenOverride(listen, { IRSP_LISTEN_HOST: '0.0.0.0', PORT: '0' })).toEqual({
+      host: '0.0.0.0',
+      port: 0,
+    });
+    expect(listenOverride(listen, { PORT: '65535' })).toEqual({ host: '127.0.0.1', port: 65535 });
+  });
+
+  it.each(['abc', '80a', '-1', '8.5', '', ' 80', '123456', '65536', '99999'])(
+    'refuses PORT=%j',
+    async (port) => {
+      expect(await configError(() => listenOverride(listen, { PORT: port }))).toBe(
+        `PORT ${port} is not a port number`,
+      );
+    },
+  );
+});
+
+describe('databases', () => {
+  it('databaseFor: the own url, else the topology url, else an embedded directory per schema', () => {
+    const embedded = parseTopology(ONE_AS(), {});
+    expect(databaseFor(embedded, { schema: 'account_server' })).toEqual({
+      dataDir: '.irsp/data/account_server',
+      schema: 'account_server',
+    });
+    expect(databaseFor(embedded, { url: 'postgres://own', schema: 'account_server' })).toEqual({
+      url: 'postgres://own',
+      schema: 'account_server',
+    });
+    const shared = parseTopology(ONE_AS(), { DATABASE_URL: 'postgres://shared', IRSP_DATA_DIR: '/data' });
+    expect(databaseFor(shared, { schema: 'ms_as1' })).toEqual({ url: 'postgres://shared', schema: 'ms_as1' });
+    expect(databaseFor(shared, { url: 'postgres://own', schema: 'ms_as1' })).toEqual({
+      url: 'postgres://own',
+      schema: 'ms_as1',
+    });
+    expect(
+      databaseFor(parseTopology(ONE_AS(), { IRSP_DATA_DIR: '/data' }), { url: undefined, schema: 's' }),
+    ).toEqual({
+      dataDir: '/data/s',
+      schema: 's',
+    });
+  });
+
+  it('messageServerSchemaName: the configured schema, else ms_ + the domain as an identifier of at most 63', () => {
+    const t = parseTopology(
+      document([
+        as('as1.irsp.test', [messageServer('ms1', 'a')]),
+        as('my-as.example', [messageServer('ms1', 'b')], [], { database: { schema: 'custom' } }),
+        as(`${'a'.repeat(63)}.test`, [messageServer('ms1', 'c')]),
+      ]),
+      {},
+    );
+    const [as1, custom, long] = t.autonomousSystems;
+    expect(messageServerSchemaName(as1!)).toBe('ms_as1_irsp_test');
+    expect(messageServerSchemaName(custom!)).toBe('custom');
+    expect(messageServerSchemaName(long!)).toBe(`ms_${'a'.repeat(60)}`);
+    expect(messageServerSchemaName(long!)).toHaveLength(63);
+  });
+
+  it('applicationServerSchemaName: the configured schema, else app_ + domain + name', () => {
+    const t = parseTopology(
+      document([
+        as(
+          'as1.irsp.test',
+          [messageServer('ms1', 'a')],
+          [applicationServer('smart-lock'), applicationServer('own', { database: { schema: 'own_schema' } })],
+        ),
+      ]),
+      {},
+    );
+    const [lock, own] = t.autonomousSystems[0]!.applicationServers;
+    expect(applicationServerSchemaName(t.autonomousSystems[0]!, lock!)).toBe('app_as1_irsp_test_smart_lock');
+    expect(applicationServerSchemaName(t.autonomousSystems[0]!, own!)).toBe('own_schema');
+  });
+});
