@@ -114,6 +114,31 @@ afterAll(async () => {
   await dir?.remove();
 });
 
+describe('operations', () => {
+  it('the account server describes the client API and Message 7 in OpenAPI, and counts them in /metrics', async () => {
+    const openapi = JSON.parse((await client.get(`${base}/openapi.json`)).body) as {
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
+    expect(
+      Object.fromEntries(
+        Object.entries(openapi.paths).map(([path, item]) => [path, Object.keys(item).sort()]),
+      ),
+    ).toEqual({
+      '/user/register.xml': ['post'],
+      '/device/register': ['post'],
+      '/user/modify': ['post'],
+      '/device/modify': ['post'],
+      '/user/remove': ['post'],
+      '/device/remove': ['post'],
+      '/modifyVerifyCode.xml': ['get', 'post'],
+    });
+    await call('/user/register.xml', { userid: 'metrics@as9.irsp.test', password: 'x' });
+    expect((await client.get(`${base}/metrics`)).body).toMatch(
+      /irsp_requests_total\{operation="clientUserRegister",status="400"\} 1/,
+    );
+  });
+});
+
 describe('registration (client API → Message 1/2, Table 1)', () => {
   it('registers a user in AS1: the account server and the message server of AS1 both have it', async () => {
     expectStatus(

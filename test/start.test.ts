@@ -52,7 +52,7 @@ async function waitForFile(path: string, timeoutMs: number): Promise<void> {
 
 beforeAll(async () => {
   dir = await tempDir('irsp-start-');
-  const env = { ...process.env, LOG_LEVEL: 'warn' };
+  const env: Record<string, string | undefined> = { ...process.env, LOG_LEVEL: 'warn' };
   delete env.IRSP_CONFIG;
   delete env.DATABASE_URL;
   child = spawn(process.execPath, [main], { cwd: dir.path, env, stdio: ['ignore', 'pipe', 'pipe'] });

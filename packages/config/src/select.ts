@@ -40,7 +40,8 @@ export function selectApplicationServer(
   const as = selectAs(topology, env);
   const name = env.IRSP_APPLICATION_SERVER;
   const server = name ? as.applicationServers.find((a) => a.name === name) : as.applicationServers[0];
-  if (!server) throw new ConfigError(`no application server ${name ?? ''} in AS ${as.domain}`);
+  if (!server)
+    throw new ConfigError(`no application server ${name ?? '(none configured)'} in AS ${as.domain}`);
   return { as, server };
 }
 

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 
-const port = z.number().int().min(0).max(65535);
+// Coerced so that `port: ${PORT}` (a string after substitution) is accepted.
+const port = z.coerce.number().int().min(0).max(65535);
 const host = z.string().min(1).max(253);
 const httpsUrl = z
   .string()
@@ -77,12 +78,14 @@ export const applicationServerSchema = z.object({
   database: databaseSchema.optional(),
   /** What it presents to its message server (Messages 12–13) and to peers (14–15). */
   credentials: credentialSchema,
-  serviceUris: z.object({
-    userUpload: uriPath.default('/user/upload'),
-    deviceUpload: uriPath.default('/device/upload'),
-    deviceStatus: uriPath.default('/device/status'),
-    exchange: uriPath.default('/exchange'),
-  }),
+  serviceUris: z
+    .object({
+      userUpload: uriPath.default('/user/upload'),
+      deviceUpload: uriPath.default('/device/upload'),
+      deviceStatus: uriPath.default('/device/status'),
+      exchange: uriPath.default('/exchange'),
+    })
+    .prefault({}),
 });
 
 export const autonomousSystemSchema = z.object({
@@ -109,13 +112,14 @@ export const topologySchema = z
         dataDir: z.string().default('.irsp/data'),
       })
       .default({ dataDir: '.irsp/data' }),
-    /** HTTP client timeouts between servers (ms). */
+    /** How servers send messages to each other: POST form bodies by default, GET query strings when asked. */
     http: z
       .object({
+        method: z.enum(['POST', 'GET']).default('POST'),
         connectTimeoutMs: z.number().int().min(1).default(5_000),
         requestTimeoutMs: z.number().int().min(1).default(10_000),
       })
-      .default({ connectTimeoutMs: 5_000, requestTimeoutMs: 10_000 }),
+      .default({ method: 'POST', connectTimeoutMs: 5_000, requestTimeoutMs: 10_000 }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     accountServer: accountServerSchema,
     autonomousSystems: z.array(autonomousSystemSchema).min(1),

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  applyEnvOverrides,
   applicationServerSchemaName,
   databaseFor,
   findAs,
@@ -71,7 +72,7 @@ autonomousSystems:
 const MINIMAL_EXPECTED: Topology = {
   tls: { mode: 'local', dir: '.irsp/tls' },
   database: { dataDir: '.irsp/data' },
-  http: { connectTimeoutMs: 5000, requestTimeoutMs: 10000 },
+  http: { method: 'POST', connectTimeoutMs: 5000, requestTimeoutMs: 10000 },
   logLevel: 'info',
   accountServer: {
     url: 'https://account.irsp.test:8443',
@@ -147,6 +148,34 @@ describe('loadTopology', () => {
     expect(await loadTopology(await topologyFile(MINIMAL_YAML), ENV)).toEqual(MINIMAL_EXPECTED);
   });
 
+  it('accepts ports written as ${VAR} (strings after substitution) and fills serviceUris when omitted', async () => {
+    const file = await topologyFile(`
+accountServer: { url: 'https://account.irsp.test:8443', listen: { port: '\${ACCOUNT_PORT}' } }
+autonomousSystems:
+  - domain: as1.irsp.test
+    messageServers:
+      - id: ms1
+        url: https://ms1.as1.irsp.test:8543
+        listen: { port: 8543 }
+        credentials:
+          accountServer: { appid: a1, token: 0123456789abcdef }
+          toAccountServer: { appid: m1, token: fedcba9876543210 }
+    applicationServers:
+      - { name: default, url: 'https://app.as1.irsp.test:8643', listen: { port: 8643 }, jid: default.as1.irsp.test, credentials: { appid: d1, token: 0123456789abcdef } }
+`);
+    const topology = await loadTopology(file, { ACCOUNT_PORT: '9443' });
+    expect(topology.accountServer.listen).toEqual({ host: '127.0.0.1', port: 9443 });
+    expect(topology.autonomousSystems[0]!.applicationServers[0]!.serviceUris).toEqual({
+      userUpload: '/user/upload',
+      deviceUpload: '/device/upload',
+      deviceStatus: '/device/status',
+      exchange: '/exchange',
+    });
+    await expect(loadTopology(file, { ACCOUNT_PORT: 'eighty' })).rejects.toThrow(
+      /accountServer\.listen\.port/,
+    );
+  });
+
   it('loads the same topology from JSON', async () => {
     const json = JSON.stringify({
       accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } },
@@ -174,7 +203,7 @@ describe('loadTopology', () => {
     const file = await topologyFile(`
 tls: { mode: local, dir: /srv/tls }
 database: { url: postgres://irsp@db/irsp, dataDir: /srv/data }
-http: { connectTimeoutMs: 100, requestTimeoutMs: 200 }
+http: { method: GET, connectTimeoutMs: 100, requestTimeoutMs: 200 }
 logLevel: debug
 accountServer:
   url: https://account.irsp.test
@@ -204,7 +233,7 @@ autonomousSystems:
     const topology = await loadTopology(file, {});
     expect(topology.tls).toEqual({ mode: 'local', dir: '/srv/tls' });
     expect(topology.database).toEqual({ url: 'postgres://irsp@db/irsp', dataDir: '/srv/data' });
-    expect(topology.http).toEqual({ connectTimeoutMs: 100, requestTimeoutMs: 200 });
+    expect(topology.http).toEqual({ method: 'GET', connectTimeoutMs: 100, requestTimeoutMs: 200 });
     expect(topology.logLevel).toBe('debug');
     expect(topology.accountServer).toEqual({
       url: 'https://account.irsp.test',
@@ -335,6 +364,25 @@ describe('environment overrides', () => {
     expect(topology.database).toEqual({ url: 'postgres://file', dataDir: '.irsp/data' });
     expect(topology.tls).toEqual({ mode: 'local', dir: '.irsp/tls' });
     expect(topology.logLevel).toBe('warn');
+  });
+
+  it('applyEnvOverrides returns a new document and leaves its sections alone', () => {
+    const doc = { database: { url: 'postgres://file' }, tls: { mode: 'local', dir: 'd' }, logLevel: 'warn' };
+    const before = structuredClone(doc);
+    expect(
+      applyEnvOverrides(doc, {
+        DATABASE_URL: 'postgres://env',
+        IRSP_DATA_DIR: '/data',
+        IRSP_TLS_DIR: '/t',
+        LOG_LEVEL: 'debug',
+      }),
+    ).toEqual({
+      database: { url: 'postgres://env', dataDir: '/data' },
+      tls: { mode: 'local', dir: '/t' },
+      logLevel: 'debug',
+    });
+    expect(doc).toEqual(before);
+    expect(applyEnvOverrides(doc, {})).toEqual(before);
   });
 
   it('does not change the document it was given', () => {
@@ -558,7 +606,7 @@ describe('selecting a service', () => {
       ),
     ).toBe('no application server nope in AS as1.irsp.test');
     expect(await configError(() => selectApplicationServer(t, { IRSP_AS: 'as2.irsp.test' }))).toBe(
-      'no application server  in AS as2.irsp.test',
+      'no application server (none configured) in AS as2.irsp.test',
     );
     expect(await configError(() => selectApplicationServer(t, {}))).toBe(
       'several ASs in the topology: set IRSP_AS to the domain of this service',

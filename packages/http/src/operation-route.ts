@@ -34,7 +34,9 @@ function rawForm(request: FastifyRequest): string | undefined {
     const q = request.url.indexOf('?');
     return q === -1 ? '' : request.url.slice(q + 1);
   }
-  return typeof request.body === 'string' ? request.body : undefined;
+  const type = request.headers['content-type'] ?? '';
+  const isForm = /^application\/x-www-form-urlencoded\s*(;|$)/i.test(type);
+  return isForm && typeof request.body === 'string' ? request.body : undefined;
 }
 
 /** A route ready to be registered, with what OpenAPI needs to describe it. */

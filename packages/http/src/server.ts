@@ -81,15 +81,23 @@ export function createService(options: ServiceOptions): FastifyInstance {
     requestTimeout: 30_000,
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
+    // HEAD on a message path would be answered as a GET without parameters: not an interface of ours.
+    exposeHeadRoutes: false,
     forceCloseConnections: 'idle',
   });
   const metrics = createMetrics();
   app.decorate('metrics', metrics);
 
-  // Form bodies stay raw: the protocol package decodes them strictly (repeated parameters, bad encoding).
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
-    done(null, body),
-  );
+  // Form bodies stay raw: the protocol package decodes them strictly (repeated parameters, bad encoding),
+  // and bytes that are not UTF-8 are refused here rather than silently replaced.
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, utf8.decode(body as Buffer));
+    } catch {
+      done(Object.assign(new Error('form body is not UTF-8'), { statusCode: 400 }), undefined);
+    }
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const operation = request.routeOptions.config.operation ?? 'other';

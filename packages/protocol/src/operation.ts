@@ -64,7 +64,9 @@ export function buildUrl<O extends Operation>(
 ): string {
   const path = operation.path ?? serviceUri;
   if (path === undefined) throw new Error(`${operation.name} needs a configured service URI`);
-  const url = new URL(path, base);
+  // The path is appended to the base URL's own path, so a server behind a path prefix can be named.
+  const url = new URL(base);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
   url.search = buildForm(operation, params, extra);
   return url.toString();
 }

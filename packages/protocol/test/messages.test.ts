@@ -1,6 +1,8 @@
 /** Messages 1–15 as printed in ISO/IEC 14543-5-9 clause 8, and the client account API beside them. */
 import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 import {
+  message5,
   CLIENT_OPERATIONS,
   MESSAGES,
   buildForm,
@@ -225,7 +227,8 @@ describe('MESSAGES', () => {
     });
 
     it('marks exactly the parameters the clause calls optional as optional', () => {
-      const optional = expected.params.filter((name) => m.schema.shape[name]!.safeParse(undefined).success);
+      const shape: Record<string, z.ZodType> = m.schema.shape;
+      const optional = expected.params.filter((name) => shape[name]!.safeParse(undefined).success);
       expect(optional).toEqual('optional' in expected ? expected.optional : []);
     });
 
@@ -240,6 +243,16 @@ describe('MESSAGES', () => {
 });
 
 describe('buildUrl', () => {
+  it('keeps the path of a base URL behind a prefix (a reverse proxy)', () => {
+    const params = { version: '1', appid: 'as', token: 't', name: 'alice' } as const;
+    expect(buildUrl(message5, 'https://proxy.example/irsp/as1/', params)).toBe(
+      'https://proxy.example/irsp/as1/user/remove?version=1&appid=as&token=t&name=alice',
+    );
+    expect(buildUrl(message5, 'https://proxy.example/irsp/as1', params)).toBe(
+      'https://proxy.example/irsp/as1/user/remove?version=1&appid=as&token=t&name=alice',
+    );
+  });
+
   it('builds Message 1 exactly as printed, with the parameters in printed order', () => {
     expect(
       buildUrl(message1, 'https://ms1.as1.irsp.test:8443', {
@@ -265,7 +278,7 @@ describe('buildUrl', () => {
   });
 
   it('drops extras on a message that does not carry them, and never lets an extra replace a parameter', () => {
-    const params = { version: '1', appid: 'as', token: 't', name: 'alice', password: 'pw' };
+    const params = { version: '1' as const, appid: 'as', token: 't', name: 'alice', password: 'pw' };
     expect(buildForm(message1, params, { color: 'red' })).toBe(
       'version=1&appid=as&token=t&name=alice&password=pw',
     );
@@ -289,7 +302,7 @@ describe('buildUrl', () => {
     expect(
       buildForm(MESSAGES[3], {
         model: 'M1',
-        version: '1',
+        version: '1' as const,
         appid: 'as',
         token: 't',
         name: '#lock',

@@ -26,7 +26,7 @@ describe('openApiDocument', () => {
     expect(get.operationId).toBe('deviceRegisterGet');
     expect(get.summary).toBe('Device registration message sent from account server to message server');
     expect(get.description).toBe('Message 2. Additional parameters are carried through.');
-    const parameters = get.parameters as { name: string; in: string; required: boolean }[];
+    const parameters = get.parameters as { name: string; in: string; required: boolean; schema: unknown }[];
     expect(parameters.map(({ name, in: where, required }) => [name, where, required])).toEqual([
       ['version', 'query', true],
       ['appid', 'query', true],
@@ -38,7 +38,7 @@ describe('openApiDocument', () => {
       ['vendor', 'query', false],
       ['model', 'query', false],
     ]);
-    const schemas = Object.fromEntries(parameters.map((p) => [p.name, (p as { schema: unknown }).schema]));
+    const schemas = Object.fromEntries(parameters.map((p) => [p.name, p.schema]));
     expect(schemas.version).toEqual({ type: 'string', const: '1' });
     expect(schemas.appid).toEqual({ type: 'string', pattern: '^[A-Za-z0-9._~-]{1,128}$' });
     expect(schemas.name).toEqual({ type: 'string' });

@@ -38,7 +38,6 @@ const info = text(1, 256);
 
 const auth = { appid, token };
 const fromAccountServer = { version: fc.constant('1'), ...auth };
-const deviceInfoKeys = ['verifycode', 'type', 'vendor', 'model'] as const;
 const withDeviceInfo = (name: fc.Arbitrary<string>) =>
   fc.record(
     { ...fromAccountServer, name, password, verifycode, type: info, vendor: info, model: info },
@@ -99,8 +98,9 @@ const CASES: Record<number, { params: fc.Arbitrary<Fields>; serviceUri?: string;
 
 const BASE = 'https://ms1.as1.irsp.test:8443';
 
-describe.each(MESSAGES)('Message $number ($name)', (message) => {
-  const c = CASES[message.number]!;
+describe.each(MESSAGES)('Message $number ($name)', (def) => {
+  const message: Operation = def;
+  const c = CASES[def.number]!;
   const reserved = Object.keys(message.schema.shape);
   const extraArb = message.extras ? extras(reserved) : fc.constant({});
   const servedWith = c.servedWith.length > 0 ? c.servedWith : [message];
@@ -120,7 +120,7 @@ describe.each(MESSAGES)('Message $number ($name)', (message) => {
       fc.property(c.params, extraArb, (params, extra) => {
         const url = new URL(buildUrl(message, BASE, params, extra, c.serviceUri));
         expect(url.origin).toBe(BASE);
-        expect(url.pathname).toBe(message.path ?? c.serviceUri);
+        expect(url.pathname).toBe(def.path ?? c.serviceUri);
         expect(url.hash).toBe('');
         const query = url.search.slice(1);
         expect(parseForm(message, query)).toEqual({ ok: true, operation: message, params, extra });
@@ -143,7 +143,7 @@ describe.each(MESSAGES)('Message $number ($name)', (message) => {
 
 describe('Messages 2 and 4 carry extras whose names are Object.prototype properties', () => {
   it.each([MESSAGES[1], MESSAGES[3]])('Message $number', (message) => {
-    const params = { version: '1', appid: 'as', token: 't', name: '#lock', password: 'pw' };
+    const params = { version: '1' as const, appid: 'as', token: 't', name: '#lock', password: 'pw' };
     const extra = { constructor: 'c', toString: 's', valueOf: 'v', hasOwnProperty: 'h', color: 'red' };
     const form = buildForm(message, params, extra);
     expect(form).toBe(

@@ -14,8 +14,11 @@ import type { Db, DbOptions } from './types.js';
  * 2.7–3.8 s (it also compiles the WASM); reopening an existing data directory takes 0.25–0.35 s. RSS grows
  * by about 700 MB for the first instance in a process (compiled WASM + 128 MB initial linear memory) and by
  * 210–270 MB for each further live one, given back only when the GC collects a closed instance; a new data
- * directory is 77 MB on disk. So several services in one process should not each open their own PGlite
- * unless that memory is acceptable; use PostgreSQL, or one process per service, on small machines.
+ * directory is 77 MB on disk. So several services in one process should not each open their own PGlite:
+ * give them views of one openPgliteHost (a schema each), or use PostgreSQL. Five services of an IRSP
+ * (five data directories, a 2-migration set each) took 10.6–11.7 s and 1.42–1.45 GB RSS with five openDb
+ * instances on fresh directories (2.6–2.9 s and 0.96–1.0 GB reopening them), against 2.9–3.7 s and
+ * 740–770 MB on one host (0.9 s and 330 MB reopening); see openPgliteHost for the per-statement cost.
  *
  * A PostgreSQL Db opens in 15–50 ms locally: two or three statements (check search_path, create the schema
  * when missing); connections then open on demand, up to poolMax, each failing after 10 s unanswered.

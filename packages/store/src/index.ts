@@ -17,6 +17,7 @@
  */
 export type { Db, DbOptions, Executor, Queryable, QueryResult } from './types.js';
 export { openDb, openTestDb } from './db.js';
+export { openPgliteHost, type PgliteHost, type PgliteHostOptions } from './pglite-host.js';
 export { loadMigrations, migrate, type Migration } from './migrate.js';
 export { constraintName, isUniqueViolation, sqlState } from './errors.js';
 export { quoteSchema } from './schema.js';

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
-import { PGlite, types, type Results } from '@electric-sql/pglite';
+import { PGlite, types, type Results, type Transaction } from '@electric-sql/pglite';
 
 import { lockDataDir } from './lockfile.js';
 import { quoteSchema } from './schema.js';
@@ -26,35 +26,72 @@ function parsers(): Record<number, Parser> {
   };
 }
 
-function toResult<T>(res: Results<T>): QueryResult<T> {
+export function toResult<T>(res: Results<T>): QueryResult<T> {
   // rowCount comes from the command tag (rows returned or affected); it is absent for DDL.
   return { rows: res.rows, rowCount: res.rowCount ?? (res.rows.length || (res.affectedRows ?? 0)) };
+}
+
+/** The Executor handed to `transaction(fn)`: PGlite's transaction object, which throws once it has ended. */
+export function txExecutor(ptx: Transaction): Executor {
+  return {
+    async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+      return toResult(await ptx.query<R>(sql, params));
+    },
+    async exec(sql: string): Promise<void> {
+      await ptx.exec(sql);
+    },
+  };
+}
+
+/** A PGlite instance with this package's parsers, and the data-directory lock it holds. */
+export interface PgliteInstance {
+  readonly pglite: PGlite;
+  /** Closes the instance, then releases the data-directory lock (also when closing fails). Not idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a PGlite instance on `dataDir` (created if missing; absent → in memory) with the parsers above.
+ * Two PGlite instances on one directory both open it and silently diverge, so the directory is locked
+ * (lockfile.ts) for the life of the instance: a second instance on it, in this process or another, is
+ * refused. Every PGlite Db and PgliteHost of the package is made here.
+ */
+export async function createPglite(dataDir: string | undefined): Promise<PgliteInstance> {
+  const dir = dataDir === undefined ? undefined : resolve(dataDir);
+  let unlock: (() => Promise<void>) | undefined;
+  if (dir !== undefined) {
+    await mkdir(dir, { recursive: true });
+    unlock = await lockDataDir(dir);
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({ dataDir: dir, parsers: parsers() });
+  } catch (err) {
+    await unlock?.();
+    throw err;
+  }
+  return {
+    pglite,
+    async close() {
+      try {
+        await pglite.close();
+      } finally {
+        await unlock?.();
+      }
+    },
+  };
 }
 
 export async function openPglite(opts: DbOptions): Promise<Db> {
   const quoted = quoteSchema(opts.schema);
   const schema = opts.schema;
-  const dataDir = opts.dataDir === undefined ? undefined : resolve(opts.dataDir);
-  let unlock: (() => Promise<void>) | undefined;
-  if (dataDir !== undefined) {
-    await mkdir(dataDir, { recursive: true });
-    // Two PGlite instances on one directory both open it and silently diverge; refuse the second.
-    unlock = await lockDataDir(dataDir);
-  }
-
-  let pglite: PGlite;
-  try {
-    pglite = await PGlite.create({ dataDir, parsers: parsers() });
-  } catch (err) {
-    await unlock?.();
-    throw err;
-  }
+  const instance = await createPglite(opts.dataDir);
+  const { pglite } = instance;
   try {
     // PGlite is one session for its whole life, so one SET covers every later statement.
     await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${quoted}; SET search_path TO ${quoted}`);
   } catch (err) {
-    await pglite.close().catch(() => undefined);
-    await unlock?.();
+    await instance.close().catch(() => undefined);
     throw err;
   }
 
@@ -82,22 +119,7 @@ export async function openPglite(opts: DbOptions): Promise<Db> {
 
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
       assertUsable('transaction');
-      return scope.run(() =>
-        pglite.transaction(async (ptx) => {
-          const tx: Executor = {
-            async query<R = Record<string, unknown>>(
-              sql: string,
-              params?: unknown[],
-            ): Promise<QueryResult<R>> {
-              return toResult(await ptx.query<R>(sql, params));
-            },
-            async exec(sql: string): Promise<void> {
-              await ptx.exec(sql);
-            },
-          };
-          return fn(tx);
-        }),
-      );
+      return scope.run(() => pglite.transaction((ptx) => fn(txExecutor(ptx))));
     },
 
     close(): Promise<void> {
@@ -105,11 +127,7 @@ export async function openPglite(opts: DbOptions): Promise<Db> {
         try {
           if (opts.dropSchemaOnClose === true) await pglite.exec(`DROP SCHEMA IF EXISTS ${quoted} CASCADE`);
         } finally {
-          try {
-            await pglite.close();
-          } finally {
-            await unlock?.();
-          }
+          await instance.close();
         }
       })();
       return closing;

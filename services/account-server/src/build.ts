@@ -23,7 +23,7 @@ export interface AccountServerOptions {
   tls?: TlsMaterial;
   /** The CA that message servers' certificates are checked with. */
   ca: string;
-  http?: { connectTimeoutMs?: number; requestTimeoutMs?: number };
+  http?: { method?: 'POST' | 'GET'; connectTimeoutMs?: number; requestTimeoutMs?: number };
   reconcile?: { intervalMs: number; settleAfterMs?: number };
 }
 

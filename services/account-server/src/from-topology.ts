@@ -1,12 +1,16 @@
 /** The account server as the topology describes it: its database, certificate and the ASs it serves. */
 import { databaseFor, serverTls, trustedCa, type Topology } from '@irsp/config';
 import type { Logger } from '@irsp/http';
-import { openDb } from '@irsp/store';
+import { openDb, type Db, type DbOptions } from '@irsp/store';
 import { buildAccountServer, type AccountServer } from './build.js';
 
-export async function accountServerFromTopology(topology: Topology, logger: Logger): Promise<AccountServer> {
+export async function accountServerFromTopology(
+  topology: Topology,
+  logger: Logger,
+  openDatabase: (options: DbOptions) => Promise<Db> = openDb,
+): Promise<AccountServer> {
   const config = topology.accountServer;
-  const db = await openDb(databaseFor(topology, config.database));
+  const db = await openDatabase(databaseFor(topology, config.database));
   try {
     const built = await buildAccountServer({
       autonomousSystems: topology.autonomousSystems,

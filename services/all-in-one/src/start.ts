@@ -9,6 +9,7 @@ import { accountServerFromTopology } from '@irsp/account-server';
 import { applicationServerFromTopology } from '@irsp/application-server';
 import type { Logger } from '@irsp/http';
 import { messageServerFromTopology } from '@irsp/message-server';
+import { openDb, openPgliteHost, type Db, type DbOptions } from '@irsp/store';
 import { defaultTopologyYaml } from './default-topology.js';
 import { buildManifest, type Manifest } from './manifest.js';
 
@@ -50,23 +51,38 @@ export async function startIrsp(options: {
   const close = async () => {
     for (const service of running.reverse()) await service.close();
   };
+  // One embedded PostgreSQL for every service of the process, a schema each: a PGlite instance costs
+  // hundreds of MB and seconds to open (packages/store/src/db.ts).
+  let openDatabase: (o: DbOptions) => Promise<Db> = openDb;
+  if (!topology.database.url) {
+    const host = await openPgliteHost({ dataDir: join(topology.database.dataDir, 'irsp') });
+    running.push(host);
+    openDatabase = (o) => (o.url ? openDb(o) : host.db(o.schema));
+  }
   try {
     const accountServer = await accountServerFromTopology(
       topology,
       logger.child({ service: 'account-server' }),
+      openDatabase,
     );
     running.push(accountServer);
     await accountServer.listen(topology.accountServer.listen);
     for (const as of topology.autonomousSystems) {
       for (const server of as.messageServers) {
         const child = logger.child({ service: 'message-server', domain: as.domain, id: server.id });
-        const messageServer = await messageServerFromTopology(topology, as, server, child);
+        const messageServer = await messageServerFromTopology(topology, as, server, child, openDatabase);
         running.push(messageServer);
         await messageServer.listen(server.listen);
       }
       for (const server of as.applicationServers) {
         const child = logger.child({ service: 'application-server', domain: as.domain, name: server.name });
-        const applicationServer = await applicationServerFromTopology(topology, as, server, child);
+        const applicationServer = await applicationServerFromTopology(
+          topology,
+          as,
+          server,
+          child,
+          openDatabase,
+        );
         running.push(applicationServer);
         await applicationServer.listen(server.listen);
       }

@@ -8,7 +8,7 @@ import {
   type Topology,
 } from '@irsp/config';
 import type { Logger } from '@irsp/http';
-import { openDb } from '@irsp/store';
+import { openDb, type Db, type DbOptions } from '@irsp/store';
 import { buildApplicationServer, type ApplicationServer } from './build.js';
 
 export async function applicationServerFromTopology(
@@ -16,8 +16,9 @@ export async function applicationServerFromTopology(
   as: AutonomousSystemConfig,
   server: ApplicationServerConfig,
   logger: Logger,
+  openDatabase: (options: DbOptions) => Promise<Db> = openDb,
 ): Promise<ApplicationServer> {
-  const db = await openDb(
+  const db = await openDatabase(
     databaseFor(topology, { url: server.database?.url, schema: applicationServerSchemaName(as, server) }),
   );
   try {

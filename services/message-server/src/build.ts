@@ -25,7 +25,7 @@ export interface MessageServerOptions {
   tls?: TlsMaterial;
   /** The CA that peers' certificates are checked with. */
   ca: string;
-  http?: { connectTimeoutMs?: number; requestTimeoutMs?: number };
+  http?: { method?: 'POST' | 'GET'; connectTimeoutMs?: number; requestTimeoutMs?: number };
   outbox?: OutboxOptions;
 }
 

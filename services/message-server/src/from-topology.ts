@@ -9,7 +9,7 @@ import {
   type Topology,
 } from '@irsp/config';
 import type { Logger } from '@irsp/http';
-import { openDb } from '@irsp/store';
+import { openDb, type Db, type DbOptions } from '@irsp/store';
 import { buildMessageServer, type MessageServer } from './build.js';
 
 export async function messageServerFromTopology(
@@ -17,8 +17,9 @@ export async function messageServerFromTopology(
   as: AutonomousSystemConfig,
   server: MessageServerConfig,
   logger: Logger,
+  openDatabase: (options: DbOptions) => Promise<Db> = openDb,
 ): Promise<MessageServer> {
-  const db = await openDb(
+  const db = await openDatabase(
     databaseFor(topology, { url: as.database?.url, schema: messageServerSchemaName(as) }),
   );
   try {

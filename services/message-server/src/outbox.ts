@@ -1,7 +1,7 @@
 /**
  * Durable delivery to other servers (DESIGN "Delivery guarantees"): an item is written with the change it
- * reports, then sent until the receiver answers 200. Items with the same ordering key leave in order; a 400
- * or 422 (the receiver will never accept it) goes to dead_letters with the reason; anything else (500,
+ * reports, then sent until the receiver answers 200. Items with the same ordering key leave in order; a 400,
+ * 403 or 422 (the receiver will never accept it) goes to dead_letters with the reason; anything else (500,
  * 401, timeouts, refused connections) is retried with exponential back-off. Several message servers of one
  * AS can share the table: rows are leased with SKIP LOCKED.
  */
@@ -152,7 +152,10 @@ export class Outbox {
       this.logger.debug(log, 'delivered');
       return;
     }
-    if (outcome.kind === 'status' && (outcome.status === 400 || outcome.status === 422)) {
+    if (
+      outcome.kind === 'status' &&
+      (outcome.status === 400 || outcome.status === 403 || outcome.status === 422)
+    ) {
       await this.db.transaction(async (tx) => {
         await tx.query(
           `INSERT INTO dead_letters (id, target, operation, ordering_key, params, attempts, status, reason, created_at)

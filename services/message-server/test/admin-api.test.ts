@@ -2,6 +2,7 @@
  * The message server's admin API (Messages 1–6, clause 8.2) over real HTTPS on loopback with a real database:
  * every row of Tables 1–3, for GET and POST, with the exact bytes of every answer.
  */
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword, verifyScramPassword, type ScramCredential } from '@irsp/credentials';
 import { openTestDb, type Db } from '@irsp/store';
@@ -69,6 +70,15 @@ afterAll(async () => {
   await db?.close();
   await dir?.remove();
 });
+
+async function fetchRaw(method: string, path: string, body?: Buffer, contentType?: string) {
+  const r = await request(`${base}${path}`, {
+    method: method as 'POST',
+    dispatcher: client.agent,
+    ...(body ? { body, headers: { 'content-type': contentType ?? '' } } : {}),
+  });
+  return { status: r.statusCode, body: await r.body.text() };
+}
 
 type Send = (path: string, fields: Record<string, string>) => Promise<HttpAnswer>;
 const methods: [string, Send][] = [
@@ -248,6 +258,31 @@ describe('hostile and malformed requests', () => {
       400,
     );
     expect(await account('dup')).toBeUndefined();
+  });
+
+  it('a form body that is not UTF-8: 400', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from(`${form({ ...auth, password: 'p' })}&name=`),
+      Buffer.from([0xff, 0xfe]),
+    ]);
+    const answer = await fetchRaw('POST', '/user/register.xml', bytes, 'application/x-www-form-urlencoded');
+    expect(answer).toEqual({ status: 400, body: BODY[400] });
+  });
+
+  it('HEAD on a message path: 404, not a GET without parameters', async () => {
+    expect((await fetchRaw('HEAD', '/user/register.xml')).status).toBe(404);
+  });
+
+  it('a POST of text/plain carrying form syntax: 415', async () => {
+    expectStatus(
+      await client.post(
+        `${base}/user/register.xml`,
+        form({ ...auth, name: 'plain', password: 'p' }),
+        'text/plain',
+      ),
+      415,
+    );
+    expect(await account('plain')).toBeUndefined();
   });
 
   it('a POST that is not a form: 415', async () => {
