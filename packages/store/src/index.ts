@@ -21,3 +21,4 @@ export { openPgliteHost, type PgliteHost, type PgliteHostOptions } from './pglit
 export { loadMigrations, migrate, type Migration } from './migrate.js';
 export { constraintName, isUniqueViolation, sqlState } from './errors.js';
 export { quoteSchema } from './schema.js';
+export { withOwnedDb } from './own.js';

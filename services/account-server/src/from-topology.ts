@@ -1,7 +1,7 @@
 /** The account server as the topology describes it: its database, certificate and the ASs it serves. */
 import { databaseFor, serverTls, trustedCa, type Topology } from '@irsp/config';
 import type { Logger } from '@irsp/http';
-import { openDb, type Db, type DbOptions } from '@irsp/store';
+import { openDb, withOwnedDb, type Db, type DbOptions } from '@irsp/store';
 import { buildAccountServer, type AccountServer } from './build.js';
 
 export async function accountServerFromTopology(
@@ -11,8 +11,8 @@ export async function accountServerFromTopology(
 ): Promise<AccountServer> {
   const config = topology.accountServer;
   const db = await openDatabase(databaseFor(topology, config.database));
-  try {
-    const built = await buildAccountServer({
+  return withOwnedDb(db, async () =>
+    buildAccountServer({
       autonomousSystems: topology.autonomousSystems,
       db,
       logger,
@@ -25,16 +25,6 @@ export async function accountServerFromTopology(
       ca: await trustedCa(topology),
       http: topology.http,
       reconcile: { intervalMs: config.reconcileIntervalMs },
-    });
-    return {
-      ...built,
-      close: async () => {
-        await built.close();
-        await db.close();
-      },
-    };
-  } catch (error) {
-    await db.close();
-    throw error;
-  }
+    }),
+  );
 }

@@ -8,7 +8,7 @@ import {
   type Topology,
 } from '@irsp/config';
 import type { Logger } from '@irsp/http';
-import { openDb, type Db, type DbOptions } from '@irsp/store';
+import { openDb, withOwnedDb, type Db, type DbOptions } from '@irsp/store';
 import { buildApplicationServer, type ApplicationServer } from './build.js';
 
 export async function applicationServerFromTopology(
@@ -21,7 +21,7 @@ export async function applicationServerFromTopology(
   const db = await openDatabase(
     databaseFor(topology, { url: server.database?.url, schema: applicationServerSchemaName(as, server) }),
   );
-  try {
+  return withOwnedDb(db, async () => {
     const tls = await serverTls(topology, {
       name: `application-server-${as.domain}-${server.name}`,
       url: server.url,
@@ -29,16 +29,6 @@ export async function applicationServerFromTopology(
       dnsNames: [server.jid],
       tls: server.tls,
     });
-    const built = await buildApplicationServer({ domain: as.domain, config: server, db, logger, tls });
-    return {
-      ...built,
-      close: async () => {
-        await built.close();
-        await db.close();
-      },
-    };
-  } catch (error) {
-    await db.close();
-    throw error;
-  }
+    return buildApplicationServer({ domain: as.domain, config: server, db, logger, tls });
+  });
 }

@@ -9,7 +9,7 @@ import {
   type Topology,
 } from '@irsp/config';
 import type { Logger } from '@irsp/http';
-import { openDb, type Db, type DbOptions } from '@irsp/store';
+import { openDb, withOwnedDb, type Db, type DbOptions } from '@irsp/store';
 import { buildMessageServer, type MessageServer } from './build.js';
 
 export async function messageServerFromTopology(
@@ -22,7 +22,7 @@ export async function messageServerFromTopology(
   const db = await openDatabase(
     databaseFor(topology, { url: as.database?.url, schema: messageServerSchemaName(as) }),
   );
-  try {
+  return withOwnedDb(db, async () => {
     const tls = await serverTls(topology, {
       name: `message-server-${as.domain}-${server.id}`,
       url: server.url,
@@ -30,7 +30,7 @@ export async function messageServerFromTopology(
       dnsNames: [as.domain],
       tls: server.tls,
     });
-    const built = await buildMessageServer({
+    return buildMessageServer({
       domain: as.domain,
       config: server,
       accountServerUrl: topology.accountServer.url,
@@ -40,15 +40,5 @@ export async function messageServerFromTopology(
       ca: await trustedCa(topology),
       http: topology.http,
     });
-    return {
-      ...built,
-      close: async () => {
-        await built.close();
-        await db.close();
-      },
-    };
-  } catch (error) {
-    await db.close();
-    throw error;
-  }
+  });
 }

@@ -361,7 +361,7 @@ describe('operations', () => {
     ]);
   });
 
-  it('answers 500 without details when its database fails', async () => {
+  it('answers 500 without details when its database fails, for every message as GET and POST (Tables 1–3)', async () => {
     const failing = await openTestDb('msfail');
     const broken = await buildMessageServer({
       domain: 'as1.irsp.test',
@@ -378,13 +378,30 @@ describe('operations', () => {
       ca: 'unused: this server sends nothing',
     });
     await failing.close();
-    const answer = await broken.app.inject({
-      method: 'POST',
-      url: '/user/register.xml',
-      payload: form({ ...auth, name: 'z', password: 'p' }),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    });
-    expect({ status: answer.statusCode, body: answer.body }).toEqual({ status: 500, body: BODY[500] });
+    const requests: [string, Record<string, string>][] = [
+      ['/user/register.xml', { ...auth, name: 'z', password: 'p' }],
+      ['/device/register', { ...auth, name: '#z', password: 'p' }],
+      ['/user/modify', { ...auth, name: 'z', password: 'p' }],
+      ['/device/modify', { ...auth, name: '#z', password: 'p' }],
+      ['/user/remove', { ...auth, name: 'z' }],
+      ['/device/remove', { ...auth, name: '#z' }],
+    ];
+    for (const [url, fields] of requests) {
+      const viaPost = await broken.app.inject({
+        method: 'POST',
+        url,
+        payload: form(fields),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      const viaGet = await broken.app.inject({ method: 'GET', url: `${url}?${form(fields)}` });
+      for (const answer of [viaPost, viaGet]) {
+        expect({ url, status: answer.statusCode, body: answer.body }).toEqual({
+          url,
+          status: 500,
+          body: BODY[500],
+        });
+      }
+    }
     await broken.close();
   });
 });
