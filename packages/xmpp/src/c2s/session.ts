@@ -1,0 +1,31 @@
+/** What the engine gives the routing layer for each connected client (RFC 6120 resource binding). */
+import type { Jid } from '../jid.js';
+import type { Element } from '../xml/element.js';
+import type { StreamErrorCondition } from '../errors.js';
+
+export interface C2sSession {
+  /** Stream id, unique per connection. */
+  readonly id: string;
+  /** Full JID once bound. */
+  readonly jid: Jid;
+  readonly remoteAddress: string | undefined;
+  /** Writes a stanza; false when the client reads too slowly and output is queued (back-pressure). */
+  send(stanza: Element): boolean;
+  /** Resolves when queued output has drained (immediately when nothing is queued). */
+  writable(): Promise<void>;
+  /** Stops reading from this client until resume() (while a recipient of its stanzas catches up). */
+  pause(): void;
+  resume(): void;
+  /** Ends the stream, with a stream error when a condition is given. */
+  close(condition?: StreamErrorCondition, text?: string): void;
+}
+
+/** The routing layer the message server plugs in (stanza router, rosters, presence, offline storage…). */
+export interface C2sRouter {
+  /** A resource has been bound (RFC 6120 §7). The router replaces an older session of the same full JID. */
+  bound(session: C2sSession): void | Promise<void>;
+  /** A stanza from a bound session; `from` is stamped with its full JID and `to` is valid when present. */
+  route(session: C2sSession, stanza: Element): void | Promise<void>;
+  /** The session has ended (after bound()). */
+  unbound(session: C2sSession): void;
+}

@@ -1,0 +1,78 @@
+/** Stream errors (RFC 6120 §4.9) and stanza errors (§8.3) as elements. */
+import type { Element } from './xml/element.js';
+import { xml } from './xml/element.js';
+import { NS } from './namespaces.js';
+
+export type StreamErrorCondition =
+  | 'bad-format'
+  | 'conflict'
+  | 'connection-timeout'
+  | 'host-unknown'
+  | 'internal-server-error'
+  | 'invalid-from'
+  | 'invalid-namespace'
+  | 'invalid-xml'
+  | 'not-authorized'
+  | 'not-well-formed'
+  | 'policy-violation'
+  | 'reset'
+  | 'resource-constraint'
+  | 'restricted-xml'
+  | 'system-shutdown'
+  | 'unsupported-encoding'
+  | 'unsupported-stanza-type'
+  | 'unsupported-version';
+
+export type StanzaErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
+export type StanzaErrorCondition =
+  | 'bad-request'
+  | 'conflict'
+  | 'feature-not-implemented'
+  | 'forbidden'
+  | 'internal-server-error'
+  | 'item-not-found'
+  | 'jid-malformed'
+  | 'not-acceptable'
+  | 'not-allowed'
+  | 'not-authorized'
+  | 'policy-violation'
+  | 'recipient-unavailable'
+  | 'remote-server-not-found'
+  | 'remote-server-timeout'
+  | 'resource-constraint'
+  | 'service-unavailable'
+  | 'subscription-required'
+  | 'undefined-condition'
+  | 'unexpected-request';
+
+export function streamError(condition: StreamErrorCondition, text?: string): Element {
+  return xml(
+    'stream:error',
+    {},
+    xml(condition, { xmlns: NS.streams }),
+    text ? xml('text', { xmlns: NS.streams, 'xml:lang': 'en' }, text) : undefined,
+  );
+}
+
+/** The error reply to a stanza: addresses swapped, type error, the condition (RFC 6120 §8.3). */
+export function stanzaError(
+  stanza: Element,
+  type: StanzaErrorType,
+  condition: StanzaErrorCondition,
+  text?: string,
+): Element {
+  const reply = xml(stanza.name, {
+    from: stanza.attrs.to,
+    to: stanza.attrs.from,
+    id: stanza.attrs.id,
+    type: 'error',
+  });
+  return reply.append(
+    xml(
+      'error',
+      { type },
+      xml(condition, { xmlns: NS.stanzas }),
+      text ? xml('text', { xmlns: NS.stanzas, 'xml:lang': 'en' }, text) : undefined,
+    ),
+  );
+}

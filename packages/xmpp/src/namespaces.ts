@@ -1,0 +1,13 @@
+/** XML namespaces of RFC 6120/6121 and the XEPs the engine speaks. */
+export const NS = {
+  client: 'jabber:client',
+  server: 'jabber:server',
+  stream: 'http://etherx.jabber.org/streams',
+  streams: 'urn:ietf:params:xml:ns:xmpp-streams',
+  tls: 'urn:ietf:params:xml:ns:xmpp-tls',
+  sasl: 'urn:ietf:params:xml:ns:xmpp-sasl',
+  bind: 'urn:ietf:params:xml:ns:xmpp-bind',
+  session: 'urn:ietf:params:xml:ns:xmpp-session',
+  stanzas: 'urn:ietf:params:xml:ns:xmpp-stanzas',
+  ping: 'urn:xmpp:ping',
+} as const;
