@@ -21,10 +21,13 @@ export interface ScramCredential {
 
 const KEY_LENGTH: Record<ScramHash, number> = { sha1: 20, sha256: 32 };
 
-/** SASLprep (RFC 4013) of a password; undefined when it contains prohibited characters. */
+/**
+ * SASLprep (RFC 4013) of a password as a query string (RFC 5802 §2.2: unassigned code points allowed, so a
+ * password with an emoji is still normalised); undefined when it contains prohibited characters.
+ */
 export function preparePassword(password: string): string | undefined {
   try {
-    return saslprep(password);
+    return saslprep(password, { allowUnassigned: true });
   } catch {
     return undefined;
   }
