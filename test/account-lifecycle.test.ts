@@ -166,7 +166,7 @@ describe('registration (client API → Message 1/2, Table 1)', () => {
     const answer = await call('/device/register', {
       deviceid: '#lock1@as2.irsp.test',
       password: 'lock pw',
-      verifycode: '2468',
+      verifycode: 'vc-2468-zero',
       type: 'smartlock',
       vendor: 'ACME & Sons',
       model: 'L1',
@@ -177,7 +177,7 @@ describe('registration (client API → Message 1/2, Table 1)', () => {
       vendor: 'ACME & Sons',
       extra: { firmware: '1.2.3' },
     });
-    expect(await verifyPassword('2468', (await asAccount('#lock1'))!.verify_code_hash!)).toBe(true);
+    expect(await verifyPassword('vc-2468-zero', (await asAccount('#lock1'))!.verify_code_hash!)).toBe(true);
   });
 
   it.each([
@@ -356,11 +356,11 @@ describe('Message 7: verification code reset (clause 8.2.4, Table 4)', () => {
         ms('as2.irsp.test').context.db,
         ms('as2.irsp.test').context.outbox,
         '#lock1',
-        '1357',
+        'vc-1357-one',
       ),
     ).toBe(200);
     await expect
-      .poll(async () => verifyPassword('1357', (await asAccount('#lock1'))!.verify_code_hash ?? ''), {
+      .poll(async () => verifyPassword('vc-1357-one', (await asAccount('#lock1'))!.verify_code_hash ?? ''), {
         timeout: 10_000,
       })
       .toBe(true);
@@ -377,7 +377,9 @@ describe('Message 7: verification code reset (clause 8.2.4, Table 4)', () => {
   it('is retried until the account server answers, across its downtime', async () => {
     await accountServer.close();
     const server = ms('as2.irsp.test');
-    expect(await resetVerifyCode(server.context.db, server.context.outbox, '#lock1', '8642')).toBe(200);
+    expect(await resetVerifyCode(server.context.db, server.context.outbox, '#lock1', 'vc-8642-two')).toBe(
+      200,
+    );
     await expect
       .poll(
         async () =>
@@ -388,7 +390,7 @@ describe('Message 7: verification code reset (clause 8.2.4, Table 4)', () => {
       .toBeGreaterThanOrEqual(1);
     await startAccountServer();
     await expect
-      .poll(async () => verifyPassword('8642', (await asAccount('#lock1'))!.verify_code_hash ?? ''), {
+      .poll(async () => verifyPassword('vc-8642-two', (await asAccount('#lock1'))!.verify_code_hash ?? ''), {
         timeout: 20_000,
       })
       .toBe(true);
@@ -429,7 +431,15 @@ describe('Message 7: verification code reset (clause 8.2.4, Table 4)', () => {
 
   it('no password, token or verification code in any log line', async () => {
     const text = log.lines.join('\n');
-    for (const secret of ['alice pw #1', 'alice pw #2', 'lock pw', '2468', '1357', '8642', 'bob pw']) {
+    for (const secret of [
+      'alice pw #1',
+      'alice pw #2',
+      'lock pw',
+      'vc-2468-zero',
+      'vc-1357-one',
+      'vc-8642-two',
+      'bob pw',
+    ]) {
       expect(text).not.toContain(secret);
     }
     for (const as of topology.autonomousSystems) {

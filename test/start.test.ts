@@ -1,7 +1,7 @@
 /**
  * README command 1 (`pnpm start` → services/all-in-one/dist/main.js): a whole IRSP from nothing — topology with
  * fresh credentials, local CA, embedded databases — and a manifest a client can use with nothing else.
- * It uses the default ports (8443, 8543–8544, 8643–8644): they must be free.
+ * It uses the default ports (8443, 8543–8544, 8643–8644, XMPP 5222–5223 and 5322–5323): they must be free.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { form, tempDir, TestClient } from './support/irsp.js';
+import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
 
 const main = fileURLToPath(new URL('../services/all-in-one/dist/main.js', import.meta.url));
 
@@ -20,6 +21,7 @@ interface Manifest {
     messageServers: {
       url: string;
       pushUri: string;
+      xmpp?: { host: string; c2sPort: number; directTlsPort?: number };
       credentials: Record<string, { appid: string; token: string }>;
     }[];
     applicationServers: {
@@ -108,6 +110,23 @@ describe('pnpm start', () => {
         form({ userid: 'alice@as2.irsp.test', password: 'pw' }),
       );
       expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: '' });
+      // …and log in over XMPP at the message server of AS2, as the manifest says.
+      const xmpp = manifest.autonomousSystems[1]!.messageServers[0]!.xmpp!;
+      expect(xmpp).toEqual({ host: '127.0.0.1', c2sPort: 5322, directTlsPort: 5323 });
+      const untrust = trustCaForXmppClients(await readFile(join(dir.path, manifest.caCert), 'utf8'));
+      try {
+        const alice = await xmppLogin({
+          port: xmpp.c2sPort,
+          domain: 'as2.irsp.test',
+          username: 'alice',
+          password: 'pw',
+          resource: 'test',
+        });
+        expect(alice.jid?.toString()).toBe('alice@as2.irsp.test/test');
+        await alice.stop();
+      } finally {
+        untrust();
+      }
       for (const as of manifest.autonomousSystems) {
         for (const url of [
           ...as.messageServers.map((m) => m.url),

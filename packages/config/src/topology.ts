@@ -58,7 +58,12 @@ export const messageServerSchema = z.object({
   /** The push service URI of Messages 12 and 13. */
   pushUri: uriPath.default('/push'),
   xmpp: z
-    .object({ host: host.default('127.0.0.1'), c2sPort: port, directTlsPort: port.optional(), s2sPort: port })
+    .object({
+      host: host.default('127.0.0.1'),
+      c2sPort: port,
+      directTlsPort: port.optional(),
+      s2sPort: port.optional(),
+    })
     .optional(),
   credentials: z.object({
     /** What the account server presents to this message server in Messages 1–6. */

@@ -14,6 +14,9 @@ import { message4Route } from './routes/message4-device-modify.js';
 import { message5Route } from './routes/message5-user-remove.js';
 import { message6Route } from './routes/message6-device-remove.js';
 import { ACCOUNT_SERVER_TARGET } from './verify-code.js';
+import { createC2sServer } from './xmpp/c2s.js';
+import { MessageRouter } from './xmpp/router.js';
+import type { C2sLimits } from '@irsp/xmpp';
 
 export interface MessageServerOptions {
   domain: string;
@@ -27,13 +30,22 @@ export interface MessageServerOptions {
   ca: string;
   http?: { method?: 'POST' | 'GET'; connectTimeoutMs?: number; requestTimeoutMs?: number };
   outbox?: OutboxOptions;
+  /** Limits of the XMPP c2s streams (defaults in @irsp/xmpp). */
+  c2sLimits?: Partial<C2sLimits>;
+}
+
+export interface ListeningPorts {
+  http: number;
+  /** XMPP c2s with STARTTLS and direct TLS, when the configuration has an `xmpp` section. */
+  c2s?: number;
+  directTls?: number;
 }
 
 export interface MessageServer {
   app: FastifyInstance;
   context: MessageServerContext;
-  /** Listens on the configured (or given) address, starts deliveries; returns the bound port. */
-  listen(listen?: { host: string; port: number }): Promise<number>;
+  /** Listens on the configured (or given) addresses, starts deliveries; returns the bound ports. */
+  listen(listen?: { host: string; port: number }): Promise<ListeningPorts>;
   close(): Promise<void>;
 }
 
@@ -53,6 +65,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     });
   };
   const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
+  const router = new MessageRouter(options.domain, logger.child({ module: 'router' }));
   const context: MessageServerContext = {
     domain: options.domain,
     config,
@@ -62,7 +75,19 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     client,
     outbox,
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
+    router,
   };
+  const c2s =
+    config.xmpp && options.tls
+      ? createC2sServer({
+          domain: options.domain,
+          db,
+          tls: options.tls,
+          router,
+          logger: logger.child({ module: 'c2s' }),
+          limits: options.c2sLimits,
+        })
+      : undefined;
 
   const routes = [
     message1Route(context),
@@ -92,9 +117,19 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       await app.listen({ host: listen.host, port: listen.port });
       outbox.start();
       const address = app.server.address();
-      return typeof address === 'object' && address ? address.port : listen.port;
+      const ports: ListeningPorts = {
+        http: typeof address === 'object' && address ? address.port : listen.port,
+      };
+      if (c2s && config.xmpp) {
+        ports.c2s = await c2s.listen(config.xmpp.c2sPort, config.xmpp.host);
+        if (config.xmpp.directTlsPort !== undefined) {
+          ports.directTls = await c2s.listenDirectTls(config.xmpp.directTlsPort, config.xmpp.host);
+        }
+      }
+      return ports;
     },
     async close() {
+      await c2s?.close();
       await outbox.stop();
       await app.close();
       await client.close();

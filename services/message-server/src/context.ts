@@ -2,6 +2,7 @@ import type { MessageServerConfig } from '@irsp/config';
 import type { Logger, OperationClient } from '@irsp/http';
 import type { Db } from '@irsp/store';
 import type { Outbox } from './outbox.js';
+import type { MessageRouter } from './xmpp/router.js';
 
 /** Everything a message server's modules need, passed explicitly (no module-level state). */
 export interface MessageServerContext {
@@ -15,4 +16,6 @@ export interface MessageServerContext {
   outbox: Outbox;
   /** SHA-256 of the account server's token: the token itself is never kept (DESIGN "Storage"). */
   accountServerTokenDigest: Buffer;
+  /** Online XMPP sessions and the rules that route between them. */
+  router: MessageRouter;
 }

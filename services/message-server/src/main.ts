@@ -8,7 +8,7 @@ runMain('message-server', async (logger) => {
   logger.level = topology.logLevel;
   const { as, server } = selectMessageServer(topology, process.env);
   const messageServer = await messageServerFromTopology(topology, as, server, logger);
-  const port = await messageServer.listen(listenOverride(server.listen, process.env));
-  logger.info({ domain: as.domain, id: server.id, port }, 'message server listening');
+  const ports = await messageServer.listen(listenOverride(server.listen, process.env));
+  logger.info({ domain: as.domain, id: server.id, ports }, 'message server listening');
   return messageServer;
 });

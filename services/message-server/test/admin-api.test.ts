@@ -59,8 +59,8 @@ beforeAll(async () => {
     ca: tls.ca,
     outbox: { pollMs: 60_000 },
   });
-  const port = await server.listen({ host: '127.0.0.1', port: 0 });
-  base = `https://127.0.0.1:${port}`;
+  const { http } = await server.listen({ host: '127.0.0.1', port: 0 });
+  base = `https://127.0.0.1:${http}`;
   client = new TestClient(tls.ca);
 });
 

@@ -10,6 +10,11 @@ export function message5Route(ctx: MessageServerContext): ServedRoute {
     path: message5.path!,
     operations: [message5],
     authenticate: authenticateAccountServer(ctx),
-    handle: ({ params }) => removeAccount(ctx.db, 'user', params.name),
+    handle: async ({ params }) => {
+      const status = await removeAccount(ctx.db, 'user', params.name);
+      // A removed account is logged out everywhere at once.
+      if (status === 200) ctx.router.disconnect(params.name);
+      return status;
+    },
   });
 }

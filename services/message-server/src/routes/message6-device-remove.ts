@@ -10,6 +10,11 @@ export function message6Route(ctx: MessageServerContext): ServedRoute {
     path: message6.path!,
     operations: [message6],
     authenticate: authenticateAccountServer(ctx),
-    handle: ({ params }) => removeAccount(ctx.db, 'device', params.name),
+    handle: async ({ params }) => {
+      const status = await removeAccount(ctx.db, 'device', params.name);
+      // A removed account is logged out everywhere at once.
+      if (status === 200) ctx.router.disconnect(params.name);
+      return status;
+    },
   });
 }
