@@ -65,7 +65,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     });
   };
   const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
-  const router = new MessageRouter(options.domain, logger.child({ module: 'router' }));
+  const router = new MessageRouter(options.domain, db, logger.child({ module: 'router' }));
   const context: MessageServerContext = {
     domain: options.domain,
     config,

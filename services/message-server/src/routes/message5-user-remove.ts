@@ -12,8 +12,8 @@ export function message5Route(ctx: MessageServerContext): ServedRoute {
     authenticate: authenticateAccountServer(ctx),
     handle: async ({ params }) => {
       const status = await removeAccount(ctx.db, 'user', params.name);
-      // A removed account is logged out everywhere at once.
-      if (status === 200) ctx.router.disconnect(params.name);
+      // A removed account is logged out everywhere at once and disappears from every roster.
+      if (status === 200) await ctx.router.accountRemoved(params.name);
       return status;
     },
   });

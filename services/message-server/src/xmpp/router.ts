@@ -1,13 +1,18 @@
 /**
- * The IRSP rules on top of the XMPP engine, as far as they exist yet: sessions bound per full JID (the older
- * one is closed with `conflict`), the server's own address answers XEP-0199 pings and XEP-0030 disco#info, a
- * user's or device's own resources reach each other, and everything else is blocked (clause 7.2 b–d: only
- * stanzas between related users and devices are delivered; relationships — rosters — are not built yet, so
- * no other pair is related).
+ * The IRSP rules on top of the XMPP engine (14543-5-9 clause 7.2, 14543-5-8 §8–13):
+ * - sessions bound per full JID (an older one is closed with `conflict`), several resources per account;
+ * - relationships (§10) as rosters: a subscription request waits for the target's approval, or is approved at
+ *   once when a user presents a device's verification code; release by either side removes both directions;
+ * - presence (§13 online status) goes to related users and devices only;
+ * - blocking (clause 7.2 b–d): messages and iqs between users and devices that are not related are not
+ *   delivered, the sender gets `service-unavailable`; the server's own address is exempt.
+ * Not yet: offline storage (an offline recipient gets `service-unavailable`), access rights, other ASs.
  */
+import { verifyPassword } from '@irsp/credentials';
+import type { Logger } from '@irsp/http';
+import type { Db } from '@irsp/store';
 import {
   NS,
-  bareString,
   jidToString,
   parseJid,
   stanzaError,
@@ -15,68 +20,120 @@ import {
   type C2sRouter,
   type C2sSession,
   type Element,
+  type Jid,
+  type StanzaErrorCondition,
 } from '@irsp/xmpp';
-import type { Logger } from '@irsp/http';
+import { RosterStore, type RosterChange } from './roster.js';
 import { SessionRegistry } from './sessions.js';
 
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+const ROSTER = 'jabber:iq:roster';
+/** Our extension: a user presents a device's verification code in its subscription request (docs/client-protocol.md). */
+export const VERIFY_CODE_NS = 'urn:irsp:verifycode:0';
+
+interface SessionState {
+  /** The last available presence broadcast by the session, if any. */
+  presence: Element | undefined;
+}
 
 export class MessageRouter implements C2sRouter {
   readonly sessions = new SessionRegistry();
+  readonly roster: RosterStore;
+  private readonly state = new WeakMap<C2sSession, SessionState>();
+  private pushId = 0;
 
   constructor(
     private readonly domain: string,
+    db: Db,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.roster = new RosterStore(db, domain);
+  }
+
+  // --- sessions ------------------------------------------------------------------------------------------------------
 
   bound(session: C2sSession): void {
     const previous = this.sessions.add(session);
+    this.state.set(session, { presence: undefined });
     if (previous) previous.close('conflict', 'replaced by a new connection with the same resource');
     this.logger.info({ jid: jidToString(session.jid) }, 'online');
   }
 
   unbound(session: C2sSession): void {
     this.sessions.remove(session);
+    if (this.state.get(session)?.presence) {
+      void this.broadcastPresence(session, xml('presence', { type: 'unavailable' })).catch((error: unknown) =>
+        this.logger.error({ err: error }, 'unavailable presence not broadcast'),
+      );
+    }
     this.logger.info({ jid: jidToString(session.jid) }, 'offline');
   }
 
-  /** Closes every session of an account (removed by Message 5/6). */
-  disconnect(local: string): void {
+  /** An account removed by Message 5/6: logged out everywhere and gone from every roster. */
+  async accountRemoved(local: string): Promise<void> {
     for (const session of this.sessions.resources(local)) session.close('not-authorized', 'account removed');
+    this.pushChanges(await this.roster.forget(local));
   }
 
-  route(from: C2sSession, stanza: Element): void {
+  // --- routing ---------------------------------------------------------------------------------------------------------
+
+  async route(from: C2sSession, stanza: Element): Promise<void> {
     const to = stanza.attrs.to === undefined ? undefined : parseJid(stanza.attrs.to);
-    // No `to`, or the server's own address: the server answers (RFC 6120 §10.3, §10.5).
+    const local = from.jid.local!;
+    if (stanza.name === 'presence') return this.onPresence(from, stanza, to);
     if (!to || (to.local === undefined && to.domain === this.domain && to.resource === undefined)) {
       return this.toServer(from, stanza);
     }
-    if (to.domain === this.domain && to.local === from.jid.local)
-      return this.toOwnAccount(from, stanza, to.resource);
-    // Clause 7.2 b–d: no relationship, no delivery.
-    this.refuse(from, stanza, 'service-unavailable');
+    if (to.domain !== this.domain) return this.refuse(from, stanza, 'remote-server-not-found');
+    if (to.local === undefined) return this.refuse(from, stanza, 'service-unavailable');
+    if (to.local === local) {
+      if (stanza.name === 'iq' && to.resource === undefined) return this.toServer(from, stanza);
+      return this.toAccount(from, stanza, to);
+    }
+    if (!(await this.roster.related(local, to.local)))
+      return this.refuse(from, stanza, 'service-unavailable');
+    return this.toAccount(from, stanza, to);
   }
 
-  private toServer(from: C2sSession, stanza: Element): void {
-    if (stanza.name !== 'iq') return; // presence and messages to the server itself are not for anyone
+  /** To a related (or one's own) account: a full JID reaches that resource, a bare JID every resource. */
+  private toAccount(from: C2sSession, stanza: Element, to: Jid): void {
+    const local = to.local!;
+    let targets: C2sSession[];
+    if (to.resource !== undefined) {
+      const one = this.sessions.resource(local, to.resource);
+      // RFC 6121 §8.5.3.2: a message to an offline resource is handled as if sent to the bare JID.
+      targets = one ? [one] : stanza.name === 'message' ? this.sessions.resources(local) : [];
+    } else if (stanza.name === 'iq') {
+      // RFC 6121 §8.5.2: the server answers iqs to a bare JID on the account's behalf.
+      targets = [];
+    } else {
+      targets = this.sessions.resources(local);
+    }
+    targets = targets.filter((s) => s !== from);
+    if (targets.length === 0) return this.refuse(from, stanza, 'service-unavailable');
+    for (const target of targets) this.deliver(from, target, stanza);
+  }
+
+  private toServer(from: C2sSession, stanza: Element): Promise<void> | void {
+    if (stanza.name !== 'iq') return;
     const type = stanza.attrs.type;
     if (type === 'result' || type === 'error') return;
     const payload = stanza.getChildElements()[0];
-    const result = () =>
-      xml('iq', { type: 'result', id: stanza.attrs.id, from: this.domain, to: stanza.attrs.from });
+    if (payload?.name === 'query' && payload.xmlns === ROSTER) return this.onRosterIq(from, stanza, payload);
     if (type === 'get' && payload?.name === 'ping' && payload.xmlns === NS.ping) {
-      from.send(result());
+      from.send(this.result(stanza));
       return;
     }
     if (type === 'get' && payload?.name === 'query' && payload.xmlns === DISCO_INFO && !payload.attrs.node) {
       from.send(
-        result().append(
+        this.result(stanza).append(
           xml(
             'query',
             { xmlns: DISCO_INFO },
             xml('identity', { category: 'server', type: 'im', name: 'IRSP message server' }),
             xml('feature', { var: DISCO_INFO }),
             xml('feature', { var: NS.ping }),
+            xml('feature', { var: ROSTER }),
           ),
         ),
       );
@@ -85,17 +142,260 @@ export class MessageRouter implements C2sRouter {
     this.refuse(from, stanza, 'service-unavailable');
   }
 
-  /** A stanza to one's own bare or full JID: delivered to that resource, or to every other resource. */
-  private toOwnAccount(from: C2sSession, stanza: Element, resource: string | undefined): void {
-    const targets =
-      resource === undefined
-        ? this.sessions.resources(from.jid.local!).filter((s) => s !== from)
-        : [this.sessions.resource(from.jid.local!, resource)].filter((s): s is C2sSession => s !== undefined);
-    if (targets.length === 0) {
-      if (stanza.name === 'presence') return;
-      return this.refuse(from, stanza, 'service-unavailable');
+  private result(stanza: Element): Element {
+    return xml('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from });
+  }
+
+  // --- rosters (RFC 6121 §2) ------------------------------------------------------------------------------------------
+
+  private async onRosterIq(from: C2sSession, stanza: Element, query: Element): Promise<void> {
+    const owner = from.jid.local!;
+    if (stanza.attrs.type === 'get') {
+      const items = await this.roster.list(owner);
+      from.send(
+        this.result(stanza).append(xml('query', { xmlns: ROSTER }, ...items.map((i) => this.itemElement(i)))),
+      );
+      // Requests that waited while the account was offline (RFC 6121 §3.1.3).
+      for (const requester of await this.roster.pendingRequests(owner)) {
+        from.send(xml('presence', { type: 'subscribe', from: requester, to: this.roster.bare(owner) }));
+      }
+      return;
     }
-    for (const target of targets) this.deliver(from, target, stanza);
+    const items = query.getChildren('item');
+    const item = items[0];
+    const contact = item?.attrs.jid === undefined ? undefined : parseJid(item.attrs.jid);
+    if (items.length !== 1 || !contact || contact.resource !== undefined) {
+      from.send(this.errorReply(stanza, 'modify', 'bad-request'));
+      return;
+    }
+    const contactBare = jidToString(contact);
+    if (item!.attrs.subscription === 'remove') {
+      if (contact.domain === this.domain && contact.local !== undefined) {
+        const changes = await this.roster.release(owner, contact.local);
+        if (changes.length === 0) {
+          from.send(this.errorReply(stanza, 'cancel', 'item-not-found'));
+          return;
+        }
+        from.send(this.result(stanza));
+        this.pushChanges(changes);
+        this.exchangeUnavailable(owner, contact.local);
+      } else {
+        from.send(this.errorReply(stanza, 'cancel', 'item-not-found'));
+      }
+      return;
+    }
+    const groups = item!.getChildren('group').map((g) => g.text());
+    if (new Set(groups).size !== groups.length || groups.some((g) => g.length === 0 || g.length > 1024)) {
+      from.send(this.errorReply(stanza, 'modify', 'bad-request'));
+      return;
+    }
+    from.send(this.result(stanza));
+    this.pushChanges(await this.roster.setItem(owner, contactBare, item!.attrs.name ?? null, groups));
+  }
+
+  private itemElement(item: RosterChange['item']): Element {
+    if (item.subscription === 'remove') return xml('item', { jid: item.contact, subscription: 'remove' });
+    return xml(
+      'item',
+      {
+        jid: item.contact,
+        subscription: item.subscription,
+        name: item.name ?? undefined,
+        ask: item.ask ? 'subscribe' : undefined,
+      },
+      ...item.groups.map((g) => xml('group', {}, g)),
+    );
+  }
+
+  /** Roster pushes to every online resource of each owner (RFC 6121 §2.1.6). */
+  private pushChanges(changes: RosterChange[]): void {
+    for (const change of changes) {
+      for (const session of this.sessions.resources(change.owner)) {
+        session.send(
+          xml(
+            'iq',
+            { type: 'set', id: `push-${++this.pushId}`, to: jidToString(session.jid) },
+            xml('query', { xmlns: ROSTER }, this.itemElement(change.item)),
+          ),
+        );
+      }
+    }
+  }
+
+  // --- presence and subscriptions (RFC 6121 §3–4) ------------------------------------------------------------------------
+
+  private async onPresence(from: C2sSession, stanza: Element, to: Jid | undefined): Promise<void> {
+    const type = stanza.attrs.type;
+    const owner = from.jid.local!;
+    if (to === undefined) {
+      if (type === undefined || type === 'unavailable') return this.onOwnPresence(from, stanza);
+      return; // RFC 6121 §4.7.1: other types without a `to` are ignored
+    }
+    if (to.domain !== this.domain || to.local === undefined || to.local === owner) return;
+    const target = to.local;
+    switch (type) {
+      case 'subscribe':
+        return this.onSubscribe(from, stanza, target);
+      case 'subscribed':
+        if (await this.roster.hasRequest(owner, target)) return this.relate(owner, target);
+        return;
+      case 'unsubscribed':
+        this.pushChanges(await this.roster.deny(owner, target));
+        this.deliverToAll(
+          target,
+          xml('presence', {
+            type: 'unsubscribed',
+            from: this.roster.bare(owner),
+            to: this.roster.bare(target),
+          }),
+        );
+        return;
+      case 'unsubscribe': {
+        const changes = await this.roster.release(owner, target);
+        this.pushChanges(changes);
+        if (changes.length > 0) this.exchangeUnavailable(owner, target);
+        return;
+      }
+      case undefined:
+      case 'unavailable':
+        // Directed presence reaches related accounts only.
+        if (await this.roster.related(owner, target)) this.deliverToAll(target, stanza);
+        return;
+      default:
+        return; // probes and errors from clients are not forwarded
+    }
+  }
+
+  private async onSubscribe(from: C2sSession, stanza: Element, target: string): Promise<void> {
+    const owner = from.jid.local!;
+    if (!(await this.roster.accountExists(target))) {
+      from.send(this.errorReply(stanza, 'cancel', 'item-not-found'));
+      return;
+    }
+    if (await this.roster.related(owner, target)) {
+      from.send(
+        xml('presence', { type: 'subscribed', from: this.roster.bare(target), to: this.roster.bare(owner) }),
+      );
+      return;
+    }
+    const code = stanza.getChild('verifycode', VERIFY_CODE_NS);
+    if (code) {
+      // 14543-5-8 §10: a user who presents the device's verification code binds it without its approval.
+      const hash =
+        target.startsWith('#') && !owner.startsWith('#')
+          ? await this.roster.verifyCodeHash(target)
+          : undefined;
+      if (!hash || !(await verifyPassword(code.text(), hash))) {
+        this.logger.info({ owner, target }, 'wrong verification code');
+        from.send(this.errorReply(stanza, 'auth', 'not-authorized'));
+        return;
+      }
+      return this.relate(target, owner);
+    }
+    // A request waiting for the target's approval, delivered now to its online resources and at each login.
+    this.pushChanges(await this.roster.request(owner, target));
+    // A request the other side already made is answered by this one: both want the relationship.
+    if (await this.roster.hasRequest(owner, target)) return this.relate(owner, target);
+    this.deliverToAll(
+      target,
+      xml('presence', { type: 'subscribe', from: this.roster.bare(owner), to: this.roster.bare(target) }),
+    );
+  }
+
+  /** `approver` approves `requester` (or the verification code does): the relationship exists both ways. */
+  private async relate(approver: string, requester: string): Promise<void> {
+    this.pushChanges(await this.roster.establish(approver, requester));
+    this.deliverToAll(
+      requester,
+      xml('presence', {
+        type: 'subscribed',
+        from: this.roster.bare(approver),
+        to: this.roster.bare(requester),
+      }),
+    );
+    this.deliverToAll(
+      approver,
+      xml('presence', {
+        type: 'subscribed',
+        from: this.roster.bare(requester),
+        to: this.roster.bare(approver),
+      }),
+    );
+    // Each side now sees the other's current presence.
+    this.sendCurrentPresence(approver, requester);
+    this.sendCurrentPresence(requester, approver);
+  }
+
+  private async onOwnPresence(from: C2sSession, stanza: Element): Promise<void> {
+    const state = this.state.get(from);
+    if (!state) return;
+    const first = state.presence === undefined;
+    if (stanza.attrs.type === 'unavailable') {
+      if (first) return;
+      state.presence = undefined;
+    } else {
+      state.presence = stanza;
+    }
+    await this.broadcastPresence(from, stanza);
+    // RFC 6121 §4.2.2: initial presence brings the contacts' current presence (local probe).
+    if (first && stanza.attrs.type === undefined) {
+      for (const contact of await this.roster.relatedLocals(from.jid.local!))
+        this.sendCurrentPresence(contact, from.jid.local!, from);
+      for (const other of this.sessions.resources(from.jid.local!)) {
+        const presence = this.state.get(other)?.presence;
+        if (other !== from && presence) from.send(this.stamped(presence, other, jidToString(from.jid)));
+      }
+    }
+  }
+
+  /** A session's presence to its own other resources and to every online resource of related accounts. */
+  private async broadcastPresence(from: C2sSession, stanza: Element): Promise<void> {
+    const recipients = [
+      ...this.sessions.resources(from.jid.local!).filter((s) => s !== from),
+      ...(await this.roster.relatedLocals(from.jid.local!)).flatMap((local) =>
+        this.sessions.resources(local),
+      ),
+    ];
+    for (const recipient of recipients)
+      this.deliver(from, recipient, this.stamped(stanza, from, jidToString(recipient.jid)));
+  }
+
+  /** The current presence of every online resource of `of`, sent to `to` (one session or all of them). */
+  private sendCurrentPresence(of: string, to: string, only?: C2sSession): void {
+    const recipients = only ? [only] : this.sessions.resources(to);
+    for (const source of this.sessions.resources(of)) {
+      const presence = this.state.get(source)?.presence;
+      if (!presence) continue;
+      for (const recipient of recipients)
+        recipient.send(this.stamped(presence, source, jidToString(recipient.jid)));
+    }
+  }
+
+  /** After a release, each side sees the other go offline. */
+  private exchangeUnavailable(a: string, b: string): void {
+    for (const [of, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      for (const source of this.sessions.resources(of)) {
+        if (!this.state.get(source)?.presence) continue;
+        this.deliverToAll(
+          to,
+          xml('presence', { type: 'unavailable', from: jidToString(source.jid), to: this.roster.bare(to) }),
+        );
+      }
+    }
+  }
+
+  private stamped(presence: Element, from: C2sSession, to: string): Element {
+    const copy = presence.clone();
+    copy.attrs.from = jidToString(from.jid);
+    copy.attrs.to = to;
+    return copy;
+  }
+
+  private deliverToAll(local: string, stanza: Element): void {
+    for (const session of this.sessions.resources(local)) session.send(stanza);
   }
 
   /** Writes to the recipient; a recipient that cannot keep up pauses the sender (back-pressure). */
@@ -106,15 +406,23 @@ export class MessageRouter implements C2sRouter {
     }
   }
 
-  private refuse(from: C2sSession, stanza: Element, condition: 'service-unavailable'): void {
+  private errorReply(
+    stanza: Element,
+    type: 'auth' | 'cancel' | 'modify',
+    condition: StanzaErrorCondition,
+  ): Element {
+    const reply = stanzaError(stanza, type, condition);
+    reply.attrs.from = stanza.attrs.to ?? this.domain;
+    return reply;
+  }
+
+  private refuse(from: C2sSession, stanza: Element, condition: StanzaErrorCondition): void {
     if (stanza.attrs.type === 'error' || stanza.attrs.type === 'result') return;
-    if (stanza.name === 'presence') return; // RFC 6121: presence is silently dropped
-    const error = stanzaError(stanza, 'cancel', condition);
-    error.attrs.from = stanza.attrs.to ?? this.domain;
-    from.send(error);
+    if (stanza.name === 'presence') return; // RFC 6121: presence is dropped silently
+    from.send(this.errorReply(stanza, 'cancel', condition));
     this.logger.debug(
-      { from: bareString(from.jid), to: stanza.attrs.to, name: stanza.name },
-      'stanza blocked',
+      { from: jidToString(from.jid), to: stanza.attrs.to, name: stanza.name },
+      'stanza not delivered',
     );
   }
 }

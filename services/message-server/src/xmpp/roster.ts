@@ -1,0 +1,209 @@
+/**
+ * Relationships between users and devices of this AS (14543-5-8 §10) stored as rosters (RFC 6121 §2). The IRSP
+ * rule on top of RFC 6121: an approved request (or a device's verification code) establishes the relationship
+ * in both directions at once, and releasing it by either side removes both directions.
+ */
+import type { Db, Queryable } from '@irsp/store';
+
+export type Subscription = 'none' | 'to' | 'from' | 'both';
+
+export interface RosterItem {
+  contact: string;
+  name: string | null;
+  subscription: Subscription;
+  ask: boolean;
+  groups: string[];
+}
+
+/** A change to one owner's roster, to be pushed to its online resources (RFC 6121 §2.1.6). */
+export interface RosterChange {
+  owner: string;
+  item: RosterItem | { contact: string; subscription: 'remove' };
+}
+
+const COLUMNS = 'contact, name, subscription, ask, groups';
+
+export class RosterStore {
+  constructor(
+    private readonly db: Db,
+    private readonly domain: string,
+  ) {}
+
+  /** The bare JID of a local part of this AS. */
+  bare(local: string): string {
+    return `${local}@${this.domain}`;
+  }
+
+  async list(owner: string): Promise<RosterItem[]> {
+    return (
+      await this.db.query<RosterItem>(`SELECT ${COLUMNS} FROM roster WHERE owner = $1 ORDER BY contact`, [
+        owner,
+      ])
+    ).rows;
+  }
+
+  private async item(q: Queryable, owner: string, contact: string): Promise<RosterItem | undefined> {
+    const r = await q.query<RosterItem>(`SELECT ${COLUMNS} FROM roster WHERE owner = $1 AND contact = $2`, [
+      owner,
+      contact,
+    ]);
+    return r.rows[0];
+  }
+
+  async accountExists(local: string): Promise<boolean> {
+    return (await this.db.query('SELECT 1 FROM accounts WHERE local_part = $1', [local])).rowCount === 1;
+  }
+
+  async verifyCodeHash(local: string): Promise<string | null | undefined> {
+    const r = await this.db.query<{ verify_code_hash: string | null }>(
+      `SELECT verify_code_hash FROM accounts WHERE local_part = $1 AND kind = 'device'`,
+      [local],
+    );
+    return r.rows[0]?.verify_code_hash;
+  }
+
+  /** Whether two local parts are related (the blocking rule of clause 7.2 b–d). */
+  async related(a: string, b: string): Promise<boolean> {
+    const r = await this.db.query(
+      `SELECT 1 FROM roster WHERE owner = $1 AND contact = $2 AND subscription = 'both'`,
+      [a, this.bare(b)],
+    );
+    return r.rowCount === 1;
+  }
+
+  /** Local parts related to `owner` (for presence broadcast). */
+  async relatedLocals(owner: string): Promise<string[]> {
+    const r = await this.db.query<{ contact: string }>(
+      `SELECT contact FROM roster WHERE owner = $1 AND subscription = 'both'`,
+      [owner],
+    );
+    const suffix = `@${this.domain}`;
+    return r.rows
+      .map((row) => row.contact)
+      .filter((c) => c.endsWith(suffix))
+      .map((c) => c.slice(0, -suffix.length));
+  }
+
+  /** A request from `requester` to `target`, kept until answered; the requester's item shows it pending. */
+  async request(requester: string, target: string): Promise<RosterChange[]> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO subscription_requests (owner, requester) VALUES ($1, $2) ON CONFLICT (owner, requester) DO NOTHING`,
+        [target, this.bare(requester)],
+      );
+      await tx.query(
+        `INSERT INTO roster (owner, contact, ask) VALUES ($1, $2, true)
+         ON CONFLICT (owner, contact) DO UPDATE SET ask = true`,
+        [requester, this.bare(target)],
+      );
+      return [{ owner: requester, item: (await this.item(tx, requester, this.bare(target)))! }];
+    });
+  }
+
+  async pendingRequests(owner: string): Promise<string[]> {
+    const r = await this.db.query<{ requester: string }>(
+      'SELECT requester FROM subscription_requests WHERE owner = $1 ORDER BY created_at',
+      [owner],
+    );
+    return r.rows.map((row) => row.requester);
+  }
+
+  async hasRequest(owner: string, requester: string): Promise<boolean> {
+    const r = await this.db.query('SELECT 1 FROM subscription_requests WHERE owner = $1 AND requester = $2', [
+      owner,
+      this.bare(requester),
+    ]);
+    return r.rowCount === 1;
+  }
+
+  /** Establishes the relationship in both directions; any pending requests between the two are settled. */
+  async establish(a: string, b: string): Promise<RosterChange[]> {
+    return this.db.transaction(async (tx) => {
+      const changes: RosterChange[] = [];
+      for (const [owner, other] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        await tx.query(
+          `INSERT INTO roster (owner, contact, subscription, ask) VALUES ($1, $2, 'both', false)
+           ON CONFLICT (owner, contact) DO UPDATE SET subscription = 'both', ask = false`,
+          [owner, this.bare(other)],
+        );
+        await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
+          owner,
+          this.bare(other),
+        ]);
+        changes.push({ owner, item: (await this.item(tx, owner, this.bare(other)))! });
+      }
+      return changes;
+    });
+  }
+
+  /** The target refuses a pending request: the requester's item loses its pending mark. */
+  async deny(target: string, requester: string): Promise<RosterChange[]> {
+    return this.db.transaction(async (tx) => {
+      const removed = await tx.query(
+        'DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2',
+        [target, this.bare(requester)],
+      );
+      if (removed.rowCount === 0) return [];
+      await tx.query(`UPDATE roster SET ask = false WHERE owner = $1 AND contact = $2`, [
+        requester,
+        this.bare(target),
+      ]);
+      const item = await this.item(tx, requester, this.bare(target));
+      return item ? [{ owner: requester, item }] : [];
+    });
+  }
+
+  /** Releases the relationship (either side): both directions and any pending requests are removed. */
+  async release(a: string, b: string): Promise<RosterChange[]> {
+    return this.db.transaction(async (tx) => {
+      const changes: RosterChange[] = [];
+      for (const [owner, other] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
+          owner,
+          this.bare(other),
+        ]);
+        const removed = await tx.query('DELETE FROM roster WHERE owner = $1 AND contact = $2', [
+          owner,
+          this.bare(other),
+        ]);
+        if (removed.rowCount > 0)
+          changes.push({ owner, item: { contact: this.bare(other), subscription: 'remove' } });
+      }
+      return changes;
+    });
+  }
+
+  /** Name and groups of an existing or new item (RFC 6121 §2.3); the subscription is not the client's to set. */
+  async setItem(
+    owner: string,
+    contact: string,
+    name: string | null,
+    groups: string[],
+  ): Promise<RosterChange[]> {
+    await this.db.query(
+      `INSERT INTO roster (owner, contact, name, groups) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (owner, contact) DO UPDATE SET name = $3, groups = $4`,
+      [owner, contact, name, JSON.stringify(groups)],
+    );
+    return [{ owner, item: (await this.item(this.db, owner, contact))! }];
+  }
+
+  /** An account removed by Message 5/6 disappears from every roster of the AS. */
+  async forget(local: string): Promise<RosterChange[]> {
+    const contact = this.bare(local);
+    return this.db.transaction(async (tx) => {
+      const owners = await tx.query<{ owner: string }>(
+        'DELETE FROM roster WHERE contact = $1 RETURNING owner',
+        [contact],
+      );
+      await tx.query('DELETE FROM subscription_requests WHERE requester = $1', [contact]);
+      return owners.rows.map(({ owner }) => ({ owner, item: { contact, subscription: 'remove' as const } }));
+    });
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * Relationships (14543-5-8 §10) as rosters with presence subscription (RFC 6121): establishment with the target's
+ * approval and with a device's verification code, release by either side, roster pushes, presence only between
+ * related accounts, and the blocking rule of clause 7.2 before and after — with @xmpp/client over STARTTLS.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { xml, type Client, type XmlElement } from '@xmpp/client';
+import { buildMessageServer, type MessageServer } from '@irsp/message-server';
+import { openTestDb, type Db } from '@irsp/store';
+import { captureLogger, form, serverTlsFor, tempDir, TestClient } from '../../../test/support/irsp.js';
+import { trustCaForXmppClients, xmppLogin } from '../../../test/support/xmpp.js';
+
+const DOMAIN = 'as1.irsp.test';
+const ROSTER = 'jabber:iq:roster';
+const credentials = {
+  accountServer: { appid: 'account-server', token: 'account-server-token-0123456789' },
+  toAccountServer: { appid: 'ms-as1', token: 'message-server-token-0123456789' },
+};
+const auth = { version: '1', ...credentials.accountServer };
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let db: Db;
+let server: MessageServer;
+let admin: TestClient;
+let base: string;
+let c2sPort: number;
+let untrust: () => void;
+const online = new Map<string, Client>();
+
+/** Every stanza a client receives, kept so that tests can wait for one that already arrived. */
+const inbox = new Map<Client, XmlElement[]>();
+
+async function login(username: string, resource = 'r') {
+  const client = await xmppLogin({
+    port: c2sPort,
+    domain: DOMAIN,
+    username,
+    password: `${username} pw`,
+    resource,
+  });
+  inbox.set(client, []);
+  client.on('stanza', (s: XmlElement) => inbox.get(client)!.push(s));
+  online.set(username, client);
+  return client;
+}
+
+async function received(
+  client: Client,
+  match: (s: XmlElement) => boolean,
+  timeoutMs = 5_000,
+): Promise<XmlElement> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = inbox.get(client)!.find(match);
+    if (found) {
+      inbox.get(client)!.splice(inbox.get(client)!.indexOf(found), 1);
+      return found;
+    }
+    if (Date.now() > until)
+      throw new Error(`nothing matching arrived; inbox: ${inbox.get(client)!.map(String).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const isPush = (jid: string) => (s: XmlElement) =>
+  s.is('iq') && s.attrs.type === 'set' && s.getChild('query', ROSTER)?.getChild('item')?.attrs.jid === jid;
+const pushedItem = async (client: Client, jid: string) => {
+  const push = await received(client, isPush(jid));
+  await client.send(xml('iq', { type: 'result', id: push.attrs.id }));
+  return push.getChild('query', ROSTER)!.getChild('item')!.attrs;
+};
+const presence = (type: string, from: string) => (s: XmlElement) =>
+  s.is('presence') && s.attrs.type === type && s.attrs.from?.startsWith(from) === true;
+
+async function rosterOf(client: Client) {
+  const result = await client.iqCaller.request(xml('iq', { type: 'get' }, xml('query', { xmlns: ROSTER })));
+  return result
+    .getChild('query', ROSTER)!
+    .children.filter((c): c is XmlElement => typeof c !== 'string')
+    .map((i) => i.attrs);
+}
+
+async function messageArrives(from: Client, to: Client, body: string): Promise<XmlElement> {
+  await from.send(xml('message', { to: to.jid!.toString(), type: 'chat' }, xml('body', {}, body)));
+  return received(to, (s) => s.is('message') && s.getChildText('body') === body);
+}
+
+async function messageBlocked(from: Client, toJid: string, id: string): Promise<void> {
+  await from.send(xml('message', { to: toJid, id, type: 'chat' }, xml('body', {}, 'blocked?')));
+  const error = await received(from, (s) => s.is('message') && s.attrs.id === id);
+  expect(error.attrs.type).toBe('error');
+  expect(error.getChild('error')?.getChild('service-unavailable')).toBeDefined();
+}
+
+beforeAll(async () => {
+  dir = await tempDir();
+  const tls = await serverTlsFor(dir.path, 'ms', [DOMAIN]);
+  untrust = trustCaForXmppClients(tls.ca);
+  db = await openTestDb('msr');
+  server = await buildMessageServer({
+    domain: DOMAIN,
+    config: {
+      id: 'ms1',
+      url: 'https://127.0.0.1:1',
+      listen: { host: '127.0.0.1', port: 0 },
+      pushUri: '/push',
+      xmpp: { host: '127.0.0.1', c2sPort: 0 },
+      credentials,
+    },
+    accountServerUrl: 'https://127.0.0.1:1',
+    db,
+    logger: captureLogger().logger,
+    tls,
+    ca: tls.ca,
+    outbox: { pollMs: 60_000 },
+  });
+  const ports = await server.listen({ host: '127.0.0.1', port: 0 });
+  base = `https://127.0.0.1:${ports.http}`;
+  c2sPort = ports.c2s!;
+  admin = new TestClient(tls.ca);
+  for (const name of ['alice', 'carol', 'dave', 'eve']) {
+    expect(
+      (await admin.post(`${base}/user/register.xml`, form({ ...auth, name, password: `${name} pw` }))).status,
+    ).toBe(200);
+  }
+  for (const [name, verifycode] of [
+    ['#lock1', 'vc-lock-1234'],
+    ['#lock2', ''],
+  ] as const) {
+    const fields = { ...auth, name, password: `${name} pw`, ...(verifycode ? { verifycode } : {}) };
+    expect((await admin.post(`${base}/device/register`, form(fields))).status).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  for (const client of online.values()) await client.stop().catch(() => undefined);
+  await admin?.close();
+  await server?.close();
+  await db?.close();
+  untrust?.();
+  await dir?.remove();
+});
+
+describe('a bundle between two users, with approval (§10)', () => {
+  it('is blocked before the relationship exists', async () => {
+    const alice = await login('alice');
+    const carol = await login('carol');
+    await alice.send(xml('presence'));
+    await carol.send(xml('presence'));
+    await messageBlocked(alice, 'carol@as1.irsp.test', 'before');
+    expect(inbox.get(carol)!.some((s) => s.is('presence') && s.attrs.from?.startsWith('alice@'))).toBe(false);
+  });
+
+  it('a request reaches the target, waits for its approval, then both rosters say both', async () => {
+    const alice = online.get('alice')!;
+    const carol = online.get('carol')!;
+    await alice.send(xml('presence', { to: 'carol@as1.irsp.test', type: 'subscribe' }));
+    expect(await pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
+      jid: 'carol@as1.irsp.test',
+      subscription: 'none',
+      ask: 'subscribe',
+    });
+    const request = await received(carol, presence('subscribe', 'alice@as1.irsp.test'));
+    expect(request.attrs.to).toBe('carol@as1.irsp.test');
+    await messageBlocked(alice, 'carol@as1.irsp.test', 'pending');
+
+    await carol.send(xml('presence', { to: 'alice@as1.irsp.test', type: 'subscribed' }));
+    expect(await pushedItem(carol, 'alice@as1.irsp.test')).toEqual({
+      jid: 'alice@as1.irsp.test',
+      subscription: 'both',
+    });
+    expect(await pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
+      jid: 'carol@as1.irsp.test',
+      subscription: 'both',
+    });
+    await received(alice, presence('subscribed', 'carol@as1.irsp.test'));
+    // Each now sees the other online (§13).
+    await received(
+      alice,
+      (s) => s.is('presence') && s.attrs.type === undefined && s.attrs.from === 'carol@as1.irsp.test/r',
+    );
+    await received(
+      carol,
+      (s) => s.is('presence') && s.attrs.type === undefined && s.attrs.from === 'alice@as1.irsp.test/r',
+    );
+    expect(await rosterOf(alice)).toEqual([{ jid: 'carol@as1.irsp.test', subscription: 'both' }]);
+  });
+
+  it('messages and iqs now pass between them', async () => {
+    const alice = online.get('alice')!;
+    const carol = online.get('carol')!;
+    const message = await messageArrives(alice, carol, 'hello carol');
+    expect(message.attrs.from).toBe('alice@as1.irsp.test/r');
+  });
+
+  it('presence goes to related accounts only, and unavailable on logout', async () => {
+    const eve = await login('eve');
+    await eve.send(xml('presence'));
+    const carol = online.get('carol')!;
+    await online.get('alice')!.send(xml('presence', {}, xml('status', {}, 'busy')));
+    await received(carol, (s) => s.is('presence') && s.getChildText('status') === 'busy');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(inbox.get(eve)!.some((s) => s.is('presence') && s.attrs.from?.startsWith('alice@'))).toBe(false);
+  });
+
+  it('a request to an offline user is delivered at its next login; a refusal tells the requester', async () => {
+    const alice = online.get('alice')!;
+    await alice.send(xml('presence', { to: 'dave@as1.irsp.test', type: 'subscribe' }));
+    await pushedItem(alice, 'dave@as1.irsp.test');
+    const dave = await login('dave');
+    expect(await rosterOf(dave)).toEqual([]);
+    await received(dave, presence('subscribe', 'alice@as1.irsp.test'));
+    await dave.send(xml('presence', { to: 'alice@as1.irsp.test', type: 'unsubscribed' }));
+    await received(alice, presence('unsubscribed', 'dave@as1.irsp.test'));
+    expect(await pushedItem(alice, 'dave@as1.irsp.test')).toEqual({
+      jid: 'dave@as1.irsp.test',
+      subscription: 'none',
+    });
+    await messageBlocked(alice, 'dave@as1.irsp.test', 'refused');
+  });
+
+  it('a request to an account that does not exist: item-not-found', async () => {
+    const alice = online.get('alice')!;
+    await alice.send(xml('presence', { to: 'ghost@as1.irsp.test', type: 'subscribe', id: 'g1' }));
+    const error = await received(alice, (s) => s.is('presence') && s.attrs.id === 'g1');
+    expect(error.attrs.type).toBe('error');
+    expect(error.getChild('error')?.getChild('item-not-found')).toBeDefined();
+  });
+});
+
+describe('a binding between a user and a device, with the verification code (§10, §10.5)', () => {
+  it('a wrong code is refused with not-authorized and nothing is established', async () => {
+    const alice = online.get('alice')!;
+    await alice.send(
+      xml(
+        'presence',
+        { to: '#lock1@as1.irsp.test', type: 'subscribe', id: 'v1' },
+        xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, 'wrong'),
+      ),
+    );
+    const error = await received(alice, (s) => s.is('presence') && s.attrs.id === 'v1');
+    expect(error.getChild('error')?.attrs.type).toBe('auth');
+    expect(error.getChild('error')?.getChild('not-authorized')).toBeDefined();
+    await messageBlocked(alice, '#lock1@as1.irsp.test', 'nolock');
+  });
+
+  it('the right code binds the device at once, without its approval, even while it is offline', async () => {
+    const alice = online.get('alice')!;
+    await alice.send(
+      xml(
+        'presence',
+        { to: '#lock1@as1.irsp.test', type: 'subscribe' },
+        xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, 'vc-lock-1234'),
+      ),
+    );
+    expect(await pushedItem(alice, '#lock1@as1.irsp.test')).toEqual({
+      jid: '#lock1@as1.irsp.test',
+      subscription: 'both',
+    });
+    await received(alice, presence('subscribed', '#lock1@as1.irsp.test'));
+    const lock = await login('#lock1');
+    expect(await rosterOf(lock)).toEqual([{ jid: 'alice@as1.irsp.test', subscription: 'both' }]);
+    await lock.send(xml('presence'));
+    await received(alice, (s) => s.is('presence') && s.attrs.from === '#lock1@as1.irsp.test/r');
+    await messageArrives(lock, alice, 'door locked');
+    await messageArrives(alice, lock, 'unlock');
+  });
+
+  it('a device without a code cannot be bound by code', async () => {
+    const alice = online.get('alice')!;
+    await alice.send(
+      xml(
+        'presence',
+        { to: '#lock2@as1.irsp.test', type: 'subscribe', id: 'v2' },
+        xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, ''),
+      ),
+    );
+    const error = await received(alice, (s) => s.is('presence') && s.attrs.id === 'v2');
+    expect(error.getChild('error')?.getChild('not-authorized')).toBeDefined();
+  });
+});
+
+describe('release and removal', () => {
+  it('either side releases: both rosters lose the item and the pair is blocked again', async () => {
+    const alice = online.get('alice')!;
+    const carol = online.get('carol')!;
+    const result = await carol.iqCaller.request(
+      xml(
+        'iq',
+        { type: 'set' },
+        xml('query', { xmlns: ROSTER }, xml('item', { jid: 'alice@as1.irsp.test', subscription: 'remove' })),
+      ),
+    );
+    expect(result.attrs.type).toBe('result');
+    expect(await pushedItem(carol, 'alice@as1.irsp.test')).toEqual({
+      jid: 'alice@as1.irsp.test',
+      subscription: 'remove',
+    });
+    expect(await pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
+      jid: 'carol@as1.irsp.test',
+      subscription: 'remove',
+    });
+    await received(
+      alice,
+      (s) => s.is('presence') && s.attrs.type === 'unavailable' && s.attrs.from === 'carol@as1.irsp.test/r',
+    );
+    await messageBlocked(alice, 'carol@as1.irsp.test', 'after-release');
+  });
+
+  it("a device removed by Message 6 disappears from its owner's roster", async () => {
+    const alice = online.get('alice')!;
+    expect((await admin.post(`${base}/device/remove`, form({ ...auth, name: '#lock1' }))).status).toBe(200);
+    expect(await pushedItem(alice, '#lock1@as1.irsp.test')).toEqual({
+      jid: '#lock1@as1.irsp.test',
+      subscription: 'remove',
+    });
+    expect(await rosterOf(alice)).toEqual([{ jid: 'dave@as1.irsp.test', subscription: 'none' }]);
+  });
+});
