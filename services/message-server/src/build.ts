@@ -15,6 +15,7 @@ import { message5Route } from './routes/message5-user-remove.js';
 import { message6Route } from './routes/message6-device-remove.js';
 import { ACCOUNT_SERVER_TARGET } from './verify-code.js';
 import { createC2sServer } from './xmpp/c2s.js';
+import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
 import type { C2sLimits } from '@irsp/xmpp';
 
@@ -32,6 +33,8 @@ export interface MessageServerOptions {
   outbox?: OutboxOptions;
   /** Limits of the XMPP c2s streams (defaults in @irsp/xmpp). */
   c2sLimits?: Partial<C2sLimits>;
+  /** Offline storage per recipient (defaults: 1 000 messages, 30 days). */
+  offline?: Partial<OfflineLimits>;
 }
 
 export interface ListeningPorts {
@@ -65,7 +68,12 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     });
   };
   const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
-  const router = new MessageRouter(options.domain, db, logger.child({ module: 'router' }));
+  const router = new MessageRouter(
+    options.domain,
+    db,
+    new OfflineStore(db, { ...DEFAULT_OFFLINE_LIMITS, ...options.offline }),
+    logger.child({ module: 'router' }),
+  );
   const context: MessageServerContext = {
     domain: options.domain,
     config,

@@ -113,12 +113,13 @@ beforeAll(async () => {
     tls,
     ca: tls.ca,
     outbox: { pollMs: 60_000 },
+    offline: { maxPerRecipient: 3 },
   });
   const ports = await server.listen({ host: '127.0.0.1', port: 0 });
   base = `https://127.0.0.1:${ports.http}`;
   c2sPort = ports.c2s!;
   admin = new TestClient(tls.ca);
-  for (const name of ['alice', 'carol', 'dave', 'eve']) {
+  for (const name of ['alice', 'carol', 'dave', 'eve', 'frank', 'grace']) {
     expect(
       (await admin.post(`${base}/user/register.xml`, form({ ...auth, name, password: `${name} pw` }))).status,
     ).toBe(200);
@@ -315,5 +316,82 @@ describe('release and removal', () => {
       subscription: 'remove',
     });
     expect(await rosterOf(alice)).toEqual([{ jid: 'dave@as1.irsp.test', subscription: 'none' }]);
+  });
+});
+
+describe('offline storage (§11, XEP-0160)', () => {
+  it('messages to a related account that is offline are stored, up to its limit', async () => {
+    const frank = await login('frank');
+    const grace = await login('grace');
+    await frank.send(xml('presence', { to: 'grace@as1.irsp.test', type: 'subscribe' }));
+    await received(grace, presence('subscribe', 'frank@as1.irsp.test'));
+    await grace.send(xml('presence', { to: 'frank@as1.irsp.test', type: 'subscribed' }));
+    await received(frank, presence('subscribed', 'grace@as1.irsp.test'));
+    await grace.stop();
+    online.delete('grace');
+    await expect.poll(() => server.context.router.sessions.resources('grace').length).toBe(0);
+
+    for (const n of [1, 2, 3]) {
+      await frank.send(
+        xml(
+          'message',
+          { to: 'grace@as1.irsp.test', type: 'chat', id: `o${n}` },
+          xml('body', {}, `while away ${n}`),
+        ),
+      );
+    }
+    await frank.send(
+      xml('message', { to: 'grace@as1.irsp.test', type: 'chat', id: 'o4' }, xml('body', {}, 'one too many')),
+    );
+    const full = await received(frank, (s) => s.is('message') && s.attrs.id === 'o4');
+    expect(full.attrs.type).toBe('error');
+    expect(full.getChild('error')?.attrs.type).toBe('wait');
+    expect(full.getChild('error')?.getChild('resource-constraint')).toBeDefined();
+    expect(
+      inbox
+        .get(frank)!
+        .some((s) => s.attrs.type === 'error' && s.attrs.id?.startsWith('o') && s.attrs.id !== 'o4'),
+    ).toBe(false);
+    const rows = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM offline_messages WHERE owner = 'grace'",
+    );
+    expect(rows.rows[0]!.n).toBe(3);
+  });
+
+  it('an unrelated sender is still blocked, and nothing is stored for it', async () => {
+    await messageBlocked(online.get('eve')!, 'grace@as1.irsp.test', 'eve-offline');
+    const rows = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM offline_messages WHERE owner = 'grace'",
+    );
+    expect(rows.rows[0]!.n).toBe(3);
+  });
+
+  it('they arrive in order with XEP-0203 delay stamps at the next initial presence, and are then deleted', async () => {
+    const grace = await login('grace', 'back');
+    expect(inbox.get(grace)!.some((s) => s.is('message'))).toBe(false);
+    await grace.send(xml('presence'));
+    const bodies: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const message = await received(
+        grace,
+        (s) => s.is('message') && s.getChildText('body') === `while away ${n}`,
+      );
+      bodies.push(message.getChildText('body')!);
+      expect(message.attrs.from).toBe('frank@as1.irsp.test/r');
+      const delay = message.getChild('delay', 'urn:xmpp:delay');
+      expect(delay?.attrs.from).toBe('as1.irsp.test');
+      expect(Date.now() - Date.parse(delay!.attrs.stamp!)).toBeLessThan(60_000);
+    }
+    expect(bodies).toEqual(['while away 1', 'while away 2', 'while away 3']);
+    await expect
+      .poll(
+        async () =>
+          (
+            await db.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM offline_messages WHERE owner = 'grace'",
+            )
+          ).rows[0]!.n,
+      )
+      .toBe(0);
   });
 });

@@ -6,7 +6,9 @@
  * - presence (§13 online status) goes to related users and devices only;
  * - blocking (clause 7.2 b–d): messages and iqs between users and devices that are not related are not
  *   delivered, the sender gets `service-unavailable`; the server's own address is exempt.
- * Not yet: offline storage (an offline recipient gets `service-unavailable`), access rights, other ASs.
+ * - offline storage (XEP-0160): a message to a related account with no online resource is stored and delivered
+ *   with an XEP-0203 delay stamp when it next sends initial presence.
+ * Not yet: device access rights, other ASs.
  */
 import { verifyPassword } from '@irsp/credentials';
 import type { Logger } from '@irsp/http';
@@ -22,7 +24,9 @@ import {
   type Element,
   type Jid,
   type StanzaErrorCondition,
+  parseElement,
 } from '@irsp/xmpp';
+import type { OfflineStore } from './offline.js';
 import { RosterStore, type RosterChange } from './roster.js';
 import { SessionRegistry } from './sessions.js';
 
@@ -45,6 +49,7 @@ export class MessageRouter implements C2sRouter {
   constructor(
     private readonly domain: string,
     db: Db,
+    private readonly offline: OfflineStore,
     private readonly logger: Logger,
   ) {
     this.roster = new RosterStore(db, domain);
@@ -96,7 +101,7 @@ export class MessageRouter implements C2sRouter {
   }
 
   /** To a related (or one's own) account: a full JID reaches that resource, a bare JID every resource. */
-  private toAccount(from: C2sSession, stanza: Element, to: Jid): void {
+  private async toAccount(from: C2sSession, stanza: Element, to: Jid): Promise<void> {
     const local = to.local!;
     let targets: C2sSession[];
     if (to.resource !== undefined) {
@@ -110,8 +115,41 @@ export class MessageRouter implements C2sRouter {
       targets = this.sessions.resources(local);
     }
     targets = targets.filter((s) => s !== from);
-    if (targets.length === 0) return this.refuse(from, stanza, 'service-unavailable');
+    if (targets.length === 0) {
+      if (stanza.name === 'message' && this.sessions.resources(local).length === 0)
+        return this.storeOffline(from, stanza, local);
+      return this.refuse(from, stanza, 'service-unavailable');
+    }
     for (const target of targets) this.deliver(from, target, stanza);
+  }
+
+  /** XEP-0160 §3: normal and chat messages are kept; groupchat, headline and error messages are not. */
+  private async storeOffline(from: C2sSession, stanza: Element, owner: string): Promise<void> {
+    const type = stanza.attrs.type ?? 'normal';
+    if (type !== 'normal' && type !== 'chat') return;
+    if (await this.offline.store(owner, stanza.toString())) return;
+    from.send(
+      this.errorReply(stanza, 'wait', 'resource-constraint', 'offline storage of the recipient is full'),
+    );
+  }
+
+  /** Stored messages, oldest first, each with its XEP-0203 delay stamp; removed once written. */
+  private async deliverOffline(session: C2sSession): Promise<void> {
+    const stored = await this.offline.pending(session.jid.local!);
+    const sent: string[] = [];
+    for (const message of stored) {
+      const stanza = parseElement(message.stanza);
+      stanza.append(
+        xml(
+          'delay',
+          { xmlns: 'urn:xmpp:delay', from: this.domain, stamp: message.storedAt.toISOString() },
+          'Offline Storage',
+        ),
+      );
+      session.send(stanza);
+      sent.push(message.id);
+    }
+    await this.offline.delivered(sent);
   }
 
   private toServer(from: C2sSession, stanza: Element): Promise<void> | void {
@@ -337,7 +375,8 @@ export class MessageRouter implements C2sRouter {
       state.presence = stanza;
     }
     await this.broadcastPresence(from, stanza);
-    // RFC 6121 §4.2.2: initial presence brings the contacts' current presence (local probe).
+    // RFC 6121 §4.2.2: initial presence brings the contacts' current presence (local probe), then what was
+    // stored while the account was offline (XEP-0160 §4).
     if (first && stanza.attrs.type === undefined) {
       for (const contact of await this.roster.relatedLocals(from.jid.local!))
         this.sendCurrentPresence(contact, from.jid.local!, from);
@@ -345,6 +384,7 @@ export class MessageRouter implements C2sRouter {
         const presence = this.state.get(other)?.presence;
         if (other !== from && presence) from.send(this.stamped(presence, other, jidToString(from.jid)));
       }
+      await this.deliverOffline(from);
     }
   }
 
@@ -408,10 +448,11 @@ export class MessageRouter implements C2sRouter {
 
   private errorReply(
     stanza: Element,
-    type: 'auth' | 'cancel' | 'modify',
+    type: 'auth' | 'cancel' | 'modify' | 'wait',
     condition: StanzaErrorCondition,
+    text?: string,
   ): Element {
-    const reply = stanzaError(stanza, type, condition);
+    const reply = stanzaError(stanza, type, condition, text);
     reply.attrs.from = stanza.attrs.to ?? this.domain;
     return reply;
   }
