@@ -68,12 +68,9 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     });
   };
   const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
-  const router = new MessageRouter(
-    options.domain,
-    db,
-    new OfflineStore(db, { ...DEFAULT_OFFLINE_LIMITS, ...options.offline }),
-    logger.child({ module: 'router' }),
-  );
+  const offline = new OfflineStore(db, { ...DEFAULT_OFFLINE_LIMITS, ...options.offline });
+  const router = new MessageRouter(options.domain, db, offline, logger.child({ module: 'router' }));
+  let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
     domain: options.domain,
     config,
@@ -124,6 +121,11 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     async listen(listen = config.listen) {
       await app.listen({ host: listen.host, port: listen.port });
       outbox.start();
+      // Expired offline messages of accounts that never log in again are swept hourly.
+      expiry = setInterval(() => {
+        offline.expire().catch((error: unknown) => logger.error({ err: error }, 'offline expiry failed'));
+      }, 3_600_000);
+      expiry.unref();
       const address = app.server.address();
       const ports: ListeningPorts = {
         http: typeof address === 'object' && address ? address.port : listen.port,
@@ -137,6 +139,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       return ports;
     },
     async close() {
+      clearInterval(expiry);
       await c2s?.close();
       await outbox.stop();
       await app.close();

@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMigrations, migrate, openTestDb, type Db } from '@irsp/store';
+import { OfflineStore } from '../src/xmpp/offline.js';
+
+let db: Db;
+
+beforeAll(async () => {
+  db = await openTestDb('msoff');
+  await migrate(db, await loadMigrations(new URL('../migrations/', import.meta.url)));
+  await db.query(
+    `INSERT INTO accounts (local_part, kind, scram_sha1, scram_sha256) VALUES ('grace', 'user', '{}', '{}'), ('heidi', 'user', '{}', '{}')`,
+  );
+});
+
+afterAll(async () => {
+  await db?.close();
+});
+
+describe('OfflineStore', () => {
+  it('keeps messages until their expiry, then neither delivers nor counts them', async () => {
+    const shortLived = new OfflineStore(db, { maxPerRecipient: 2, ttlMs: 50 });
+    expect(await shortLived.store('grace', '<message/>')).toBe(true);
+    expect(await shortLived.store('grace', '<message/>')).toBe(true);
+    expect(await shortLived.store('grace', '<message/>')).toBe(false);
+    await new Promise((r) => setTimeout(r, 100));
+    // Expired messages no longer count against the limit…
+    expect(await shortLived.store('heidi', '<message id="h"/>')).toBe(true);
+    expect(await shortLived.store('grace', '<message id="g"/>')).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    // …and the hourly sweep removes every expired one.
+    expect(await shortLived.expire()).toBe(4);
+    expect((await db.query('SELECT id FROM offline_messages')).rows).toEqual([]);
+  });
+
+  it('delivers oldest first and forgets only what was delivered', async () => {
+    const store = new OfflineStore(db, { maxPerRecipient: 10, ttlMs: 60_000 });
+    for (const id of ['a', 'b', 'c']) await store.store('heidi', `<message id='${id}'/>`);
+    const pending = await store.pending('heidi');
+    expect(pending.map((m) => m.stanza)).toEqual([
+      "<message id='a'/>",
+      "<message id='b'/>",
+      "<message id='c'/>",
+    ]);
+    await store.delivered(pending.slice(0, 2).map((m) => m.id));
+    expect((await store.pending('heidi')).map((m) => m.stanza)).toEqual(["<message id='c'/>"]);
+  });
+});
