@@ -13,7 +13,7 @@ import { message3Route } from './routes/message3-user-modify.js';
 import { message4Route } from './routes/message4-device-modify.js';
 import { message5Route } from './routes/message5-user-remove.js';
 import { message6Route } from './routes/message6-device-remove.js';
-import { ACCOUNT_SERVER_TARGET } from './verify-code.js';
+import { ACCOUNT_SERVER_TARGET, resetVerifyCode } from './verify-code.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
@@ -69,7 +69,13 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   };
   const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
   const offline = new OfflineStore(db, { ...DEFAULT_OFFLINE_LIMITS, ...options.offline });
-  const router = new MessageRouter(options.domain, db, offline, logger.child({ module: 'router' }));
+  const router = new MessageRouter(
+    options.domain,
+    db,
+    offline,
+    (device, code) => resetVerifyCode(db, outbox, device, code),
+    logger.child({ module: 'router' }),
+  );
   let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
     domain: options.domain,

@@ -281,6 +281,40 @@ describe('a binding between a user and a device, with the verification code (§1
   });
 });
 
+describe('verification code reset over XMPP (§10.5)', () => {
+  const reset = (client: Client, code: string) =>
+    client.iqCaller.request(
+      xml('iq', { type: 'set' }, xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, code)),
+    );
+
+  it('a device sets a new code: it binds from then on, and Message 7 is queued for the account server', async () => {
+    const lock2 = await login('#lock2');
+    expect((await reset(lock2, 'vc-new-5678')).attrs.type).toBe('result');
+    const queued = await db.query<{ operation: string; params: Record<string, string> }>(
+      `SELECT operation, params FROM outbox WHERE ordering_key = '#lock2'`,
+    );
+    expect(queued.rows).toEqual([
+      { operation: 'modifyVerifyCode', params: { deviceid: '#lock2', verifycode: 'vc-new-5678' } },
+    ]);
+    const alice = online.get('alice')!;
+    await alice.send(
+      xml(
+        'presence',
+        { to: '#lock2@as1.irsp.test', type: 'subscribe' },
+        xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, 'vc-new-5678'),
+      ),
+    );
+    expect(await pushedItem(alice, '#lock2@as1.irsp.test')).toEqual({
+      jid: '#lock2@as1.irsp.test',
+      subscription: 'both',
+    });
+  });
+
+  it('a user cannot reset a code this way (forbidden)', async () => {
+    await expect(reset(online.get('alice')!, 'x')).rejects.toThrow(/forbidden/);
+  });
+});
+
 describe('release and removal', () => {
   it('either side releases: both rosters lose the item and the pair is blocked again', async () => {
     const alice = online.get('alice')!;
@@ -315,7 +349,10 @@ describe('release and removal', () => {
       jid: '#lock1@as1.irsp.test',
       subscription: 'remove',
     });
-    expect(await rosterOf(alice)).toEqual([{ jid: 'dave@as1.irsp.test', subscription: 'none' }]);
+    expect(await rosterOf(alice)).toEqual([
+      { jid: '#lock2@as1.irsp.test', subscription: 'both' },
+      { jid: 'dave@as1.irsp.test', subscription: 'none' },
+    ]);
   });
 });
 

@@ -50,6 +50,8 @@ export class MessageRouter implements C2sRouter {
     private readonly domain: string,
     db: Db,
     private readonly offline: OfflineStore,
+    /** Stores a device's new verification code and sends Message 7 (verify-code.ts). */
+    private readonly resetVerifyCode: (device: string, code: string) => Promise<200 | 422>,
     private readonly logger: Logger,
   ) {
     this.roster = new RosterStore(db, domain);
@@ -158,6 +160,9 @@ export class MessageRouter implements C2sRouter {
     if (type === 'result' || type === 'error') return;
     const payload = stanza.getChildElements()[0];
     if (payload?.name === 'query' && payload.xmlns === ROSTER) return this.onRosterIq(from, stanza, payload);
+    if (type === 'set' && payload?.name === 'verifycode' && payload.xmlns === VERIFY_CODE_NS) {
+      return this.onVerifyCodeReset(from, stanza, payload);
+    }
     if (type === 'get' && payload?.name === 'ping' && payload.xmlns === NS.ping) {
       from.send(this.result(stanza));
       return;
@@ -258,6 +263,33 @@ export class MessageRouter implements C2sRouter {
         );
       }
     }
+  }
+
+  /**
+   * 14543-5-8 §10.5: a device resets its own verification code (empty = none); the message server stores it and
+   * synchronises it to the account server with Message 7. A user's reset on behalf of a device it owns needs the
+   * owner of §9 (device access rights), which is not built yet, so only the device itself may do it for now.
+   */
+  private async onVerifyCodeReset(from: C2sSession, stanza: Element, payload: Element): Promise<void> {
+    const device = from.jid.local!;
+    const code = payload.text();
+    if (!device.startsWith('#')) {
+      from.send(this.errorReply(stanza, 'auth', 'forbidden', 'only a device resets its verification code'));
+      return;
+    }
+    if (code.length > 256 || /\p{Cc}/u.test(code)) {
+      from.send(
+        this.errorReply(
+          stanza,
+          'modify',
+          'bad-request',
+          'verification code too long or with control characters',
+        ),
+      );
+      return;
+    }
+    const status = await this.resetVerifyCode(device, code);
+    from.send(status === 200 ? this.result(stanza) : this.errorReply(stanza, 'cancel', 'item-not-found'));
   }
 
   // --- presence and subscriptions (RFC 6121 §3–4) ------------------------------------------------------------------------
