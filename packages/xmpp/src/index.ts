@@ -7,3 +7,4 @@ export * from './sasl/index.js';
 export * from './c2s/session.js';
 export * from './c2s/connection.js';
 export * from './c2s/server.js';
+export * from './c2s/throttle.js';

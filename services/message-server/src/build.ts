@@ -17,7 +17,7 @@ import { ACCOUNT_SERVER_TARGET, resetVerifyCode } from './verify-code.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
-import type { C2sLimits } from '@irsp/xmpp';
+import type { C2sLimits, LoginThrottleOptions } from '@irsp/xmpp';
 
 export interface MessageServerOptions {
   domain: string;
@@ -35,6 +35,8 @@ export interface MessageServerOptions {
   c2sLimits?: Partial<C2sLimits>;
   /** Offline storage per recipient (defaults: 1 000 messages, 30 days). */
   offline?: Partial<OfflineLimits>;
+  /** Failed-login throttling (defaults in @irsp/xmpp: 3 free failures, then 1 s doubling to 60 s). */
+  loginThrottle?: Partial<LoginThrottleOptions>;
 }
 
 export interface ListeningPorts {
@@ -97,6 +99,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           router,
           logger: logger.child({ module: 'c2s' }),
           limits: options.c2sLimits,
+          throttle: options.loginThrottle,
         })
       : undefined;
 

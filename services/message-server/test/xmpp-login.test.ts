@@ -72,6 +72,8 @@ beforeAll(async () => {
     ca: tls.ca,
     outbox: { pollMs: 60_000 },
     c2sLimits: { maxStanzaBytes: 16 * 1024, authTimeoutMs: 3_000 },
+    // Throttling has tests of its own (login-throttle.test.ts); here wrong passwords must not slow the others.
+    loginThrottle: { freeFailures: 1_000 },
   });
   const ports = await server.listen({ host: '127.0.0.1', port: 0 });
   base = `https://127.0.0.1:${ports.http}`;

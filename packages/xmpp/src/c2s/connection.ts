@@ -22,6 +22,7 @@ import type { Element } from '../xml/element.js';
 import { xml } from '../xml/element.js';
 import { StreamParser } from '../xml/stream-parser.js';
 import type { C2sRouter, C2sSession } from './session.js';
+import type { LoginThrottle } from './throttle.js';
 
 export interface C2sLimits {
   /** Largest stanza accepted (bytes); larger → policy-violation. */
@@ -67,6 +68,8 @@ export interface C2sConnectionOptions {
   logger: C2sLogger;
   /** The socket is already TLS (direct TLS, XEP-0368). */
   directTls?: boolean;
+  /** Failed-login throttling shared by all connections (the account side is checked by the credential lookup). */
+  throttle?: LoginThrottle;
   /** Called when the connection is gone, whatever the reason. */
   onClose?: (connection: C2sConnection) => void;
 }
@@ -313,6 +316,9 @@ export class C2sConnection implements C2sSession {
     if (element.name === 'abort') return this.saslFailure('aborted');
     let response: Buffer | undefined;
     if (element.name === 'auth') {
+      if ((this.options.throttle?.addressWait(this.remoteAddress) ?? 0) > 0) {
+        return this.saslFailure('temporary-auth-failure');
+      }
       const mechanism = this.options.mechanisms.find((m) => m.name === element.attrs.mechanism);
       if (!mechanism) return this.saslFailure('invalid-mechanism');
       this.sasl = { mechanism, session: mechanism.start() };
@@ -345,10 +351,16 @@ export class C2sConnection implements C2sSession {
         { id: this.id, mechanism: this.sasl?.mechanism.name, condition: step.condition },
         'authentication failed',
       );
+      // Keyed by the canonical local part, so `Alice` and `alice` count as one account.
+      if (step.condition === 'not-authorized') {
+        const account = step.username === undefined ? undefined : canonicalLocal(step.username);
+        this.options.throttle?.failed(this.remoteAddress, account);
+      }
       this.saslFailure(step.condition);
     } else {
       this.username = canonicalLocal(step.username);
       if (this.username === undefined) return this.saslFailure('not-authorized');
+      this.options.throttle?.succeeded(this.username);
       this.sasl = undefined;
       this.write(
         xml('success', { xmlns: NS.sasl }, step.data ? encodeSaslData(step.data) : undefined).toString(),

@@ -7,6 +7,7 @@ import { createSecureContext, createServer as createTlsServer, type SecureContex
 import type { Mechanism } from '../sasl/index.js';
 import { C2sConnection, DEFAULT_C2S_LIMITS, type C2sLimits, type C2sLogger } from './connection.js';
 import type { C2sRouter } from './session.js';
+import type { LoginThrottle } from './throttle.js';
 
 export interface C2sServerOptions {
   domain: string;
@@ -17,6 +18,8 @@ export interface C2sServerOptions {
   limits?: Partial<C2sLimits>;
   /** Connections accepted at once, all listeners together. */
   maxConnections?: number;
+  /** Failed-login throttling per address (and per account, through the credential lookup). */
+  throttle?: LoginThrottle;
 }
 
 export class C2sServer {
@@ -81,6 +84,7 @@ export class C2sServer {
       limits: this.limits,
       logger: this.options.logger,
       directTls,
+      ...(this.options.throttle ? { throttle: this.options.throttle } : {}),
       onClose: (c) => this.connections.delete(c),
     });
     this.connections.add(connection);

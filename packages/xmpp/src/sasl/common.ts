@@ -20,6 +20,11 @@ export function fail(condition: SaslFailure, text?: string): Step {
   return text === undefined ? { kind: 'failure', condition } : { kind: 'failure', condition, text };
 }
 
+/** A wrong password for a known (or plausible) account: the username lets the caller throttle it. */
+export function notAuthorized(username: string): Step {
+  return { kind: 'failure', condition: 'not-authorized', username };
+}
+
 /**
  * SASLprep (RFC 4013) of an authcid, with the query profile (unassigned code points allowed, RFC 4013 §2.5).
  * Undefined when it contains prohibited characters or maps to the empty string.

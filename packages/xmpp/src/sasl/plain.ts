@@ -5,13 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { SCRAM_ITERATIONS, verifyScramPassword, type ScramCredential } from '@irsp/credentials';
 import {
-  SASL_MAX_MESSAGE_BYTES,
   authzidAllowed,
   decodeUtf8,
   fail,
   guardedSession,
+  notAuthorized,
   passwordPreparable,
   prepareUsername,
+  SASL_MAX_MESSAGE_BYTES,
 } from './common.js';
 import type { CredentialLookup, Mechanism, Step } from './types.js';
 
@@ -59,7 +60,7 @@ export function plainMechanism(lookup: CredentialLookup, options: PlainOptions =
     } catch {
       return fail('temporary-auth-failure');
     }
-    if (!valid || credential === undefined) return fail('not-authorized');
+    if (!valid || credential === undefined) return notAuthorized(username);
     return { kind: 'success', username };
   }
 

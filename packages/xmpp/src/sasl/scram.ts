@@ -5,12 +5,13 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SCRAM_ITERATIONS, type ScramCredential, type ScramHash } from '@irsp/credentials';
 import {
-  SASL_MAX_MESSAGE_BYTES,
   authzidAllowed,
   decodeUtf8,
   fail,
   guardedSession,
+  notAuthorized,
   prepareUsername,
+  SASL_MAX_MESSAGE_BYTES,
 } from './common.js';
 import type { CredentialLookup, Mechanism, Step } from './types.js';
 
@@ -226,7 +227,7 @@ export function scramMechanism(
     const storedKey = createHash(hash).update(clientKey).digest();
     const serverSignature = createHmac(hash, keys.serverKey).update(authMessage).digest();
     const proofMatches = timingSafeEqual(storedKey, keys.storedKey);
-    if (!proofMatches || !exchange.known) return fail('not-authorized');
+    if (!proofMatches || !exchange.known) return notAuthorized(exchange.username);
     return {
       kind: 'success',
       username: exchange.username,

@@ -30,7 +30,12 @@ export type Step =
   /** Send `<success>` (RFC 6120 §6.4.6), with additional data when present (SCRAM's server-final-message). */
   | { kind: 'success'; username: string; data?: Buffer }
   /** Send `<failure>` (RFC 6120 §6.4.5) with this condition and optional `<text>`. */
-  | { kind: 'failure'; condition: SaslFailure; text?: string };
+  | {
+      kind: 'failure';
+      condition: SaslFailure;
+      text?: string;
+      /** The account tried, when known (throttling). */ username?: string;
+    };
 
 export interface SaslSession {
   /**

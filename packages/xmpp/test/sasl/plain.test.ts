@@ -81,14 +81,17 @@ describe('PLAIN (RFC 4616)', () => {
     expect(show(await start().step(utf8('\0user\0pencil2')))).toEqual({
       kind: 'failure',
       condition: 'not-authorized',
+      username: 'user',
     });
     expect(show(await start().step(utf8('\0nobody\0pencil')))).toEqual({
       kind: 'failure',
       condition: 'not-authorized',
+      username: 'nobody',
     });
     expect(show(await start().step(utf8('\0User\0pencil')))).toEqual({
       kind: 'failure',
       condition: 'not-authorized',
+      username: 'User',
     });
   });
 

@@ -35,7 +35,7 @@ describe('SCRAM-SHA-1: the RFC 5802 §5 example', () => {
           utf8('c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v1X8v3Bz2T0CJGbJQyF0X+HI4Ts='),
         ),
       ),
-    ).toEqual({ kind: 'failure', condition: 'not-authorized' });
+    ).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'user' });
   });
 });
 
@@ -80,6 +80,6 @@ describe('SCRAM-SHA-256: the RFC 7677 §3 example', () => {
           ),
         ),
       ),
-    ).toEqual({ kind: 'failure', condition: 'not-authorized' });
+    ).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'user' });
   });
 });

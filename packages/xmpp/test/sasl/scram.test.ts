@@ -306,7 +306,11 @@ describe('SCRAM for unknown users', () => {
   it('answers a plausible server-first-message and fails only at the final step', async () => {
     const { challenge, final } = await login({ clientFirst: 'n,,n=nobody,r=abc' });
     expect(challenge.kind === 'challenge' && challenge.data.toString()).toMatch(shape);
-    expect(final && show(final)).toEqual({ kind: 'failure', condition: 'not-authorized' });
+    expect(final && show(final)).toEqual({
+      kind: 'failure',
+      condition: 'not-authorized',
+      username: 'nobody',
+    });
   });
 
   it('fails even with a proof made from the fake salt and iteration count', async () => {

@@ -134,7 +134,11 @@ describe('@xmpp/client SCRAM-SHA-1 against scramMechanism', () => {
     const spaced = await login('SCRAM-SHA-1', server, { username: 'nbsp', password: 'pen cil' });
     expect(show(spaced.steps.at(-1)!)).toMatchObject({ kind: 'success', username: 'nbsp' });
     const raw = await login('SCRAM-SHA-1', server, { username: 'nbsp', password: 'pen\u00a0cil' });
-    expect(show(raw.steps.at(-1)!)).toEqual({ kind: 'failure', condition: 'not-authorized' });
+    expect(show(raw.steps.at(-1)!)).toEqual({
+      kind: 'failure',
+      condition: 'not-authorized',
+      username: 'nbsp',
+    });
   });
 
   it('fails with not-authorized on a wrong password', async () => {
@@ -142,7 +146,7 @@ describe('@xmpp/client SCRAM-SHA-1 against scramMechanism', () => {
       username: 'juliet',
       password: 'Grüße aus 日本',
     });
-    expect(steps.map(show)[1]).toEqual({ kind: 'failure', condition: 'not-authorized' });
+    expect(steps.map(show)[1]).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet' });
   });
 
   it('fails with not-authorized for an unknown user, after a challenge shaped like a real one', async () => {
@@ -162,9 +166,13 @@ describe('@xmpp/client SCRAM-SHA-1 against scramMechanism', () => {
     expect(shape(known.steps[0])).toBe('r=64,s=24,i=4096');
     expect(unknown.steps.map(show)).toEqual([
       { kind: 'challenge', data: expect.stringMatching(/^r=/) },
-      { kind: 'failure', condition: 'not-authorized' },
+      { kind: 'failure', condition: 'not-authorized', username: 'romeo' },
     ]);
-    expect(known.steps.map(show)[1]).toEqual({ kind: 'failure', condition: 'not-authorized' });
+    expect(known.steps.map(show)[1]).toEqual({
+      kind: 'failure',
+      condition: 'not-authorized',
+      username: 'juliet',
+    });
   });
 });
 
@@ -191,8 +199,12 @@ describe('@xmpp/client PLAIN against plainMechanism', () => {
     const server = plainMechanism(tableLookup(users));
     const wrong = await login('PLAIN', server, { username: 'juliet', password: 'pencil2' });
     const unknown = await login('PLAIN', server, { username: 'romeo', password: 'pencil' });
-    expect(wrong.steps.map(show)).toEqual([{ kind: 'failure', condition: 'not-authorized' }]);
-    expect(unknown.steps.map(show)).toEqual([{ kind: 'failure', condition: 'not-authorized' }]);
+    expect(wrong.steps.map(show)).toEqual([
+      { kind: 'failure', condition: 'not-authorized', username: 'juliet' },
+    ]);
+    expect(unknown.steps.map(show)).toEqual([
+      { kind: 'failure', condition: 'not-authorized', username: 'romeo' },
+    ]);
   });
 
   it('sends Latin-1 instead of UTF-8 for non-ASCII passwords (btoa), which fails as malformed-request', async () => {

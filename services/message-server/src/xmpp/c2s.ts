@@ -2,7 +2,15 @@
 import type { ScramCredential, ScramHash } from '@irsp/credentials';
 import { canonicalLocalPart } from '@irsp/protocol';
 import type { Db } from '@irsp/store';
-import { C2sServer, plainMechanism, scramMechanism, type C2sLimits, type CredentialLookup } from '@irsp/xmpp';
+import {
+  C2sServer,
+  LoginThrottle,
+  plainMechanism,
+  scramMechanism,
+  type C2sLimits,
+  type CredentialLookup,
+  type LoginThrottleOptions,
+} from '@irsp/xmpp';
 import type { Logger } from '@irsp/http';
 import type { MessageRouter } from './router.js';
 
@@ -25,8 +33,15 @@ export function createC2sServer(options: {
   router: MessageRouter;
   logger: Logger;
   limits?: Partial<C2sLimits>;
+  throttle?: Partial<LoginThrottleOptions>;
 }): C2sServer {
-  const lookup = credentialLookup(options.db);
+  const throttle = new LoginThrottle(options.throttle);
+  const stored = credentialLookup(options.db);
+  // An account under throttling is not even looked up: the attempt fails with temporary-auth-failure.
+  const lookup: CredentialLookup = async (username, hash) => {
+    if (throttle.accountWait(canonicalLocalPart(username)) > 0) throw new Error('login throttled');
+    return stored(username, hash);
+  };
   return new C2sServer({
     domain: options.domain,
     tls: options.tls,
@@ -35,5 +50,6 @@ export function createC2sServer(options: {
     router: options.router,
     logger: options.logger,
     limits: options.limits,
+    throttle,
   });
 }
