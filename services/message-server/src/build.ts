@@ -1,5 +1,5 @@
 /** Builds a ready message server (admin API, outbox) without listening: tests and main.ts both call it. */
-import type { MessageServerConfig, TlsMaterial } from '@irsp/config';
+import type { ApplicationServerConfig, MessageServerConfig, TlsMaterial } from '@irsp/config';
 import { tokenDigest } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
 import { message7, openApiDocument } from '@irsp/protocol';
@@ -13,6 +13,7 @@ import { message3Route } from './routes/message3-user-modify.js';
 import { message4Route } from './routes/message4-device-modify.js';
 import { message5Route } from './routes/message5-user-remove.js';
 import { message6Route } from './routes/message6-device-remove.js';
+import { message12and13Route } from './routes/message12-13-push.js';
 import { ACCOUNT_SERVER_TARGET, resetVerifyCode } from './verify-code.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
@@ -35,6 +36,8 @@ export interface MessageServerOptions {
   c2sLimits?: Partial<C2sLimits>;
   /** Offline storage per recipient (defaults: 1 000 messages, 30 days). */
   offline?: Partial<OfflineLimits>;
+  /** The application servers of this AS (Messages 8–13). */
+  applicationServers?: readonly ApplicationServerConfig[];
   /** Failed-login throttling (defaults in @irsp/xmpp: 3 free failures, then 1 s doubling to 60 s). */
   loginThrottle?: Partial<LoginThrottleOptions>;
 }
@@ -89,6 +92,12 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     outbox,
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
     router,
+    applicationServers: (options.applicationServers ?? []).map((a) => ({
+      name: a.name,
+      jid: a.jid,
+      appid: a.credentials.appid,
+      tokenDigest: tokenDigest(a.credentials.token),
+    })),
   };
   const c2s =
     config.xmpp && options.tls
@@ -110,11 +119,13 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     message4Route(context),
     message5Route(context),
     message6Route(context),
+    message12and13Route(context),
   ];
   const app = createService({
     logger,
     tls: options.tls,
-    bodyLimit: 64 * 1024,
+    // Messages 12–13 carry up to 65 536 characters of data, percent-encoded.
+    bodyLimit: 1024 * 1024,
     ready: async () => (await db.query('SELECT 1')).rowCount === 1,
     openapi: () =>
       openApiDocument(

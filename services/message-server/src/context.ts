@@ -18,4 +18,6 @@ export interface MessageServerContext {
   accountServerTokenDigest: Buffer;
   /** Online XMPP sessions and the rules that route between them. */
   router: MessageRouter;
+  /** The application servers of this AS (clause 8.3): their XMPP address and the digest of their token. */
+  applicationServers: { name: string; jid: string; appid: string; tokenDigest: Buffer }[];
 }

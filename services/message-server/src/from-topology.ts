@@ -39,6 +39,7 @@ export async function messageServerFromTopology(
       tls,
       ca: await trustedCa(topology),
       http: topology.http,
+      applicationServers: as.applicationServers,
     });
   });
 }

@@ -82,6 +82,27 @@ export class MessageRouter implements C2sRouter {
     this.pushChanges(await this.roster.forget(local));
   }
 
+  /**
+   * Messages 12–13 (clause 8.3.3): an application server's push, delivered as a message from its XMPP address to
+   * every online resource of the user or device, or stored offline. `data` is the message body.
+   */
+  async push(
+    fromJid: string,
+    local: string,
+    data: string,
+  ): Promise<'delivered' | 'stored' | 'full' | 'unknown'> {
+    if (!(await this.roster.accountExists(local))) return 'unknown';
+    const stanza = xml(
+      'message',
+      { from: fromJid, to: this.roster.bare(local), type: 'normal', id: `push-${++this.pushId}` },
+      xml('body', {}, data),
+    );
+    const targets = this.sessions.resources(local);
+    if (targets.length === 0) return (await this.offline.store(local, stanza.toString())) ? 'stored' : 'full';
+    for (const target of targets) target.send(stanza);
+    return 'delivered';
+  }
+
   // --- routing ---------------------------------------------------------------------------------------------------------
 
   async route(from: C2sSession, stanza: Element): Promise<void> {

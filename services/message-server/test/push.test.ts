@@ -1,0 +1,188 @@
+/**
+ * Messages 12 and 13 (clause 8.3.3): an application server of the AS pushes to a user or a device, GET and POST,
+ * answered by Table 6 byte-exactly; delivered to every online resource or stored offline; an application server
+ * of another AS is refused (clause 8.7).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { xml, type Client, type XmlElement } from '@xmpp/client';
+import { buildMessageServer, type MessageServer } from '@irsp/message-server';
+import { openTestDb, type Db } from '@irsp/store';
+import {
+  captureLogger,
+  form,
+  serverTlsFor,
+  tempDir,
+  TestClient,
+  type HttpAnswer,
+} from '../../../test/support/irsp.js';
+import { trustCaForXmppClients, xmppLogin } from '../../../test/support/xmpp.js';
+
+const DOMAIN = 'as1.irsp.test';
+const credentials = {
+  accountServer: { appid: 'account-server', token: 'account-server-token-0123456789' },
+  toAccountServer: { appid: 'ms-as1', token: 'message-server-token-0123456789' },
+};
+const smartlock = { appid: 'smartlock-as1', token: 'smartlock-as1-token-0123456789' };
+const foreign = { appid: 'smartlock-as2', token: 'smartlock-as2-token-0123456789' };
+const BODY = {
+  400: '<error><code>400</code><detail>bad request</detail></error>',
+  401: '<error><code>401</code><detail>unauthorized</detail></error>',
+  422: '<error><code>422</code><detail>id not existed</detail></error>',
+} as const;
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let db: Db;
+let server: MessageServer;
+let http: TestClient;
+let base: string;
+let c2sPort: number;
+let untrust: () => void;
+const clients: Client[] = [];
+const log = captureLogger('message-server');
+
+function expectStatus(answer: HttpAnswer, status: 200 | keyof typeof BODY) {
+  expect({ status: answer.status, body: answer.body }).toEqual({
+    status,
+    body: status === 200 ? '' : BODY[status],
+  });
+}
+
+async function login(username: string, resource: string) {
+  const client = await xmppLogin({ port: c2sPort, domain: DOMAIN, username, password: 'pw', resource });
+  clients.push(client);
+  return client;
+}
+
+function nextMessage(client: Client): Promise<XmlElement> {
+  return new Promise((resolve) => {
+    const listener = (s: XmlElement) => {
+      if (!s.is('message')) return;
+      client.off('stanza', listener);
+      resolve(s);
+    };
+    client.on('stanza', listener);
+  });
+}
+
+beforeAll(async () => {
+  dir = await tempDir();
+  const tls = await serverTlsFor(dir.path, 'ms', [DOMAIN]);
+  untrust = trustCaForXmppClients(tls.ca);
+  db = await openTestDb('mspush');
+  server = await buildMessageServer({
+    domain: DOMAIN,
+    config: {
+      id: 'ms1',
+      url: 'https://127.0.0.1:1',
+      listen: { host: '127.0.0.1', port: 0 },
+      pushUri: '/push',
+      xmpp: { host: '127.0.0.1', c2sPort: 0 },
+      credentials,
+    },
+    applicationServers: [
+      {
+        name: 'smartlock',
+        url: 'https://127.0.0.1:1',
+        listen: { host: '127.0.0.1', port: 0 },
+        jid: 'smartlock.as1.irsp.test',
+        credentials: smartlock,
+        serviceUris: { userUpload: '/u', deviceUpload: '/d', deviceStatus: '/s', exchange: '/x' },
+      },
+    ],
+    accountServerUrl: 'https://127.0.0.1:1',
+    db,
+    logger: log.logger,
+    tls,
+    ca: tls.ca,
+    outbox: { pollMs: 60_000 },
+  });
+  const ports = await server.listen({ host: '127.0.0.1', port: 0 });
+  base = `https://127.0.0.1:${ports.http}`;
+  c2sPort = ports.c2s!;
+  http = new TestClient(tls.ca);
+  expectStatus(
+    await http.post(
+      `${base}/user/register.xml`,
+      form({ version: '1', ...credentials.accountServer, name: 'alice', password: 'pw' }),
+    ),
+    200,
+  );
+  expectStatus(
+    await http.post(
+      `${base}/device/register`,
+      form({ version: '1', ...credentials.accountServer, name: '#lock1', password: 'pw' }),
+    ),
+    200,
+  );
+});
+
+afterAll(async () => {
+  for (const client of clients) await client.stop().catch(() => undefined);
+  await http?.close();
+  await server?.close();
+  await db?.close();
+  untrust?.();
+  await dir?.remove();
+});
+
+describe.each([
+  ['POST', (fields: Record<string, string>) => http.post(`${base}/push`, form(fields))],
+  ['GET', (fields: Record<string, string>) => http.get(`${base}/push?${form(fields)}`)],
+])('Messages 12–13 as %s', (method, send) => {
+  it("Message 12 reaches every online resource of the user, from the application server's address", async () => {
+    const phone = await login('alice', `phone-${method}`);
+    const tablet = await login('alice', `tablet-${method}`);
+    const arrivals = [nextMessage(phone), nextMessage(tablet)];
+    expectStatus(await send({ userid: 'alice', data: `door open & <ok> ${method}`, ...smartlock }), 200);
+    for (const message of await Promise.all(arrivals)) {
+      expect(message.attrs.from).toBe('smartlock.as1.irsp.test');
+      expect(message.getChildText('body')).toBe(`door open & <ok> ${method}`);
+    }
+  });
+
+  it('Message 13 reaches the device', async () => {
+    const lock = await login('#lock1', `main-${method}`);
+    const arrival = nextMessage(lock);
+    expectStatus(await send({ deviceid: '#lock1', data: 'unlock', ...smartlock }), 200);
+    expect((await arrival).getChildText('body')).toBe('unlock');
+  });
+
+  it('Table 6: 422 for an ID that does not exist, 400 for missing data or a device ID without #', async () => {
+    expectStatus(await send({ userid: 'nobody', data: 'x', ...smartlock }), 422);
+    expectStatus(await send({ deviceid: '#nolock', data: 'x', ...smartlock }), 422);
+    expectStatus(await send({ userid: 'alice', ...smartlock }), 400);
+    expectStatus(await send({ userid: 'alice', data: '', ...smartlock }), 400);
+    expectStatus(await send({ deviceid: 'lock1', data: 'x', ...smartlock }), 400);
+    expectStatus(await send({ userid: 'alice', deviceid: '#lock1', data: 'x', ...smartlock }), 400);
+  });
+
+  it('an application server of another AS, or a wrong token, gets 401 (clause 8.7)', async () => {
+    expectStatus(await send({ userid: 'alice', data: 'x', ...foreign }), 401);
+    expectStatus(
+      await send({ userid: 'alice', data: 'x', appid: smartlock.appid, token: 'wrong-token-wrong-token' }),
+      401,
+    );
+    expectStatus(await send({ userid: 'alice', data: 'x' }), 401);
+  });
+});
+
+describe('offline', () => {
+  it('a push to an offline device is stored and delivered with a delay stamp at its next login', async () => {
+    for (const client of clients.splice(0)) await client.stop();
+    await expect.poll(() => server.context.router.sessions.resources('#lock1').length).toBe(0);
+    expectStatus(
+      await http.post(`${base}/push`, form({ deviceid: '#lock1', data: 'while away', ...smartlock })),
+      200,
+    );
+    const lock = await login('#lock1', 'back');
+    const arrival = nextMessage(lock);
+    await lock.send(xml('presence'));
+    const message = await arrival;
+    expect(message.getChildText('body')).toBe('while away');
+    expect(message.getChild('delay', 'urn:xmpp:delay')?.attrs.from).toBe(DOMAIN);
+  });
+
+  it('no token reaches the log', () => {
+    expect(log.lines.join('\n')).not.toContain(smartlock.token);
+  });
+});
