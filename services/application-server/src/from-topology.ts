@@ -29,6 +29,13 @@ export async function applicationServerFromTopology(
       dnsNames: [server.jid],
       tls: server.tls,
     });
-    return buildApplicationServer({ domain: as.domain, config: server, db, logger, tls });
+    return buildApplicationServer({
+      domain: as.domain,
+      config: server,
+      peers: as.applicationServers.filter((a) => a !== server).map((a) => a.credentials),
+      db,
+      logger,
+      tls,
+    });
   });
 }

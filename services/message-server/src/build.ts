@@ -15,6 +15,7 @@ import { message5Route } from './routes/message5-user-remove.js';
 import { message6Route } from './routes/message6-device-remove.js';
 import { message12and13Route } from './routes/message12-13-push.js';
 import { ACCOUNT_SERVER_TARGET, resetVerifyCode } from './verify-code.js';
+import { Notifications, deliverNotification } from './notifications.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
@@ -61,7 +62,10 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   const { db, logger, config } = options;
   await migrate(db, await loadMigrations(new URL('../migrations/', import.meta.url)));
   const client = new OperationClient({ ca: options.ca, ...options.http });
+  const applicationServers = options.applicationServers ?? [];
   const deliver = async (row: OutboxRow) => {
+    const notification = deliverNotification(client, applicationServers, row);
+    if (notification) return notification;
     if (row.target !== ACCOUNT_SERVER_TARGET || row.operation !== message7.name) {
       return { kind: 'status', status: 400, detail: `no route for ${row.target} ${row.operation}` } as const;
     }
@@ -78,6 +82,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     options.domain,
     db,
     offline,
+    new Notifications(db, outbox, applicationServers),
     (device, code) => resetVerifyCode(db, outbox, device, code),
     logger.child({ module: 'router' }),
   );
@@ -92,7 +97,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     outbox,
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
     router,
-    applicationServers: (options.applicationServers ?? []).map((a) => ({
+    applicationServers: applicationServers.map((a) => ({
       name: a.name,
       jid: a.jid,
       appid: a.credentials.appid,

@@ -26,8 +26,10 @@ import {
   type StanzaErrorCondition,
   parseElement,
 } from '@irsp/xmpp';
+import type { Notifications } from '../notifications.js';
 import type { OfflineStore } from './offline.js';
 import { RosterStore, type RosterChange } from './roster.js';
+import { MAX_DATA_LENGTH } from '@irsp/protocol';
 import { SessionRegistry } from './sessions.js';
 
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
@@ -50,6 +52,7 @@ export class MessageRouter implements C2sRouter {
     private readonly domain: string,
     db: Db,
     private readonly offline: OfflineStore,
+    private readonly notifications: Notifications,
     /** Stores a device's new verification code and sends Message 7 (verify-code.ts). */
     private readonly resetVerifyCode: (device: string, code: string) => Promise<200 | 422>,
     private readonly logger: Logger,
@@ -59,15 +62,28 @@ export class MessageRouter implements C2sRouter {
 
   // --- sessions ------------------------------------------------------------------------------------------------------
 
-  bound(session: C2sSession): void {
+  async bound(session: C2sSession): Promise<void> {
+    const local = session.jid.local!;
+    const firstResource = this.sessions.resources(local).length === 0;
     const previous = this.sessions.add(session);
     this.state.set(session, { presence: undefined });
     if (previous) previous.close('conflict', 'replaced by a new connection with the same resource');
     this.logger.info({ jid: jidToString(session.jid) }, 'online');
+    // Message 10, written before the device learns it is bound.
+    if (firstResource && local.startsWith('#')) await this.notifications.deviceStatus(local, true);
   }
 
   unbound(session: C2sSession): void {
     this.sessions.remove(session);
+    const local = session.jid.local!;
+    if (local.startsWith('#') && this.sessions.resources(local).length === 0) {
+      // Message 11 when the device's last resource has gone.
+      this.notifications
+        .deviceStatus(local, false)
+        .catch((error: unknown) =>
+          this.logger.error({ err: error, device: local }, 'offline notification not written'),
+        );
+    }
     if (this.state.get(session)?.presence) {
       void this.broadcastPresence(session, xml('presence', { type: 'unavailable' })).catch((error: unknown) =>
         this.logger.error({ err: error }, 'unavailable presence not broadcast'),
@@ -112,6 +128,13 @@ export class MessageRouter implements C2sRouter {
     if (!to || (to.local === undefined && to.domain === this.domain && to.resource === undefined)) {
       return this.toServer(from, stanza);
     }
+    if (
+      to.local === undefined &&
+      to.resource === undefined &&
+      this.notifications.isApplicationServer(to.domain)
+    ) {
+      return this.toApplicationServer(from, stanza, to.domain);
+    }
     if (to.domain !== this.domain) return this.refuse(from, stanza, 'remote-server-not-found');
     if (to.local === undefined) return this.refuse(from, stanza, 'service-unavailable');
     if (to.local === local) {
@@ -144,6 +167,28 @@ export class MessageRouter implements C2sRouter {
       return this.refuse(from, stanza, 'service-unavailable');
     }
     for (const target of targets) this.deliver(from, target, stanza);
+  }
+
+  /**
+   * Clause 8.3.1: a message from a user or device to an application server's address becomes Message 8 or 9, its
+   * `<body>` the `data`. Only messages carry uploads; an iq to the application server gets service-unavailable.
+   */
+  private async toApplicationServer(from: C2sSession, stanza: Element, jid: string): Promise<void> {
+    if (stanza.name !== 'message') return this.refuse(from, stanza, 'service-unavailable');
+    if (stanza.attrs.type === 'error') return;
+    const data = stanza.getChildText('body');
+    if (!data || data.length > MAX_DATA_LENGTH) {
+      from.send(
+        this.errorReply(
+          stanza,
+          'modify',
+          'bad-request',
+          `an upload needs a <body> of 1 to ${MAX_DATA_LENGTH} characters`,
+        ),
+      );
+      return;
+    }
+    await this.notifications.upload(jid, from.jid.local!, data);
   }
 
   /** XEP-0160 §3: normal and chat messages are kept; groupchat, headline and error messages are not. */

@@ -1,0 +1,94 @@
+/**
+ * Messages 8–11 to the application servers of the AS (clause 8.3.1–8.3.2), through the durable outbox: written to
+ * the database first, delivered in order per application server and device (or user), retried with back-off until
+ * a 200 (Table 5: a 400 goes to dead_letters). The message server presents each application server's own
+ * `appid`/`token` (our addition, docs/protocol.md). A slow or dead application server never blocks anyone: the
+ * outbox sends in the background.
+ */
+import type { ApplicationServerConfig } from '@irsp/config';
+import type { OperationClient, SendOutcome } from '@irsp/http';
+import { MESSAGES, message10, message11, message8, message9, type MessageDef } from '@irsp/protocol';
+import type { Db } from '@irsp/store';
+import { enqueue, type Outbox, type OutboxRow } from './outbox.js';
+
+const TARGET_PREFIX = 'application-server:';
+
+export class Notifications {
+  constructor(
+    private readonly db: Db,
+    private readonly outbox: Outbox,
+    private readonly applicationServers: readonly ApplicationServerConfig[],
+  ) {}
+
+  /** Message 8 or 9: a user's or device's upload to one application server (by its XMPP address). */
+  async upload(applicationJid: string, local: string, data: string): Promise<boolean> {
+    const app = this.applicationServers.find((a) => a.jid === applicationJid);
+    if (!app) return false;
+    const device = local.startsWith('#');
+    await this.enqueue(
+      app,
+      device ? message9 : message8,
+      local,
+      device ? { deviceid: local, data } : { userid: local, data },
+    );
+    return true;
+  }
+
+  /** Message 10 or 11: a device came online or went offline, to every application server of the AS. */
+  async deviceStatus(device: string, online: boolean): Promise<void> {
+    for (const app of this.applicationServers) {
+      await this.enqueue(app, online ? message10 : message11, device, {
+        deviceid: device,
+        type: online ? 'online' : 'offline',
+      });
+    }
+  }
+
+  isApplicationServer(jid: string): boolean {
+    return this.applicationServers.some((a) => a.jid === jid);
+  }
+
+  private async enqueue(
+    app: ApplicationServerConfig,
+    operation: MessageDef,
+    local: string,
+    params: Record<string, string>,
+  ) {
+    await enqueue(this.db, {
+      target: `${TARGET_PREFIX}${app.name}`,
+      operation: operation.name,
+      // One queue per application server and account: its notifications arrive in the order they happened.
+      orderingKey: `${app.name}:${local}`,
+      params,
+    });
+    this.outbox.kick();
+  }
+}
+
+/** Delivers an outbox row of Messages 8–11, or undefined when the row is not one of them. */
+export function deliverNotification(
+  client: OperationClient,
+  applicationServers: readonly ApplicationServerConfig[],
+  row: OutboxRow,
+): Promise<SendOutcome> | undefined {
+  if (!row.target.startsWith(TARGET_PREFIX)) return undefined;
+  const app = applicationServers.find((a) => `${TARGET_PREFIX}${a.name}` === row.target);
+  const operation = MESSAGES.find(
+    (m) => m.name === row.operation && m.from === 'messageServer' && m.to === 'applicationServer',
+  );
+  if (
+    !app ||
+    !operation?.serviceUri ||
+    operation.serviceUri === 'push' ||
+    operation.serviceUri === 'exchange'
+  ) {
+    return Promise.resolve({
+      kind: 'status',
+      status: 400,
+      detail: `no application server route for ${row.target} ${row.operation}`,
+    });
+  }
+  return client.send(operation, app.url, { ...row.params, ...app.credentials } as never, {
+    serviceUri: app.serviceUris[operation.serviceUri],
+  });
+}

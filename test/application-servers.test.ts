@@ -1,0 +1,215 @@
+/**
+ * Messages 8–11 from the message server to the application server of the same AS (clause 8.3), through the
+ * durable outbox: device online/offline and uploads arrive in order, also when the application server was down
+ * and the message server restarted meanwhile; and the application server's own interface (Tables 5 and 7).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { xml, type Client } from '@xmpp/client';
+import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
+import { trustedCa, type Topology } from '@irsp/config';
+import { messageServerFromTopology, type MessageServer } from '@irsp/message-server';
+import {
+  captureLogger,
+  dropTopologySchemas,
+  form,
+  freePorts,
+  tempDir,
+  TestClient,
+  twoAsTopology,
+} from './support/irsp.js';
+import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
+
+const DOMAIN = 'as1.irsp.test';
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let topology: Topology;
+let messageServer: MessageServer | undefined;
+let applicationServer: ApplicationServer | undefined;
+let http: TestClient;
+let untrust: () => void;
+let c2sPort: number;
+const log = captureLogger('irsp');
+
+const as1 = () => topology.autonomousSystems[0]!;
+const app = () => as1().applicationServers[0]!;
+const ms = () => as1().messageServers[0]!;
+
+async function startMessageServer() {
+  messageServer = await messageServerFromTopology(topology, as1(), ms(), log.logger.child({ service: 'ms' }));
+  await messageServer.listen();
+}
+async function startApplicationServer() {
+  applicationServer = await applicationServerFromTopology(
+    topology,
+    as1(),
+    app(),
+    log.logger.child({ service: 'app' }),
+  );
+  await applicationServer.listen();
+}
+
+interface Received {
+  id: number;
+  message: number;
+  operation: string;
+  params: Record<string, string>;
+}
+
+async function received(): Promise<Received[]> {
+  const basic = Buffer.from(`${app().credentials.appid}:${app().credentials.token}`).toString('base64');
+  const { request } = await import('undici');
+  const r = await request(`${app().url}/received`, {
+    dispatcher: http.agent,
+    headers: { authorization: `Basic ${basic}` },
+  });
+  expect(r.statusCode).toBe(200);
+  return ((await r.body.json()) as { received: Received[] }).received;
+}
+
+async function login(username: string, resource: string): Promise<Client> {
+  return xmppLogin({ port: c2sPort, domain: DOMAIN, username, password: 'pw', resource });
+}
+
+beforeAll(async () => {
+  dir = await tempDir();
+  const [accountServer, ms1, ms2, app1, app2, c2s] = await freePorts(6);
+  topology = twoAsTopology({
+    tlsDir: `${dir.path}/tls`,
+    dataDir: `${dir.path}/data`,
+    ports: { accountServer: accountServer!, ms1: ms1!, ms2: ms2!, app1: app1!, app2: app2! },
+  });
+  c2sPort = c2s!;
+  ms().xmpp = { host: '127.0.0.1', c2sPort };
+  const ca = await trustedCa(topology);
+  untrust = trustCaForXmppClients(ca);
+  http = new TestClient(ca);
+  await startMessageServer();
+  await startApplicationServer();
+  const auth = { version: '1', ...ms().credentials.accountServer };
+  for (const [path, name] of [
+    ['/user/register.xml', 'alice'],
+    ['/device/register', '#lock1'],
+  ] as const) {
+    expect((await http.post(`${ms().url}${path}`, form({ ...auth, name, password: 'pw' }))).status).toBe(200);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await messageServer?.close();
+  await applicationServer?.close();
+  await http?.close();
+  untrust?.();
+  if (topology) await dropTopologySchemas(topology);
+  await dir?.remove();
+});
+
+describe('Messages 8–11 (clause 8.3)', () => {
+  it('a device online, uploading and offline arrives as Messages 10, 9 and 11, in order', async () => {
+    const lock = await login('#lock1', 'main');
+    await expect.poll(async () => (await received()).map((r) => r.message)).toEqual([10]);
+    await lock.send(xml('message', { to: 'default.as1.irsp.test' }, xml('body', {}, 'battery 80% & rising')));
+    await lock.stop();
+    await expect
+      .poll(async () => (await received()).map((r) => [r.message, r.params]))
+      .toEqual([
+        [10, { deviceid: '#lock1', type: 'online' }],
+        [9, { deviceid: '#lock1', data: 'battery 80% & rising' }],
+        [11, { deviceid: '#lock1', type: 'offline' }],
+      ]);
+  });
+
+  it("a user's message to the application server is Message 8; one without a body is refused", async () => {
+    const alice = await login('alice', 'phone');
+    await alice.send(xml('message', { to: 'default.as1.irsp.test' }, xml('body', {}, 'subscribe me')));
+    const refusal = new Promise<string>((resolve) =>
+      alice.on('stanza', (s) => {
+        if (s.is('message') && s.attrs.id === 'nobody') resolve(s.getChild('error')!.toString());
+      }),
+    );
+    await alice.send(xml('message', { to: 'default.as1.irsp.test', id: 'nobody' }));
+    expect(await refusal).toContain('bad-request');
+    await expect
+      .poll(async () => (await received()).at(-1)?.params)
+      .toEqual({ userid: 'alice', data: 'subscribe me' });
+    await alice.stop();
+  });
+
+  it('with the application server down, and the message server restarted meanwhile, nothing is lost or reordered', async () => {
+    await applicationServer!.close();
+    for (const round of [1, 2]) {
+      const lock = await login('#lock1', `round-${round}`);
+      await lock.send(xml('message', { to: 'default.as1.irsp.test' }, xml('body', {}, `reading ${round}`)));
+      await lock.stop();
+    }
+    await expect
+      .poll(
+        async () =>
+          (await messageServer!.context.db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox'))
+            .rows[0]!.n,
+      )
+      .toBe(6);
+    await messageServer!.close();
+    await startMessageServer();
+    await startApplicationServer();
+    const expected = [1, 2].flatMap((round) => [
+      [10, { deviceid: '#lock1', type: 'online' }],
+      [9, { deviceid: '#lock1', data: `reading ${round}` }],
+      [11, { deviceid: '#lock1', type: 'offline' }],
+    ]);
+    await expect
+      .poll(async () => (await received()).slice(4).map((r) => [r.message, r.params]), {
+        timeout: 30_000,
+        interval: 250,
+      })
+      .toEqual(expected);
+  }, 60_000);
+});
+
+describe("the application server's interface (Tables 5 and 7)", () => {
+  const credentials = () => app().credentials;
+
+  it('answers 401 to wrong credentials, 403 to Messages 8–11 not presented with its own pair, 400 to bad parameters', async () => {
+    const url = `${app().url}/device/status`;
+    const answer = await http.post(
+      url,
+      form({ deviceid: '#x', type: 'online', appid: credentials().appid, token: 'not-the-token-at-all' }),
+    );
+    expect({ status: answer.status, body: answer.body }).toEqual({
+      status: 401,
+      body: '<error><code>401</code><detail>unauthorized</detail></error>',
+    });
+    const bad = await http.post(url, form({ deviceid: '#x', type: 'sideways', ...credentials() }));
+    expect({ status: bad.status, body: bad.body }).toEqual({
+      status: 400,
+      body: '<error><code>400</code><detail>bad request</detail></error>',
+    });
+    const noData = await http.get(`${app().url}/device/upload?${form({ deviceid: '#x', ...credentials() })}`);
+    expect(noData.status).toBe(400);
+  });
+
+  it('takes Message 14 from an application server of the AS (Table 7: 200, empty body)', async () => {
+    const answer = await http.post(
+      `${app().url}/exchange`,
+      form({ userid: 'alice', data: 'hello peer', ...credentials() }),
+    );
+    expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: '' });
+    expect((await received()).at(-1)).toMatchObject({
+      message: 14,
+      operation: 'exchangeUser',
+      params: { userid: 'alice', data: 'hello peer' },
+    });
+  });
+
+  it("GET /received needs the application server's own credentials", async () => {
+    const answer = await http.get(`${app().url}/received`);
+    expect({ status: answer.status, body: answer.body }).toEqual({
+      status: 401,
+      body: '<error><code>401</code><detail>unauthorized</detail></error>',
+    });
+  });
+
+  it('no token reaches the log', () => {
+    const text = log.lines.join('\n');
+    expect(text).not.toContain(credentials().token);
+    expect(text).not.toContain(ms().credentials.accountServer.token);
+  });
+});
