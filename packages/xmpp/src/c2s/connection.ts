@@ -77,6 +77,8 @@ export interface C2sConnectionOptions {
 type Phase = 'tls' | 'sasl' | 'bind' | 'ready';
 
 const STREAM_CLOSE = '</stream:stream>';
+/** Elements waiting to be handled above which the connection stops reading. */
+const MAX_BACKLOG = 64;
 
 export class C2sConnection implements C2sSession {
   id = randomBytes(12).toString('hex');
@@ -90,7 +92,12 @@ export class C2sConnection implements C2sSession {
   private closed = false;
   private username: string | undefined;
   private sasl: { mechanism: Mechanism; session: SaslSession } | undefined;
-  private saslBusy = false;
+  /** Elements received and not yet handled: they are handled one at a time, in order. */
+  private backlog = 0;
+  private handling: Promise<void> = Promise.resolve();
+  /** Reading is paused by a full backlog, by the router (a recipient's back-pressure), or both. */
+  private pausedByBacklog = false;
+  private pausedByRouter = false;
   private authFailures = 0;
   private bound = false;
   private pingOutstanding: string | undefined;
@@ -108,9 +115,10 @@ export class C2sConnection implements C2sSession {
     this.phase = options.directTls ? 'sasl' : 'tls';
     this.parser = new StreamParser(
       {
-        streamStart: (attrs, namespaces) => this.guard(() => this.onStreamStart(attrs, namespaces)),
-        stanza: (element) => this.guard(() => this.onElement(element)),
-        streamEnd: () => this.end(),
+        streamStart: (attrs, namespaces) => this.enqueue(() => this.onStreamStart(attrs, namespaces)),
+        stanza: (element) => this.enqueue(() => this.onElement(element)),
+        // Stanzas sent before the close tag are still handled (in order) before the stream ends.
+        streamEnd: () => this.enqueue(() => this.end()),
         error: (condition, text) => this.fail(condition, text),
       },
       { maxStanzaBytes: options.limits.maxStanzaBytes },
@@ -176,11 +184,13 @@ export class C2sConnection implements C2sSession {
   }
 
   pause(): void {
+    this.pausedByRouter = true;
     this.socket.pause();
   }
 
   resume(): void {
-    if (!this.closed) this.socket.resume();
+    this.pausedByRouter = false;
+    if (!this.closed && !this.pausedByBacklog) this.socket.resume();
   }
 
   close(condition?: StreamErrorCondition, text?: string): void {
@@ -190,15 +200,26 @@ export class C2sConnection implements C2sSession {
 
   // --- stream --------------------------------------------------------------------------------------------------
 
-  private guard(fn: () => void | Promise<void>): void {
-    try {
-      const result = fn();
-      if (result instanceof Promise) {
-        result.catch((error: unknown) => this.internalError(error));
-      }
-    } catch (error) {
-      this.internalError(error);
+  /**
+   * Elements are handled strictly in the order they arrived — a stanza that needs the database must not be
+   * overtaken by the next one — and reading stops while too many wait, so a fast sender cannot queue without bound.
+   */
+  private enqueue(handle: () => void | Promise<void>): void {
+    if (++this.backlog > MAX_BACKLOG && !this.pausedByBacklog) {
+      this.pausedByBacklog = true;
+      this.socket.pause();
     }
+    this.handling = this.handling.then(async () => {
+      try {
+        if (!this.closed) await handle();
+      } catch (error) {
+        this.internalError(error);
+      }
+      if (--this.backlog <= MAX_BACKLOG / 2 && this.pausedByBacklog) {
+        this.pausedByBacklog = false;
+        if (!this.closed && !this.pausedByRouter) this.socket.resume();
+      }
+    });
   }
 
   private internalError(error: unknown): void {
@@ -311,8 +332,6 @@ export class C2sConnection implements C2sSession {
 
   private async negotiateSasl(element: Element): Promise<void> {
     if (element.xmlns !== NS.sasl) return this.fail('not-authorized');
-    if (this.saslBusy)
-      return this.fail('policy-violation', 'SASL request while the previous one is in progress');
     if (element.name === 'abort') return this.saslFailure('aborted');
     let response: Buffer | undefined;
     if (element.name === 'auth') {
@@ -335,14 +354,7 @@ export class C2sConnection implements C2sSession {
     } else {
       return this.saslFailure('malformed-request');
     }
-    const { session } = this.sasl;
-    this.saslBusy = true;
-    let step;
-    try {
-      step = await session.step(response);
-    } finally {
-      this.saslBusy = false;
-    }
+    const step = await this.sasl.session.step(response);
     if (this.closed) return;
     if (step.kind === 'challenge') {
       this.write(xml('challenge', { xmlns: NS.sasl }, encodeSaslData(step.data)).toString());
