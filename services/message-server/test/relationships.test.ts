@@ -267,6 +267,21 @@ describe('a binding between a user and a device, with the verification code (§1
     await messageArrives(alice, lock, 'unlock');
   });
 
+  it('a device reports to all related users in one stanza: a message to its own bare JID (p2mp, §11)', async () => {
+    const lock = online.get('#lock1')!;
+    const alice = online.get('alice')!;
+    await lock.send(
+      xml('message', { to: '#lock1@as1.irsp.test', type: 'chat' }, xml('body', {}, 'tamper alarm')),
+    );
+    const report = await received(alice, (s) => s.is('message') && s.getChildText('body') === 'tamper alarm');
+    expect(report.attrs).toMatchObject({ from: '#lock1@as1.irsp.test/r', to: 'alice@as1.irsp.test' });
+    // Unrelated accounts get nothing.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(inbox.get(online.get('eve')!)!.some((s) => s.getChildText?.('body') === 'tamper alarm')).toBe(
+      false,
+    );
+  });
+
   it('a device without a code cannot be bound by code', async () => {
     const alice = online.get('alice')!;
     await alice.send(

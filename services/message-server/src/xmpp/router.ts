@@ -139,6 +139,9 @@ export class MessageRouter implements C2sRouter {
     if (to.local === undefined) return this.refuse(from, stanza, 'service-unavailable');
     if (to.local === local) {
       if (stanza.name === 'iq' && to.resource === undefined) return this.toServer(from, stanza);
+      if (stanza.name === 'message' && to.resource === undefined && local.startsWith('#')) {
+        return this.toAllRelated(from, stanza);
+      }
       return this.toAccount(from, stanza, to);
     }
     if (!(await this.roster.related(local, to.local)))
@@ -167,6 +170,23 @@ export class MessageRouter implements C2sRouter {
       return this.refuse(from, stanza, 'service-unavailable');
     }
     for (const target of targets) this.deliver(from, target, stanza);
+  }
+
+  /**
+   * Point-to-multipoint (14543-5-8 §11): a device's message to its own bare JID reaches every related user and
+   * device in one stanza — each online resource at once, each offline account through offline storage — and its
+   * own other resources. Each copy is addressed to its recipient's bare JID.
+   */
+  private async toAllRelated(from: C2sSession, stanza: Element): Promise<void> {
+    const own = from.jid.local!;
+    for (const other of this.sessions.resources(own)) if (other !== from) this.deliver(from, other, stanza);
+    for (const local of await this.roster.relatedLocals(own)) {
+      const copy = stanza.clone();
+      copy.attrs.to = this.roster.bare(local);
+      const targets = this.sessions.resources(local);
+      if (targets.length === 0) await this.storeOffline(from, copy, local);
+      for (const target of targets) this.deliver(from, target, copy);
+    }
   }
 
   /**
