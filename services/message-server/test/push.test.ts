@@ -5,23 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
-import { buildMessageServer, type MessageServer } from '@irsp/message-server';
-import { openTestDb, type Db } from '@irsp/store';
-import {
-  captureLogger,
-  form,
-  serverTlsFor,
-  tempDir,
-  TestClient,
-  type HttpAnswer,
-} from '../../../test/support/irsp.js';
-import { trustCaForXmppClients, xmppLogin } from '../../../test/support/xmpp.js';
+import { form, type HttpAnswer, type TestClient } from '../../../test/support/irsp.js';
+import { xmppLogin } from '../../../test/support/xmpp.js';
+import { DOMAIN, startXmppMessageServer, type XmppFixture } from './fixture.js';
 
-const DOMAIN = 'as1.irsp.test';
-const credentials = {
-  accountServer: { appid: 'account-server', token: 'account-server-token-0123456789' },
-  toAccountServer: { appid: 'ms-as1', token: 'message-server-token-0123456789' },
-};
 const smartlock = { appid: 'smartlock-as1', token: 'smartlock-as1-token-0123456789' };
 const foreign = { appid: 'smartlock-as2', token: 'smartlock-as2-token-0123456789' };
 const BODY = {
@@ -30,15 +17,10 @@ const BODY = {
   422: '<error><code>422</code><detail>id not existed</detail></error>',
 } as const;
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: Db;
-let server: MessageServer;
+let fixture: XmppFixture;
 let http: TestClient;
 let base: string;
-let c2sPort: number;
-let untrust: () => void;
 const clients: Client[] = [];
-const log = captureLogger('message-server');
 
 function expectStatus(answer: HttpAnswer, status: 200 | keyof typeof BODY) {
   expect({ status: answer.status, body: answer.body }).toEqual({
@@ -48,7 +30,13 @@ function expectStatus(answer: HttpAnswer, status: 200 | keyof typeof BODY) {
 }
 
 async function login(username: string, resource: string) {
-  const client = await xmppLogin({ port: c2sPort, domain: DOMAIN, username, password: 'pw', resource });
+  const client = await xmppLogin({
+    port: fixture.c2sPort,
+    domain: DOMAIN,
+    username,
+    password: 'pw',
+    resource,
+  });
   clients.push(client);
   return client;
 }
@@ -65,20 +53,7 @@ function nextMessage(client: Client): Promise<XmlElement> {
 }
 
 beforeAll(async () => {
-  dir = await tempDir();
-  const tls = await serverTlsFor(dir.path, 'ms', [DOMAIN]);
-  untrust = trustCaForXmppClients(tls.ca);
-  db = await openTestDb('mspush');
-  server = await buildMessageServer({
-    domain: DOMAIN,
-    config: {
-      id: 'ms1',
-      url: 'https://127.0.0.1:1',
-      listen: { host: '127.0.0.1', port: 0 },
-      pushUri: '/push',
-      xmpp: { host: '127.0.0.1', c2sPort: 0 },
-      credentials,
-    },
+  fixture = await startXmppMessageServer({
     applicationServers: [
       {
         name: 'smartlock',
@@ -89,40 +64,15 @@ beforeAll(async () => {
         serviceUris: { userUpload: '/u', deviceUpload: '/d', deviceStatus: '/s', exchange: '/x' },
       },
     ],
-    accountServerUrl: 'https://127.0.0.1:1',
-    db,
-    logger: log.logger,
-    tls,
-    ca: tls.ca,
-    outbox: { pollMs: 60_000 },
   });
-  const ports = await server.listen({ host: '127.0.0.1', port: 0 });
-  base = `https://127.0.0.1:${ports.http}`;
-  c2sPort = ports.c2s!;
-  http = new TestClient(tls.ca);
-  expectStatus(
-    await http.post(
-      `${base}/user/register.xml`,
-      form({ version: '1', ...credentials.accountServer, name: 'alice', password: 'pw' }),
-    ),
-    200,
-  );
-  expectStatus(
-    await http.post(
-      `${base}/device/register`,
-      form({ version: '1', ...credentials.accountServer, name: '#lock1', password: 'pw' }),
-    ),
-    200,
-  );
+  ({ http, base } = fixture);
+  await fixture.register('alice', 'pw');
+  await fixture.register('#lock1', 'pw');
 });
 
 afterAll(async () => {
   for (const client of clients) await client.stop().catch(() => undefined);
-  await http?.close();
-  await server?.close();
-  await db?.close();
-  untrust?.();
-  await dir?.remove();
+  await fixture?.close();
 });
 
 describe.each([
@@ -169,7 +119,7 @@ describe.each([
 describe('offline', () => {
   it('a push to an offline device is stored and delivered with a delay stamp at its next login', async () => {
     for (const client of clients.splice(0)) await client.stop();
-    await expect.poll(() => server.context.router.sessions.resources('#lock1').length).toBe(0);
+    await expect.poll(() => fixture.server.context.router.sessions.resources('#lock1').length).toBe(0);
     expectStatus(
       await http.post(`${base}/push`, form({ deviceid: '#lock1', data: 'while away', ...smartlock })),
       200,
@@ -183,6 +133,6 @@ describe('offline', () => {
   });
 
   it('no token reaches the log', () => {
-    expect(log.lines.join('\n')).not.toContain(smartlock.token);
+    expect(fixture.log.lines.join('\n')).not.toContain(smartlock.token);
   });
 });

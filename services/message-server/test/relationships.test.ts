@@ -5,26 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
-import { buildMessageServer, type MessageServer } from '@irsp/message-server';
-import { openTestDb, type Db } from '@irsp/store';
-import { captureLogger, form, serverTlsFor, tempDir, TestClient } from '../../../test/support/irsp.js';
-import { trustCaForXmppClients, xmppLogin } from '../../../test/support/xmpp.js';
+import type { MessageServer } from '@irsp/message-server';
+import type { Db } from '@irsp/store';
+import { form } from '../../../test/support/irsp.js';
+import { xmppLogin } from '../../../test/support/xmpp.js';
+import { DOMAIN, accountServerAuth as auth, startXmppMessageServer, type XmppFixture } from './fixture.js';
 
-const DOMAIN = 'as1.irsp.test';
 const ROSTER = 'jabber:iq:roster';
-const credentials = {
-  accountServer: { appid: 'account-server', token: 'account-server-token-0123456789' },
-  toAccountServer: { appid: 'ms-as1', token: 'message-server-token-0123456789' },
-};
-const auth = { version: '1', ...credentials.accountServer };
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
+let fixture: XmppFixture;
 let db: Db;
 let server: MessageServer;
-let admin: TestClient;
-let base: string;
-let c2sPort: number;
-let untrust: () => void;
 const online = new Map<string, Client>();
 
 /** Every stanza a client receives, kept so that tests can wait for one that already arrived. */
@@ -32,7 +23,7 @@ const inbox = new Map<Client, XmlElement[]>();
 
 async function login(username: string, resource = 'r') {
   const client = await xmppLogin({
-    port: c2sPort,
+    port: fixture.c2sPort,
     domain: DOMAIN,
     username,
     password: `${username} pw`,
@@ -93,53 +84,17 @@ async function messageBlocked(from: Client, toJid: string, id: string): Promise<
 }
 
 beforeAll(async () => {
-  dir = await tempDir();
-  const tls = await serverTlsFor(dir.path, 'ms', [DOMAIN]);
-  untrust = trustCaForXmppClients(tls.ca);
-  db = await openTestDb('msr');
-  server = await buildMessageServer({
-    domain: DOMAIN,
-    config: {
-      id: 'ms1',
-      url: 'https://127.0.0.1:1',
-      listen: { host: '127.0.0.1', port: 0 },
-      pushUri: '/push',
-      xmpp: { host: '127.0.0.1', c2sPort: 0 },
-      credentials,
-    },
-    accountServerUrl: 'https://127.0.0.1:1',
-    db,
-    logger: captureLogger().logger,
-    tls,
-    ca: tls.ca,
-    outbox: { pollMs: 60_000 },
-    offline: { maxPerRecipient: 3 },
-  });
-  const ports = await server.listen({ host: '127.0.0.1', port: 0 });
-  base = `https://127.0.0.1:${ports.http}`;
-  c2sPort = ports.c2s!;
-  admin = new TestClient(tls.ca);
-  for (const name of ['alice', 'carol', 'dave', 'eve', 'frank', 'grace']) {
-    expect(
-      (await admin.post(`${base}/user/register.xml`, form({ ...auth, name, password: `${name} pw` }))).status,
-    ).toBe(200);
-  }
-  for (const [name, verifycode] of [
-    ['#lock1', 'vc-lock-1234'],
-    ['#lock2', ''],
-  ] as const) {
-    const fields = { ...auth, name, password: `${name} pw`, ...(verifycode ? { verifycode } : {}) };
-    expect((await admin.post(`${base}/device/register`, form(fields))).status).toBe(200);
-  }
+  fixture = await startXmppMessageServer({ offline: { maxPerRecipient: 3 } });
+  ({ db, server } = fixture);
+  for (const name of ['alice', 'carol', 'dave', 'eve', 'frank', 'grace'])
+    await fixture.register(name, `${name} pw`);
+  await fixture.register('#lock1', '#lock1 pw', { verifycode: 'vc-lock-1234' });
+  await fixture.register('#lock2', '#lock2 pw');
 });
 
 afterAll(async () => {
   for (const client of online.values()) await client.stop().catch(() => undefined);
-  await admin?.close();
-  await server?.close();
-  await db?.close();
-  untrust?.();
-  await dir?.remove();
+  await fixture?.close();
 });
 
 describe('a bundle between two users, with approval (§10)', () => {
@@ -359,7 +314,9 @@ describe('release and removal', () => {
 
   it("a device removed by Message 6 disappears from its owner's roster", async () => {
     const alice = online.get('alice')!;
-    expect((await admin.post(`${base}/device/remove`, form({ ...auth, name: '#lock1' }))).status).toBe(200);
+    expect(
+      (await fixture.http.post(`${fixture.base}/device/remove`, form({ ...auth, name: '#lock1' }))).status,
+    ).toBe(200);
     expect(await pushedItem(alice, '#lock1@as1.irsp.test')).toEqual({
       jid: '#lock1@as1.irsp.test',
       subscription: 'remove',

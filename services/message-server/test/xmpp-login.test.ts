@@ -5,28 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
-import { buildMessageServer, type MessageServer } from '@irsp/message-server';
-import { openTestDb, type Db } from '@irsp/store';
-import { captureLogger, form, serverTlsFor, tempDir, TestClient } from '../../../test/support/irsp.js';
-import { RawXmpp, trustCaForXmppClients, xmppLogin } from '../../../test/support/xmpp.js';
+import { form, type TestClient } from '../../../test/support/irsp.js';
+import { RawXmpp, xmppLogin } from '../../../test/support/xmpp.js';
+import { DOMAIN, accountServerAuth as auth, startXmppMessageServer, type XmppFixture } from './fixture.js';
 
-const DOMAIN = 'as1.irsp.test';
-const credentials = {
-  accountServer: { appid: 'account-server', token: 'account-server-token-0123456789' },
-  toAccountServer: { appid: 'ms-as1', token: 'message-server-token-0123456789' },
-};
-const auth = { version: '1', ...credentials.accountServer };
-
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: Db;
-let server: MessageServer;
+let fixture: XmppFixture;
 let admin: TestClient;
 let base: string;
 let c2sPort: number;
 let directTlsPort: number;
-let untrust: () => void;
 const clients: Client[] = [];
-const log = captureLogger('message-server');
 
 async function login(
   username: string,
@@ -51,51 +39,22 @@ function nextStanza(client: Client, match: (s: XmlElement) => boolean): Promise<
 }
 
 beforeAll(async () => {
-  dir = await tempDir();
-  const tls = await serverTlsFor(dir.path, 'ms', [DOMAIN]);
-  untrust = trustCaForXmppClients(tls.ca);
-  db = await openTestDb('msx');
-  server = await buildMessageServer({
-    domain: DOMAIN,
-    config: {
-      id: 'ms1',
-      url: 'https://127.0.0.1:1',
-      listen: { host: '127.0.0.1', port: 0 },
-      pushUri: '/push',
-      xmpp: { host: '127.0.0.1', c2sPort: 0, directTlsPort: 0 },
-      credentials,
-    },
-    accountServerUrl: 'https://127.0.0.1:1',
-    db,
-    logger: log.logger,
-    tls,
-    ca: tls.ca,
-    outbox: { pollMs: 60_000 },
+  fixture = await startXmppMessageServer({
+    directTls: true,
     c2sLimits: { maxStanzaBytes: 16 * 1024, authTimeoutMs: 3_000 },
     // Throttling has tests of its own (login-throttle.test.ts); here wrong passwords must not slow the others.
     loginThrottle: { freeFailures: 1_000 },
   });
-  const ports = await server.listen({ host: '127.0.0.1', port: 0 });
-  base = `https://127.0.0.1:${ports.http}`;
-  c2sPort = ports.c2s!;
-  directTlsPort = ports.directTls!;
-  admin = new TestClient(tls.ca);
-  for (const [path, name, password] of [
-    ['/user/register.xml', 'alice', 'alice secret'],
-    ['/user/register.xml', 'bob', 'bob secret'],
-    ['/device/register', '#lock1', 'lock secret'],
-  ] as const) {
-    expect((await admin.post(`${base}${path}`, form({ ...auth, name, password }))).status).toBe(200);
-  }
+  ({ http: admin, base, c2sPort } = fixture);
+  directTlsPort = fixture.directTlsPort!;
+  await fixture.register('alice', 'alice secret');
+  await fixture.register('bob', 'bob secret');
+  await fixture.register('#lock1', 'lock secret');
 });
 
 afterAll(async () => {
   for (const client of clients) await client.stop().catch(() => undefined);
-  await admin?.close();
-  await server?.close();
-  await db?.close();
-  untrust?.();
-  await dir?.remove();
+  await fixture?.close();
 });
 
 describe('login (RFC 6120 §5–7 with the accounts of Messages 1–6)', () => {
@@ -249,7 +208,7 @@ describe('hostile input gets the error the RFC prescribes, and the server keeps 
       port: directTlsPort,
       host: '127.0.0.1',
       servername: DOMAIN,
-      ca: (await serverTlsFor(dir.path, 'ms', [DOMAIN])).ca,
+      ca: fixture.ca,
     });
     let text = '';
     socket.setEncoding('utf8');
@@ -276,7 +235,7 @@ describe('hostile input gets the error the RFC prescribes, and the server keeps 
   });
 
   it('no password reaches the log', () => {
-    const text = log.lines.join('\n');
+    const text = fixture.log.lines.join('\n');
     for (const secret of ['alice secret', 'lock secret', 'bob new', 'bob secret'])
       expect(text).not.toContain(secret);
   });

@@ -1,0 +1,93 @@
+/**
+ * A message server of `as1.irsp.test` with XMPP on loopback ports chosen at run time, HTTPS from a throwaway CA,
+ * a test database, accounts made through its own admin API (Messages 1–2), and @xmpp/client trusting the CA.
+ */
+import { buildMessageServer, type MessageServer, type MessageServerOptions } from '@irsp/message-server';
+import { openTestDb, type Db } from '@irsp/store';
+import { captureLogger, form, serverTlsFor, tempDir, TestClient } from '../../../test/support/irsp.js';
+import { trustCaForXmppClients } from '../../../test/support/xmpp.js';
+
+export const DOMAIN = 'as1.irsp.test';
+export const credentials = {
+  accountServer: { appid: 'account-server', token: 'account-server-token-0123456789' },
+  toAccountServer: { appid: 'ms-as1', token: 'message-server-token-0123456789' },
+};
+/** Messages 1–6 authentication as the account server presents it. */
+export const accountServerAuth = { version: '1', ...credentials.accountServer };
+
+export interface XmppFixture {
+  server: MessageServer;
+  db: Db;
+  /** Base URL of the HTTPS admin API. */
+  base: string;
+  c2sPort: number;
+  directTlsPort: number | undefined;
+  ca: string;
+  /** An HTTPS client trusting the CA. */
+  http: TestClient;
+  log: ReturnType<typeof captureLogger>;
+  /** Registers a user (`alice`) or a device (`#lock1`) through Message 1 or 2; extra fields go with it. */
+  register(name: string, password: string, extra?: Record<string, string>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startXmppMessageServer(
+  options: Partial<
+    Pick<MessageServerOptions, 'applicationServers' | 'c2sLimits' | 'offline' | 'loginThrottle'>
+  > & {
+    directTls?: boolean;
+  } = {},
+): Promise<XmppFixture> {
+  const dir = await tempDir();
+  const tls = await serverTlsFor(dir.path, 'ms', [DOMAIN]);
+  const untrust = trustCaForXmppClients(tls.ca);
+  const db = await openTestDb('msx');
+  const log = captureLogger('message-server');
+  const { directTls, ...rest } = options;
+  const server = await buildMessageServer({
+    domain: DOMAIN,
+    config: {
+      id: 'ms1',
+      url: 'https://127.0.0.1:1',
+      listen: { host: '127.0.0.1', port: 0 },
+      pushUri: '/push',
+      xmpp: { host: '127.0.0.1', c2sPort: 0, ...(directTls ? { directTlsPort: 0 } : {}) },
+      credentials,
+    },
+    accountServerUrl: 'https://127.0.0.1:1',
+    db,
+    logger: log.logger,
+    tls,
+    ca: tls.ca,
+    outbox: { pollMs: 60_000 },
+    ...rest,
+  });
+  const ports = await server.listen({ host: '127.0.0.1', port: 0 });
+  const base = `https://127.0.0.1:${ports.http}`;
+  const http = new TestClient(tls.ca);
+  return {
+    server,
+    db,
+    base,
+    c2sPort: ports.c2s!,
+    directTlsPort: ports.directTls,
+    ca: tls.ca,
+    http,
+    log,
+    async register(name, password, extra = {}) {
+      const path = name.startsWith('#') ? '/device/register' : '/user/register.xml';
+      const answer = await http.post(
+        `${base}${path}`,
+        form({ ...accountServerAuth, name, password, ...extra }),
+      );
+      if (answer.status !== 200) throw new Error(`registering ${name}: ${answer.status} ${answer.body}`);
+    },
+    async close() {
+      await http.close();
+      await server.close();
+      await db.close();
+      untrust();
+      await dir.remove();
+    },
+  };
+}
