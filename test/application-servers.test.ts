@@ -3,6 +3,7 @@
  * durable outbox: device online/offline and uploads arrive in order, also when the application server was down
  * and the message server restarted meanwhile; and the application server's own interface (Tables 5 and 7).
  */
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client } from '@xmpp/client';
 import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
@@ -24,9 +25,11 @@ let dir: Awaited<ReturnType<typeof tempDir>>;
 let topology: Topology;
 let messageServer: MessageServer | undefined;
 let applicationServer: ApplicationServer | undefined;
+let billingServer: ApplicationServer | undefined;
 let http: TestClient;
 let untrust: () => void;
 let c2sPort: number;
+let billing: number;
 const log = captureLogger('irsp');
 
 const as1 = () => topology.autonomousSystems[0]!;
@@ -54,15 +57,26 @@ interface Received {
   params: Record<string, string>;
 }
 
-async function received(): Promise<Received[]> {
-  const basic = Buffer.from(`${app().credentials.appid}:${app().credentials.token}`).toString('base64');
-  const { request } = await import('undici');
-  const r = await request(`${app().url}/received`, {
+const basicOf = (server = app()) =>
+  `Basic ${Buffer.from(`${server.credentials.appid}:${server.credentials.token}`).toString('base64')}`;
+
+async function received(server = app()): Promise<Received[]> {
+  const r = await request(`${server.url}/received`, {
     dispatcher: http.agent,
-    headers: { authorization: `Basic ${basic}` },
+    headers: { authorization: basicOf(server) },
   });
   expect(r.statusCode).toBe(200);
   return ((await r.body.json()) as { received: Received[] }).received;
+}
+
+async function send(body: object, authorization = basicOf()) {
+  const r = await request(`${app().url}/send`, {
+    method: 'POST',
+    dispatcher: http.agent,
+    headers: { authorization, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: r.statusCode, body: await r.body.text() };
 }
 
 async function login(username: string, resource: string): Promise<Client> {
@@ -71,7 +85,8 @@ async function login(username: string, resource: string): Promise<Client> {
 
 beforeAll(async () => {
   dir = await tempDir();
-  const [accountServer, ms1, ms2, app1, app2, c2s] = await freePorts(6);
+  const [accountServer, ms1, ms2, app1, app2, c2s, billingPort] = await freePorts(7);
+  billing = billingPort!;
   topology = twoAsTopology({
     tlsDir: `${dir.path}/tls`,
     dataDir: `${dir.path}/data`,
@@ -94,6 +109,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await billingServer?.close();
   await messageServer?.close();
   await applicationServer?.close();
   await http?.close();
@@ -211,5 +227,67 @@ describe("the application server's interface (Tables 5 and 7)", () => {
     const text = log.lines.join('\n');
     expect(text).not.toContain(credentials().token);
     expect(text).not.toContain(ms().credentials.accountServer.token);
+  });
+});
+
+describe('the default application sends on request (POST /send: Messages 12–15)', () => {
+  it('exchanges with another application server of the AS (Messages 14 and 15, Table 7)', async () => {
+    as1().applicationServers.push({
+      name: 'billing',
+      url: `https://127.0.0.1:${billing}`,
+      listen: { host: '127.0.0.1', port: billing },
+      jid: 'billing.as1.irsp.test',
+      credentials: { appid: 'billing-as1', token: 'billing-as1-token-0123456789' },
+      serviceUris: { userUpload: '/u', deviceUpload: '/d', deviceStatus: '/s', exchange: '/exchange' },
+      database: { schema: `${as1().applicationServers[0]!.database!.schema}_billing` },
+    });
+    const billingConfig = as1().applicationServers[1]!;
+    billingServer = await applicationServerFromTopology(
+      topology,
+      as1(),
+      billingConfig,
+      log.logger.child({ service: 'billing' }),
+    );
+    await billingServer.listen();
+    await applicationServer!.close();
+    await startApplicationServer(); // now knows its peer
+    expect(await send({ message: 14, id: 'alice', data: 'invoice 42', to: 'billing' })).toEqual({
+      status: 200,
+      body: '{"outcome":"status","status":200}',
+    });
+    expect(await send({ message: 15, id: '#lock1', data: 'meter 7', to: 'billing' })).toEqual({
+      status: 200,
+      body: '{"outcome":"status","status":200}',
+    });
+    expect((await received(billingConfig)).map((r) => [r.message, r.params])).toEqual([
+      [14, { userid: 'alice', data: 'invoice 42' }],
+      [15, { deviceid: '#lock1', data: 'meter 7' }],
+    ]);
+  });
+
+  it('pushes through the message server (Messages 12 and 13, Table 6), and reports its refusals', async () => {
+    expect(await send({ message: 12, id: 'alice', data: 'your door is open' })).toEqual({
+      status: 200,
+      body: '{"outcome":"status","status":200}',
+    });
+    const stored = await messageServer!.context.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM offline_messages WHERE owner = 'alice'",
+    );
+    expect(stored.rows[0]!.n).toBe(1);
+    expect(await send({ message: 13, id: '#nolock', data: 'x' })).toEqual({
+      status: 502,
+      body: '{"outcome":"status","status":422,"detail":"id not existed"}',
+    });
+  });
+
+  it('refuses a bad request (400), an unknown peer (400) and a caller without its credentials (401)', async () => {
+    expect((await send({ message: 16, id: 'alice', data: 'x' })).status).toBe(400);
+    expect((await send({ message: 14, id: 'alice', data: 'x', to: 'nobody' })).status).toBe(400);
+    expect(
+      await send({ message: 12, id: 'alice', data: 'x' }, basicOf(as1().applicationServers[1]!)),
+    ).toEqual({
+      status: 401,
+      body: '<error><code>401</code><detail>unauthorized</detail></error>',
+    });
   });
 });

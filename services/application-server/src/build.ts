@@ -2,21 +2,27 @@
  * The application server framework (clause 7.3, 8.3, 8.4): Messages 8–11 and 14–15 on the configured service URIs
  * with Tables 5 and 7, and the default application, which records what it receives (`GET /received`).
  */
-import type { ApplicationServerConfig, Credential, TlsMaterial } from '@irsp/config';
+import type { ApplicationServerConfig, TlsMaterial } from '@irsp/config';
 import { tokenDigest } from '@irsp/credentials';
-import { createService, describeRoutes, type Logger } from '@irsp/http';
+import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
 import { openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
 import type { ApplicationServerContext } from './context.js';
 import { messageRoutes } from './routes/messages.js';
 import { receivedRoute } from './routes/received.js';
+import { sendRoute } from './routes/send.js';
 
 export interface ApplicationServerOptions {
   domain: string;
   config: ApplicationServerConfig;
-  /** Credentials of the other application servers of the AS (Messages 14–15 from them). */
-  peers?: readonly Credential[];
+  /** The other application servers of the AS (Messages 14–15 from and to them). */
+  peers?: readonly ApplicationServerConfig[];
+  /** The message servers of the AS (Messages 12–13). */
+  messageServers?: readonly { url: string; pushUri: string }[];
+  /** The CA that peers' certificates are checked with (sending 12–15). */
+  ca?: string;
+  http?: { method?: 'POST' | 'GET'; connectTimeoutMs?: number; requestTimeoutMs?: number };
   db: Db;
   logger: Logger;
   tls?: TlsMaterial;
@@ -38,7 +44,7 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
     config,
     db,
     logger: options.logger,
-    callers: [config.credentials, ...(options.peers ?? [])].map((c) => ({
+    callers: [config.credentials, ...(options.peers ?? []).map((p) => p.credentials)].map((c) => ({
       appid: c.appid,
       tokenDigest: tokenDigest(c.token),
     })),
@@ -57,6 +63,21 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
   });
   for (const route of routes) route.register(app);
   receivedRoute(app, context, ownDigest);
+  const client = new OperationClient({ ca: options.ca ?? options.tls?.ca ?? '', ...options.http });
+  sendRoute(
+    app,
+    context,
+    client,
+    {
+      messageServers: options.messageServers ?? [],
+      peers: (options.peers ?? []).map((p) => ({
+        name: p.name,
+        url: p.url,
+        exchangeUri: p.serviceUris.exchange,
+      })),
+    },
+    ownDigest,
+  );
   return {
     app,
     context,
@@ -65,6 +86,9 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : listen.port;
     },
-    close: () => app.close(),
+    async close() {
+      await app.close();
+      await client.close();
+    },
   };
 }

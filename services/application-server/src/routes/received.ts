@@ -4,31 +4,19 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { tokenMatches } from '@irsp/credentials';
 import { sendStatus } from '@irsp/http';
 import type { ApplicationServerContext } from '../context.js';
 import { listReceived } from '../received.js';
+import { isOwnCredential } from './basic-auth.js';
 
 const query = z.object({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(1000).default(1000),
 });
 
-function authorized(ctx: ApplicationServerContext, header: string | undefined, ownDigest: Buffer): boolean {
-  const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(header ?? '');
-  if (!match) return false;
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return (
-    colon > 0 &&
-    decoded.slice(0, colon) === ctx.config.credentials.appid &&
-    tokenMatches(decoded.slice(colon + 1), ownDigest)
-  );
-}
-
 export function receivedRoute(app: FastifyInstance, ctx: ApplicationServerContext, ownDigest: Buffer): void {
   app.get('/received', { config: { operation: 'received' } }, async (request, reply) => {
-    if (!authorized(ctx, request.headers.authorization, ownDigest)) {
+    if (!isOwnCredential(ctx, request.headers.authorization, ownDigest)) {
       return sendStatus(reply.header('www-authenticate', 'Basic realm="irsp"'), 401);
     }
     const parsed = query.safeParse(request.query);
