@@ -93,7 +93,6 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     accountServerUrl: options.accountServerUrl,
     db,
     logger,
-    client,
     outbox,
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
     router,

@@ -1,5 +1,5 @@
 import type { MessageServerConfig } from '@irsp/config';
-import type { Logger, OperationClient } from '@irsp/http';
+import type { Logger } from '@irsp/http';
 import type { Db } from '@irsp/store';
 import type { Outbox } from './outbox.js';
 import type { MessageRouter } from './xmpp/router.js';
@@ -12,7 +12,6 @@ export interface MessageServerContext {
   accountServerUrl: string;
   db: Db;
   logger: Logger;
-  client: OperationClient;
   outbox: Outbox;
   /** SHA-256 of the account server's token: the token itself is never kept (DESIGN "Storage"). */
   accountServerTokenDigest: Buffer;

@@ -37,10 +37,6 @@ export class C2sServer {
     this.limits = { ...DEFAULT_C2S_LIMITS, ...options.limits };
   }
 
-  get connectionCount(): number {
-    return this.connections.size;
-  }
-
   /** STARTTLS port (5222 by convention); resolves with the bound port. */
   listen(port: number, host: string): Promise<number> {
     return this.start(

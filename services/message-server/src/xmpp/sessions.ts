@@ -33,10 +33,4 @@ export class SessionRegistry {
   resources(local: string): C2sSession[] {
     return [...(this.byLocal.get(local)?.values() ?? [])];
   }
-
-  get size(): number {
-    let n = 0;
-    for (const resources of this.byLocal.values()) n += resources.size;
-    return n;
-  }
 }
