@@ -8,6 +8,7 @@ declare module '@xmpp/client' {
     children: (XmlElement | string)[];
     is(name: string, xmlns?: string): boolean;
     getChild(name: string, xmlns?: string): XmlElement | undefined;
+    getChildren(name: string, xmlns?: string): XmlElement[];
     getChildText(name: string, xmlns?: string): string | null;
     toString(): string;
   }
@@ -16,6 +17,13 @@ declare module '@xmpp/client' {
     jid: { toString(): string } | null;
     reconnect: { stop(): void };
     iqCaller: { request(stanza: XmlElement, timeout?: number): Promise<XmlElement> };
+    iqCallee: {
+      get(
+        xmlns: string,
+        name: string,
+        handler: (context: { stanza: XmlElement }) => XmlElement | Promise<XmlElement>,
+      ): void;
+    };
     start(): Promise<unknown>;
     stop(): Promise<unknown>;
     send(...stanzas: XmlElement[]): Promise<void>;

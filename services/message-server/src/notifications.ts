@@ -44,6 +44,11 @@ export class Notifications {
     }
   }
 
+  /** The application servers' XMPP addresses, for XEP-0030 items. */
+  applicationServerItems(): { jid: string; name: string }[] {
+    return this.applicationServers.map((a) => ({ jid: a.jid, name: a.name }));
+  }
+
   isApplicationServer(jid: string): boolean {
     return this.applicationServers.some((a) => a.jid === jid);
   }

@@ -136,3 +136,39 @@ describe('offline', () => {
     expect(fixture.log.lines.join('\n')).not.toContain(smartlock.token);
   });
 });
+
+describe('discovery (14543-5-8 §13, XEP-0030)', () => {
+  it("the AS's application servers are the server's disco#items; its features include ours", async () => {
+    const alice = await login('alice', 'disco');
+    const items = await alice.iqCaller.request(
+      xml(
+        'iq',
+        { type: 'get', to: DOMAIN },
+        xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' }),
+      ),
+    );
+    expect(items.getChild('query')?.toString()).toBe(
+      '<query xmlns="http://jabber.org/protocol/disco#items">' +
+        '<item jid="smartlock.as1.irsp.test" name="smartlock"/></query>',
+    );
+    const info = await alice.iqCaller.request(
+      xml(
+        'iq',
+        { type: 'get', to: DOMAIN },
+        xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }),
+      ),
+    );
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
+    expect(features).toEqual([
+      'http://jabber.org/protocol/disco#info',
+      'http://jabber.org/protocol/disco#items',
+      'urn:xmpp:ping',
+      'jabber:iq:roster',
+      'urn:irsp:verifycode:0',
+      'urn:irsp:access:0',
+    ]);
+  });
+});

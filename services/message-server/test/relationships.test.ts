@@ -4,84 +4,18 @@
  * related accounts, and the blocking rule of clause 7.2 before and after — with @xmpp/client over STARTTLS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { xml, type Client, type XmlElement } from '@xmpp/client';
+import { xml, type Client } from '@xmpp/client';
 import type { MessageServer } from '@irsp/message-server';
 import type { Db } from '@irsp/store';
 import { form } from '../../../test/support/irsp.js';
-import { xmppLogin } from '../../../test/support/xmpp.js';
-import { DOMAIN, accountServerAuth as auth, startXmppMessageServer, type XmppFixture } from './fixture.js';
-
-const ROSTER = 'jabber:iq:roster';
+import { ROSTER, XmppClients, presence } from './clients.js';
+import { accountServerAuth as auth, startXmppMessageServer, type XmppFixture } from './fixture.js';
 
 let fixture: XmppFixture;
 let db: Db;
 let server: MessageServer;
-const online = new Map<string, Client>();
-
-/** Every stanza a client receives, kept so that tests can wait for one that already arrived. */
-const inbox = new Map<Client, XmlElement[]>();
-
-async function login(username: string, resource = 'r') {
-  const client = await xmppLogin({
-    port: fixture.c2sPort,
-    domain: DOMAIN,
-    username,
-    password: `${username} pw`,
-    resource,
-  });
-  inbox.set(client, []);
-  client.on('stanza', (s: XmlElement) => inbox.get(client)!.push(s));
-  online.set(username, client);
-  return client;
-}
-
-async function received(
-  client: Client,
-  match: (s: XmlElement) => boolean,
-  timeoutMs = 5_000,
-): Promise<XmlElement> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = inbox.get(client)!.find(match);
-    if (found) {
-      inbox.get(client)!.splice(inbox.get(client)!.indexOf(found), 1);
-      return found;
-    }
-    if (Date.now() > until)
-      throw new Error(`nothing matching arrived; inbox: ${inbox.get(client)!.map(String).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const isPush = (jid: string) => (s: XmlElement) =>
-  s.is('iq') && s.attrs.type === 'set' && s.getChild('query', ROSTER)?.getChild('item')?.attrs.jid === jid;
-const pushedItem = async (client: Client, jid: string) => {
-  const push = await received(client, isPush(jid));
-  await client.send(xml('iq', { type: 'result', id: push.attrs.id }));
-  return push.getChild('query', ROSTER)!.getChild('item')!.attrs;
-};
-const presence = (type: string, from: string) => (s: XmlElement) =>
-  s.is('presence') && s.attrs.type === type && s.attrs.from?.startsWith(from) === true;
-
-async function rosterOf(client: Client) {
-  const result = await client.iqCaller.request(xml('iq', { type: 'get' }, xml('query', { xmlns: ROSTER })));
-  return result
-    .getChild('query', ROSTER)!
-    .children.filter((c): c is XmlElement => typeof c !== 'string')
-    .map((i) => i.attrs);
-}
-
-async function messageArrives(from: Client, to: Client, body: string): Promise<XmlElement> {
-  await from.send(xml('message', { to: to.jid!.toString(), type: 'chat' }, xml('body', {}, body)));
-  return received(to, (s) => s.is('message') && s.getChildText('body') === body);
-}
-
-async function messageBlocked(from: Client, toJid: string, id: string): Promise<void> {
-  await from.send(xml('message', { to: toJid, id, type: 'chat' }, xml('body', {}, 'blocked?')));
-  const error = await received(from, (s) => s.is('message') && s.attrs.id === id);
-  expect(error.attrs.type).toBe('error');
-  expect(error.getChild('error')?.getChild('service-unavailable')).toBeDefined();
-}
+const clients = new XmppClients(() => fixture);
+const online = clients.online;
 
 beforeAll(async () => {
   fixture = await startXmppMessageServer({ offline: { maxPerRecipient: 3 } });
@@ -93,92 +27,96 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of online.values()) await client.stop().catch(() => undefined);
+  await clients.stopAll();
   await fixture?.close();
 });
 
 describe('a bundle between two users, with approval (§10)', () => {
   it('is blocked before the relationship exists', async () => {
-    const alice = await login('alice');
-    const carol = await login('carol');
+    const alice = await clients.login('alice');
+    const carol = await clients.login('carol');
     await alice.send(xml('presence'));
     await carol.send(xml('presence'));
-    await messageBlocked(alice, 'carol@as1.irsp.test', 'before');
-    expect(inbox.get(carol)!.some((s) => s.is('presence') && s.attrs.from?.startsWith('alice@'))).toBe(false);
+    await clients.messageRefused(alice, 'carol@as1.irsp.test', 'before');
+    expect(clients.inbox(carol)!.some((s) => s.is('presence') && s.attrs.from?.startsWith('alice@'))).toBe(
+      false,
+    );
   });
 
   it('a request reaches the target, waits for its approval, then both rosters say both', async () => {
     const alice = online.get('alice')!;
     const carol = online.get('carol')!;
     await alice.send(xml('presence', { to: 'carol@as1.irsp.test', type: 'subscribe' }));
-    expect(await pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
+    expect(await clients.pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
       jid: 'carol@as1.irsp.test',
       subscription: 'none',
       ask: 'subscribe',
     });
-    const request = await received(carol, presence('subscribe', 'alice@as1.irsp.test'));
+    const request = await clients.received(carol, presence('subscribe', 'alice@as1.irsp.test'));
     expect(request.attrs.to).toBe('carol@as1.irsp.test');
-    await messageBlocked(alice, 'carol@as1.irsp.test', 'pending');
+    await clients.messageRefused(alice, 'carol@as1.irsp.test', 'pending');
 
     await carol.send(xml('presence', { to: 'alice@as1.irsp.test', type: 'subscribed' }));
-    expect(await pushedItem(carol, 'alice@as1.irsp.test')).toEqual({
+    expect(await clients.pushedItem(carol, 'alice@as1.irsp.test')).toEqual({
       jid: 'alice@as1.irsp.test',
       subscription: 'both',
     });
-    expect(await pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
+    expect(await clients.pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
       jid: 'carol@as1.irsp.test',
       subscription: 'both',
     });
-    await received(alice, presence('subscribed', 'carol@as1.irsp.test'));
+    await clients.received(alice, presence('subscribed', 'carol@as1.irsp.test'));
     // Each now sees the other online (§13).
-    await received(
+    await clients.received(
       alice,
       (s) => s.is('presence') && s.attrs.type === undefined && s.attrs.from === 'carol@as1.irsp.test/r',
     );
-    await received(
+    await clients.received(
       carol,
       (s) => s.is('presence') && s.attrs.type === undefined && s.attrs.from === 'alice@as1.irsp.test/r',
     );
-    expect(await rosterOf(alice)).toEqual([{ jid: 'carol@as1.irsp.test', subscription: 'both' }]);
+    expect(await clients.rosterOf(alice)).toEqual([{ jid: 'carol@as1.irsp.test', subscription: 'both' }]);
   });
 
   it('messages and iqs now pass between them', async () => {
     const alice = online.get('alice')!;
     const carol = online.get('carol')!;
-    const message = await messageArrives(alice, carol, 'hello carol');
+    const message = await clients.messageArrives(alice, carol, 'hello carol');
     expect(message.attrs.from).toBe('alice@as1.irsp.test/r');
   });
 
   it('presence goes to related accounts only, and unavailable on logout', async () => {
-    const eve = await login('eve');
+    const eve = await clients.login('eve');
     await eve.send(xml('presence'));
     const carol = online.get('carol')!;
     await online.get('alice')!.send(xml('presence', {}, xml('status', {}, 'busy')));
-    await received(carol, (s) => s.is('presence') && s.getChildText('status') === 'busy');
+    await clients.received(carol, (s) => s.is('presence') && s.getChildText('status') === 'busy');
     await new Promise((r) => setTimeout(r, 200));
-    expect(inbox.get(eve)!.some((s) => s.is('presence') && s.attrs.from?.startsWith('alice@'))).toBe(false);
+    expect(clients.inbox(eve)!.some((s) => s.is('presence') && s.attrs.from?.startsWith('alice@'))).toBe(
+      false,
+    );
   });
 
   it('a request to an offline user is delivered at its next login; a refusal tells the requester', async () => {
     const alice = online.get('alice')!;
     await alice.send(xml('presence', { to: 'dave@as1.irsp.test', type: 'subscribe' }));
-    await pushedItem(alice, 'dave@as1.irsp.test');
-    const dave = await login('dave');
-    expect(await rosterOf(dave)).toEqual([]);
-    await received(dave, presence('subscribe', 'alice@as1.irsp.test'));
+    await clients.pushedItem(alice, 'dave@as1.irsp.test');
+    const dave = await clients.login('dave');
+    expect(await clients.rosterOf(dave)).toEqual([]);
+    await clients.received(dave, presence('subscribe', 'alice@as1.irsp.test'));
     await dave.send(xml('presence', { to: 'alice@as1.irsp.test', type: 'unsubscribed' }));
-    await received(alice, presence('unsubscribed', 'dave@as1.irsp.test'));
-    expect(await pushedItem(alice, 'dave@as1.irsp.test')).toEqual({
+    await clients.received(alice, presence('unsubscribed', 'dave@as1.irsp.test'));
+    expect(await clients.pushedItem(alice, 'dave@as1.irsp.test')).toEqual({
       jid: 'dave@as1.irsp.test',
       subscription: 'none',
     });
-    await messageBlocked(alice, 'dave@as1.irsp.test', 'refused');
+    await clients.messageRefused(alice, 'dave@as1.irsp.test', 'refused');
   });
 
   it('a request to an account that does not exist: item-not-found', async () => {
     const alice = online.get('alice')!;
     await alice.send(xml('presence', { to: 'ghost@as1.irsp.test', type: 'subscribe', id: 'g1' }));
-    const error = await received(alice, (s) => s.is('presence') && s.attrs.id === 'g1');
+    const error = await clients.received(alice, (s) => s.is('presence') && s.attrs.id === 'g1');
     expect(error.attrs.type).toBe('error');
     expect(error.getChild('error')?.getChild('item-not-found')).toBeDefined();
   });
@@ -194,10 +132,10 @@ describe('a binding between a user and a device, with the verification code (§1
         xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, 'wrong'),
       ),
     );
-    const error = await received(alice, (s) => s.is('presence') && s.attrs.id === 'v1');
+    const error = await clients.received(alice, (s) => s.is('presence') && s.attrs.id === 'v1');
     expect(error.getChild('error')?.attrs.type).toBe('auth');
     expect(error.getChild('error')?.getChild('not-authorized')).toBeDefined();
-    await messageBlocked(alice, '#lock1@as1.irsp.test', 'nolock');
+    await clients.messageRefused(alice, '#lock1@as1.irsp.test', 'nolock');
   });
 
   it('the right code binds the device at once, without its approval, even while it is offline', async () => {
@@ -209,17 +147,17 @@ describe('a binding between a user and a device, with the verification code (§1
         xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, 'vc-lock-1234'),
       ),
     );
-    expect(await pushedItem(alice, '#lock1@as1.irsp.test')).toEqual({
+    expect(await clients.pushedItem(alice, '#lock1@as1.irsp.test')).toEqual({
       jid: '#lock1@as1.irsp.test',
       subscription: 'both',
     });
-    await received(alice, presence('subscribed', '#lock1@as1.irsp.test'));
-    const lock = await login('#lock1');
-    expect(await rosterOf(lock)).toEqual([{ jid: 'alice@as1.irsp.test', subscription: 'both' }]);
+    await clients.received(alice, presence('subscribed', '#lock1@as1.irsp.test'));
+    const lock = await clients.login('#lock1');
+    expect(await clients.rosterOf(lock)).toEqual([{ jid: 'alice@as1.irsp.test', subscription: 'both' }]);
     await lock.send(xml('presence'));
-    await received(alice, (s) => s.is('presence') && s.attrs.from === '#lock1@as1.irsp.test/r');
-    await messageArrives(lock, alice, 'door locked');
-    await messageArrives(alice, lock, 'unlock');
+    await clients.received(alice, (s) => s.is('presence') && s.attrs.from === '#lock1@as1.irsp.test/r');
+    await clients.messageArrives(lock, alice, 'door locked');
+    await clients.messageArrives(alice, lock, 'unlock');
   });
 
   it('a device reports to all related users in one stanza: a message to its own bare JID (p2mp, §11)', async () => {
@@ -228,11 +166,14 @@ describe('a binding between a user and a device, with the verification code (§1
     await lock.send(
       xml('message', { to: '#lock1@as1.irsp.test', type: 'chat' }, xml('body', {}, 'tamper alarm')),
     );
-    const report = await received(alice, (s) => s.is('message') && s.getChildText('body') === 'tamper alarm');
+    const report = await clients.received(
+      alice,
+      (s) => s.is('message') && s.getChildText('body') === 'tamper alarm',
+    );
     expect(report.attrs).toMatchObject({ from: '#lock1@as1.irsp.test/r', to: 'alice@as1.irsp.test' });
     // Unrelated accounts get nothing.
     await new Promise((r) => setTimeout(r, 200));
-    expect(inbox.get(online.get('eve')!)!.some((s) => s.getChildText?.('body') === 'tamper alarm')).toBe(
+    expect(clients.inbox(online.get('eve')!)!.some((s) => s.getChildText?.('body') === 'tamper alarm')).toBe(
       false,
     );
   });
@@ -246,7 +187,7 @@ describe('a binding between a user and a device, with the verification code (§1
         xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, ''),
       ),
     );
-    const error = await received(alice, (s) => s.is('presence') && s.attrs.id === 'v2');
+    const error = await clients.received(alice, (s) => s.is('presence') && s.attrs.id === 'v2');
     expect(error.getChild('error')?.getChild('not-authorized')).toBeDefined();
   });
 });
@@ -258,7 +199,7 @@ describe('verification code reset over XMPP (§10.5)', () => {
     );
 
   it('a device sets a new code: it binds from then on, and Message 7 is queued for the account server', async () => {
-    const lock2 = await login('#lock2');
+    const lock2 = await clients.login('#lock2');
     expect((await reset(lock2, 'vc-new-5678')).attrs.type).toBe('result');
     const queued = await db.query<{ operation: string; params: Record<string, string> }>(
       `SELECT operation, params FROM outbox WHERE ordering_key = '#lock2'`,
@@ -274,14 +215,26 @@ describe('verification code reset over XMPP (§10.5)', () => {
         xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, 'vc-new-5678'),
       ),
     );
-    expect(await pushedItem(alice, '#lock2@as1.irsp.test')).toEqual({
+    expect(await clients.pushedItem(alice, '#lock2@as1.irsp.test')).toEqual({
       jid: '#lock2@as1.irsp.test',
       subscription: 'both',
     });
   });
 
-  it('a user cannot reset a code this way (forbidden)', async () => {
-    await expect(reset(online.get('alice')!, 'x')).rejects.toThrow(/forbidden/);
+  it('a user must name the device (bad-request), and only its owner may (forbidden)', async () => {
+    await expect(reset(online.get('alice')!, 'x')).rejects.toThrow(
+      'bad-request - name the device in the device attribute',
+    );
+    const eve = online.get('eve')!;
+    await expect(
+      eve.iqCaller.request(
+        xml(
+          'iq',
+          { type: 'set' },
+          xml('verifycode', { xmlns: 'urn:irsp:verifycode:0', device: '#lock2@as1.irsp.test' }, 'x'),
+        ),
+      ),
+    ).rejects.toThrow('forbidden - only the device or its owner resets its verification code');
   });
 });
 
@@ -297,19 +250,19 @@ describe('release and removal', () => {
       ),
     );
     expect(result.attrs.type).toBe('result');
-    expect(await pushedItem(carol, 'alice@as1.irsp.test')).toEqual({
+    expect(await clients.pushedItem(carol, 'alice@as1.irsp.test')).toEqual({
       jid: 'alice@as1.irsp.test',
       subscription: 'remove',
     });
-    expect(await pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
+    expect(await clients.pushedItem(alice, 'carol@as1.irsp.test')).toEqual({
       jid: 'carol@as1.irsp.test',
       subscription: 'remove',
     });
-    await received(
+    await clients.received(
       alice,
       (s) => s.is('presence') && s.attrs.type === 'unavailable' && s.attrs.from === 'carol@as1.irsp.test/r',
     );
-    await messageBlocked(alice, 'carol@as1.irsp.test', 'after-release');
+    await clients.messageRefused(alice, 'carol@as1.irsp.test', 'after-release');
   });
 
   it("a device removed by Message 6 disappears from its owner's roster", async () => {
@@ -317,11 +270,11 @@ describe('release and removal', () => {
     expect(
       (await fixture.http.post(`${fixture.base}/device/remove`, form({ ...auth, name: '#lock1' }))).status,
     ).toBe(200);
-    expect(await pushedItem(alice, '#lock1@as1.irsp.test')).toEqual({
+    expect(await clients.pushedItem(alice, '#lock1@as1.irsp.test')).toEqual({
       jid: '#lock1@as1.irsp.test',
       subscription: 'remove',
     });
-    expect(await rosterOf(alice)).toEqual([
+    expect(await clients.rosterOf(alice)).toEqual([
       { jid: '#lock2@as1.irsp.test', subscription: 'both' },
       { jid: 'dave@as1.irsp.test', subscription: 'none' },
     ]);
@@ -330,12 +283,12 @@ describe('release and removal', () => {
 
 describe('offline storage (§11, XEP-0160)', () => {
   it('messages to a related account that is offline are stored, up to its limit', async () => {
-    const frank = await login('frank');
-    const grace = await login('grace');
+    const frank = await clients.login('frank');
+    const grace = await clients.login('grace');
     await frank.send(xml('presence', { to: 'grace@as1.irsp.test', type: 'subscribe' }));
-    await received(grace, presence('subscribe', 'frank@as1.irsp.test'));
+    await clients.received(grace, presence('subscribe', 'frank@as1.irsp.test'));
     await grace.send(xml('presence', { to: 'frank@as1.irsp.test', type: 'subscribed' }));
-    await received(frank, presence('subscribed', 'grace@as1.irsp.test'));
+    await clients.received(frank, presence('subscribed', 'grace@as1.irsp.test'));
     await grace.stop();
     online.delete('grace');
     await expect.poll(() => server.context.router.sessions.resources('grace').length).toBe(0);
@@ -352,13 +305,13 @@ describe('offline storage (§11, XEP-0160)', () => {
     await frank.send(
       xml('message', { to: 'grace@as1.irsp.test', type: 'chat', id: 'o4' }, xml('body', {}, 'one too many')),
     );
-    const full = await received(frank, (s) => s.is('message') && s.attrs.id === 'o4');
+    const full = await clients.received(frank, (s) => s.is('message') && s.attrs.id === 'o4');
     expect(full.attrs.type).toBe('error');
     expect(full.getChild('error')?.attrs.type).toBe('wait');
     expect(full.getChild('error')?.getChild('resource-constraint')).toBeDefined();
     expect(
-      inbox
-        .get(frank)!
+      clients
+        .inbox(frank)
         .some((s) => s.attrs.type === 'error' && s.attrs.id?.startsWith('o') && s.attrs.id !== 'o4'),
     ).toBe(false);
     const rows = await db.query<{ n: number }>(
@@ -368,7 +321,7 @@ describe('offline storage (§11, XEP-0160)', () => {
   });
 
   it('an unrelated sender is still blocked, and nothing is stored for it', async () => {
-    await messageBlocked(online.get('eve')!, 'grace@as1.irsp.test', 'eve-offline');
+    await clients.messageRefused(online.get('eve')!, 'grace@as1.irsp.test', 'eve-offline');
     const rows = await db.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM offline_messages WHERE owner = 'grace'",
     );
@@ -376,12 +329,12 @@ describe('offline storage (§11, XEP-0160)', () => {
   });
 
   it('they arrive in order with XEP-0203 delay stamps at the next initial presence, and are then deleted', async () => {
-    const grace = await login('grace', 'back');
-    expect(inbox.get(grace)!.some((s) => s.is('message'))).toBe(false);
+    const grace = await clients.login('grace', 'back');
+    expect(clients.inbox(grace)!.some((s) => s.is('message'))).toBe(false);
     await grace.send(xml('presence'));
     const bodies: string[] = [];
     for (const n of [1, 2, 3]) {
-      const message = await received(
+      const message = await clients.received(
         grace,
         (s) => s.is('message') && s.getChildText('body') === `while away ${n}`,
       );

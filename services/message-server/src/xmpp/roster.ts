@@ -4,6 +4,7 @@
  * in both directions at once, and releasing it by either side removes both directions.
  */
 import type { Db, Queryable } from '@irsp/store';
+import { userBound, userReleased } from './access.js';
 
 export type Subscription = 'none' | 'to' | 'from' | 'both';
 
@@ -135,6 +136,8 @@ export class RosterStore {
         ]);
         changes.push({ owner, item: (await this.item(tx, owner, this.bare(other)))! });
       }
+      const binding = this.binding(a, b);
+      if (binding) await userBound(tx, binding.device, this.bare(binding.user));
       return changes;
     });
   }
@@ -175,8 +178,16 @@ export class RosterStore {
         if (removed.rowCount > 0)
           changes.push({ owner, item: { contact: this.bare(other), subscription: 'remove' } });
       }
+      const binding = this.binding(a, b);
+      if (binding) await userReleased(tx, binding.device, this.bare(binding.user));
       return changes;
     });
+  }
+
+  /** The device and the user of a binding (user–device relationship), if `a` and `b` form one. */
+  private binding(a: string, b: string): { device: string; user: string } | undefined {
+    if (a.startsWith('#') === b.startsWith('#')) return undefined;
+    return a.startsWith('#') ? { device: a, user: b } : { device: b, user: a };
   }
 
   /** Name and groups of an existing or new item (RFC 6121 §2.3); the subscription is not the client's to set. */
@@ -203,6 +214,9 @@ export class RosterStore {
         [contact],
       );
       await tx.query('DELETE FROM subscription_requests WHERE requester = $1', [contact]);
+      // A removed user's rights and ownerships go with it (a removed device's go by cascade).
+      await tx.query('DELETE FROM access_rights WHERE user_jid = $1', [contact]);
+      await tx.query('DELETE FROM device_owners WHERE owner = $1', [contact]);
       return owners.rows.map(({ owner }) => ({ owner, item: { contact, subscription: 'remove' as const } }));
     });
   }

@@ -8,7 +8,9 @@
  *   delivered, the sender gets `service-unavailable`; the server's own address is exempt.
  * - offline storage (XEP-0160): a message to a related account with no online resource is stored and delivered
  *   with an XEP-0203 delay stamp when it next sends initial presence.
- * Not yet: device access rights, other ASs.
+ * - device access rights (§9): a user sends a device commands (messages, iq get/set) only as its owner or with the
+ *   owner's grant (access.ts); the owner manages them with `urn:irsp:access:0` iqs to the server.
+ * Not yet: other ASs.
  */
 import { verifyPassword } from '@irsp/credentials';
 import type { Logger } from '@irsp/http';
@@ -27,15 +29,19 @@ import {
   parseElement,
 } from '@irsp/xmpp';
 import type { Notifications } from '../notifications.js';
+import { AccessRights } from './access.js';
 import type { OfflineStore } from './offline.js';
 import { RosterStore, type RosterChange } from './roster.js';
 import { MAX_DATA_LENGTH } from '@irsp/protocol';
 import { SessionRegistry } from './sessions.js';
 
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+const DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
 const ROSTER = 'jabber:iq:roster';
 /** Our extension: a user presents a device's verification code in its subscription request (docs/client-protocol.md). */
 export const VERIFY_CODE_NS = 'urn:irsp:verifycode:0';
+/** Our extension: a device owner reads and changes the device's access rights (docs/client-protocol.md). */
+export const ACCESS_NS = 'urn:irsp:access:0';
 
 interface SessionState {
   /** The last available presence broadcast by the session, if any. */
@@ -45,6 +51,7 @@ interface SessionState {
 export class MessageRouter implements C2sRouter {
   readonly sessions = new SessionRegistry();
   readonly roster: RosterStore;
+  readonly access: AccessRights;
   private readonly state = new WeakMap<C2sSession, SessionState>();
   private pushId = 0;
 
@@ -58,6 +65,7 @@ export class MessageRouter implements C2sRouter {
     private readonly logger: Logger,
   ) {
     this.roster = new RosterStore(db, domain);
+    this.access = new AccessRights(db);
   }
 
   // --- sessions ------------------------------------------------------------------------------------------------------
@@ -146,6 +154,15 @@ export class MessageRouter implements C2sRouter {
     }
     if (!(await this.roster.related(local, to.local)))
       return this.refuse(from, stanza, 'service-unavailable');
+    if (
+      !local.startsWith('#') &&
+      to.local.startsWith('#') &&
+      isCommand(stanza) &&
+      !(await this.access.mayCommand(to.local, this.roster.bare(local)))
+    ) {
+      from.send(this.errorReply(stanza, 'auth', 'forbidden', 'no right to send this device commands'));
+      return;
+    }
     return this.toAccount(from, stanza, to);
   }
 
@@ -249,6 +266,21 @@ export class MessageRouter implements C2sRouter {
     if (type === 'set' && payload?.name === 'verifycode' && payload.xmlns === VERIFY_CODE_NS) {
       return this.onVerifyCodeReset(from, stanza, payload);
     }
+    if (payload?.name === 'access' && payload.xmlns === ACCESS_NS)
+      return this.onAccessIq(from, stanza, payload);
+    if (type === 'get' && payload?.name === 'query' && payload.xmlns === DISCO_ITEMS && !payload.attrs.node) {
+      // XEP-0030 §4: the application servers of the AS are the server's items.
+      from.send(
+        this.result(stanza).append(
+          xml(
+            'query',
+            { xmlns: DISCO_ITEMS },
+            ...this.notifications.applicationServerItems().map((item) => xml('item', item)),
+          ),
+        ),
+      );
+      return;
+    }
     if (type === 'get' && payload?.name === 'ping' && payload.xmlns === NS.ping) {
       from.send(this.result(stanza));
       return;
@@ -261,8 +293,11 @@ export class MessageRouter implements C2sRouter {
             { xmlns: DISCO_INFO },
             xml('identity', { category: 'server', type: 'im', name: 'IRSP message server' }),
             xml('feature', { var: DISCO_INFO }),
+            xml('feature', { var: DISCO_ITEMS }),
             xml('feature', { var: NS.ping }),
             xml('feature', { var: ROSTER }),
+            xml('feature', { var: VERIFY_CODE_NS }),
+            xml('feature', { var: ACCESS_NS }),
           ),
         ),
       );
@@ -352,17 +387,13 @@ export class MessageRouter implements C2sRouter {
   }
 
   /**
-   * 14543-5-8 §10.5: a device resets its own verification code (empty = none); the message server stores it and
-   * synchronises it to the account server with Message 7. A user's reset on behalf of a device it owns needs the
-   * owner of §9 (device access rights), which is not built yet, so only the device itself may do it for now.
+   * 14543-5-8 §10.5: a device resets its own verification code, or its owner (§9) resets it by naming the device
+   * (empty = none); the message server stores it and synchronises it to the account server with Message 7.
    */
   private async onVerifyCodeReset(from: C2sSession, stanza: Element, payload: Element): Promise<void> {
-    const device = from.jid.local!;
+    const device = await this.managedDevice(from, stanza, payload, 'resets its verification code');
+    if (device === undefined) return;
     const code = payload.text();
-    if (!device.startsWith('#')) {
-      from.send(this.errorReply(stanza, 'auth', 'forbidden', 'only a device resets its verification code'));
-      return;
-    }
     if (code.length > 256 || /\p{Cc}/u.test(code)) {
       from.send(
         this.errorReply(
@@ -376,6 +407,128 @@ export class MessageRouter implements C2sRouter {
     }
     const status = await this.resetVerifyCode(device, code);
     from.send(status === 200 ? this.result(stanza) : this.errorReply(stanza, 'cancel', 'item-not-found'));
+  }
+
+  /**
+   * The device an owner-or-device request is about: the sender itself when it is a device and names none, else the
+   * device in the `device` attribute, which only its owner may manage. Answers the error and returns undefined
+   * otherwise.
+   */
+  private async managedDevice(
+    from: C2sSession,
+    stanza: Element,
+    payload: Element,
+    what: string,
+  ): Promise<string | undefined> {
+    const self = from.jid.local!;
+    const named = payload.attrs.device;
+    if (named === undefined) {
+      if (self.startsWith('#')) return self;
+      from.send(this.errorReply(stanza, 'modify', 'bad-request', 'name the device in the device attribute'));
+      return undefined;
+    }
+    const jid = parseJid(named);
+    if (!jid || jid.resource !== undefined || jid.local === undefined || !jid.local.startsWith('#')) {
+      from.send(
+        this.errorReply(stanza, 'modify', 'jid-malformed', 'device must be the bare JID of a device'),
+      );
+      return undefined;
+    }
+    const device = jid.local;
+    if (jid.domain !== this.domain || !(await this.roster.accountExists(device))) {
+      from.send(this.errorReply(stanza, 'cancel', 'item-not-found', 'no such device in this AS'));
+      return undefined;
+    }
+    if (device === self || (await this.access.owner(device)) === this.roster.bare(self)) return device;
+    from.send(this.errorReply(stanza, 'auth', 'forbidden', `only the device or its owner ${what}`));
+    return undefined;
+  }
+
+  /**
+   * 14543-5-8 §9: `get` lists the owner and the users granted the command right; `set` grants (`<grant jid/>`),
+   * withdraws (`<revoke jid/>`) or hands the device over (`<owner jid/>`) — by the owner or the device, for users
+   * bound to the device only, all or none.
+   */
+  private async onAccessIq(from: C2sSession, stanza: Element, payload: Element): Promise<void> {
+    const device = await this.managedDevice(from, stanza, payload, 'manages its access rights');
+    if (device === undefined) return;
+    if (stanza.attrs.type === 'get') {
+      const { owner, granted } = await this.access.describe(device);
+      from.send(
+        this.result(stanza).append(
+          xml(
+            'access',
+            { xmlns: ACCESS_NS, device: this.roster.bare(device), owner },
+            ...granted.map((jid) => xml('user', { jid })),
+          ),
+        ),
+      );
+      return;
+    }
+    // The owner, or the device itself (a device whose owner has gone names a new one).
+    const requester = this.roster.bare(from.jid.local!);
+    const owner = await this.access.owner(device);
+    if (owner !== requester && device !== from.jid.local) {
+      from.send(this.errorReply(stanza, 'auth', 'forbidden', 'only the owner changes access rights'));
+      return;
+    }
+    const change = {
+      grant: [] as string[],
+      revoke: [] as string[],
+      newOwner: undefined as string | undefined,
+    };
+    const children = payload.getChildElements();
+    for (const child of children) {
+      const user = child.attrs.jid === undefined ? undefined : parseJid(child.attrs.jid);
+      const list =
+        child.name === 'grant' ? change.grant : child.name === 'revoke' ? change.revoke : undefined;
+      if (
+        !user ||
+        user.resource !== undefined ||
+        (list === undefined && (child.name !== 'owner' || change.newOwner !== undefined))
+      ) {
+        from.send(
+          this.errorReply(
+            stanza,
+            'modify',
+            'bad-request',
+            'expected grant, revoke or one owner, each with a bare jid',
+          ),
+        );
+        return;
+      }
+      if (
+        user.domain !== this.domain ||
+        user.local === undefined ||
+        user.local.startsWith('#') ||
+        !(await this.roster.related(device, user.local))
+      ) {
+        from.send(
+          this.errorReply(
+            stanza,
+            'cancel',
+            'item-not-found',
+            `${jidToString(user)} is not a user bound to the device`,
+          ),
+        );
+        return;
+      }
+      if (list) list.push(jidToString(user));
+      else change.newOwner = jidToString(user);
+    }
+    if (children.length === 0) {
+      from.send(this.errorReply(stanza, 'modify', 'bad-request', 'nothing to change'));
+      return;
+    }
+    if (!(await this.access.change(device, owner, change))) {
+      from.send(this.errorReply(stanza, 'wait', 'conflict', 'the owner changed meanwhile; try again'));
+      return;
+    }
+    from.send(this.result(stanza));
+    this.logger.info(
+      { device, grant: change.grant, revoke: change.revoke, owner: change.newOwner },
+      'access rights changed',
+    );
   }
 
   // --- presence and subscriptions (RFC 6121 §3–4) ------------------------------------------------------------------------
@@ -584,4 +737,10 @@ export class MessageRouter implements C2sRouter {
       'stanza not delivered',
     );
   }
+}
+
+/** A command in the sense of §9: a message or an iq request, not an answer or an error. */
+function isCommand(stanza: Element): boolean {
+  if (stanza.name === 'message') return stanza.attrs.type !== 'error';
+  return stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set');
 }
