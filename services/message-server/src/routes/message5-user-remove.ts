@@ -11,9 +11,11 @@ export function message5Route(ctx: MessageServerContext): ServedRoute {
     operations: [message5],
     authenticate: authenticateAccountServer(ctx),
     handle: async ({ params }) => {
+      // Its relationships with other ASs are read first: removal takes its roster with it.
+      const related = await ctx.router.roster.relatedContacts(params.name);
       const status = await removeAccount(ctx.db, 'user', params.name);
-      // A removed account is logged out everywhere at once and disappears from every roster.
-      if (status === 200) await ctx.router.accountRemoved(params.name);
+      // A removed account is logged out everywhere at once and disappears from every roster, here and elsewhere.
+      if (status === 200) await ctx.router.accountRemoved(params.name, related);
       return status;
     },
   });

@@ -1,7 +1,9 @@
 /**
- * Relationships between users and devices of this AS (14543-5-8 §10) stored as rosters (RFC 6121 §2). The IRSP
- * rule on top of RFC 6121: an approved request (or a device's verification code) establishes the relationship
- * in both directions at once, and releasing it by either side removes both directions.
+ * Relationships (14543-5-8 §10) stored as rosters (RFC 6121 §2). The IRSP rule on top of RFC 6121: an approved
+ * request (or a device's verification code) establishes the relationship in both directions at once, and releasing
+ * it by either side removes both directions. A relationship may cross ASs (clause 8.5): owners are always accounts
+ * of this AS (local parts); contacts and requesters are bare JIDs, of this AS or another. An operation on a pair
+ * changes the rows of whichever side lives here; the other AS's message server changes its own.
  */
 import type { Db, Queryable } from '@irsp/store';
 import { userBound, userReleased } from './access.js';
@@ -35,6 +37,12 @@ export class RosterStore {
     return `${local}@${this.domain}`;
   }
 
+  /** The local part of a bare JID of this AS; undefined for another AS. */
+  local(bare: string): string | undefined {
+    const at = bare.lastIndexOf('@');
+    return at > 0 && bare.slice(at + 1) === this.domain ? bare.slice(0, at) : undefined;
+  }
+
   async list(owner: string): Promise<RosterItem[]> {
     return (
       await this.db.query<RosterItem>(`SELECT ${COLUMNS} FROM roster WHERE owner = $1 ORDER BY contact`, [
@@ -63,41 +71,42 @@ export class RosterStore {
     return r.rows[0]?.verify_code_hash;
   }
 
-  /** Whether two local parts are related (the blocking rule of clause 7.2 b–d). */
-  async related(a: string, b: string): Promise<boolean> {
+  /** Whether the local account `owner` is related to `contact` (the blocking rule of clause 7.2 b–d). */
+  async related(owner: string, contact: string): Promise<boolean> {
     const r = await this.db.query(
       `SELECT 1 FROM roster WHERE owner = $1 AND contact = $2 AND subscription = 'both'`,
-      [a, this.bare(b)],
+      [owner, contact],
     );
     return r.rowCount === 1;
   }
 
-  /** Local parts related to `owner` (for presence broadcast). */
-  async relatedLocals(owner: string): Promise<string[]> {
+  /** Bare JIDs related to `owner`, of this AS and others (for presence broadcast, p2mp and removal). */
+  async relatedContacts(owner: string): Promise<string[]> {
     const r = await this.db.query<{ contact: string }>(
-      `SELECT contact FROM roster WHERE owner = $1 AND subscription = 'both'`,
+      `SELECT contact FROM roster WHERE owner = $1 AND subscription = 'both' ORDER BY contact`,
       [owner],
     );
-    const suffix = `@${this.domain}`;
-    return r.rows
-      .map((row) => row.contact)
-      .filter((c) => c.endsWith(suffix))
-      .map((c) => c.slice(0, -suffix.length));
+    return r.rows.map((row) => row.contact);
   }
 
   /** A request from `requester` to `target`, kept until answered; the requester's item shows it pending. */
   async request(requester: string, target: string): Promise<RosterChange[]> {
     return this.db.transaction(async (tx) => {
-      await tx.query(
-        `INSERT INTO subscription_requests (owner, requester) VALUES ($1, $2) ON CONFLICT (owner, requester) DO NOTHING`,
-        [target, this.bare(requester)],
-      );
+      const targetLocal = this.local(target);
+      if (targetLocal !== undefined) {
+        await tx.query(
+          `INSERT INTO subscription_requests (owner, requester) VALUES ($1, $2) ON CONFLICT (owner, requester) DO NOTHING`,
+          [targetLocal, requester],
+        );
+      }
+      const requesterLocal = this.local(requester);
+      if (requesterLocal === undefined) return [];
       await tx.query(
         `INSERT INTO roster (owner, contact, ask) VALUES ($1, $2, true)
          ON CONFLICT (owner, contact) DO UPDATE SET ask = true`,
-        [requester, this.bare(target)],
+        [requesterLocal, target],
       );
-      return [{ owner: requester, item: (await this.item(tx, requester, this.bare(target)))! }];
+      return [{ owner: requesterLocal, item: (await this.item(tx, requesterLocal, target))! }];
     });
   }
 
@@ -109,11 +118,21 @@ export class RosterStore {
     return r.rows.map((row) => row.requester);
   }
 
+  /** Whether the local account `owner` has a pending request from `requester`. */
   async hasRequest(owner: string, requester: string): Promise<boolean> {
     const r = await this.db.query('SELECT 1 FROM subscription_requests WHERE owner = $1 AND requester = $2', [
       owner,
-      this.bare(requester),
+      requester,
     ]);
+    return r.rowCount === 1;
+  }
+
+  /** Whether the local account `owner` asked `contact` for a relationship that is not established yet. */
+  async asked(owner: string, contact: string): Promise<boolean> {
+    const r = await this.db.query(
+      `SELECT 1 FROM roster WHERE owner = $1 AND contact = $2 AND ask AND subscription <> 'both'`,
+      [owner, contact],
+    );
     return r.rowCount === 1;
   }
 
@@ -121,41 +140,48 @@ export class RosterStore {
   async establish(a: string, b: string): Promise<RosterChange[]> {
     return this.db.transaction(async (tx) => {
       const changes: RosterChange[] = [];
-      for (const [owner, other] of [
+      for (const [ownerJid, other] of [
         [a, b],
         [b, a],
       ] as const) {
+        const owner = this.local(ownerJid);
+        if (owner === undefined) continue;
         await tx.query(
           `INSERT INTO roster (owner, contact, subscription, ask) VALUES ($1, $2, 'both', false)
            ON CONFLICT (owner, contact) DO UPDATE SET subscription = 'both', ask = false`,
-          [owner, this.bare(other)],
+          [owner, other],
         );
         await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
           owner,
-          this.bare(other),
+          other,
         ]);
-        changes.push({ owner, item: (await this.item(tx, owner, this.bare(other)))! });
+        changes.push({ owner, item: (await this.item(tx, owner, other))! });
       }
       const binding = this.binding(a, b);
-      if (binding) await userBound(tx, binding.device, this.bare(binding.user));
+      if (binding) await userBound(tx, binding.device, binding.user);
       return changes;
     });
   }
 
-  /** The target refuses a pending request: the requester's item loses its pending mark. */
+  /** The target refuses a pending request: it is dropped, and the requester's item loses its pending mark. */
   async deny(target: string, requester: string): Promise<RosterChange[]> {
     return this.db.transaction(async (tx) => {
-      const removed = await tx.query(
-        'DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2',
-        [target, this.bare(requester)],
+      const targetLocal = this.local(target);
+      if (targetLocal !== undefined) {
+        const removed = await tx.query(
+          'DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2',
+          [targetLocal, requester],
+        );
+        if (removed.rowCount === 0) return [];
+      }
+      const requesterLocal = this.local(requester);
+      if (requesterLocal === undefined) return [];
+      const updated = await tx.query(
+        `UPDATE roster SET ask = false WHERE owner = $1 AND contact = $2 AND ask AND subscription <> 'both'`,
+        [requesterLocal, target],
       );
-      if (removed.rowCount === 0) return [];
-      await tx.query(`UPDATE roster SET ask = false WHERE owner = $1 AND contact = $2`, [
-        requester,
-        this.bare(target),
-      ]);
-      const item = await this.item(tx, requester, this.bare(target));
-      return item ? [{ owner: requester, item }] : [];
+      if (updated.rowCount === 0) return [];
+      return [{ owner: requesterLocal, item: (await this.item(tx, requesterLocal, target))! }];
     });
   }
 
@@ -163,31 +189,34 @@ export class RosterStore {
   async release(a: string, b: string): Promise<RosterChange[]> {
     return this.db.transaction(async (tx) => {
       const changes: RosterChange[] = [];
-      for (const [owner, other] of [
+      for (const [ownerJid, other] of [
         [a, b],
         [b, a],
       ] as const) {
+        const owner = this.local(ownerJid);
+        if (owner === undefined) continue;
         await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
           owner,
-          this.bare(other),
+          other,
         ]);
         const removed = await tx.query('DELETE FROM roster WHERE owner = $1 AND contact = $2', [
           owner,
-          this.bare(other),
+          other,
         ]);
-        if (removed.rowCount > 0)
-          changes.push({ owner, item: { contact: this.bare(other), subscription: 'remove' } });
+        if (removed.rowCount > 0) changes.push({ owner, item: { contact: other, subscription: 'remove' } });
       }
       const binding = this.binding(a, b);
-      if (binding) await userReleased(tx, binding.device, this.bare(binding.user));
+      if (binding) await userReleased(tx, binding.device, binding.user);
       return changes;
     });
   }
 
-  /** The device and the user of a binding (user–device relationship), if `a` and `b` form one. */
+  /** The local device and the user (bare JID) of a binding (user–device relationship), if `a` and `b` form one. */
   private binding(a: string, b: string): { device: string; user: string } | undefined {
     if (a.startsWith('#') === b.startsWith('#')) return undefined;
-    return a.startsWith('#') ? { device: a, user: b } : { device: b, user: a };
+    const [device, user] = a.startsWith('#') ? [a, b] : [b, a];
+    const local = this.local(device);
+    return local === undefined ? undefined : { device: local, user };
   }
 
   /** Name and groups of an existing or new item (RFC 6121 §2.3); the subscription is not the client's to set. */

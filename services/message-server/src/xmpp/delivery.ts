@@ -1,0 +1,155 @@
+/**
+ * Getting stanzas to their recipients, here or in another AS, and the answers the router gives: the pieces the
+ * router, the presence handler and the server's own iqs share.
+ */
+import {
+  jidToString,
+  stanzaError,
+  xml,
+  type C2sSession,
+  type Element,
+  type Jid,
+  type StanzaErrorCondition,
+} from '@irsp/xmpp';
+import type { Logger } from '@irsp/http';
+import type { RosterChange, RosterStore } from './roster.js';
+import type { SessionRegistry } from './sessions.js';
+
+export const ROSTER_NS = 'jabber:iq:roster';
+
+/** Who sent a stanza: a local session, or an account of another AS reached over s2s (answers go back there). */
+export type Origin = Pick<C2sSession, 'jid' | 'send' | 'pause' | 'resume'>;
+
+/** The message servers of other ASs (clause 8.5), reached over XMPP server-to-server streams. */
+export interface OtherAses {
+  send(stanza: Element): void;
+}
+
+export class Delivery {
+  private pushId = 0;
+  private otherAses: OtherAses | undefined;
+
+  constructor(
+    readonly domain: string,
+    readonly sessions: SessionRegistry,
+    readonly roster: RosterStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Federation is switched on once the s2s engine exists (it needs the router first). */
+  federate(otherAses: OtherAses): void {
+    this.otherAses = otherAses;
+  }
+
+  get federated(): boolean {
+    return this.otherAses !== undefined;
+  }
+
+  /** To another AS; false when federation is off. */
+  toOtherAs(stanza: Element): boolean {
+    if (!this.otherAses) return false;
+    this.otherAses.send(stanza);
+    return true;
+  }
+
+  /** An account of another AS as the origin of a stanza: answers to it go back over s2s. */
+  remoteOrigin(jid: Jid): Origin {
+    return {
+      jid,
+      send: (stanza) => this.toOtherAs(stanza),
+      pause: () => undefined,
+      resume: () => undefined,
+    };
+  }
+
+  /** To every online resource of a local account, or to the bare JID of an account of another AS. */
+  toAll(bare: string, stanza: Element): void {
+    const local = this.roster.local(bare);
+    if (local === undefined) {
+      const copy = stanza.clone();
+      copy.attrs.to = bare;
+      this.toOtherAs(copy);
+      return;
+    }
+    for (const session of this.sessions.resources(local)) session.send(stanza);
+  }
+
+  /** Writes to the recipient; a recipient that cannot keep up pauses the sender (back-pressure). */
+  deliver(from: Origin, to: C2sSession, stanza: Element): void {
+    if (!to.send(stanza)) {
+      from.pause();
+      void to.writable().then(() => from.resume());
+    }
+  }
+
+  /** Roster pushes to every online resource of each owner (RFC 6121 §2.1.6). */
+  pushChanges(changes: RosterChange[]): void {
+    for (const change of changes) {
+      for (const session of this.sessions.resources(change.owner)) {
+        session.send(
+          xml(
+            'iq',
+            { type: 'set', id: `push-${++this.pushId}`, to: jidToString(session.jid) },
+            xml('query', { xmlns: ROSTER_NS }, itemElement(change.item)),
+          ),
+        );
+      }
+    }
+  }
+
+  nextId(prefix: string): string {
+    return `${prefix}-${++this.pushId}`;
+  }
+
+  errorReply(
+    stanza: Element,
+    type: 'auth' | 'cancel' | 'modify' | 'wait',
+    condition: StanzaErrorCondition,
+    text?: string,
+  ): Element {
+    const reply = stanzaError(stanza, type, condition, text);
+    reply.attrs.from = stanza.attrs.to ?? this.domain;
+    return reply;
+  }
+
+  result(stanza: Element): Element {
+    return xml('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from });
+  }
+
+  /** A stanza not delivered: the sender learns why, unless it was an answer or presence (RFC 6121: dropped). */
+  refuse(
+    from: Origin,
+    stanza: Element,
+    condition: StanzaErrorCondition,
+    type: 'cancel' | 'auth' = 'cancel',
+    text?: string,
+  ): void {
+    if (stanza.attrs.type === 'error' || stanza.attrs.type === 'result') return;
+    if (stanza.name === 'presence') return;
+    from.send(this.errorReply(stanza, type, condition, text));
+    this.logger.debug(
+      { from: jidToString(from.jid), to: stanza.attrs.to, name: stanza.name, condition },
+      'stanza not delivered',
+    );
+  }
+}
+
+export function itemElement(item: RosterChange['item']): Element {
+  if (item.subscription === 'remove') return xml('item', { jid: item.contact, subscription: 'remove' });
+  return xml(
+    'item',
+    {
+      jid: item.contact,
+      subscription: item.subscription,
+      name: item.name ?? undefined,
+      ask: item.ask ? 'subscribe' : undefined,
+    },
+    ...item.groups.map((g) => xml('group', {}, g)),
+  );
+}
+
+/** A command in the sense of §9: a message or an iq request, not an answer or an error. */
+export function isCommand(stanza: Element): boolean {
+  if (stanza.name === 'message') return stanza.attrs.type !== 'error';
+  return stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set');
+}

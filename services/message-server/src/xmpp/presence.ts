@@ -1,0 +1,297 @@
+/**
+ * Presence and relationships (14543-5-8 §10, §13; RFC 6121 §3–4), within the AS and across ASs (clause 8.5):
+ * - a subscription request waits for the target's approval, or is approved at once when a user presents a device's
+ *   verification code; one approval relates both sides (the IRSP rule), and either side's release ends it;
+ * - presence goes to related accounts only: to local resources directly, to another AS once per bare JID;
+ * - towards another AS the RFC 6121 stanzas are sent as a plain RFC 6121 server expects them: an approval is also a
+ *   `subscribe` back (so that server's user subscribes in turn), and initial presence probes remote contacts.
+ */
+import { verifyPassword } from '@irsp/credentials';
+import type { Logger } from '@irsp/http';
+import { bareString, jidToString, xml, type C2sSession, type Element, type Jid } from '@irsp/xmpp';
+import type { Delivery, Origin } from './delivery.js';
+import type { RosterStore } from './roster.js';
+
+/** Our extension: a user presents a device's verification code in its subscription request (docs/client-protocol.md). */
+export const VERIFY_CODE_NS = 'urn:irsp:verifycode:0';
+
+export class Presence {
+  /** The last available presence each session broadcast. */
+  private readonly current = new WeakMap<C2sSession, Element>();
+  private readonly roster: RosterStore;
+
+  constructor(
+    private readonly delivery: Delivery,
+    private readonly logger: Logger,
+  ) {
+    this.roster = delivery.roster;
+  }
+
+  // --- a session's own presence ------------------------------------------------------------------------------------
+
+  /** A session's broadcast presence; true when it is initial presence (the session has become available). */
+  async own(from: C2sSession, stanza: Element): Promise<boolean> {
+    const first = !this.current.has(from);
+    if (stanza.attrs.type === 'unavailable') {
+      if (first) return false;
+      this.current.delete(from);
+    } else {
+      this.current.set(from, stanza);
+    }
+    await this.broadcast(from, stanza);
+    // RFC 6121 §4.2.2: initial presence brings the contacts' current presence — local ones at once, those of other
+    // ASs by a probe.
+    const initial = first && stanza.attrs.type === undefined;
+    if (initial) {
+      const own = this.roster.bare(from.jid.local!);
+      for (const contact of await this.roster.relatedContacts(from.jid.local!)) {
+        if (this.roster.local(contact) === undefined) {
+          this.delivery.toOtherAs(xml('presence', { type: 'probe', from: own, to: contact }));
+        } else {
+          this.sendCurrent(contact, jidToString(from.jid), from);
+        }
+      }
+      for (const other of this.delivery.sessions.resources(from.jid.local!)) {
+        const presence = this.current.get(other);
+        if (other !== from && presence) from.send(stamped(presence, other.jid, jidToString(from.jid)));
+      }
+    }
+    return initial;
+  }
+
+  /** The session has gone: unavailable to whoever saw it online. */
+  async gone(session: C2sSession): Promise<void> {
+    if (!this.current.has(session)) return;
+    this.current.delete(session);
+    await this.broadcast(session, xml('presence', { type: 'unavailable' }));
+  }
+
+  /** A session's presence to its own other resources, every online resource of related local accounts, and once
+   * to each related account of another AS. */
+  private async broadcast(from: C2sSession, stanza: Element): Promise<void> {
+    const sender = jidToString(from.jid);
+    for (const other of this.delivery.sessions.resources(from.jid.local!))
+      if (other !== from) this.delivery.deliver(from, other, stamped(stanza, from.jid, sender));
+    for (const contact of await this.roster.relatedContacts(from.jid.local!)) {
+      const local = this.roster.local(contact);
+      if (local === undefined) {
+        this.delivery.toOtherAs(stamped(stanza, from.jid, contact));
+        continue;
+      }
+      for (const recipient of this.delivery.sessions.resources(local))
+        this.delivery.deliver(from, recipient, stamped(stanza, from.jid, jidToString(recipient.jid)));
+    }
+  }
+
+  /** The current presence of every online resource of the local account `of`, to `to` (one session or all). */
+  private sendCurrent(of: string, to: string, only?: C2sSession): void {
+    const ofLocal = this.roster.local(of);
+    if (ofLocal === undefined) return;
+    const toLocal = this.roster.local(to.split('/')[0]!);
+    for (const source of this.delivery.sessions.resources(ofLocal)) {
+      const presence = this.current.get(source);
+      if (!presence) continue;
+      if (toLocal === undefined) {
+        this.delivery.toOtherAs(stamped(presence, source.jid, to));
+        continue;
+      }
+      for (const recipient of only ? [only] : this.delivery.sessions.resources(toLocal))
+        recipient.send(stamped(presence, source.jid, jidToString(recipient.jid)));
+    }
+  }
+
+  // --- directed presence and subscriptions -------------------------------------------------------------------------
+
+  /**
+   * Presence with a `to`, from a local session or from another AS. `sender` and `target` are bare JIDs; at least
+   * one is local (the s2s engine only hands over stanzas to this AS).
+   */
+  async directed(origin: Origin, stanza: Element, target: Jid): Promise<void> {
+    const sender = bareString(origin.jid);
+    const to = bareString(target);
+    if (target.local === undefined || to === sender) return;
+    const targetLocal = this.roster.local(to);
+    const senderLocal = this.roster.local(sender);
+    switch (stanza.attrs.type) {
+      case 'subscribe':
+        return this.subscribe(origin, stanza, sender, to);
+      case 'subscribed':
+        // An approval of a request the target made (or, from another AS, of one our account made).
+        if (targetLocal !== undefined && senderLocal === undefined) {
+          if (await this.roster.asked(targetLocal, sender)) return this.relate(sender, to);
+          return;
+        }
+        if (senderLocal !== undefined && (await this.roster.hasRequest(senderLocal, to)))
+          return this.relate(sender, to);
+        return;
+      case 'unsubscribed':
+        // A refusal of a pending request, or (RFC 6121 §3.2) the end of an existing relationship.
+        if (await this.isRelated(sender, to)) {
+          await this.release(sender, to);
+          return;
+        }
+        this.delivery.pushChanges(await this.roster.deny(sender, to));
+        this.delivery.toAll(to, xml('presence', { type: 'unsubscribed', from: sender, to }));
+        return;
+      case 'unsubscribe':
+        await this.release(sender, to);
+        return;
+      case 'probe':
+        // From another AS (RFC 6121 §4.3): the current presence of a related local account.
+        if (
+          senderLocal === undefined &&
+          targetLocal !== undefined &&
+          (await this.roster.related(targetLocal, sender))
+        )
+          this.sendCurrent(to, sender);
+        return;
+      case undefined:
+      case 'unavailable':
+        // Directed presence reaches related accounts only.
+        if (await this.isRelated(sender, to)) {
+          if (targetLocal === undefined) this.delivery.toOtherAs(stanza);
+          else this.toLocalTarget(origin, stanza, targetLocal, target.resource);
+        }
+        return;
+      case 'error':
+        // Another AS refused our account's request (e.g. a wrong verification code): the request ends there.
+        if (
+          senderLocal === undefined &&
+          targetLocal !== undefined &&
+          (await this.roster.asked(targetLocal, sender))
+        ) {
+          this.delivery.pushChanges(await this.roster.deny(sender, to));
+          this.toLocalTarget(origin, stanza, targetLocal, target.resource);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private toLocalTarget(origin: Origin, stanza: Element, local: string, resource: string | undefined): void {
+    const sessions = this.delivery.sessions;
+    const one = resource === undefined ? undefined : sessions.resource(local, resource);
+    for (const recipient of one ? [one] : sessions.resources(local))
+      this.delivery.deliver(origin, recipient, stanza);
+  }
+
+  /** Whether `a` and `b` are related, asked of whichever side is local. */
+  private async isRelated(a: string, b: string): Promise<boolean> {
+    const aLocal = this.roster.local(a);
+    if (aLocal !== undefined) return this.roster.related(aLocal, b);
+    const bLocal = this.roster.local(b);
+    return bLocal !== undefined && this.roster.related(bLocal, a);
+  }
+
+  private async subscribe(origin: Origin, stanza: Element, sender: string, target: string): Promise<void> {
+    const targetLocal = this.roster.local(target);
+    const senderLocal = this.roster.local(sender);
+    if (targetLocal === undefined) {
+      // To another AS: our side records the pending request, that AS's message server decides.
+      if (senderLocal === undefined) return;
+      if (!this.delivery.federated) {
+        origin.send(this.delivery.errorReply(stanza, 'cancel', 'remote-server-not-found'));
+        return;
+      }
+      // Our account approves, by asking in turn, a request the contact made first.
+      if (await this.roster.hasRequest(senderLocal, target)) return this.relate(sender, target);
+      if (!(await this.roster.related(senderLocal, target)))
+        this.delivery.pushChanges(await this.roster.request(sender, target));
+      this.delivery.toOtherAs(stanza);
+      return;
+    }
+    if (!(await this.roster.accountExists(targetLocal))) {
+      origin.send(this.delivery.errorReply(stanza, 'cancel', 'item-not-found'));
+      return;
+    }
+    if (await this.roster.related(targetLocal, sender)) {
+      this.delivery.toAll(sender, xml('presence', { type: 'subscribed', from: target, to: sender }));
+      return;
+    }
+    const code = stanza.getChild('verifycode', VERIFY_CODE_NS);
+    if (code) {
+      // 14543-5-8 §10: a user who presents the device's verification code binds it without its approval.
+      const hash =
+        target.startsWith('#') && !sender.startsWith('#')
+          ? await this.roster.verifyCodeHash(targetLocal)
+          : undefined;
+      if (!hash || !(await verifyPassword(code.text(), hash))) {
+        this.logger.info({ sender, target }, 'wrong verification code');
+        origin.send(this.delivery.errorReply(stanza, 'auth', 'not-authorized'));
+        return;
+      }
+      return this.relate(target, sender);
+    }
+    // A request waiting for the target's approval, delivered now to its online resources and at each login.
+    this.delivery.pushChanges(await this.roster.request(sender, target));
+    // A request the other side already made is answered by this one: both want the relationship.
+    const crossing =
+      senderLocal !== undefined
+        ? await this.roster.hasRequest(senderLocal, target)
+        : await this.roster.asked(targetLocal, sender);
+    if (crossing) return this.relate(target, sender);
+    this.delivery.toAll(target, xml('presence', { type: 'subscribe', from: sender, to: target }));
+  }
+
+  /** `approver` approves `requester` (or the verification code does): the relationship exists both ways. */
+  async relate(approver: string, requester: string): Promise<void> {
+    this.delivery.pushChanges(await this.roster.establish(approver, requester));
+    for (const [from, to] of [
+      [approver, requester],
+      [requester, approver],
+    ] as const) {
+      if (this.roster.local(to) !== undefined) {
+        this.delivery.toAll(to, xml('presence', { type: 'subscribed', from, to }));
+      } else if (this.roster.local(from) !== undefined) {
+        // A plain RFC 6121 server relates one direction per approval: ask for the other one too.
+        this.delivery.toOtherAs(xml('presence', { type: 'subscribed', from, to }));
+        this.delivery.toOtherAs(xml('presence', { type: 'subscribe', from, to }));
+      }
+    }
+    // Each side now sees the other's current presence.
+    this.sendCurrent(approver, requester);
+    this.sendCurrent(requester, approver);
+  }
+
+  /**
+   * Ends a relationship (either side, or a refusal of an existing one): both rosters here lose the item, the other
+   * AS is told both directions end when the sender is local (as for a roster removal, RFC 6121 §2.5.2), and each
+   * side sees the other go offline. Returns whether there was anything to end here.
+   */
+  async release(sender: string, target: string): Promise<boolean> {
+    const changes = await this.roster.release(sender, target);
+    this.delivery.pushChanges(changes);
+    if (this.roster.local(target) === undefined && this.roster.local(sender) !== undefined) {
+      this.delivery.toOtherAs(xml('presence', { type: 'unsubscribe', from: sender, to: target }));
+      this.delivery.toOtherAs(xml('presence', { type: 'unsubscribed', from: sender, to: target }));
+    }
+    if (changes.length > 0) this.exchangeUnavailable(sender, target);
+    return changes.length > 0;
+  }
+
+  /** After a release, each side sees the other go offline. */
+  private exchangeUnavailable(a: string, b: string): void {
+    for (const [of, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const ofLocal = this.roster.local(of);
+      if (ofLocal === undefined) {
+        this.delivery.toAll(to, xml('presence', { type: 'unavailable', from: of, to }));
+        continue;
+      }
+      for (const source of this.delivery.sessions.resources(ofLocal)) {
+        if (!this.current.has(source)) continue;
+        this.delivery.toAll(to, xml('presence', { type: 'unavailable', from: jidToString(source.jid), to }));
+      }
+    }
+  }
+}
+
+function stamped(presence: Element, from: Jid, to: string): Element {
+  const copy = presence.clone();
+  copy.attrs.from = jidToString(from);
+  copy.attrs.to = to;
+  return copy;
+}
