@@ -77,3 +77,22 @@ export function applicationServerSchemaName(
     `app_${as.domain.replace(/[^a-z0-9]/g, '_')}_${server.name.replace(/-/g, '_')}`.slice(0, 63)
   );
 }
+
+/**
+ * Where the message servers of `domain` reach other XMPP domains over s2s (clause 8.5): the other ASs of the
+ * topology at their message servers' URL host and `xmpp.s2sPort`, then `federation.routes`, which win.
+ */
+export function s2sRoutes(
+  topology: Topology,
+  domain: string,
+): Record<string, { host: string; port: number }[]> {
+  const routes: Record<string, { host: string; port: number }[]> = {};
+  for (const as of topology.autonomousSystems) {
+    if (as.domain === domain) continue;
+    const candidates = as.messageServers.flatMap((ms) =>
+      ms.xmpp?.s2sPort === undefined ? [] : [{ host: new URL(ms.url).hostname, port: ms.xmpp.s2sPort }],
+    );
+    if (candidates.length > 0) routes[as.domain] = candidates;
+  }
+  return { ...routes, ...topology.federation.routes };
+}

@@ -3,6 +3,7 @@
  * account server, credentials, TLS and databases. One file drives `pnpm start`, docker-compose and a cloud
  * deployment of a single service (which reads only its own entry and the addresses of its peers).
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 // Coerced so that `port: ${PORT}` (a string after substitution) is accepted.
@@ -49,6 +50,9 @@ export const accountServerSchema = z.object({
   reconcileIntervalMs: z.number().int().min(100).default(30_000),
 });
 
+/** Where a message server serves XMPP over WebSocket on `xmpp.websocketPort` (the usual path, as in Prosody). */
+export const XMPP_WEBSOCKET_PATH = '/xmpp-websocket';
+
 export const messageServerSchema = z.object({
   id: z.string().regex(/^[a-z0-9-]{1,32}$/),
   /** Base URL of the admin API (server address of clause 3.1.11, as https URL). */
@@ -62,7 +66,15 @@ export const messageServerSchema = z.object({
       host: host.default('127.0.0.1'),
       c2sPort: port,
       directTlsPort: port.optional(),
+      /** XMPP over WebSocket (RFC 7395): `wss://host:port/xmpp-websocket`, HTTPS only. */
+      websocketPort: port.optional(),
+      /** XMPP server-to-server (RFC 6120 §13): federation with the message servers of other ASs (clause 8.5). */
       s2sPort: port.optional(),
+      /**
+       * Server dialback key secret (XEP-0185). Every message server of one AS must share it; absent, a random one
+       * per process (enough for a single message server per AS).
+       */
+      dialbackSecret: z.string().min(16, 'dialbackSecret must be at least 16 characters').optional(),
     })
     .optional(),
   credentials: z.object({
@@ -73,8 +85,65 @@ export const messageServerSchema = z.object({
   }),
 });
 
+const applicationServerName = z.string().regex(/^[a-z0-9-]{1,32}$/);
+const appid = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/);
+/** A key shared with one peer or third party for HMAC-SHA256 signatures; write it as `${ENV}`, not in the file. */
+const signingKey = z.string().min(32, 'key must be at least 32 characters').max(512);
+
+/** Where an application server serves Messages 14–15 from other ASs when `serviceUris.peerExchange` is not set. */
+export const DEFAULT_PEER_EXCHANGE_URI = '/peer/exchange';
+
+/**
+ * An application server of another AS that this one exchanges Messages 14–15 with (clause 8.6, our arrangement:
+ * docs/decisions/0006-cross-as-exchange.md). `appid` is what the peer presents, bound to `as`.
+ */
+export const peerSchema = z.object({
+  name: applicationServerName,
+  as: domain,
+  url: httpsUrl,
+  /** The peer's service URI for Messages 14–15 from other ASs. */
+  exchangeUri: uriPath.default(DEFAULT_PEER_EXCHANGE_URI),
+  appid,
+  key: signingKey,
+  /** Whether the default application pushes what this peer sends on to the user or device (clause 8.7's path). */
+  push: z.boolean().default(false),
+});
+export type PeerConfig = z.infer<typeof peerSchema>;
+
+function isAddressOrCidr(value: string): boolean {
+  const [address, prefix, ...rest] = value.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** A third party (IRSP external application server) the gateway application talks to (clause 8.8, Table 8). */
+export const thirdPartySchema = z.object({
+  name: applicationServerName,
+  /** What the third party presents in Table 8's `appid`. */
+  appid,
+  /** Shared with the third party, for its requests and for our webhooks. */
+  key: signingKey,
+  /** Where Messages 8–11 and 14–15 the gateway receives are posted as signed JSON. */
+  webhookUrl: httpsUrl,
+  allow: z.object({
+    /** Source addresses it may call from (an address or CIDR, IPv4 or IPv6). */
+    addresses: z.array(z.string().refine(isAddressOrCidr, 'must be an IP address or CIDR')).min(1),
+    /** The messages its requests may become: 12–13 (push), 14–15 (exchange). */
+    messages: z.array(z.union([z.literal(12), z.literal(13), z.literal(14), z.literal(15)])).default([]),
+    /** Application servers of the AS it may exchange with (Messages 14–15). */
+    targets: z.array(applicationServerName).default([]),
+  }),
+  /** The received messages it is sent. */
+  forward: z
+    .array(z.union([z.literal(8), z.literal(9), z.literal(10), z.literal(11), z.literal(14), z.literal(15)]))
+    .default([]),
+});
+export type ThirdPartyConfig = z.infer<typeof thirdPartySchema>;
+
 export const applicationServerSchema = z.object({
-  name: z.string().regex(/^[a-z0-9-]{1,32}$/),
+  name: applicationServerName,
   url: httpsUrl,
   listen: listenSchema,
   tls: certFilesSchema.optional(),
@@ -89,8 +158,14 @@ export const applicationServerSchema = z.object({
       deviceUpload: uriPath.default('/device/upload'),
       deviceStatus: uriPath.default('/device/status'),
       exchange: uriPath.default('/exchange'),
+      /** Messages 14–15 from application servers of other ASs (default DEFAULT_PEER_EXCHANGE_URI). */
+      peerExchange: uriPath.optional(),
     })
     .prefault({}),
+  /** Application servers of other ASs it exchanges Messages 14–15 with (clause 8.6). */
+  peers: z.array(peerSchema).optional(),
+  /** The third-party gateway application (clause 8.8). */
+  gateway: z.object({ thirdParties: z.array(thirdPartySchema).min(1) }).optional(),
 });
 
 export const autonomousSystemSchema = z.object({
@@ -128,6 +203,18 @@ export const topologySchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     accountServer: accountServerSchema,
     autonomousSystems: z.array(autonomousSystemSchema).min(1),
+    /**
+     * XMPP federation (clause 8.5). The ASs of this file reach each other at their message servers' URL host and
+     * `xmpp.s2sPort`; `routes` adds or overrides domains of other XMPP servers (e.g. a partner's AS); any other
+     * domain is found by DNS SRV `_xmpp-server._tcp` (RFC 6120 §3.2).
+     */
+    federation: z
+      .object({
+        routes: z.record(domain, z.array(z.object({ host, port })).min(1)).default({}),
+        /** How long a stanza to another AS may wait for its stream before it bounces (ms). */
+        bounceTimeoutMs: z.number().int().min(100).default(30_000),
+      })
+      .default({ routes: {}, bounceTimeoutMs: 30_000 }),
   })
   .superRefine((topology, ctx) => {
     const domains = new Set<string>();
@@ -153,6 +240,15 @@ export const topologySchema = z
           path: ['autonomousSystems', i, 'applicationServers'],
           message: 'duplicate application server name',
         });
+      as.applicationServers.forEach((server, j) =>
+        checkApplicationServer(server, as.domain, names, (path, message) =>
+          ctx.addIssue({
+            code: 'custom',
+            path: ['autonomousSystems', i, 'applicationServers', j, ...path],
+            message,
+          }),
+        ),
+      );
     }
     const appids = new Map<string, string>();
     const claim = (appid: string, owner: string, path: (string | number)[]) => {
@@ -191,6 +287,46 @@ export const topologySchema = z
       });
     }
   });
+
+type Issue = (path: (string | number)[], message: string) => void;
+
+function duplicates(values: readonly string[]): boolean {
+  return new Set(values).size !== values.length;
+}
+
+/** Peers of other ASs and third parties: each known once, and pointing at what exists. */
+function checkApplicationServer(
+  server: z.infer<typeof applicationServerSchema>,
+  domain: string,
+  names: ReadonlySet<string>,
+  issue: Issue,
+): void {
+  const uris = server.serviceUris;
+  const peerExchange = uris.peerExchange ?? DEFAULT_PEER_EXCHANGE_URI;
+  if ([uris.userUpload, uris.deviceUpload, uris.deviceStatus, uris.exchange].includes(peerExchange))
+    issue(['serviceUris', 'peerExchange'], 'must differ from the other service URIs');
+  const peers = server.peers ?? [];
+  peers.forEach((peer, k) => {
+    if (peer.as === domain)
+      issue(['peers', k, 'as'], 'a peer is of another AS (application servers of the same AS need no entry)');
+  });
+  if (duplicates(peers.map((p) => `${p.name}@${p.as}`))) issue(['peers'], 'duplicate peer name in one AS');
+  if (duplicates(peers.map((p) => p.appid))) issue(['peers'], 'duplicate peer appid');
+  const thirdParties = server.gateway?.thirdParties ?? [];
+  if (duplicates(thirdParties.map((t) => t.name)))
+    issue(['gateway', 'thirdParties'], 'duplicate third party name');
+  if (duplicates(thirdParties.map((t) => t.appid)))
+    issue(['gateway', 'thirdParties'], 'duplicate third party appid');
+  thirdParties.forEach((thirdParty, k) =>
+    thirdParty.allow.targets.forEach((target, l) => {
+      if (!names.has(target) || target === server.name)
+        issue(
+          ['gateway', 'thirdParties', k, 'allow', 'targets', l],
+          'must name another application server of the AS',
+        );
+    }),
+  );
+}
 
 export type Topology = z.infer<typeof topologySchema>;
 export type AccountServerConfig = Topology['accountServer'];

@@ -16,6 +16,7 @@ import {
   selectApplicationServer,
   selectAs,
   selectMessageServer,
+  s2sRoutes,
   substituteEnv,
   type Topology,
 } from '../src/index.js';
@@ -74,6 +75,7 @@ const MINIMAL_EXPECTED: Topology = {
   database: { dataDir: '.irsp/data' },
   http: { method: 'POST', connectTimeoutMs: 5000, requestTimeoutMs: 10000 },
   logLevel: 'info',
+  federation: { routes: {}, bounceTimeoutMs: 30000 },
   accountServer: {
     url: 'https://account.irsp.test:8443',
     listen: { host: '127.0.0.1', port: 8443 },
@@ -174,6 +176,30 @@ autonomousSystems:
     await expect(loadTopology(file, { ACCOUNT_PORT: 'eighty' })).rejects.toThrow(
       /accountServer\.listen\.port/,
     );
+  });
+
+  it('reads the XMPP ports, the WebSocket one (RFC 7395) included, coerced like the others', async () => {
+    const file = await topologyFile(`
+accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } }
+autonomousSystems:
+  - domain: as1.irsp.test
+    messageServers:
+      - id: ms1
+        url: https://ms1.as1.irsp.test:8543
+        listen: { port: 8543 }
+        xmpp: { c2sPort: 5222, directTlsPort: 5223, websocketPort: '\${WS_PORT}' }
+        credentials:
+          accountServer: { appid: a1, token: 0123456789abcdef }
+          toAccountServer: { appid: m1, token: fedcba9876543210 }
+`);
+    const topology = await loadTopology(file, { WS_PORT: '5280' });
+    expect(topology.autonomousSystems[0]!.messageServers[0]!.xmpp).toEqual({
+      host: '127.0.0.1',
+      c2sPort: 5222,
+      directTlsPort: 5223,
+      websocketPort: 5280,
+    });
+    await expect(loadTopology(file, { WS_PORT: '70000' })).rejects.toThrow(/xmpp\.websocketPort/);
   });
 
   it('loads the same topology from JSON', async () => {
@@ -700,5 +726,187 @@ describe('databases', () => {
     const [lock, own] = t.autonomousSystems[0]!.applicationServers;
     expect(applicationServerSchemaName(t.autonomousSystems[0]!, lock!)).toBe('app_as1_irsp_test_smart_lock');
     expect(applicationServerSchemaName(t.autonomousSystems[0]!, own!)).toBe('own_schema');
+  });
+});
+
+describe('application servers of other ASs and third parties (clauses 8.6, 8.8)', () => {
+  const KEY = 'k'.repeat(32);
+  const peer = (extra: Doc = {}): Doc => ({
+    name: 'default',
+    as: 'as2.irsp.test',
+    url: 'https://app.as2.irsp.test',
+    appid: 'default-as2',
+    key: '${AS1_AS2_KEY}',
+    ...extra,
+  });
+  const thirdParty = (extra: Doc = {}): Doc => ({
+    name: 'acme',
+    appid: 'acme',
+    key: KEY,
+    webhookUrl: 'https://hooks.acme.test/irsp',
+    allow: { addresses: ['127.0.0.1', '10.0.0.0/8', '::1/128'] },
+    ...extra,
+  });
+  const withApp = (extra: Doc, apps: Doc[] = []) =>
+    document([as('as1.irsp.test', [messageServer('ms1', 'm')], [applicationServer('a', extra), ...apps])]);
+  const problem = async (extra: Doc, ...lines: string[]) =>
+    expect(await configError(() => parseTopology(withApp(extra, [applicationServer('b')]), {}))).toBe(
+      invalid(...lines.map((l) => `autonomousSystems.0.applicationServers.0.${l}`)),
+    );
+
+  it('reads peers with their key from ${ENV} and fills the defaults; no peers or gateway by default', () => {
+    const t = parseTopology(withApp({ peers: [peer()] }), { AS1_AS2_KEY: KEY });
+    const app = t.autonomousSystems[0]!.applicationServers[0]!;
+    expect(app.peers).toEqual([
+      {
+        name: 'default',
+        as: 'as2.irsp.test',
+        url: 'https://app.as2.irsp.test',
+        exchangeUri: '/peer/exchange',
+        appid: 'default-as2',
+        key: KEY,
+        push: false,
+      },
+    ]);
+    expect(app.serviceUris.peerExchange).toBeUndefined();
+    expect(app.gateway).toBeUndefined();
+    const plain = parseTopology(withApp({}), {}).autonomousSystems[0]!.applicationServers[0]!;
+    expect([plain.peers, plain.gateway]).toEqual([undefined, undefined]);
+  });
+
+  it('refuses a peer of its own AS, a short key, an http URL and duplicates', async () => {
+    await problem(
+      { peers: [peer({ as: 'as1.irsp.test', key: 'short', url: 'http://x.test' })] },
+      'peers.0.url: must be an https:// URL (RFC 2818)',
+      'peers.0.key: key must be at least 32 characters',
+      'peers.0.as: a peer is of another AS (application servers of the same AS need no entry)',
+    );
+    await problem(
+      { peers: [peer({ as: 'as1.irsp.test', key: KEY })] },
+      'peers.0.as: a peer is of another AS (application servers of the same AS need no entry)',
+    );
+    await problem(
+      { peers: [peer({ key: KEY }), peer({ key: KEY })] },
+      'peers: duplicate peer name in one AS',
+      'peers: duplicate peer appid',
+    );
+    expect(
+      parseTopology(
+        withApp({ peers: [peer({ key: KEY }), peer({ key: KEY, as: 'as3.irsp.test', appid: 'd3' })] }),
+        {},
+      ).autonomousSystems[0]!.applicationServers[0]!.peers!.length,
+    ).toBe(2);
+  });
+
+  it('an unset key variable is a ConfigError naming the path', async () => {
+    expect(await configError(() => parseTopology(withApp({ peers: [peer()] }), {}))).toBe(
+      'autonomousSystems[0].applicationServers[0].peers[0].key: environment variable AS1_AS2_KEY is not set',
+    );
+  });
+
+  it('the peer exchange URI must differ from the other service URIs', async () => {
+    await problem(
+      { serviceUris: { peerExchange: '/exchange' } },
+      'serviceUris.peerExchange: must differ from the other service URIs',
+    );
+  });
+
+  it('reads a gateway with its third parties and fills the defaults', () => {
+    const t = parseTopology(withApp({ gateway: { thirdParties: [thirdParty()] } }), {});
+    expect(t.autonomousSystems[0]!.applicationServers[0]!.gateway).toEqual({
+      thirdParties: [
+        {
+          name: 'acme',
+          appid: 'acme',
+          key: KEY,
+          webhookUrl: 'https://hooks.acme.test/irsp',
+          allow: { addresses: ['127.0.0.1', '10.0.0.0/8', '::1/128'], messages: [], targets: [] },
+          forward: [],
+        },
+      ],
+    });
+  });
+
+  it('refuses bad addresses, messages a third party cannot send or receive, unknown targets and duplicates', async () => {
+    await problem(
+      {
+        gateway: {
+          thirdParties: [
+            thirdParty({
+              allow: { addresses: ['10.0.0.0/33', 'example.com', '::1/129', '1.2.3.4/8/9'], messages: [8] },
+              forward: [12],
+            }),
+          ],
+        },
+      },
+      'gateway.thirdParties.0.allow.addresses.0: must be an IP address or CIDR',
+      'gateway.thirdParties.0.allow.addresses.1: must be an IP address or CIDR',
+      'gateway.thirdParties.0.allow.addresses.2: must be an IP address or CIDR',
+      'gateway.thirdParties.0.allow.addresses.3: must be an IP address or CIDR',
+      'gateway.thirdParties.0.allow.messages.0: Invalid input',
+      'gateway.thirdParties.0.forward.0: Invalid input',
+    );
+    await problem(
+      { gateway: { thirdParties: [thirdParty({ allow: { addresses: [], targets: ['a'] } })] } },
+      'gateway.thirdParties.0.allow.addresses: Too small: expected array to have >=1 items',
+      'gateway.thirdParties.0.allow.targets.0: must name another application server of the AS',
+    );
+    await problem(
+      {
+        gateway: { thirdParties: [thirdParty({ allow: { addresses: ['::1'], targets: ['a', 'b', 'c'] } })] },
+      },
+      'gateway.thirdParties.0.allow.targets.0: must name another application server of the AS',
+      'gateway.thirdParties.0.allow.targets.2: must name another application server of the AS',
+    );
+    await problem(
+      { gateway: { thirdParties: [thirdParty(), thirdParty()] } },
+      'gateway.thirdParties: duplicate third party name',
+      'gateway.thirdParties: duplicate third party appid',
+    );
+    await problem(
+      { gateway: { thirdParties: [] } },
+      'gateway.thirdParties: Too small: expected array to have >=1 items',
+    );
+  });
+});
+
+describe('federation routes (clause 8.5)', () => {
+  it("s2sRoutes: the other ASs at their message servers' URL host and s2sPort, overridden by federation.routes", async () => {
+    const xmpp = (s2sPort?: number) => ({ xmpp: { c2sPort: 5222, ...(s2sPort ? { s2sPort } : {}) } });
+    const t = parseTopology(
+      document(
+        [
+          as('as1.irsp.test', [messageServer('ms1', 'ms-a', xmpp(5269))]),
+          as('as2.irsp.test', [
+            messageServer('ms1', 'ms-b', xmpp(5369)),
+            messageServer('ms2', 'ms-b', xmpp(5370)),
+          ]),
+          as('as3.irsp.test', [messageServer('ms1', 'ms-c', xmpp())]),
+        ],
+        { federation: { routes: { 'partner.example': [{ host: '192.0.2.7', port: '5269' }] } } },
+      ),
+      {},
+    );
+    expect(s2sRoutes(t, 'as1.irsp.test')).toEqual({
+      'as2.irsp.test': [
+        { host: 'ms1.irsp.test', port: 5369 },
+        { host: 'ms2.irsp.test', port: 5370 },
+      ],
+      'partner.example': [{ host: '192.0.2.7', port: 5269 }],
+    });
+    expect(s2sRoutes(t, 'as2.irsp.test')).toEqual({
+      'as1.irsp.test': [{ host: 'ms1.irsp.test', port: 5269 }],
+      'partner.example': [{ host: '192.0.2.7', port: 5269 }],
+    });
+    expect(
+      await configError(() =>
+        parseTopology(
+          document([as('as1.irsp.test', [messageServer('ms1', 'a')])], {
+            federation: { routes: { Bad_Domain: [] } },
+          }),
+          {},
+        ),
+      ),
+    ).toBe('invalid IRSP topology:\n  federation.routes.Bad_Domain: Invalid key in record');
   });
 });

@@ -7,3 +7,6 @@ export * from './messages.js';
 export * from './client-api.js';
 export * from './response.js';
 export * from './openapi.js';
+export * from './signature.js';
+export * from './across-as.js';
+export * from './third-party.js';

@@ -18,8 +18,9 @@ import {
 import type { TableName } from './status.js';
 
 export type ServerRole = 'accountServer' | 'messageServer' | 'applicationServer';
-/** Configured service URIs of Messages 8–15 (clause 8.3, 8.4). */
-export type ServiceUri = 'userUpload' | 'deviceUpload' | 'deviceStatus' | 'push' | 'exchange';
+/** Configured service URIs of Messages 8–15 (clause 8.3, 8.4; `peerExchange`: 14–15 from other ASs, 8.6). */
+export type ServiceUri =
+  'userUpload' | 'deviceUpload' | 'deviceStatus' | 'push' | 'exchange' | 'peerExchange';
 
 export interface MessageDef<S extends z.ZodObject = z.ZodObject> extends Operation<S> {
   readonly number: number;

@@ -1,6 +1,15 @@
-import type { ApplicationServerConfig } from '@irsp/config';
-import type { Logger } from '@irsp/http';
+import type { ApplicationServerConfig, PeerConfig } from '@irsp/config';
+import type { Logger, OperationClient } from '@irsp/http';
 import type { Db } from '@irsp/store';
+import type { NonceStore } from './nonces.js';
+import type { SignedClient } from './signed-client.js';
+
+/** An application server of the same AS, as a target of Messages 14–15. */
+export interface LocalApplicationServer {
+  name: string;
+  url: string;
+  exchangeUri: string;
+}
 
 /** Everything an application server's modules need, passed explicitly. */
 export interface ApplicationServerContext {
@@ -10,4 +19,15 @@ export interface ApplicationServerContext {
   logger: Logger;
   /** Who may call it: its own pair (presented by the message server) and those of the AS's application servers. */
   callers: { appid: string; tokenDigest: Buffer }[];
+  /** The other application servers of the AS (Messages 14–15, clause 8.4). */
+  localServers: readonly LocalApplicationServer[];
+  /** Application servers of other ASs (Messages 14–15, clause 8.6). */
+  peers: readonly PeerConfig[];
+  /** The message servers of the AS, in order of preference (Messages 12–13). */
+  messageServers: readonly { url: string; pushUri: string }[];
+  client: OperationClient;
+  signedClient: SignedClient;
+  nonces: NonceStore;
+  /** Told when webhooks were queued for the gateway's third parties (after the commit). */
+  webhooksQueued: () => void;
 }

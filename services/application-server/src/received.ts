@@ -1,5 +1,8 @@
 /** The default application: every message received is recorded, in arrival order. */
-import type { Db } from '@irsp/store';
+import type { Db, Queryable } from '@irsp/store';
+
+/** How the caller proved who it is: not application data, not kept. */
+const CREDENTIALS = new Set(['appid', 'token', 'timestamp', 'nonce']);
 
 export interface ReceivedMessage {
   id: number;
@@ -10,15 +13,12 @@ export interface ReceivedMessage {
 }
 
 export async function record(
-  db: Db,
+  db: Queryable,
   message: number,
   operation: string,
   params: Record<string, string>,
 ): Promise<200> {
-  // The credentials the caller presented are not application data.
-  const data = Object.fromEntries(
-    Object.entries(params).filter(([name]) => name !== 'appid' && name !== 'token'),
-  );
+  const data = Object.fromEntries(Object.entries(params).filter(([name]) => !CREDENTIALS.has(name)));
   await db.query('INSERT INTO received (message, operation, params) VALUES ($1, $2, $3)', [
     message,
     operation,
