@@ -1,16 +1,19 @@
 /**
  * README command 1 (`pnpm start` → services/all-in-one/dist/main.js): a whole IRSP from nothing — topology with
  * fresh credentials, local CA, embedded databases — and a manifest a client can use with nothing else.
- * It uses the default ports (8443, 8543–8544, 8643–8644, XMPP 5222–5223 and 5322–5323): they must be free.
+ * It uses the default ports (8443, 8543–8544, 8643–8644, XMPP 5222–5223, 5280, 5322–5323 and 5380): they must be
+ * free.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { form, tempDir, TestClient } from './support/irsp.js';
 import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
 
+const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const main = fileURLToPath(new URL('../services/all-in-one/dist/main.js', import.meta.url));
 
 interface Manifest {
@@ -21,7 +24,13 @@ interface Manifest {
     messageServers: {
       url: string;
       pushUri: string;
-      xmpp?: { host: string; c2sPort: number; directTlsPort?: number };
+      xmpp?: {
+        host: string;
+        c2sPort: number;
+        directTlsPort?: number;
+        websocketPort?: number;
+        websocketUrl?: string;
+      };
       credentials: Record<string, { appid: string; token: string }>;
     }[];
     applicationServers: {
@@ -99,6 +108,7 @@ describe('pnpm start', () => {
     expect(((await stat(join(dir.path, '.irsp/manifest.json'))).mode & 0o777).toString(8)).toBe('600');
     expect(((await stat(join(dir.path, '.irsp/irsp.yaml'))).mode & 0o777).toString(8)).toBe('600');
     expect(output).toContain('IRSP running');
+    expect(output).toContain('XMPP over WebSocket  wss://127.0.0.1:5280/xmpp-websocket');
   });
 
   it('serves a client that has only the manifest: register at the account server, reach each server over HTTPS', async () => {
@@ -112,7 +122,13 @@ describe('pnpm start', () => {
       expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: '' });
       // …and log in over XMPP at the message server of AS2, as the manifest says.
       const xmpp = manifest.autonomousSystems[1]!.messageServers[0]!.xmpp!;
-      expect(xmpp).toEqual({ host: '127.0.0.1', c2sPort: 5322, directTlsPort: 5323 });
+      expect(xmpp).toEqual({
+        host: '127.0.0.1',
+        c2sPort: 5322,
+        directTlsPort: 5323,
+        websocketPort: 5380,
+        websocketUrl: 'wss://127.0.0.1:5380/xmpp-websocket',
+      });
       const untrust = trustCaForXmppClients(await readFile(join(dir.path, manifest.caCert), 'utf8'));
       try {
         const alice = await xmppLogin({
@@ -124,6 +140,19 @@ describe('pnpm start', () => {
         });
         expect(alice.jid?.toString()).toBe('alice@as2.irsp.test/test');
         await alice.stop();
+        // XMPP over WebSocket (RFC 7395) answers at the manifest's URL.
+        const ws = new WebSocket(xmpp.websocketUrl!, 'xmpp');
+        const opened = await new Promise<string>((resolve, reject) => {
+          ws.onopen = () => ws.send(`<open xmlns='${FRAMING}' to='as2.irsp.test' version='1.0'/>`);
+          ws.onmessage = (event) => resolve(String(event.data));
+          ws.onerror = () => reject(new Error('WebSocket failed'));
+        });
+        ws.close();
+        expect(opened).toMatch(
+          new RegExp(
+            `^<open xmlns='${FRAMING}' id='[0-9a-f]{24}' from='as2.irsp.test' version='1.0' xml:lang='en'/>$`,
+          ),
+        );
       } finally {
         untrust();
       }

@@ -6,5 +6,6 @@ export * from './xml/stream-parser.js';
 export * from './sasl/index.js';
 export * from './c2s/session.js';
 export * from './c2s/connection.js';
+export * from './c2s/transport.js';
 export * from './c2s/server.js';
 export * from './c2s/throttle.js';

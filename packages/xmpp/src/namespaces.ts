@@ -10,4 +10,6 @@ export const NS = {
   session: 'urn:ietf:params:xml:ns:xmpp-session',
   stanzas: 'urn:ietf:params:xml:ns:xmpp-stanzas',
   ping: 'urn:xmpp:ping',
+  /** XMPP over WebSocket (RFC 7395 §3.3.1): `<open/>` and `<close/>`. */
+  framing: 'urn:ietf:params:xml:ns:xmpp-framing',
 } as const;

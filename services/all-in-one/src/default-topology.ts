@@ -8,15 +8,24 @@ import { stringify } from 'yaml';
 
 export interface DefaultPorts {
   accountServer: number;
-  /** Per AS (in order): admin API and XMPP (STARTTLS, direct TLS) of its message server, its application server. */
-  autonomousSystems: { messageServer: number; c2s: number; directTls: number; applicationServer: number }[];
+  /**
+   * Per AS (in order): admin API and XMPP (STARTTLS, direct TLS, WebSocket) of its message server, its application
+   * server.
+   */
+  autonomousSystems: {
+    messageServer: number;
+    c2s: number;
+    directTls: number;
+    websocket: number;
+    applicationServer: number;
+  }[];
 }
 
 export const DEFAULT_PORTS: DefaultPorts = {
   accountServer: 8443,
   autonomousSystems: [
-    { messageServer: 8543, c2s: 5222, directTls: 5223, applicationServer: 8643 },
-    { messageServer: 8544, c2s: 5322, directTls: 5323, applicationServer: 8644 },
+    { messageServer: 8543, c2s: 5222, directTls: 5223, websocket: 5280, applicationServer: 8643 },
+    { messageServer: 8544, c2s: 5322, directTls: 5323, websocket: 5380, applicationServer: 8644 },
   ],
 };
 
@@ -41,7 +50,7 @@ export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = 
             url: `https://${host}:${p.messageServer}`,
             listen: { host, port: p.messageServer },
             pushUri: '/push',
-            xmpp: { host, c2sPort: p.c2s, directTlsPort: p.directTls },
+            xmpp: { host, c2sPort: p.c2s, directTlsPort: p.directTls, websocketPort: p.websocket },
             credentials: {
               accountServer: { appid: `account-server-at-${tag}`, token: randomSecret() },
               toAccountServer: { appid: `message-server-${tag}`, token: randomSecret() },

@@ -103,7 +103,10 @@ export function summary(irsp: RunningIrsp): string {
     `  account server      ${irsp.manifest.accountServer.url}`,
     ...irsp.manifest.autonomousSystems.flatMap((as) => [
       `  AS ${as.domain}`,
-      ...as.messageServers.map((ms) => `    message server ${ms.id}       ${ms.url}`),
+      ...as.messageServers.flatMap((ms) => [
+        `    message server ${ms.id}       ${ms.url}`,
+        ...(ms.xmpp?.websocketUrl ? [`      XMPP over WebSocket  ${ms.xmpp.websocketUrl}`] : []),
+      ]),
       ...as.applicationServers.map((app) => `    application server ${app.name} ${app.url}  (${app.jid})`),
     ]),
     `  CA certificate      ${irsp.manifest.caCert}`,

@@ -1,5 +1,10 @@
 /** Builds a ready message server (admin API, outbox) without listening: tests and main.ts both call it. */
-import type { ApplicationServerConfig, MessageServerConfig, TlsMaterial } from '@irsp/config';
+import {
+  XMPP_WEBSOCKET_PATH,
+  type ApplicationServerConfig,
+  type MessageServerConfig,
+  type TlsMaterial,
+} from '@irsp/config';
 import { tokenDigest } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
 import { message7, openApiDocument } from '@irsp/protocol';
@@ -45,9 +50,10 @@ export interface MessageServerOptions {
 
 export interface ListeningPorts {
   http: number;
-  /** XMPP c2s with STARTTLS and direct TLS, when the configuration has an `xmpp` section. */
+  /** XMPP c2s with STARTTLS, direct TLS and WebSocket (RFC 7395), when the configuration has an `xmpp` section. */
   c2s?: number;
   directTls?: number;
+  websocket?: number;
 }
 
 export interface MessageServer {
@@ -158,6 +164,10 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
         ports.c2s = await c2s.listen(config.xmpp.c2sPort, config.xmpp.host);
         if (config.xmpp.directTlsPort !== undefined) {
           ports.directTls = await c2s.listenDirectTls(config.xmpp.directTlsPort, config.xmpp.host);
+        }
+        if (config.xmpp.websocketPort !== undefined) {
+          const { websocketPort, host } = config.xmpp;
+          ports.websocket = await c2s.listenWebSocket(websocketPort, host, XMPP_WEBSOCKET_PATH);
         }
       }
       return ports;

@@ -1,11 +1,10 @@
 /**
- * One client connection (RFC 6120): stream header → STARTTLS (required) → SASL → stream restart → resource
- * binding → stanzas handed to the router. Every failure ends in the stream or stanza error the RFC prescribes,
- * and nothing a client sends can throw out of here (xmpp-notes pitfall 9).
+ * One client connection (RFC 6120): stream header → STARTTLS (required over plain TCP) → SASL → stream restart →
+ * resource binding → stanzas handed to the router. The same over TCP and over WebSocket (RFC 7395): the
+ * transport only frames and carries. Every failure ends in the stream or stanza error the RFC prescribes, and
+ * nothing a client sends can throw out of here (xmpp-notes pitfall 9).
  */
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
 import { streamError, stanzaError, type StreamErrorCondition } from '../errors.js';
 import {
   canonicalDomain,
@@ -20,9 +19,9 @@ import { NS } from '../namespaces.js';
 import { decodeSaslData, encodeSaslData, type Mechanism, type SaslSession } from '../sasl/index.js';
 import type { Element } from '../xml/element.js';
 import { xml } from '../xml/element.js';
-import { StreamParser } from '../xml/stream-parser.js';
 import type { C2sRouter, C2sSession } from './session.js';
 import type { LoginThrottle } from './throttle.js';
+import type { C2sTransport } from './transport.js';
 
 export interface C2sLimits {
   /** Largest stanza accepted (bytes); larger → policy-violation. */
@@ -33,7 +32,7 @@ export interface C2sLimits {
   idleTimeoutMs: number;
   /** Failed SASL attempts before the stream is closed. */
   maxAuthFailures: number;
-  /** Whitespace keep-alive interval towards the client (NAT traversal, RFC 6120 §4.6.1). */
+  /** Keep-alive interval towards the client (NAT traversal): whitespace (RFC 6120 §4.6.1) or a WebSocket ping. */
   keepaliveIntervalMs: number;
   /** Output queued for a slow reader above which it counts as slow (bytes). */
   maxBufferedBytes: number;
@@ -60,14 +59,11 @@ export interface C2sLogger {
 
 export interface C2sConnectionOptions {
   domain: string;
-  secureContext: SecureContext;
   /** SASL mechanisms in order of preference. */
   mechanisms: readonly Mechanism[];
   router: C2sRouter;
   limits: C2sLimits;
   logger: C2sLogger;
-  /** The socket is already TLS (direct TLS, XEP-0368). */
-  directTls?: boolean;
   /** Failed-login throttling shared by all connections (the account side is checked by the credential lookup). */
   throttle?: LoginThrottle;
   /** Called when the connection is gone, whatever the reason. */
@@ -76,7 +72,6 @@ export interface C2sConnectionOptions {
 
 type Phase = 'tls' | 'sasl' | 'bind' | 'ready';
 
-const STREAM_CLOSE = '</stream:stream>';
 /** Elements waiting to be handled above which the connection stops reading. */
 const MAX_BACKLOG = 64;
 
@@ -85,8 +80,6 @@ export class C2sConnection implements C2sSession {
   jid: Jid = { local: undefined, domain: '', resource: undefined };
   readonly remoteAddress: string | undefined;
 
-  private socket: Socket;
-  private readonly parser: StreamParser;
   private phase: Phase;
   private headerSent = false;
   private closed = false;
@@ -107,56 +100,49 @@ export class C2sConnection implements C2sSession {
   private drainWaiters: (() => void)[] = [];
 
   constructor(
-    socket: Socket,
+    private readonly transport: C2sTransport,
     private readonly options: C2sConnectionOptions,
   ) {
-    this.socket = socket;
-    this.remoteAddress = socket.remoteAddress;
-    this.phase = options.directTls ? 'sasl' : 'tls';
-    this.parser = new StreamParser(
-      {
-        streamStart: (attrs, namespaces) => this.enqueue(() => this.onStreamStart(attrs, namespaces)),
-        stanza: (element) => this.enqueue(() => this.onElement(element)),
-        // Stanzas sent before the close tag are still handled (in order) before the stream ends.
-        streamEnd: () => this.enqueue(() => this.end()),
-        error: (condition, text) => this.fail(condition, text),
-      },
-      { maxStanzaBytes: options.limits.maxStanzaBytes },
-    );
-    this.attach(socket);
+    this.remoteAddress = transport.remoteAddress;
+    this.phase = transport.secure ? 'sasl' : 'tls';
+    transport.start({
+      streamStart: (attrs, namespaces) => this.enqueue(() => this.onStreamStart(attrs, namespaces)),
+      stanza: (element) => this.enqueue(() => this.onElement(element)),
+      // Stanzas sent before the close tag are still handled (in order) before the stream ends.
+      streamEnd: () => this.enqueue(() => this.end()),
+      error: (condition, text) => this.fail(condition, text),
+      idle: () => this.onIdle(),
+      drain: () => this.onDrain(),
+      transportError: (error) =>
+        this.options.logger.debug({ id: this.id, err: error.message }, 'socket error'),
+      closed: () => this.teardown(),
+    });
     const authTimer = setTimeout(() => {
       if (!this.bound) this.fail('connection-timeout', 'not authenticated in time');
     }, options.limits.authTimeoutMs);
     this.timers.push(authTimer);
   }
 
-  // --- the socket ---------------------------------------------------------------------------------------------
-
-  private attach(socket: Socket): void {
-    socket.setNoDelay(true);
-    socket.setTimeout(this.options.limits.idleTimeoutMs);
-    socket.on('data', this.onData);
-    socket.on('timeout', () => this.onIdle());
-    socket.on('drain', () => this.onDrain());
-    socket.on('error', (error) =>
-      this.options.logger.debug({ id: this.id, err: error.message }, 'socket error'),
-    );
-    socket.on('close', () => this.teardown());
-  }
-
-  private readonly onData = (chunk: Buffer): void => {
-    this.parser.write(chunk);
-  };
+  // --- output --------------------------------------------------------------------------------------------------
 
   private write(text: string): boolean {
-    if (this.closed || this.socket.destroyed) return false;
+    return this.output(() => this.transport.write(text));
+  }
+
+  private writeElement(element: Element): boolean {
+    return this.output(() => this.transport.write(this.transport.element(element)));
+  }
+
+  /** Every write goes through here: slow readers are noticed (and cut off when far behind). */
+  private output(write: () => boolean): boolean {
+    if (this.closed || this.transport.destroyed) return false;
     this.lastWrite = Date.now();
-    const ok = this.socket.write(text);
-    const queued = this.socket.writableLength;
+    const ok = write();
+    const queued = this.transport.bufferedBytes;
     if (queued > this.options.limits.maxBufferedBytes * 4) {
       // Far behind: drop it now rather than hold its output in memory.
       this.options.logger.warn({ id: this.id, queued }, 'reader too slow: disconnected');
-      this.socket.destroy();
+      this.transport.destroy();
       return false;
     }
     if (queued > this.options.limits.maxBufferedBytes && this.slowSince === undefined)
@@ -174,23 +160,23 @@ export class C2sConnection implements C2sSession {
   // --- C2sSession ------------------------------------------------------------------------------------------------
 
   send(stanza: Element): boolean {
-    return this.write(stanza.toString());
+    return this.writeElement(stanza);
   }
 
   writable(): Promise<void> {
-    if (this.closed || this.socket.writableLength === 0 || !this.socket.writableNeedDrain)
+    if (this.closed || this.transport.bufferedBytes === 0 || !this.transport.needsDrain)
       return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   pause(): void {
     this.pausedByRouter = true;
-    this.socket.pause();
+    this.transport.pause();
   }
 
   resume(): void {
     this.pausedByRouter = false;
-    if (!this.closed && !this.pausedByBacklog) this.socket.resume();
+    if (!this.closed && !this.pausedByBacklog) this.transport.resume();
   }
 
   close(condition?: StreamErrorCondition, text?: string): void {
@@ -207,7 +193,7 @@ export class C2sConnection implements C2sSession {
   private enqueue(handle: () => void | Promise<void>): void {
     if (++this.backlog > MAX_BACKLOG && !this.pausedByBacklog) {
       this.pausedByBacklog = true;
-      this.socket.pause();
+      this.transport.pause();
     }
     this.handling = this.handling.then(async () => {
       try {
@@ -217,7 +203,7 @@ export class C2sConnection implements C2sSession {
       }
       if (--this.backlog <= MAX_BACKLOG / 2 && this.pausedByBacklog) {
         this.pausedByBacklog = false;
-        if (!this.closed && !this.pausedByRouter) this.socket.resume();
+        if (!this.closed && !this.pausedByRouter) this.transport.resume();
       }
     });
   }
@@ -233,10 +219,7 @@ export class C2sConnection implements C2sSession {
   private sendHeader(): void {
     if (this.headerSent) return;
     this.headerSent = true;
-    this.write(
-      `<?xml version='1.0'?><stream:stream xmlns='${NS.client}' xmlns:stream='${NS.stream}' ` +
-        `id='${this.id}' from='${this.options.domain}' version='1.0' xml:lang='en'>`,
-    );
+    this.write(this.transport.header(this.id, this.options.domain));
   }
 
   private onStreamStart(attrs: Record<string, string>, namespaces: { default: string | undefined }): void {
@@ -246,7 +229,7 @@ export class C2sConnection implements C2sSession {
     if (to !== this.options.domain) return this.fail('host-unknown');
     if (attrs.version === undefined || !/^1\.\d+$/.test(attrs.version))
       return this.fail('unsupported-version');
-    this.write(this.features().toString());
+    this.writeElement(this.features());
   }
 
   private features(): Element {
@@ -270,11 +253,11 @@ export class C2sConnection implements C2sSession {
     return features;
   }
 
-  /** A fresh stream on the same connection (RFC 6120 §4.3.3): new id, header expected again. */
+  /** A fresh stream on the same connection (RFC 6120 §4.3.3, RFC 7395 §3.7): new id, header expected again. */
   private restart(): void {
     this.id = randomBytes(12).toString('hex');
     this.headerSent = false;
-    this.parser.reset();
+    this.transport.restart();
   }
 
   private onElement(element: Element): void | Promise<void> {
@@ -294,37 +277,31 @@ export class C2sConnection implements C2sSession {
 
   private negotiateTls(element: Element): void {
     if (element.name === 'starttls' && element.xmlns === NS.tls) {
-      this.write(xml('proceed', { xmlns: NS.tls }).toString());
+      this.writeElement(xml('proceed', { xmlns: NS.tls }));
       this.upgrade();
       return;
     }
     if (element.name === 'auth' && element.xmlns === NS.sasl) {
-      this.write(xml('failure', { xmlns: NS.sasl }, xml('encryption-required')).toString());
+      this.writeElement(xml('failure', { xmlns: NS.sasl }, xml('encryption-required')));
       return;
     }
     this.fail('policy-violation', 'STARTTLS is required');
   }
 
   private upgrade(): void {
-    const raw = this.socket;
-    raw.removeListener('data', this.onData);
-    raw.setTimeout(0);
-    // Wrapped in the same tick, before any more bytes are read from the raw socket (xmpp-notes pitfall 2).
-    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.options.secureContext });
-    this.socket = secure;
+    // Only a transport that is not secure yet starts in the 'tls' phase, and that one can start TLS.
+    this.transport.startTls!((protocol) =>
+      this.options.logger.debug({ id: this.id, protocol }, 'TLS established'),
+    );
     this.phase = 'sasl';
     this.restart();
-    this.attach(secure);
-    secure.on('secure', () =>
-      this.options.logger.debug({ id: this.id, protocol: secure.getProtocol() }, 'TLS established'),
-    );
   }
 
   // --- SASL (RFC 6120 §6) --------------------------------------------------------------------------------------
 
   private saslFailure(condition: string): void {
     this.sasl = undefined;
-    this.write(xml('failure', { xmlns: NS.sasl }, xml(condition)).toString());
+    this.writeElement(xml('failure', { xmlns: NS.sasl }, xml(condition)));
     if (condition === 'not-authorized' && ++this.authFailures >= this.options.limits.maxAuthFailures) {
       this.fail('policy-violation', 'too many failed authentication attempts');
     }
@@ -357,7 +334,7 @@ export class C2sConnection implements C2sSession {
     const step = await this.sasl.session.step(response);
     if (this.closed) return;
     if (step.kind === 'challenge') {
-      this.write(xml('challenge', { xmlns: NS.sasl }, encodeSaslData(step.data)).toString());
+      this.writeElement(xml('challenge', { xmlns: NS.sasl }, encodeSaslData(step.data)));
     } else if (step.kind === 'failure') {
       this.options.logger.info(
         { id: this.id, mechanism: this.sasl?.mechanism.name, condition: step.condition },
@@ -374,8 +351,8 @@ export class C2sConnection implements C2sSession {
       if (this.username === undefined) return this.saslFailure('not-authorized');
       this.options.throttle?.succeeded(this.username);
       this.sasl = undefined;
-      this.write(
-        xml('success', { xmlns: NS.sasl }, step.data ? encodeSaslData(step.data) : undefined).toString(),
+      this.writeElement(
+        xml('success', { xmlns: NS.sasl }, step.data ? encodeSaslData(step.data) : undefined),
       );
       this.phase = 'bind';
       this.restart();
@@ -390,13 +367,13 @@ export class C2sConnection implements C2sSession {
       return this.fail('not-authorized', 'bind a resource first');
     const bind = element.getChild('bind', NS.bind);
     if (element.attrs.type !== 'set' || !bind || element.attrs.id === undefined) {
-      this.write(stanzaError(element, 'cancel', 'not-allowed', 'bind a resource first').toString());
+      this.writeElement(stanzaError(element, 'cancel', 'not-allowed', 'bind a resource first'));
       return;
     }
     const requested = bind.getChildText('resource');
     const resource = requested ? canonicalResource(requested) : randomBytes(8).toString('hex');
     if (resource === undefined) {
-      this.write(stanzaError(element, 'modify', 'bad-request', 'invalid resource').toString());
+      this.writeElement(stanzaError(element, 'modify', 'bad-request', 'invalid resource'));
       return;
     }
     this.jid = { local: this.username, domain: this.options.domain, resource };
@@ -404,12 +381,12 @@ export class C2sConnection implements C2sSession {
     this.phase = 'ready';
     await this.options.router.bound(this);
     if (this.closed) return;
-    this.write(
+    this.writeElement(
       xml(
         'iq',
         { type: 'result', id: element.attrs.id },
         xml('bind', { xmlns: NS.bind }, xml('jid', {}, jidToString(this.jid))),
-      ).toString(),
+      ),
     );
     this.startKeepalive();
   }
@@ -492,10 +469,10 @@ export class C2sConnection implements C2sSession {
           Date.now() - this.slowSince > this.options.limits.slowReaderTimeoutMs
         ) {
           this.options.logger.warn({ id: this.id }, 'reader too slow for too long: disconnected');
-          this.socket.destroy();
+          this.transport.destroy();
           return;
         }
-        if (Date.now() - this.lastWrite >= interval) this.write(' ');
+        if (Date.now() - this.lastWrite >= interval) this.output(() => this.transport.keepalive());
       },
       Math.min(interval, this.options.limits.slowReaderTimeoutMs),
     );
@@ -525,18 +502,18 @@ export class C2sConnection implements C2sSession {
     if (this.closed) return;
     this.options.logger.info({ id: this.id, condition, text }, 'stream error');
     this.sendHeader();
-    this.write(streamError(condition, text).toString());
+    this.writeElement(streamError(condition, text));
     this.end();
   }
 
   private end(): void {
     if (this.closed) return;
     this.sendHeader();
-    this.write(STREAM_CLOSE);
+    this.write(this.transport.close);
     this.closed = true;
-    this.socket.end();
+    this.transport.end();
     // A peer that never closes its side is not waited for.
-    const timer = setTimeout(() => this.socket.destroy(), 5_000);
+    const timer = setTimeout(() => this.transport.destroy(), 5_000);
     timer.unref();
     this.teardown();
   }

@@ -1,13 +1,20 @@
 /**
- * The c2s listeners: TCP with STARTTLS required (RFC 6120 §5) and direct TLS (XEP-0368) on a second port, one
- * C2sConnection per client. Closing the server ends every stream with `system-shutdown`.
+ * The c2s listeners: TCP with STARTTLS required (RFC 6120 §5), direct TLS (XEP-0368) and XMPP over WebSocket on
+ * HTTPS (RFC 7395), one C2sConnection per client. Closing the server ends every stream with `system-shutdown`.
  */
+import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createSecureContext, createServer as createTlsServer, type SecureContext } from 'node:tls';
+import { WebSocketServer } from 'ws';
 import type { Mechanism } from '../sasl/index.js';
 import { C2sConnection, DEFAULT_C2S_LIMITS, type C2sLimits, type C2sLogger } from './connection.js';
 import type { C2sRouter } from './session.js';
+import { TcpTransport } from './tcp-transport.js';
 import type { LoginThrottle } from './throttle.js';
+import type { C2sTransport } from './transport.js';
+import { WebSocketTransport } from './websocket-transport.js';
 
 export interface C2sServerOptions {
   domain: string;
@@ -40,7 +47,7 @@ export class C2sServer {
   /** STARTTLS port (5222 by convention); resolves with the bound port. */
   listen(port: number, host: string): Promise<number> {
     return this.start(
-      createServer((socket) => this.accept(socket, false)),
+      createServer((socket) => this.acceptTcp(socket, false)),
       port,
       host,
     );
@@ -51,11 +58,54 @@ export class C2sServer {
     // tls.Server takes the certificate itself (a `secureContext` option is ignored there).
     const { cert, key } = this.options.tls;
     const server = createTlsServer({ cert, key, minVersion: 'TLSv1.2' }, (socket) =>
-      this.accept(socket, true),
+      this.acceptTcp(socket, true),
     );
     server.on('tlsClientError', (error) =>
       this.options.logger.debug({ err: error.message }, 'TLS handshake failed'),
     );
+    return this.start(server, port, host);
+  }
+
+  /**
+   * XMPP over WebSocket (RFC 7395) at `wss://host:port/path`, HTTPS only (TLS 1.2+): TLS is the WebSocket's
+   * (§3.9), so streams start at SASL. Messages above `maxStanzaBytes` get a `policy-violation` stream error; ws
+   * buffers at most twice that and answers anything larger with close code 1009 (RFC 6455 §7.4.1) alone.
+   */
+  listenWebSocket(port: number, host: string, path = '/xmpp-websocket'): Promise<number> {
+    const { cert, key } = this.options.tls;
+    const server = createHttpsServer({ cert, key, minVersion: 'TLSv1.2' }, (request, response) => {
+      // Only WebSocket handshakes are served: a plain request for the path is told to upgrade (RFC 7231 §6.5.15).
+      if (pathname(request) === path) response.writeHead(426, { connection: 'close', upgrade: 'websocket' });
+      else response.writeHead(404, { connection: 'close' });
+      response.end();
+    });
+    server.on('tlsClientError', (error) =>
+      this.options.logger.debug({ err: error.message }, 'TLS handshake failed'),
+    );
+    const maxStanzaBytes = this.limits.maxStanzaBytes;
+    const webSockets = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: 2 * maxStanzaBytes,
+      handleProtocols: () => 'xmpp',
+    });
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const refusal = refuseHandshake(request, path);
+      if (refusal) {
+        // The HTTP server no longer watches a socket it hands over for an upgrade.
+        socket.on('error', () => undefined);
+        socket.end(refusal);
+        return;
+      }
+      webSockets.handleUpgrade(request, socket, head, (ws) =>
+        this.accept(
+          new WebSocketTransport(ws, request.socket, {
+            maxStanzaBytes,
+            idleTimeoutMs: this.limits.idleTimeoutMs,
+          }),
+        ),
+      );
+    });
     return this.start(server, port, host);
   }
 
@@ -71,15 +121,24 @@ export class C2sServer {
     });
   }
 
-  private accept(socket: Socket, directTls: boolean): void {
-    const connection = new C2sConnection(socket, {
+  private acceptTcp(socket: Socket, directTls: boolean): void {
+    this.accept(
+      new TcpTransport(socket, {
+        directTls,
+        secureContext: this.secureContext,
+        maxStanzaBytes: this.limits.maxStanzaBytes,
+        idleTimeoutMs: this.limits.idleTimeoutMs,
+      }),
+    );
+  }
+
+  private accept(transport: C2sTransport): void {
+    const connection = new C2sConnection(transport, {
       domain: this.options.domain,
-      secureContext: this.secureContext,
       mechanisms: this.options.mechanisms,
       router: this.options.router,
       limits: this.limits,
       logger: this.options.logger,
-      directTls,
       ...(this.options.throttle ? { throttle: this.options.throttle } : {}),
       onClose: (c) => this.connections.delete(c),
     });
@@ -93,4 +152,26 @@ export class C2sServer {
     for (const connection of [...this.connections]) connection.close('system-shutdown');
     await Promise.all(closing);
   }
+}
+
+/** Why a WebSocket handshake is refused, as an HTTP response; undefined when it may proceed. */
+function refuseHandshake(request: IncomingMessage, path: string): string | undefined {
+  if (pathname(request) !== path) return httpResponse(404, 'Not Found', 'no WebSocket here');
+  // RFC 7395 §3.1: the client offers the `xmpp` subprotocol; a handshake without it is not an XMPP one.
+  const offered = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+  if (!offered.includes('xmpp')) {
+    return httpResponse(400, 'Bad Request', 'the xmpp subprotocol is required (RFC 7395 §3.1)');
+  }
+  return undefined;
+}
+
+function pathname(request: IncomingMessage): string | undefined {
+  return request.url?.split('?')[0];
+}
+
+function httpResponse(status: number, reason: string, body: string): string {
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
 }
