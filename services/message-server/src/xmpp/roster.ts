@@ -25,12 +25,48 @@ export interface RosterChange {
 }
 
 const COLUMNS = 'contact, name, subscription, ask, groups';
+/** Accounts whose relationships are kept in memory; the oldest loaded is dropped first. */
+const CACHED_OWNERS = 50_000;
 
 export class RosterStore {
+  /**
+   * The relationships of recently active owners: every stanza between accounts is checked against them (blocking),
+   * so they are read once, not per stanza. Every change below goes through this class and drops the owners it
+   * touches; this is why an AS runs one message server until the session registry is shared (docs/deploy.md).
+   */
+  private readonly relatedCache = new Map<string, Set<string>>();
+  /** Bumped when an owner's entry is dropped, so that a read that raced a change does not store stale rows. */
+  private readonly generation = new Map<string, number>();
+
   constructor(
     private readonly db: Db,
     private readonly domain: string,
   ) {}
+
+  private async relatedSet(owner: string): Promise<Set<string>> {
+    const cached = this.relatedCache.get(owner);
+    if (cached) return cached;
+    const before = this.generation.get(owner) ?? 0;
+    const r = await this.db.query<{ contact: string }>(
+      `SELECT contact FROM roster WHERE owner = $1 AND subscription = 'both' ORDER BY contact`,
+      [owner],
+    );
+    const set = new Set(r.rows.map((row) => row.contact));
+    if ((this.generation.get(owner) ?? 0) === before) {
+      if (this.relatedCache.size >= CACHED_OWNERS)
+        this.relatedCache.delete(this.relatedCache.keys().next().value!);
+      this.relatedCache.set(owner, set);
+    }
+    return set;
+  }
+
+  /** Drops cached relationships of local owners (bare JIDs of other ASs are ignored). */
+  private changed(...owners: string[]): void {
+    for (const owner of owners) {
+      this.relatedCache.delete(owner);
+      this.generation.set(owner, (this.generation.get(owner) ?? 0) + 1);
+    }
+  }
 
   /** The bare JID of a local part of this AS. */
   bare(local: string): string {
@@ -73,20 +109,12 @@ export class RosterStore {
 
   /** Whether the local account `owner` is related to `contact` (the blocking rule of clause 7.2 b–d). */
   async related(owner: string, contact: string): Promise<boolean> {
-    const r = await this.db.query(
-      `SELECT 1 FROM roster WHERE owner = $1 AND contact = $2 AND subscription = 'both'`,
-      [owner, contact],
-    );
-    return r.rowCount === 1;
+    return (await this.relatedSet(owner)).has(contact);
   }
 
   /** Bare JIDs related to `owner`, of this AS and others (for presence broadcast, p2mp and removal). */
   async relatedContacts(owner: string): Promise<string[]> {
-    const r = await this.db.query<{ contact: string }>(
-      `SELECT contact FROM roster WHERE owner = $1 AND subscription = 'both' ORDER BY contact`,
-      [owner],
-    );
-    return r.rows.map((row) => row.contact);
+    return [...(await this.relatedSet(owner))];
   }
 
   /** A request from `requester` to `target`, kept until answered; the requester's item shows it pending. */
@@ -138,29 +166,35 @@ export class RosterStore {
 
   /** Establishes the relationship in both directions; any pending requests between the two are settled. */
   async establish(a: string, b: string): Promise<RosterChange[]> {
-    return this.db.transaction(async (tx) => {
-      const changes: RosterChange[] = [];
-      for (const [ownerJid, other] of [
-        [a, b],
-        [b, a],
-      ] as const) {
-        const owner = this.local(ownerJid);
-        if (owner === undefined) continue;
-        await tx.query(
-          `INSERT INTO roster (owner, contact, subscription, ask) VALUES ($1, $2, 'both', false)
+    return this.db
+      .transaction(async (tx) => {
+        const changes: RosterChange[] = [];
+        for (const [ownerJid, other] of [
+          [a, b],
+          [b, a],
+        ] as const) {
+          const owner = this.local(ownerJid);
+          if (owner === undefined) continue;
+          await tx.query(
+            `INSERT INTO roster (owner, contact, subscription, ask) VALUES ($1, $2, 'both', false)
            ON CONFLICT (owner, contact) DO UPDATE SET subscription = 'both', ask = false`,
-          [owner, other],
-        );
-        await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
-          owner,
-          other,
-        ]);
-        changes.push({ owner, item: (await this.item(tx, owner, other))! });
-      }
-      const binding = this.binding(a, b);
-      if (binding) await userBound(tx, binding.device, binding.user);
-      return changes;
-    });
+            [owner, other],
+          );
+          await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
+            owner,
+            other,
+          ]);
+          changes.push({ owner, item: (await this.item(tx, owner, other))! });
+        }
+        const binding = this.binding(a, b);
+        if (binding) await userBound(tx, binding.device, binding.user);
+        return changes;
+      })
+      .finally(() => this.changed(...this.locals(a, b)));
+  }
+
+  private locals(...jids: string[]): string[] {
+    return jids.map((jid) => this.local(jid)).filter((local) => local !== undefined);
   }
 
   /** The target refuses a pending request: it is dropped, and the requester's item loses its pending mark. */
@@ -187,28 +221,30 @@ export class RosterStore {
 
   /** Releases the relationship (either side): both directions and any pending requests are removed. */
   async release(a: string, b: string): Promise<RosterChange[]> {
-    return this.db.transaction(async (tx) => {
-      const changes: RosterChange[] = [];
-      for (const [ownerJid, other] of [
-        [a, b],
-        [b, a],
-      ] as const) {
-        const owner = this.local(ownerJid);
-        if (owner === undefined) continue;
-        await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
-          owner,
-          other,
-        ]);
-        const removed = await tx.query('DELETE FROM roster WHERE owner = $1 AND contact = $2', [
-          owner,
-          other,
-        ]);
-        if (removed.rowCount > 0) changes.push({ owner, item: { contact: other, subscription: 'remove' } });
-      }
-      const binding = this.binding(a, b);
-      if (binding) await userReleased(tx, binding.device, binding.user);
-      return changes;
-    });
+    return this.db
+      .transaction(async (tx) => {
+        const changes: RosterChange[] = [];
+        for (const [ownerJid, other] of [
+          [a, b],
+          [b, a],
+        ] as const) {
+          const owner = this.local(ownerJid);
+          if (owner === undefined) continue;
+          await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
+            owner,
+            other,
+          ]);
+          const removed = await tx.query('DELETE FROM roster WHERE owner = $1 AND contact = $2', [
+            owner,
+            other,
+          ]);
+          if (removed.rowCount > 0) changes.push({ owner, item: { contact: other, subscription: 'remove' } });
+        }
+        const binding = this.binding(a, b);
+        if (binding) await userReleased(tx, binding.device, binding.user);
+        return changes;
+      })
+      .finally(() => this.changed(...this.locals(a, b)));
   }
 
   /** The local device and the user (bare JID) of a binding (user–device relationship), if `a` and `b` form one. */
@@ -237,8 +273,8 @@ export class RosterStore {
   /** An account removed by Message 5/6 disappears from every roster of the AS. */
   async forget(local: string): Promise<RosterChange[]> {
     const contact = this.bare(local);
-    return this.db.transaction(async (tx) => {
-      const owners = await tx.query<{ owner: string }>(
+    const owners = await this.db.transaction(async (tx) => {
+      const removed = await tx.query<{ owner: string }>(
         'DELETE FROM roster WHERE contact = $1 RETURNING owner',
         [contact],
       );
@@ -246,7 +282,9 @@ export class RosterStore {
       // A removed user's rights and ownerships go with it (a removed device's go by cascade).
       await tx.query('DELETE FROM access_rights WHERE user_jid = $1', [contact]);
       await tx.query('DELETE FROM device_owners WHERE owner = $1', [contact]);
-      return owners.rows.map(({ owner }) => ({ owner, item: { contact, subscription: 'remove' as const } }));
+      return removed.rows.map((row) => row.owner);
     });
+    this.changed(local, ...owners);
+    return owners.map((owner) => ({ owner, item: { contact, subscription: 'remove' as const } }));
   }
 }
