@@ -1,0 +1,243 @@
+/**
+ * A minimal XMPP client for load: raw socket, STARTTLS, SASL SCRAM-SHA-1 or PLAIN, bind. After login every
+ * stanza goes to `onStanza` as text; writers pipeline freely and may wait for `drain`.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { ScramSha1Client, plainMessage, type SaltedPasswordCache } from './scram.js';
+import { StanzaSplitter, attribute, type StreamEvent } from './splitter.js';
+
+export interface LoginOptions {
+  host: string;
+  port: number;
+  domain: string;
+  username: string;
+  password: string;
+  resource: string;
+  /** STARTTLS before SASL (every server here requires it unless configured otherwise). */
+  starttls: boolean;
+  /** CA the server certificate is checked with. */
+  ca: string;
+  mechanism: 'SCRAM-SHA-1' | 'PLAIN';
+  saltedPasswords?: SaltedPasswordCache;
+  /** Source address (127.0.0.x) when one address runs out of ephemeral ports. */
+  localAddress?: string;
+  timeoutMs?: number;
+}
+
+const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
+
+export class XmppClient {
+  /** The full JID the server bound. */
+  jid = '';
+  onStanza: (name: string, xml: string) => void = () => {};
+  onClose: () => void = () => {};
+  private socket: Socket | TLSSocket;
+  private splitter!: StanzaSplitter;
+  private readonly queue: StreamEvent[] = [];
+  private waiter: ((event: StreamEvent | undefined) => void) | undefined;
+  private online = false;
+  private ended = false;
+  private readonly requests = new Map<string, (xml: string) => void>();
+  private requestId = 0;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    this.attach(socket);
+  }
+
+  /** Connects and logs in; resolves once the resource is bound. */
+  static async login(options: LoginOptions): Promise<XmppClient> {
+    const socket = netConnect({ host: options.host, port: options.port, localAddress: options.localAddress });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const client = new XmppClient(socket);
+    const timer = setTimeout(() => client.destroy(), options.timeoutMs ?? 60_000);
+    try {
+      await client.negotiate(options);
+      return client;
+    } catch (error) {
+      client.destroy();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private attach(socket: Socket | TLSSocket): void {
+    this.splitter = new StanzaSplitter((event) => this.dispatch(event));
+    socket.on('data', (chunk: Buffer) => this.splitter.push(chunk));
+    socket.on('error', () => this.destroy());
+    socket.on('close', () => this.destroy());
+  }
+
+  private dispatch(event: StreamEvent): void {
+    if (this.online && event.kind === 'stanza') {
+      if (event.name === 'iq' && this.requests.size > 0) {
+        const id = attribute(event.xml, 'id');
+        const type = attribute(event.xml, 'type');
+        const resolve = id === undefined ? undefined : this.requests.get(id);
+        if (resolve && (type === 'result' || type === 'error')) {
+          this.requests.delete(id!);
+          return resolve(event.xml);
+        }
+      }
+      return this.onStanza(event.name, event.xml);
+    }
+    if (event.kind === 'close') return this.destroy();
+    if (this.waiter) {
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      waiter(event);
+    } else {
+      this.queue.push(event);
+    }
+  }
+
+  private next(): Promise<StreamEvent> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.ended) return Promise.reject(new Error('stream closed during login'));
+    return new Promise((resolve, reject) => {
+      this.waiter = (event) => (event ? resolve(event) : reject(new Error('stream closed during login')));
+    });
+  }
+
+  private async stanza(): Promise<{ name: string; xml: string }> {
+    for (;;) {
+      const event = await this.next();
+      if (event.kind === 'stanza') return event;
+    }
+  }
+
+  private async openStream(domain: string): Promise<string> {
+    this.write(
+      `<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' ` +
+        `xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`,
+    );
+    const features = await this.stanza();
+    if (!features.name.endsWith('features')) throw new Error(`expected features, got ${features.xml}`);
+    return features.xml;
+  }
+
+  private async negotiate(o: LoginOptions): Promise<void> {
+    let features = await this.openStream(o.domain);
+    if (o.starttls) {
+      if (!features.includes(NS_TLS)) throw new Error('server offers no STARTTLS');
+      this.write(`<starttls xmlns='${NS_TLS}'/>`);
+      const answer = await this.stanza();
+      if (answer.name !== 'proceed') throw new Error(`STARTTLS refused: ${answer.xml}`);
+      await this.upgrade(o);
+      features = await this.openStream(o.domain);
+    }
+    if (!features.includes(`>${o.mechanism}<`)) throw new Error(`server does not offer ${o.mechanism}`);
+    await this.authenticate(o);
+    await this.openStream(o.domain);
+    this.write(
+      `<iq type='set' id='bind1'><bind xmlns='${NS_BIND}'><resource>${o.resource}</resource></bind></iq>`,
+    );
+    const bound = await this.stanza();
+    const jid = /<jid>([^<]+)<\/jid>/.exec(bound.xml)?.[1];
+    if (attribute(bound.xml, 'type') !== 'result' || !jid) throw new Error(`bind failed: ${bound.xml}`);
+    this.jid = jid;
+    this.online = true;
+    for (const event of this.queue.splice(0)) this.dispatch(event);
+  }
+
+  private async upgrade(o: LoginOptions): Promise<void> {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    const secure = tlsConnect({
+      socket: raw as Socket,
+      servername: o.domain,
+      ca: o.ca,
+      minVersion: 'TLSv1.2',
+    });
+    this.socket = secure;
+    this.attach(secure);
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+  }
+
+  private async authenticate(o: LoginOptions): Promise<void> {
+    const send = (name: string, text: string, attrs = '') =>
+      this.write(`<${name} xmlns='${NS_SASL}'${attrs}>${Buffer.from(text).toString('base64')}</${name}>`);
+    const payload = (xml: string) => Buffer.from(/>([^<]*)</.exec(xml)?.[1] ?? '', 'base64').toString();
+    if (o.mechanism === 'PLAIN') {
+      send('auth', plainMessage(o.username, o.password), ` mechanism='PLAIN'`);
+    } else {
+      const scram = new ScramSha1Client(o.username, o.password, undefined, o.saltedPasswords);
+      send('auth', scram.first(), ` mechanism='SCRAM-SHA-1'`);
+      const challenge = await this.stanza();
+      if (challenge.name !== 'challenge') throw new Error(`SASL failed: ${challenge.xml}`);
+      send('response', scram.final(payload(challenge.xml)));
+      const outcome = await this.stanza();
+      if (outcome.name !== 'success') throw new Error(`SASL failed for ${o.username}: ${outcome.xml}`);
+      if (!scram.verify(payload(outcome.xml))) throw new Error('server signature does not verify');
+      return this.restart();
+    }
+    const outcome = await this.stanza();
+    if (outcome.name !== 'success') throw new Error(`SASL failed for ${o.username}: ${outcome.xml}`);
+    this.restart();
+  }
+
+  /** RFC 6120 §6.4.6: after SASL success both sides start a new stream on the same socket. */
+  private restart(): void {
+    this.splitter = new StanzaSplitter((event) => this.dispatch(event));
+    this.socket.removeAllListeners('data');
+    this.socket.on('data', (chunk: Buffer) => this.splitter.push(chunk));
+  }
+
+  /** Writes raw XML; false when the socket buffer is full (wait for `drained()`). */
+  write(xml: string): boolean {
+    if (this.ended) return false;
+    return this.socket.write(xml);
+  }
+
+  /** Sends an iq (`body` without the id) and resolves with the answer. */
+  request(body: (id: string) => string): Promise<string> {
+    const id = `q${++this.requestId}`;
+    return new Promise((resolve, reject) => {
+      if (!this.write(body(id)) && this.ended) return reject(new Error('stream closed'));
+      this.requests.set(id, resolve);
+    });
+  }
+
+  drained(): Promise<void> {
+    if (this.ended || !this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once('drain', resolve));
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Ends the stream politely and waits for the socket to close. */
+  async close(): Promise<void> {
+    if (this.ended) return;
+    const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    this.socket.end('</stream:stream>');
+    const timer = setTimeout(() => this.destroy(), 5_000);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  destroy(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.socket.destroy();
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.(undefined);
+    this.onClose();
+  }
+}

@@ -1,0 +1,61 @@
+/** The Markdown report of a run: setting, one table per scenario (a column per server and variant), targets. */
+import { SERVER_NAMES } from '../servers/types.js';
+import { SCENARIO_NAMES } from '../scenarios/context.js';
+import { checkTargets } from './targets.js';
+import type { RunResult } from './types.js';
+
+export function renderMarkdown(run: RunResult, chartFile: string): string {
+  const lines = [
+    `# Benchmark run ${run.date}${run.quick ? ' (quick mode: small counts, for development only)' : ''}`,
+    '',
+    `Machine: ${run.machine.cpuModel}, ${run.machine.cores} cores, ${run.machine.memoryMb} MB, Linux ${run.machine.kernel}, ` +
+      `Node ${run.machine.node}, open-file limit ${run.machine.openFileLimit}. ` +
+      `Servers pinned to core 0 and the load generator to core 1: ${run.pinned ? 'yes' : 'no (taskset missing)'}.`,
+    `Versions: ${SERVER_NAMES.filter((s) => run.versions[s])
+      .map((s) => `${s} ${run.versions[s]}`)
+      .join(', ')}.`,
+    '',
+    `![server cost per unit of work](${chartFile})`,
+    '',
+  ];
+  for (const scenario of SCENARIO_NAMES) {
+    const results = run.results.filter((r) => r.scenario === scenario);
+    if (results.length === 0) continue;
+    const columns = results.map((r) => (r.variant === 'starttls' ? r.server : `${r.server} (${r.variant})`));
+    const metrics = [...new Set(results.flatMap((r) => Object.keys(r.metrics ?? {})))];
+    lines.push(
+      `## ${scenario}`,
+      '',
+      `| metric | ${columns.join(' | ')} |`,
+      `|---|${columns.map(() => '---:').join('|')}|`,
+    );
+    for (const metric of metrics) {
+      const cells = results.map((r) => {
+        const value = r.metrics?.[metric];
+        return value === undefined || value === null ? '–' : String(value);
+      });
+      lines.push(`| ${metric} | ${cells.join(' | ')} |`);
+    }
+    const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.server}: ${n}`));
+    lines.push('', ...notes, ...(notes.length > 0 ? [''] : []));
+  }
+  lines.push('## Targets', '', '| target | measured | met |', '|---|---|---|');
+  for (const check of checkTargets(run)) {
+    lines.push(
+      `| ${check.target} | ${check.measured} | ${check.met === null ? 'not measurable' : check.met ? 'yes' : '**no**'} |`,
+    );
+  }
+  if (run.profile) {
+    lines.push(
+      '',
+      '## CPU profile of our server in `throughput` (self time)',
+      '',
+      '| function | self ms | share |',
+      '|---|---:|---:|',
+    );
+    for (const p of run.profile)
+      lines.push(`| \`${p.function}\` | ${p.selfMs} | ${(p.selfShare * 100).toFixed(1)} % |`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}

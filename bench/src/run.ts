@@ -1,0 +1,144 @@
+/**
+ * `pnpm bench`: starts each server for each scenario (fresh every time, pinned to its core), drives it with our
+ * load generator, and writes bench/results/<date>.json, .md and .svg. See docs/performance.md.
+ */
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ensureServerCert } from '@irsp/config';
+import { parseArgs } from './args.js';
+import { ProcessMeter } from './load/procstat.js';
+import { topFunctions, type CpuProfile } from './report/profile.js';
+import { writeReports } from './report/write.js';
+import type { RunResult, ScenarioResult } from './report/types.js';
+import { SCENARIOS } from './scenarios/index.js';
+import type { ScenarioContext } from './scenarios/context.js';
+import { launchEjabberd } from './servers/ejabberd.js';
+import { launchIrsp } from './servers/irsp.js';
+import { launchProsody } from './servers/prosody.js';
+import { debianVersion, ensurePackages, log, machine, pinning } from './servers/system.js';
+import { DOMAIN, type LaunchOptions, type ServerName, type ServerUnderTest } from './servers/types.js';
+
+const args = parseArgs(process.argv.slice(2));
+const date = new Date().toISOString().slice(0, 10);
+const work = resolve('bench', 'tmp', `run-${Date.now()}`);
+const tlsDir = join(work, 'tls');
+await mkdir(tlsDir, { recursive: true });
+await ensureServerCert(tlsDir, 'xmpp', { dns: [DOMAIN], ip: ['127.0.0.1'] });
+const tls = {
+  dir: tlsDir,
+  ca: join(tlsDir, 'ca.pem'),
+  certFile: join(tlsDir, 'xmpp.pem'),
+  keyFile: join(tlsDir, 'xmpp-key.pem'),
+};
+const ca = await readFile(tls.ca, 'utf8');
+const { serverPrefix, pinned } = pinning();
+ensurePackages(
+  [
+    { server: 'prosody', pkg: 'prosody', command: 'prosody' },
+    { server: 'ejabberd', pkg: 'ejabberd', command: 'ejabberdctl' },
+  ].filter((p) => args.servers.includes(p.server as ServerName)),
+);
+
+const run: RunResult = {
+  date,
+  quick: args.quick,
+  pinned,
+  machine: machine(),
+  versions: {},
+  results: [],
+};
+const saltedPasswords = new Map<string, Buffer>();
+let serial = 0;
+
+async function launch(
+  server: ServerName,
+  requireTls: boolean,
+  profileDir?: string,
+): Promise<ServerUnderTest> {
+  // A port found free can be taken before the server binds it (other tests on the machine, our own
+  // outgoing connections): start again on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    const o: LaunchOptions = {
+      dir: join(work, `${server}-${++serial}`),
+      tls,
+      prefix: serverPrefix,
+      requireTls,
+    };
+    try {
+      if (server === 'irsp') return await launchIrsp({ ...o, cpuProfileDir: profileDir });
+      return await (server === 'prosody' ? launchProsody(o) : launchEjabberd(o));
+    } catch (error) {
+      if (attempt === 3) throw error;
+      log(`  ${server} did not start (${(error as Error).message}), again on other ports`);
+    }
+  }
+}
+
+for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name))) {
+  for (const server of args.servers) {
+    const supported = scenario.supports(server);
+    if (supported !== true) {
+      run.results.push({
+        scenario: scenario.name,
+        server,
+        variant: 'starttls',
+        metrics: null,
+        notes: [supported],
+      });
+      continue;
+    }
+    for (const variant of scenario.variants(server)) {
+      const result: ScenarioResult = {
+        scenario: scenario.name,
+        server,
+        variant: variant.label,
+        metrics: null,
+        notes: [],
+      };
+      run.results.push(result);
+      log(`${scenario.name} on ${server} (${variant.label})`);
+      const profileDir =
+        args.profile && server === 'irsp' && scenario.name === 'throughput'
+          ? join(work, 'profile')
+          : undefined;
+      let sut: ServerUnderTest | undefined;
+      try {
+        sut = await launch(server, variant.requireTls, profileDir);
+        run.versions[server] = sut.version;
+        const ctx: ScenarioContext = {
+          server: sut,
+          quick: args.quick,
+          meter: new ProcessMeter(sut.pid),
+          ca,
+          saltedPasswords,
+          plain: !variant.requireTls,
+          notes: result.notes,
+        };
+        result.metrics = await scenario.run(ctx);
+        log(`  ${JSON.stringify(result.metrics)}`);
+      } catch (error) {
+        result.notes.push(`failed: ${(error as Error).message}`);
+        log(`  failed: ${(error as Error).stack ?? String(error)}`);
+      } finally {
+        await sut?.stop();
+      }
+      if (profileDir) run.profile = await summariseProfile(profileDir);
+    }
+  }
+}
+if (args.servers.includes('irsp')) run.versions.irsp ??= 'workspace';
+for (const server of ['prosody', 'ejabberd'] as const) {
+  if (args.servers.includes(server)) run.versions[server] ??= debianVersion(server) ?? 'not installed';
+}
+
+async function summariseProfile(dir: string) {
+  const files = (await readdir(dir).catch(() => [])).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) return undefined;
+  return topFunctions(JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as CpuProfile);
+}
+
+await mkdir(args.out, { recursive: true });
+const base = join(args.out, args.quick ? `${date}-quick` : date);
+await writeReports(base, run);
+await rm(work, { recursive: true, force: true });
+log(`wrote ${base}.json, .md and .svg`);

@@ -1,0 +1,46 @@
+/**
+ * Our IRSP under test, in its own process so that /proc shows its CPU and memory alone: the account server and
+ * the message server of the topology in argv[2], sharing one embedded database as `pnpm start` does
+ * (services/all-in-one/src/start.ts). Its application server is the load generator's stub, so it is not started.
+ */
+import { join } from 'node:path';
+import { accountServerFromTopology } from '@irsp/account-server';
+import { loadTopology } from '@irsp/config';
+import { createLogger } from '@irsp/http';
+import { messageServerFromTopology } from '@irsp/message-server';
+import { openPgliteHost } from '@irsp/store';
+
+const topology = await loadTopology(process.argv[2]!);
+const logger = createLogger({ name: 'irsp-bench', level: topology.logLevel });
+const host = await openPgliteHost({ dataDir: join(topology.database.dataDir, 'irsp') });
+const openDatabase = (o: { schema: string }) => host.db(o.schema);
+const accountServer = await accountServerFromTopology(
+  topology,
+  logger.child({ service: 'account-server' }),
+  openDatabase,
+);
+await accountServer.listen(topology.accountServer.listen);
+const as = topology.autonomousSystems[0]!;
+const server = as.messageServers[0]!;
+const messageServer = await messageServerFromTopology(
+  topology,
+  as,
+  server,
+  logger.child({ service: 'message-server' }),
+  openDatabase,
+);
+await messageServer.listen(server.listen);
+
+let stopping = false;
+process.on('SIGTERM', () => {
+  if (stopping) return;
+  stopping = true;
+  void (async () => {
+    await messageServer.close();
+    await accountServer.close();
+    await host.close();
+    // Exit normally (not by signal) so that --cpu-prof writes its profile.
+    process.exit(0);
+  })();
+});
+process.send?.('ready');

@@ -1,0 +1,157 @@
+/** Our IRSP: a generated topology on ports of its own, run by irsp-child.ts, accounts made end to end. */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureServerCert } from '@irsp/config';
+import { clientDeviceRegister, clientUserRegister, encodeForm } from '@irsp/protocol';
+import { stringify } from 'yaml';
+import { HttpsLoad } from '../load/http.js';
+import { inParallel } from '../load/session.js';
+import { AppStub } from './app-stub.js';
+import { ServerProcess } from './process.js';
+import { freePorts, waitForPort } from './system.js';
+import { DOMAIN, PASSWORD, type LaunchOptions, type ServerUnderTest } from './types.js';
+
+const APP_JID = `default.${DOMAIN}`;
+
+export interface IrspUnderTest extends ServerUnderTest {
+  /** The application server the message server notifies (Messages 8–11). */
+  readonly stub: AppStub;
+  readonly appJid: string;
+}
+
+export async function launchIrsp(o: LaunchOptions & { cpuProfileDir?: string }): Promise<IrspUnderTest> {
+  if (!o.requireTls) throw new Error('our message server requires STARTTLS');
+  const {
+    account: accountPort,
+    admin: adminPort,
+    c2s: c2sPort,
+    stub: stubPort,
+  } = await freePorts(['account', 'admin', 'c2s', 'stub']);
+  const token = () => randomBytes(24).toString('base64url');
+  const credentials = { appid: 'default-as1', token: token() };
+  const topology = {
+    tls: { mode: 'local', dir: o.tls.dir },
+    database: { dataDir: join(o.dir, 'data') },
+    logLevel: 'warn',
+    accountServer: {
+      url: `https://127.0.0.1:${accountPort}`,
+      listen: { host: '127.0.0.1', port: accountPort },
+    },
+    autonomousSystems: [
+      {
+        domain: DOMAIN,
+        messageServers: [
+          {
+            id: 'ms1',
+            url: `https://127.0.0.1:${adminPort}`,
+            listen: { host: '127.0.0.1', port: adminPort },
+            pushUri: '/push',
+            xmpp: { host: '127.0.0.1', c2sPort },
+            credentials: {
+              accountServer: { appid: 'account-server-at-as1', token: token() },
+              toAccountServer: { appid: 'message-server-as1', token: token() },
+            },
+          },
+        ],
+        applicationServers: [
+          {
+            name: 'default',
+            url: `https://127.0.0.1:${stubPort}`,
+            listen: { host: '127.0.0.1', port: stubPort },
+            jid: APP_JID,
+            credentials,
+          },
+        ],
+      },
+    ],
+  };
+  await mkdir(o.dir, { recursive: true });
+  const topologyFile = join(o.dir, 'irsp.yaml');
+  await writeFile(topologyFile, stringify(topology), { mode: 0o600 });
+  const stubTls = await ensureServerCert(o.tls.dir, 'bench-app-stub', {
+    dns: ['localhost'],
+    ip: ['127.0.0.1'],
+  });
+  const stub = new AppStub(stubPort, stubTls);
+  await stub.start();
+
+  const node = [process.execPath];
+  if (o.cpuProfileDir) node.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`);
+  const child = ServerProcess.start(
+    [...o.prefix, ...node, new URL('./irsp-child.js', import.meta.url).pathname, topologyFile],
+    { logFile: join(o.dir, 'irsp.log'), ipc: true },
+  );
+  try {
+    await child.ready(120_000);
+    await waitForPort(c2sPort);
+  } catch (error) {
+    await child.stop();
+    await stub.stop();
+    throw error;
+  }
+  const ca = await readFile(o.tls.ca, 'utf8');
+  const accountServer = new HttpsLoad(`https://127.0.0.1:${accountPort}`, ca, 8);
+  const messageServer = new HttpsLoad(`https://127.0.0.1:${adminPort}`, ca, 32);
+  const register = async (name: string, kind: 'user' | 'device') => {
+    const answer =
+      kind === 'user'
+        ? await accountServer.post(
+            clientUserRegister.path!,
+            encodeForm([
+              ['userid', `${name}@${DOMAIN}`],
+              ['password', PASSWORD],
+            ]),
+          )
+        : await accountServer.post(
+            clientDeviceRegister.path!,
+            encodeForm([
+              ['deviceid', `#${name}@${DOMAIN}`],
+              ['password', PASSWORD],
+            ]),
+          );
+    return answer.status === 200;
+  };
+  return {
+    name: 'irsp',
+    version: gitVersion(),
+    c2sPort,
+    pid: child.pid,
+    stub,
+    appJid: APP_JID,
+    deviceLocalpart: (name) => `#${name}`,
+    async createAccounts(names, kind) {
+      // End to end, as a user would: the account server's client API, which sends Message 1/2.
+      const failed = (await inParallel(names, 16, (name) => register(name, kind))).filter((ok) => !ok).length;
+      if (failed > 0) throw new Error(`${failed} of ${names.length} registrations failed`);
+    },
+    register: (name) => register(name, 'user'),
+    async push(localpart, data) {
+      const key = localpart.startsWith('#') ? 'deviceid' : 'userid';
+      const answer = await messageServer.post(
+        '/push',
+        encodeForm([
+          [key, localpart],
+          ['data', data],
+          ['appid', credentials.appid],
+          ['token', credentials.token],
+        ]),
+      );
+      return answer.status === 200;
+    },
+    async stop() {
+      await accountServer.close();
+      await messageServer.close();
+      await child.stop(60_000);
+      await stub.stop();
+    },
+  };
+}
+
+/** The commit under test, marked when the working tree has changes. */
+function gitVersion(): string {
+  const git = (...args: string[]) => spawnSync('git', args, { encoding: 'utf8' }).stdout.trim();
+  const commit = git('rev-parse', '--short', 'HEAD') || 'unknown';
+  return git('status', '--porcelain', '--untracked-files=no') ? `${commit}+changes` : commit;
+}

@@ -1,0 +1,36 @@
+/** What a scenario needs from a server under test, whichever it is. */
+export type ServerName = 'irsp' | 'prosody' | 'ejabberd';
+
+export const SERVER_NAMES: readonly ServerName[] = ['irsp', 'prosody', 'ejabberd'];
+
+/** Every server serves the same XMPP domain with a certificate of the run's CA, and the same password. */
+export const DOMAIN = 'as1.irsp.test';
+export const PASSWORD = 'bench-Passw0rd';
+
+export interface LaunchOptions {
+  /** Directory of this server's configuration, data and logs (removed afterwards). */
+  dir: string;
+  /** PEM files of the run's CA and of the server certificate for DOMAIN and 127.0.0.1. */
+  tls: { dir: string; ca: string; certFile: string; keyFile: string };
+  /** Command prefix pinning the server to its core (taskset), or empty. */
+  prefix: readonly string[];
+  /** STARTTLS required (true for every comparison); false only for the plain-TCP throughput variant. */
+  requireTls: boolean;
+}
+
+export interface ServerUnderTest {
+  readonly name: ServerName;
+  readonly version: string;
+  readonly c2sPort: number;
+  /** The process whose tree /proc is read for CPU and RSS. */
+  readonly pid: number;
+  /** XMPP localpart of a device account: ours are `#name` (clause 3), the others have no devices. */
+  deviceLocalpart(name: string): string;
+  /** Creates accounts the fastest way the server allows (not measured). */
+  createAccounts(names: readonly string[], kind: 'user' | 'device'): Promise<void>;
+  /** Registration through the server's own HTTP interface (measured by `register`), if it has one. */
+  register?(name: string): Promise<boolean>;
+  /** A push to an online account through the server's HTTP interface (measured by `push`), if it has one. */
+  push?(localpart: string, data: string): Promise<boolean>;
+  stop(): Promise<void>;
+}

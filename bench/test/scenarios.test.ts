@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { parseArgs } from '../src/args.js';
+import { sourceAddress } from '../src/scenarios/idle.js';
+import { STANZA_BYTES, benchMessage, parseMarker } from '../src/scenarios/throughput.js';
+import { bodyText } from '../src/load/splitter.js';
+
+describe('throughput messages', () => {
+  it('are exactly 200 bytes and carry a marker the receiver reads back', () => {
+    const message = benchMessage('t1@as1.irsp.test/bench', 0, 1);
+    expect(Buffer.byteLength(message)).toBe(STANZA_BYTES);
+    expect(Buffer.byteLength(benchMessage('t99@as1.irsp.test/bench', 98, 123456))).toBe(200);
+    expect(parseMarker(bodyText(message))).toEqual({ sender: 0, seq: 1 });
+    expect(parseMarker('hello')).toBeUndefined();
+    expect(parseMarker(undefined)).toBeUndefined();
+  });
+});
+
+describe('idle source addresses', () => {
+  it('move to the next loopback address every 20 000 connections', () => {
+    expect([0, 19_999, 20_000, 49_999].map(sourceAddress)).toEqual([
+      '127.0.0.1',
+      '127.0.0.1',
+      '127.0.0.2',
+      '127.0.0.3',
+    ]);
+  });
+});
+
+describe('command line', () => {
+  it('defaults to every scenario on every server', () => {
+    expect(parseArgs([])).toEqual({
+      scenarios: ['login', 'idle', 'throughput', 'offline', 'push', 'register', 'notify'],
+      servers: ['irsp', 'prosody', 'ejabberd'],
+      quick: false,
+      profile: false,
+      out: 'bench/results',
+    });
+  });
+
+  it('takes lists in either form and refuses unknown names', () => {
+    expect(parseArgs(['--', '--scenario', 'push,login', '--servers=ejabberd', '--quick'])).toMatchObject({
+      scenarios: ['login', 'push'],
+      servers: ['ejabberd'],
+      quick: true,
+    });
+    expect(() => parseArgs(['--servers', 'openfire'])).toThrow('unknown server openfire');
+    expect(() => parseArgs(['--fast'])).toThrow('unknown argument --fast');
+  });
+});
