@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadTopology } from '@irsp/config';
+import { loadTopology, s2sRoutes } from '@irsp/config';
 
 const root = new URL('../', import.meta.url);
 
@@ -63,8 +63,19 @@ describe('docker-compose', () => {
     }
     for (const as of topology.autonomousSystems) {
       const i = topology.autonomousSystems.indexOf(as) + 1;
-      expect(new URL(as.messageServers[0]!.url).hostname).toBe(`message-server-as${i}`);
+      const ms = as.messageServers[0]!;
+      expect(new URL(ms.url).hostname).toBe(`message-server-as${i}`);
       expect(new URL(as.applicationServers[0]!.url).hostname).toBe(`application-server-as${i}`);
+      // Every XMPP listener is published, and the other AS finds this one over s2s at its container (clause 8.5).
+      const xmpp = ms.xmpp!;
+      const published = compose.services[`message-server-as${i}`]!.ports!.map((p) => Number(p.split(':')[1]));
+      expect(published.sort()).toEqual(
+        [ms.listen.port, xmpp.c2sPort, xmpp.directTlsPort, xmpp.websocketPort, xmpp.s2sPort].sort(),
+      );
+      const other = topology.autonomousSystems.find((a) => a !== as)!;
+      expect(s2sRoutes(topology, other.domain)[as.domain]).toEqual([
+        { host: `message-server-as${i}`, port: xmpp.s2sPort },
+      ]);
     }
   });
 

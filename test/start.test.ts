@@ -1,7 +1,7 @@
 /**
  * README command 1 (`pnpm start` → services/all-in-one/dist/main.js): a whole IRSP from nothing — topology with
  * fresh credentials, local CA, embedded databases — and a manifest a client can use with nothing else.
- * It uses the default ports (8443, 8543–8544, 8643–8644, XMPP 5222–5223, 5280, 5322–5323 and 5380): they must be
+ * It uses the default ports (8443, 8543–8544, 8643–8644, XMPP 5222–5223, 5269, 5280, 5322–5323, 5369 and 5380): they must be
  * free.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,6 +29,7 @@ interface Manifest {
         c2sPort: number;
         directTlsPort?: number;
         websocketPort?: number;
+        s2sPort?: number;
         websocketUrl?: string;
       };
       credentials: Record<string, { appid: string; token: string }>;
@@ -109,6 +110,7 @@ describe('pnpm start', () => {
     expect(((await stat(join(dir.path, '.irsp/irsp.yaml'))).mode & 0o777).toString(8)).toBe('600');
     expect(output).toContain('IRSP running');
     expect(output).toContain('XMPP over WebSocket  wss://127.0.0.1:5280/xmpp-websocket');
+    expect(output).toContain('XMPP s2s             port 5269');
   });
 
   it('serves a client that has only the manifest: register at the account server, reach each server over HTTPS', async () => {
@@ -127,6 +129,7 @@ describe('pnpm start', () => {
         c2sPort: 5322,
         directTlsPort: 5323,
         websocketPort: 5380,
+        s2sPort: 5369,
         websocketUrl: 'wss://127.0.0.1:5380/xmpp-websocket',
       });
       const untrust = trustCaForXmppClients(await readFile(join(dir.path, manifest.caCert), 'utf8'));

@@ -9,14 +9,15 @@ import { stringify } from 'yaml';
 export interface DefaultPorts {
   accountServer: number;
   /**
-   * Per AS (in order): admin API and XMPP (STARTTLS, direct TLS, WebSocket) of its message server, its application
-   * server.
+   * Per AS (in order): admin API and XMPP (STARTTLS, direct TLS, WebSocket, s2s) of its message server, its
+   * application server.
    */
   autonomousSystems: {
     messageServer: number;
     c2s: number;
     directTls: number;
     websocket: number;
+    s2s: number;
     applicationServer: number;
   }[];
 }
@@ -24,8 +25,8 @@ export interface DefaultPorts {
 export const DEFAULT_PORTS: DefaultPorts = {
   accountServer: 8443,
   autonomousSystems: [
-    { messageServer: 8543, c2s: 5222, directTls: 5223, websocket: 5280, applicationServer: 8643 },
-    { messageServer: 8544, c2s: 5322, directTls: 5323, websocket: 5380, applicationServer: 8644 },
+    { messageServer: 8543, c2s: 5222, directTls: 5223, websocket: 5280, s2s: 5269, applicationServer: 8643 },
+    { messageServer: 8544, c2s: 5322, directTls: 5323, websocket: 5380, s2s: 5369, applicationServer: 8644 },
   ],
 };
 
@@ -50,7 +51,14 @@ export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = 
             url: `https://${host}:${p.messageServer}`,
             listen: { host, port: p.messageServer },
             pushUri: '/push',
-            xmpp: { host, c2sPort: p.c2s, directTlsPort: p.directTls, websocketPort: p.websocket },
+            // The two ASs federate over s2s (clause 8.5), each reaching the other at its URL host and s2sPort.
+            xmpp: {
+              host,
+              c2sPort: p.c2s,
+              directTlsPort: p.directTls,
+              websocketPort: p.websocket,
+              s2sPort: p.s2s,
+            },
             credentials: {
               accountServer: { appid: `account-server-at-${tag}`, token: randomSecret() },
               toAccountServer: { appid: `message-server-${tag}`, token: randomSecret() },

@@ -30,11 +30,15 @@ export function buildManifest(topology: Topology) {
 
 export type Manifest = ReturnType<typeof buildManifest>;
 
-/** The XMPP ports, and the URL a WebSocket client (RFC 7395) connects to. */
-function xmppEndpoints(xmpp: XmppConfig): XmppConfig & { websocketUrl?: string } {
+/** The XMPP ports, and the URL a WebSocket client (RFC 7395) connects to; the dialback secret stays out. */
+function xmppEndpoints({
+  dialbackSecret: _secret,
+  ...xmpp
+}: XmppConfig): Endpoints & { websocketUrl?: string } {
   if (xmpp.websocketPort === undefined) return xmpp;
   const host = xmpp.host.includes(':') ? `[${xmpp.host}]` : xmpp.host; // an IPv6 address (RFC 3986 §3.2.2)
   return { ...xmpp, websocketUrl: `wss://${host}:${xmpp.websocketPort}${XMPP_WEBSOCKET_PATH}` };
 }
 
 type XmppConfig = NonNullable<MessageServerConfig['xmpp']>;
+type Endpoints = Omit<XmppConfig, 'dialbackSecret'>;

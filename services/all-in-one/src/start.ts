@@ -106,6 +106,7 @@ export function summary(irsp: RunningIrsp): string {
       ...as.messageServers.flatMap((ms) => [
         `    message server ${ms.id}       ${ms.url}`,
         ...(ms.xmpp?.websocketUrl ? [`      XMPP over WebSocket  ${ms.xmpp.websocketUrl}`] : []),
+        ...(ms.xmpp?.s2sPort !== undefined ? [`      XMPP s2s             port ${ms.xmpp.s2sPort}`] : []),
       ]),
       ...as.applicationServers.map((app) => `    application server ${app.name} ${app.url}  (${app.jid})`),
     ]),

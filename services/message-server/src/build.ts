@@ -5,7 +5,7 @@ import {
   type MessageServerConfig,
   type TlsMaterial,
 } from '@irsp/config';
-import { tokenDigest } from '@irsp/credentials';
+import { randomSecret, tokenDigest } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
 import { message7, openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
@@ -24,7 +24,7 @@ import { Notifications, deliverNotification } from './notifications.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
-import type { C2sLimits, LoginThrottleOptions } from '@irsp/xmpp';
+import { S2sServer, type C2sLimits, type LoginThrottleOptions, type S2sLimits } from '@irsp/xmpp';
 
 export interface MessageServerOptions {
   domain: string;
@@ -46,6 +46,14 @@ export interface MessageServerOptions {
   applicationServers?: readonly ApplicationServerConfig[];
   /** Failed-login throttling (defaults in @irsp/xmpp: 3 free failures, then 1 s doubling to 60 s). */
   loginThrottle?: Partial<LoginThrottleOptions>;
+  /**
+   * XMPP federation with other ASs (clause 8.5), when `config.xmpp.s2sPort` is set: where other domains are
+   * (`s2sRoutes` of the topology; others by DNS SRV) and the limits of the s2s streams.
+   */
+  federation?: {
+    routes?: Record<string, { host: string; port: number }[]>;
+    limits?: Partial<S2sLimits>;
+  };
 }
 
 export interface ListeningPorts {
@@ -54,6 +62,8 @@ export interface ListeningPorts {
   c2s?: number;
   directTls?: number;
   websocket?: number;
+  /** XMPP server-to-server (clause 8.5). */
+  s2s?: number;
 }
 
 export interface MessageServer {
@@ -122,6 +132,23 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
         })
       : undefined;
 
+  // Federation (clause 8.5): stanzas to other ASs leave through the s2s engine, theirs arrive at the router.
+  const s2s =
+    config.xmpp?.s2sPort !== undefined && options.tls
+      ? new S2sServer({
+          domains: [options.domain],
+          tls: options.tls,
+          ca: options.ca,
+          router,
+          logger: logger.child({ module: 's2s' }),
+          routes: options.federation?.routes ?? {},
+          // Keys only need to verify while a stream is being set up; message servers of one AS must share it.
+          dialbackSecret: config.xmpp.dialbackSecret ?? randomSecret(),
+          limits: options.federation?.limits,
+        })
+      : undefined;
+  if (s2s) router.federate(s2s);
+
   const routes = [
     message1Route(context),
     message2Route(context),
@@ -170,11 +197,14 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           ports.websocket = await c2s.listenWebSocket(websocketPort, host, XMPP_WEBSOCKET_PATH);
         }
       }
+      if (s2s && config.xmpp?.s2sPort !== undefined)
+        ports.s2s = await s2s.listen(config.xmpp.s2sPort, config.xmpp.host);
       return ports;
     },
     async close() {
       clearInterval(expiry);
       await c2s?.close();
+      await s2s?.close();
       await outbox.stop();
       await app.close();
       await client.close();

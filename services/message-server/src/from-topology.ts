@@ -2,6 +2,7 @@
 import {
   databaseFor,
   messageServerSchemaName,
+  s2sRoutes,
   serverTls,
   trustedCa,
   type AutonomousSystemConfig,
@@ -40,6 +41,10 @@ export async function messageServerFromTopology(
       ca: await trustedCa(topology),
       http: topology.http,
       applicationServers: as.applicationServers,
+      federation: {
+        routes: s2sRoutes(topology, as.domain),
+        limits: { bounceTimeoutMs: topology.federation.bounceTimeoutMs },
+      },
     });
   });
 }

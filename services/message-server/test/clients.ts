@@ -5,7 +5,7 @@
 import { expect } from 'vitest';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
 import { xmppLogin } from '../../../test/support/xmpp.js';
-import { DOMAIN, type XmppFixture } from './fixture.js';
+import type { XmppFixture } from './fixture.js';
 
 export const ROSTER = 'jabber:iq:roster';
 
@@ -22,7 +22,7 @@ export class XmppClients {
   async login(username: string, resource = 'r'): Promise<Client> {
     const client = await xmppLogin({
       port: this.fixture().c2sPort,
-      domain: DOMAIN,
+      domain: this.fixture().domain,
       username,
       password: `${username} pw`,
       resource,
@@ -101,8 +101,13 @@ export class XmppClients {
   }
 
   /** `user` and `device` bound with the device's verification code, as the user's roster push shows. */
-  async bindWithCode(user: Client, device: string, code: string): Promise<void> {
-    const jid = `${device}@${DOMAIN}`;
+  async bindWithCode(
+    user: Client,
+    device: string,
+    code: string,
+    domain = this.fixture().domain,
+  ): Promise<void> {
+    const jid = `${device}@${domain}`;
     await user.send(
       xml(
         'presence',

@@ -16,12 +16,15 @@ export const credentials = {
 export const accountServerAuth = { version: '1', ...credentials.accountServer };
 
 export interface XmppFixture {
+  domain: string;
   server: MessageServer;
   db: Db;
   /** Base URL of the HTTPS admin API. */
   base: string;
   c2sPort: number;
   directTlsPort: number | undefined;
+  /** XMPP over WebSocket (RFC 7395): `wss://127.0.0.1:<port>/xmpp-websocket`. */
+  websocketPort: number | undefined;
   ca: string;
   /** An HTTPS client trusting the CA. */
   http: TestClient;
@@ -33,25 +36,41 @@ export interface XmppFixture {
 
 export async function startXmppMessageServer(
   options: Partial<
-    Pick<MessageServerOptions, 'applicationServers' | 'c2sLimits' | 'offline' | 'loginThrottle'>
+    Pick<
+      MessageServerOptions,
+      'applicationServers' | 'c2sLimits' | 'offline' | 'loginThrottle' | 'federation'
+    >
   > & {
     directTls?: boolean;
+    websocket?: boolean;
+    /** Another AS than as1 (federation tests). */
+    domain?: string;
+    /** XMPP s2s port (clause 8.5); federation tests pick it before starting, so peers can route to it. */
+    s2sPort?: number;
+    /** A folder whose CA issues this server's certificate; shared by federating servers. */
+    tlsDir?: string;
   } = {},
 ): Promise<XmppFixture> {
-  const dir = await tempDir();
-  const tls = await serverTlsFor(dir.path, 'ms', [DOMAIN]);
+  const { directTls, websocket, domain = DOMAIN, s2sPort, tlsDir, ...rest } = options;
+  const dir = tlsDir ? undefined : await tempDir();
+  const tls = await serverTlsFor(tlsDir ?? dir!.path, `ms-${domain}`, [domain]);
   const untrust = trustCaForXmppClients(tls.ca);
   const db = await openTestDb('msx');
   const log = captureLogger('message-server');
-  const { directTls, ...rest } = options;
   const server = await buildMessageServer({
-    domain: DOMAIN,
+    domain,
     config: {
       id: 'ms1',
       url: 'https://127.0.0.1:1',
       listen: { host: '127.0.0.1', port: 0 },
       pushUri: '/push',
-      xmpp: { host: '127.0.0.1', c2sPort: 0, ...(directTls ? { directTlsPort: 0 } : {}) },
+      xmpp: {
+        host: '127.0.0.1',
+        c2sPort: 0,
+        ...(directTls ? { directTlsPort: 0 } : {}),
+        ...(websocket ? { websocketPort: 0 } : {}),
+        ...(s2sPort !== undefined ? { s2sPort } : {}),
+      },
       credentials,
     },
     accountServerUrl: 'https://127.0.0.1:1',
@@ -66,11 +85,13 @@ export async function startXmppMessageServer(
   const base = `https://127.0.0.1:${ports.http}`;
   const http = new TestClient(tls.ca);
   return {
+    domain,
     server,
     db,
     base,
     c2sPort: ports.c2s!,
     directTlsPort: ports.directTls,
+    websocketPort: ports.websocket,
     ca: tls.ca,
     http,
     log,
@@ -87,7 +108,7 @@ export async function startXmppMessageServer(
       await server.close();
       await db.close();
       untrust();
-      await dir.remove();
+      await dir?.remove();
     },
   };
 }
