@@ -8,6 +8,7 @@ export type StreamErrorCondition =
   | 'conflict'
   | 'connection-timeout'
   | 'host-unknown'
+  | 'improper-addressing'
   | 'internal-server-error'
   | 'invalid-from'
   | 'invalid-namespace'

@@ -12,4 +12,8 @@ export const NS = {
   ping: 'urn:xmpp:ping',
   /** XMPP over WebSocket (RFC 7395 §3.3.1): `<open/>` and `<close/>`. */
   framing: 'urn:ietf:params:xml:ns:xmpp-framing',
+  /** Server dialback (XEP-0220 §2): `db:result`, `db:verify`. */
+  dialback: 'jabber:server:dialback',
+  /** The dialback stream feature (XEP-0220 §2.5, with `<errors/>` for §2.4). */
+  dialbackFeature: 'urn:xmpp:features:dialback',
 } as const;

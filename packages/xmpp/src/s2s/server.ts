@@ -1,0 +1,165 @@
+/**
+ * The s2s engine (RFC 6120 §13): the listener for incoming streams and one outgoing route per (our domain, remote
+ * domain). The router gets every stanza other servers send to our domains and hands send() the stanzas for
+ * theirs; what cannot be delivered comes back through `router.bounced()`. Knows XMPP, not the IRSP.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { canonicalDomain, parseJid } from '../jid.js';
+import type { Element } from '../xml/element.js';
+import { TrustedCas } from './certificates.js';
+import { IncomingStream } from './incoming.js';
+import { DEFAULT_S2S_LIMITS, type S2sLimits, type S2sLogger, type S2sRouter } from './options.js';
+import { createResolver, type S2sResolver, type S2sRoutes } from './resolver.js';
+import { OutgoingRoute, type RouteContext } from './route.js';
+
+export interface S2sServerOptions {
+  /** The domains we serve (the `to` of incoming streams, the `from` of outgoing ones). */
+  domains: string[];
+  /** Our certificate: presented to peers as server and as client (SASL EXTERNAL, XEP-0178). */
+  tls: { cert: string; key: string };
+  /** CAs trusted for peers' certificates; default Node's root certificates. */
+  ca?: string | string[];
+  router: S2sRouter;
+  logger: S2sLogger;
+  /** Static routes, tried before DNS (ignored when `resolver` is given). */
+  routes?: S2sRoutes;
+  resolver?: S2sResolver;
+  /** Secret of our dialback keys (XEP-0185); every server of our domains must share it. Never logged. */
+  dialbackSecret: string;
+  limits?: Partial<S2sLimits>;
+  /** Incoming connections accepted at once. */
+  maxConnections?: number;
+}
+
+export class S2sServer {
+  private readonly domains: ReadonlySet<string>;
+  private readonly limits: S2sLimits;
+  private readonly secureContext: SecureContext;
+  private readonly trustedCas: TrustedCas;
+  private readonly routeContext: RouteContext;
+  private readonly incoming = new Set<IncomingStream>();
+  private readonly routes = new Map<string, OutgoingRoute>();
+  private readonly servers: Server[] = [];
+  private closed = false;
+
+  constructor(private readonly options: S2sServerOptions) {
+    const domains = options.domains.map((d) => canonicalDomain(d));
+    if (domains.length === 0 || domains.some((d) => d === undefined)) {
+      throw new TypeError('s2s: domains must be one or more valid domain names');
+    }
+    if (options.dialbackSecret.length < 16)
+      throw new TypeError('s2s: dialbackSecret must be at least 16 characters');
+    this.domains = new Set(domains as string[]);
+    this.limits = { ...DEFAULT_S2S_LIMITS, ...options.limits };
+    const { cert, key } = options.tls;
+    this.secureContext = createSecureContext({
+      cert,
+      key,
+      minVersion: 'TLSv1.2',
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+    });
+    this.trustedCas = new TrustedCas(options.ca);
+    this.routeContext = {
+      resolver: options.resolver ?? createResolver(options.routes ? { routes: options.routes } : {}),
+      tls: { cert, key, ca: options.ca },
+      dialbackSecret: options.dialbackSecret,
+      router: options.router,
+      logger: options.logger,
+      limits: this.limits,
+    };
+  }
+
+  /** Listens for incoming streams (5269 by convention); resolves with the bound port. */
+  listen(port: number, host: string): Promise<number> {
+    const server = createServer((socket) => this.accept(socket));
+    server.maxConnections = this.options.maxConnections ?? 10_000;
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.removeListener('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /**
+   * Sends a stanza to the server of its `to` domain, from our domain in its `from` (our first domain when it has
+   * none). Never throws: a stanza that cannot go out is bounced.
+   */
+  send(stanza: Element): void {
+    const to = stanza.attrs.to === undefined ? undefined : parseJid(stanza.attrs.to);
+    const from = stanza.attrs.from === undefined ? undefined : parseJid(stanza.attrs.from);
+    const local = from === undefined ? [...this.domains][0]! : from.domain;
+    if (this.closed || !to || this.domains.has(to.domain) || !this.domains.has(local)) {
+      this.options.logger.warn(
+        { to: stanza.attrs.to, from: stanza.attrs.from, closed: this.closed },
+        's2s: stanza with no remote route',
+      );
+      this.bounce(stanza);
+      return;
+    }
+    this.route(local, to.domain).send(stanza);
+  }
+
+  /** Ends every stream (`system-shutdown` on incoming ones), bounces what waits, stops listening. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const closing = this.servers.map(
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
+    for (const stream of [...this.incoming]) stream.close('system-shutdown');
+    for (const route of this.routes.values()) route.close();
+    this.routes.clear();
+    await Promise.all(closing);
+  }
+
+  private bounce(stanza: Element): void {
+    try {
+      this.options.router.bounced(stanza, 'remote-server-not-found');
+    } catch (error) {
+      this.options.logger.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        's2s bounce failed',
+      );
+    }
+  }
+
+  private route(local: string, remote: string): OutgoingRoute {
+    const key = `${local} ${remote}`;
+    let route = this.routes.get(key);
+    if (route === undefined) {
+      route = new OutgoingRoute(local, remote, this.routeContext);
+      this.routes.set(key, route);
+    }
+    return route;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const stream = new IncomingStream(
+      socket,
+      {
+        domains: this.domains,
+        secureContext: this.secureContext,
+        trustedCas: this.trustedCas,
+        dialbackSecret: this.options.dialbackSecret,
+        router: this.options.router,
+        logger: this.options.logger,
+        limits: this.limits,
+        verifyKey: (local, remote, streamId, key) => {
+          if (this.closed) return Promise.resolve({ error: 'remote-server-not-found' });
+          // Nobody else is authoritative for our own domains.
+          if (this.domains.has(remote)) return Promise.resolve('invalid');
+          return this.route(local, remote).verify(streamId, key);
+        },
+      },
+      (s) => this.incoming.delete(s),
+    );
+    this.incoming.add(stream);
+  }
+}
