@@ -4,7 +4,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import tls, { type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { client, type Client } from '@xmpp/client';
+import { client, xml, type Client, type XmlElement } from '@xmpp/client';
 
 /**
  * @xmpp/client's STARTTLS passes only the host to tls.connect, and NODE_EXTRA_CA_CERTS is read only at process
@@ -22,6 +22,8 @@ export function trustCaForXmppClients(ca: string): () => void {
 
 export async function xmppLogin(options: {
   port: number;
+  /** Where the server listens (default 127.0.0.1). */
+  host?: string;
   domain: string;
   username: string;
   password: string;
@@ -29,7 +31,7 @@ export async function xmppLogin(options: {
   mechanism?: 'PLAIN' | 'SCRAM-SHA-1';
 }): Promise<Client> {
   const xmpp = client({
-    service: `xmpp://127.0.0.1:${options.port}`,
+    service: `xmpp://${options.host ?? '127.0.0.1'}:${options.port}`,
     domain: options.domain,
     resource: options.resource,
     credentials: async (authenticate: (c: object, m: string) => Promise<void>, mechanisms: string[]) => {
@@ -43,18 +45,100 @@ export async function xmppLogin(options: {
   return xmpp;
 }
 
-/** A raw TCP conversation: write text, wait until what was read matches. */
+/**
+ * Every stanza a client receives, kept from the moment it is created, so that a test can wait for one that
+ * already arrived: `next()` takes the first that matches out of the inbox (waiting for it on the client's
+ * `stanza` events), `has()` looks without taking.
+ */
+export class XmppInbox {
+  readonly stanzas: XmlElement[] = [];
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly client: Client) {
+    client.on('stanza', (stanza: XmlElement) => {
+      this.stanzas.push(stanza);
+      for (const wake of [...this.waiters]) wake();
+    });
+  }
+
+  has(match: (s: XmlElement) => boolean): boolean {
+    return this.stanzas.some(match);
+  }
+
+  next(match: (s: XmlElement) => boolean, timeoutMs = 5_000): Promise<XmlElement> {
+    return new Promise((resolve, reject) => {
+      const take = (): boolean => {
+        const index = this.stanzas.findIndex(match);
+        if (index === -1) return false;
+        const [found] = this.stanzas.splice(index, 1);
+        resolve(found!);
+        return true;
+      };
+      if (take()) return;
+      const wake = () => {
+        if (!take()) return;
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        reject(new Error(`nothing matching arrived; inbox:\n${this.stanzas.map(String).join('\n')}`));
+      }, timeoutMs);
+      this.waiters.add(wake);
+    });
+  }
+
+  /** The attributes of the next roster push about `jid` (RFC 6121 §2.1.6), acknowledged as a client must. */
+  async rosterPush(jid: string): Promise<Record<string, string>> {
+    const push = await this.next(
+      (s) =>
+        s.is('iq') &&
+        s.attrs.type === 'set' &&
+        s.getChild('query', 'jabber:iq:roster')?.getChild('item')?.attrs.jid === jid,
+    );
+    await this.client.send(xml('iq', { type: 'result', id: push.attrs.id }));
+    return push.getChild('query', 'jabber:iq:roster')!.getChild('item')!.attrs;
+  }
+}
+
+/** A raw TCP conversation (STARTTLS possible): write text, wait until what was read matches. */
 export class RawXmpp {
   private received = '';
-  private readonly socket: Socket;
+  private socket: Socket;
   readonly closed: Promise<void>;
+  private markClosed: () => void = () => undefined;
 
   private constructor(socket: Socket) {
     this.socket = socket;
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.listen(socket);
+  }
+
+  private listen(socket: Socket): void {
     socket.setEncoding('utf8');
     socket.on('data', (d: string) => (this.received += d));
     socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
+    socket.on('close', () => {
+      if (socket === this.socket) this.markClosed();
+    });
+  }
+
+  /**
+   * Upgrades the connection to TLS (after the server's `<proceed/>`), checking the server's certificate for
+   * `servername` against `ca`. What was read so far is forgotten: a new stream begins.
+   */
+  startTls(options: { servername: string; ca: string }): Promise<void> {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    return new Promise((resolve, reject) => {
+      const secure = tls.connect({ socket: raw, servername: options.servername, ca: options.ca }, () => {
+        this.received = '';
+        resolve();
+      });
+      secure.once('error', reject);
+      this.socket = secure;
+      this.listen(secure);
+    });
   }
 
   static connect(port: number): Promise<RawXmpp> {

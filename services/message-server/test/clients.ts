@@ -22,6 +22,7 @@ export class XmppClients {
   async login(username: string, resource = 'r'): Promise<Client> {
     const client = await xmppLogin({
       port: this.fixture().c2sPort,
+      host: this.fixture().xmppHost,
       domain: this.fixture().domain,
       username,
       password: `${username} pw`,

@@ -17,6 +17,8 @@ export const accountServerAuth = { version: '1', ...credentials.accountServer };
 
 export interface XmppFixture {
   domain: string;
+  /** Where XMPP listens (c2s and s2s). */
+  xmppHost: string;
   server: MessageServer;
   db: Db;
   /** Base URL of the HTTPS admin API. */
@@ -49,9 +51,11 @@ export async function startXmppMessageServer(
     s2sPort?: number;
     /** A folder whose CA issues this server's certificate; shared by federating servers. */
     tlsDir?: string;
+    /** A loopback address of its own for XMPP (a Prosody peer dials port 5269 at the domain's address). */
+    xmppHost?: string;
   } = {},
 ): Promise<XmppFixture> {
-  const { directTls, websocket, domain = DOMAIN, s2sPort, tlsDir, ...rest } = options;
+  const { directTls, websocket, domain = DOMAIN, s2sPort, tlsDir, xmppHost = '127.0.0.1', ...rest } = options;
   const dir = tlsDir ? undefined : await tempDir();
   const tls = await serverTlsFor(tlsDir ?? dir!.path, `ms-${domain}`, [domain]);
   const untrust = trustCaForXmppClients(tls.ca);
@@ -65,7 +69,7 @@ export async function startXmppMessageServer(
       listen: { host: '127.0.0.1', port: 0 },
       pushUri: '/push',
       xmpp: {
-        host: '127.0.0.1',
+        host: xmppHost,
         c2sPort: 0,
         ...(directTls ? { directTlsPort: 0 } : {}),
         ...(websocket ? { websocketPort: 0 } : {}),
@@ -86,6 +90,7 @@ export async function startXmppMessageServer(
   const http = new TestClient(tls.ca);
   return {
     domain,
+    xmppHost,
     server,
     db,
     base,

@@ -32,6 +32,17 @@ describe('OfflineStore', () => {
     expect((await db.query('SELECT id FROM offline_messages')).rows).toEqual([]);
   });
 
+  it('never stores more than the limit for concurrent senders', async () => {
+    await db.query(
+      `INSERT INTO accounts (local_part, kind, scram_sha1, scram_sha256) VALUES ('ivan', 'user', '{}', '{}')`,
+    );
+    const store = new OfflineStore(db, { maxPerRecipient: 5, ttlMs: 60_000 });
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => store.store('ivan', '<message/>')));
+    expect(outcomes.filter(Boolean)).toHaveLength(5);
+    expect(await store.pending('ivan')).toHaveLength(5);
+    await store.delivered((await store.pending('ivan')).map((m) => m.id));
+  });
+
   it('delivers oldest first and forgets only what was delivered', async () => {
     const store = new OfflineStore(db, { maxPerRecipient: 10, ttlMs: 60_000 });
     for (const id of ['a', 'b', 'c']) await store.store('heidi', `<message id='${id}'/>`);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
 import { form, type HttpAnswer, type TestClient } from '../../../test/support/irsp.js';
 import { xmppLogin } from '../../../test/support/xmpp.js';
-import { DOMAIN, startXmppMessageServer, type XmppFixture } from './fixture.js';
+import { DOMAIN, accountServerAuth, startXmppMessageServer, type XmppFixture } from './fixture.js';
 
 const smartlock = { appid: 'smartlock-as1', token: 'smartlock-as1-token-0123456789' };
 const foreign = { appid: 'smartlock-as2', token: 'smartlock-as2-token-0123456789' };
@@ -130,6 +130,17 @@ describe('offline', () => {
     const message = await arrival;
     expect(message.getChildText('body')).toBe('while away');
     expect(message.getChild('delay', 'urn:xmpp:delay')?.attrs.from).toBe(DOMAIN);
+  });
+
+  it('a push to an account removed by Message 5 gets 422, though pushes to it were answered before', async () => {
+    await fixture.register('carol', 'pw');
+    const push = () => http.post(`${base}/push`, form({ userid: 'carol', data: 'stored', ...smartlock }));
+    expectStatus(await push(), 200);
+    expectStatus(await push(), 200);
+    expectStatus(await http.post(`${base}/user/remove`, form({ ...accountServerAuth, name: 'carol' })), 200);
+    expectStatus(await push(), 422);
+    await fixture.register('carol', 'pw');
+    expectStatus(await push(), 200);
   });
 
   it('no token reaches the log', () => {
