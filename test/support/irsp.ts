@@ -99,18 +99,31 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** XMPP ports of one message server (c2s STARTTLS; s2s to federate with the other AS, clause 8.5). */
+export interface XmppPorts {
+  c2sPort: number;
+  s2sPort?: number;
+  /** Where XMPP listens (default 127.0.0.1). */
+  host?: string;
+}
+
 /** A two-AS topology on the given ports (as `pnpm start` has, but on free ports and a temporary TLS dir). */
 export function twoAsTopology(options: {
   tlsDir: string;
   dataDir: string;
   ports: { accountServer: number; ms1: number; ms2: number; app1: number; app2: number };
   requestTimeoutMs?: number;
+  /** XMPP of the message servers of AS1 and AS2; without it they serve only their HTTPS admin API. */
+  xmpp?: { ms1?: XmppPorts; ms2?: XmppPorts };
+  /** The topology's `federation` section (routes to other XMPP domains, bounce timeout). */
+  federation?: { routes?: Record<string, { host: string; port: number }[]>; bounceTimeoutMs?: number };
 }): Topology {
   const { ports } = options;
-  const ms = (tag: string, port: number) => ({
+  const ms = (tag: string, port: number, xmpp?: XmppPorts) => ({
     id: 'ms1',
     url: `https://127.0.0.1:${port}`,
     listen: { host: '127.0.0.1', port },
+    ...(xmpp ? { xmpp: { ...xmpp, host: xmpp.host ?? '127.0.0.1' } } : {}),
     credentials: {
       accountServer: { appid: `account-server-at-${tag}`, token: randomSecret() },
       toAccountServer: { appid: `message-server-${tag}`, token: randomSecret() },
@@ -142,7 +155,7 @@ export function twoAsTopology(options: {
         {
           domain: 'as1.irsp.test',
           database: { schema: `${prefix}_ms_as1` },
-          messageServers: [ms('as1', ports.ms1)],
+          messageServers: [ms('as1', ports.ms1, options.xmpp?.ms1)],
           applicationServers: [
             { ...app('as1', 'as1.irsp.test', ports.app1), database: { schema: `${prefix}_app_as1` } },
           ],
@@ -150,12 +163,13 @@ export function twoAsTopology(options: {
         {
           domain: 'as2.irsp.test',
           database: { schema: `${prefix}_ms_as2` },
-          messageServers: [ms('as2', ports.ms2)],
+          messageServers: [ms('as2', ports.ms2, options.xmpp?.ms2)],
           applicationServers: [
             { ...app('as2', 'as2.irsp.test', ports.app2), database: { schema: `${prefix}_app_as2` } },
           ],
         },
       ],
+      ...(options.federation ? { federation: options.federation } : {}),
     },
     { DATABASE_URL: process.env.DATABASE_URL },
   );

@@ -34,6 +34,8 @@ export class IncomingStream {
   private phase: Phase = 'tls';
   private headerSent = false;
   private closed = false;
+  /** Ended by a stream error of ours: what the peer sent after it is not routed. */
+  private errored = false;
   private gone = false;
   /** The stream header's `to` (one of our domains) and `from` (the peer's claim), canonical. */
   private local: string | undefined;
@@ -58,7 +60,7 @@ export class IncomingStream {
     this.parser = new StreamParser(
       {
         streamStart: (attrs, namespaces) => this.enqueue(() => this.onStreamStart(attrs, namespaces.default)),
-        stanza: (element) => this.enqueue(() => this.onElement(element)),
+        stanza: (element) => this.enqueue(() => this.onElement(element), true),
         streamEnd: () => this.enqueue(() => this.end()),
         error: (condition, text) => this.fail(condition, text),
       },
@@ -98,15 +100,19 @@ export class IncomingStream {
     if (!this.closed && !this.socket.destroyed) this.socket.write(text);
   }
 
-  /** In arrival order, one at a time; reading stops while too many wait (back-pressure on the peer). */
-  private enqueue(handle: () => void | Promise<void>): void {
+  /**
+   * In arrival order, one at a time; reading stops while too many wait (back-pressure on the peer). Stanzas already
+   * read on an authenticated stream are still routed when the connection drops meanwhile: the peer sent them and
+   * will not send them again (no message lost silently). After a stream error nothing more is routed.
+   */
+  private enqueue(handle: () => void | Promise<void>, stanza = false): void {
     if (++this.backlog > MAX_BACKLOG && !this.paused) {
       this.paused = true;
       this.socket.pause();
     }
     this.handling = this.handling.then(async () => {
       try {
-        if (!this.closed) await handle();
+        if (!this.closed || (stanza && this.authenticated.size > 0 && !this.errored)) await handle();
       } catch (error) {
         this.internalError(error);
       }
@@ -346,6 +352,7 @@ export class IncomingStream {
 
   private fail(condition: StreamErrorCondition, text?: string): void {
     if (this.closed) return;
+    this.errored = true;
     this.ctx.logger.info({ id: this.id, remote: this.peer, condition, text }, 's2s incoming stream error');
     this.sendHeader();
     this.write(streamError(condition, text).toString());

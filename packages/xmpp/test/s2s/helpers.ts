@@ -65,8 +65,11 @@ export function captureLogger(): { logger: S2sLogger; lines: LogLine[] } {
 export class RecordingRouter implements S2sRouter {
   readonly received: string[] = [];
   readonly bounces: { stanza: string; condition: BounceCondition; at: number }[] = [];
-  incoming(stanza: Element): void {
+  /** How long routing one stanza takes (a router that writes to a database), 0 = at once. */
+  delayMs = 0;
+  incoming(stanza: Element): void | Promise<void> {
     this.received.push(stanza.toString());
+    if (this.delayMs > 0) return new Promise((resolve) => setTimeout(resolve, this.delayMs));
   }
   bounced(stanza: Element, condition: BounceCondition): void {
     this.bounces.push({ stanza: stanza.toString(), condition, at: Date.now() });

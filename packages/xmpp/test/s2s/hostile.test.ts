@@ -15,6 +15,7 @@ import {
   logged,
   startEngine,
   streamErrorText,
+  until,
   type Engine,
   type RouteTable,
   type Tls,
@@ -243,6 +244,22 @@ describe('SASL EXTERNAL on an incoming stream (XEP-0178)', () => {
       "<message to='alice@a.test' from='carol@c.test'><body>x</body></message>",
     ]);
     a.router.received.length = 0;
+  });
+
+  it('stanzas read before the peer drops the connection are still routed, in order (nothing lost)', async () => {
+    const peer = await externalPeer();
+    a.router.delayMs = 30;
+    try {
+      for (const n of [1, 2, 3])
+        peer.write(`<message to='alice@a.test' from='carol@c.test'><body>${n}</body></message>`);
+      await until(() => a.router.received.length === 1, 'the first stanza');
+      peer.destroy();
+      await until(() => a.router.received.length === 3, 'the stanzas read before the drop');
+      expect(a.router.received.map((m) => /<body>(\d)</.exec(m)![1])).toEqual(['1', '2', '3']);
+    } finally {
+      a.router.delayMs = 0;
+      a.router.received.length = 0;
+    }
   });
 
   it('closes the stream for a stanza without a to (improper-addressing)', async () => {

@@ -121,7 +121,7 @@ export class Delivery {
     from: Origin,
     stanza: Element,
     condition: StanzaErrorCondition,
-    type: 'cancel' | 'auth' = 'cancel',
+    type: 'cancel' | 'auth' | 'wait' = 'cancel',
     text?: string,
   ): void {
     if (stanza.attrs.type === 'error' || stanza.attrs.type === 'result') return;

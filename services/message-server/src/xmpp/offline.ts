@@ -27,22 +27,22 @@ export class OfflineStore {
     private readonly limits: OfflineLimits,
   ) {}
 
-  /** Stores a message for `owner`; false when its storage is full. */
+  /**
+   * Stores a message for `owner`; false when its storage is full. Two statements in one transaction: the
+   * per-recipient lock, then the insert guarded by the count. Under READ COMMITTED the insert's snapshot is
+   * taken after the lock is held, so it counts every message a concurrent writer committed before.
+   */
   async store(owner: string, stanza: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       // One writer per recipient at a time, so concurrent senders cannot overrun the limit.
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`offline:${owner}`]);
-      const count = await tx.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM offline_messages WHERE owner = $1 AND expires_at > now()',
-        [owner],
-      );
-      if ((count.rows[0]?.n ?? 0) >= this.limits.maxPerRecipient) return false;
-      await tx.query(
+      const inserted = await tx.query(
         `INSERT INTO offline_messages (owner, stanza, expires_at)
-         VALUES ($1, $2, now() + make_interval(secs => $3::double precision / 1000))`,
-        [owner, stanza, this.limits.ttlMs],
+         SELECT $1, $2, now() + make_interval(secs => $3::double precision / 1000)
+          WHERE (SELECT count(*) FROM offline_messages WHERE owner = $1 AND expires_at > now()) < $4`,
+        [owner, stanza, this.limits.ttlMs, this.limits.maxPerRecipient],
       );
-      return true;
+      return inserted.rowCount === 1;
     });
   }
 

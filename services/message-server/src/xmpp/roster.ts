@@ -27,6 +27,8 @@ export interface RosterChange {
 const COLUMNS = 'contact, name, subscription, ask, groups';
 /** Accounts whose relationships are kept in memory; the oldest loaded is dropped first. */
 const CACHED_OWNERS = 50_000;
+/** Local parts known to exist (pushes, messages and presence to them are checked); the oldest is dropped first. */
+const CACHED_ACCOUNTS = 100_000;
 
 export class RosterStore {
   /**
@@ -37,6 +39,12 @@ export class RosterStore {
   private readonly relatedCache = new Map<string, Set<string>>();
   /** Bumped when an owner's entry is dropped, so that a read that raced a change does not store stale rows. */
   private readonly generation = new Map<string, number>();
+  /**
+   * Accounts found to exist: every push (Messages 12–13) and every stanza to a local account asks, so a yes is
+   * read once. Only yes is kept (a new account is found by the next read); an account removed by Message 5/6
+   * leaves it when `forget` starts, before its rows go, with its generation bumped like the relationships'.
+   */
+  private readonly existing = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -64,6 +72,7 @@ export class RosterStore {
   private changed(...owners: string[]): void {
     for (const owner of owners) {
       this.relatedCache.delete(owner);
+      this.existing.delete(owner);
       this.generation.set(owner, (this.generation.get(owner) ?? 0) + 1);
     }
   }
@@ -96,7 +105,15 @@ export class RosterStore {
   }
 
   async accountExists(local: string): Promise<boolean> {
-    return (await this.db.query('SELECT 1 FROM accounts WHERE local_part = $1', [local])).rowCount === 1;
+    if (this.existing.has(local)) return true;
+    const before = this.generation.get(local) ?? 0;
+    const found =
+      (await this.db.query('SELECT 1 FROM accounts WHERE local_part = $1', [local])).rowCount === 1;
+    if (found && (this.generation.get(local) ?? 0) === before) {
+      if (this.existing.size >= CACHED_ACCOUNTS) this.existing.delete(this.existing.values().next().value!);
+      this.existing.add(local);
+    }
+    return found;
   }
 
   async verifyCodeHash(local: string): Promise<string | null | undefined> {
@@ -272,6 +289,8 @@ export class RosterStore {
 
   /** An account removed by Message 5/6 disappears from every roster of the AS. */
   async forget(local: string): Promise<RosterChange[]> {
+    // At once, not after the transaction: from here on the account is looked up again (and not found).
+    this.changed(local);
     const contact = this.bare(local);
     const owners = await this.db.transaction(async (tx) => {
       const removed = await tx.query<{ owner: string }>(

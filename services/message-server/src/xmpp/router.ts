@@ -217,7 +217,9 @@ export class MessageRouter implements C2sRouter {
       from.resource === undefined
         ? this.sessions.resources(from.local)
         : [this.sessions.resource(from.local, from.resource)].filter((s) => s !== undefined);
-    for (const session of sessions) this.delivery.refuse(session, stanza, condition);
+    // RFC 6120 §8.3.3.16: a timeout is worth retrying later (wait); a server not found is not (cancel).
+    const type = condition === 'remote-server-timeout' ? 'wait' : 'cancel';
+    for (const session of sessions) this.delivery.refuse(session, stanza, condition, type);
   }
 
   // --- delivery ----------------------------------------------------------------------------------------------------
