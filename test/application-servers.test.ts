@@ -3,7 +3,7 @@
  * durable outbox: device online/offline and uploads arrive in order, also when the application server was down
  * and the message server restarted meanwhile; and the application server's own interface (Tables 5 and 7).
  */
-import { request } from 'undici';
+import { DefaultApplication, basicOf } from './support/default-app.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client } from '@xmpp/client';
 import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
@@ -27,6 +27,7 @@ let messageServer: MessageServer | undefined;
 let applicationServer: ApplicationServer | undefined;
 let billingServer: ApplicationServer | undefined;
 let http: TestClient;
+let apps: DefaultApplication;
 let untrust: () => void;
 let c2sPort: number;
 let billing: number;
@@ -50,34 +51,8 @@ async function startApplicationServer() {
   await applicationServer.listen();
 }
 
-interface Received {
-  id: number;
-  message: number;
-  operation: string;
-  params: Record<string, string>;
-}
-
-const basicOf = (server = app()) =>
-  `Basic ${Buffer.from(`${server.credentials.appid}:${server.credentials.token}`).toString('base64')}`;
-
-async function received(server = app()): Promise<Received[]> {
-  const r = await request(`${server.url}/received`, {
-    dispatcher: http.agent,
-    headers: { authorization: basicOf(server) },
-  });
-  expect(r.statusCode).toBe(200);
-  return ((await r.body.json()) as { received: Received[] }).received;
-}
-
-async function send(body: object, authorization = basicOf()) {
-  const r = await request(`${app().url}/send`, {
-    method: 'POST',
-    dispatcher: http.agent,
-    headers: { authorization, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: r.statusCode, body: await r.body.text() };
-}
+const received = (server = app()) => apps.received(server);
+const send = (body: object, authorization = basicOf(app())) => apps.send(app(), body, authorization);
 
 async function login(username: string, resource: string): Promise<Client> {
   return xmppLogin({ port: c2sPort, domain: DOMAIN, username, password: 'pw', resource });
@@ -97,6 +72,7 @@ beforeAll(async () => {
   const ca = await trustedCa(topology);
   untrust = trustCaForXmppClients(ca);
   http = new TestClient(ca);
+  apps = new DefaultApplication(http);
   await startMessageServer();
   await startApplicationServer();
   const auth = { version: '1', ...ms().credentials.accountServer };

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
+import { DefaultApplication } from './support/default-app.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
 import { trustedCa, type ApplicationServerConfig, type Topology } from '@irsp/config';
@@ -31,6 +32,7 @@ const OK = { status: 200, body: '' };
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let topology: Topology;
 let http: TestClient;
+let apps: DefaultApplication;
 let messageServer1: MessageServer;
 let app1: ApplicationServer;
 let app2: ApplicationServer;
@@ -41,27 +43,8 @@ const as2 = () => topology.autonomousSystems[1]!;
 const default1 = () => as1().applicationServers[0]!;
 const default2 = () => as2().applicationServers[0]!;
 
-const basicOf = (server: ApplicationServerConfig) =>
-  `Basic ${Buffer.from(`${server.credentials.appid}:${server.credentials.token}`).toString('base64')}`;
-
-async function send(server: ApplicationServerConfig, body: object) {
-  const r = await request(`${server.url}/send`, {
-    method: 'POST',
-    dispatcher: http.agent,
-    headers: { authorization: basicOf(server), 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: r.statusCode, body: await r.body.text() };
-}
-
-async function received(server: ApplicationServerConfig) {
-  const r = await request(`${server.url}/received`, {
-    dispatcher: http.agent,
-    headers: { authorization: basicOf(server) },
-  });
-  const list = ((await r.body.json()) as { received: { message: number; params: object }[] }).received;
-  return list.map((m) => [m.message, m.params]);
-}
+const send = (server: ApplicationServerConfig, body: object) => apps.send(server, body);
+const received = (server: ApplicationServerConfig) => apps.receivedPairs(server);
 
 interface Signed {
   key?: string;
@@ -125,6 +108,7 @@ beforeAll(async () => {
   default1().peers = [peer(default2(), 'as2.irsp.test', true)];
   default2().peers = [peer(default1(), 'as1.irsp.test', false)];
   http = new TestClient(await trustedCa(topology));
+  apps = new DefaultApplication(http);
   messageServer1 = await messageServerFromTopology(topology, as1(), as1().messageServers[0]!, log.logger);
   await messageServer1.listen();
   app1 = await applicationServerFromTopology(

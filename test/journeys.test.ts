@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { request } from 'undici';
+import { DefaultApplication } from './support/default-app.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
 import { accountServerFromTopology, type AccountServer } from '@irsp/account-server';
@@ -42,6 +42,7 @@ let dir: Awaited<ReturnType<typeof tempDir>>;
 let topology: Topology;
 let ca: string;
 let http: TestClient;
+let apps: DefaultApplication;
 let untrust: () => void;
 let accountServer: AccountServer;
 let ms1: MessageServer;
@@ -78,30 +79,8 @@ async function clientApi(path: string, fields: Record<string, string>) {
   return { status: answer.status, body: answer.body };
 }
 
-const basicOf = (server: ApplicationServerConfig) =>
-  `Basic ${Buffer.from(`${server.credentials.appid}:${server.credentials.token}`).toString('base64')}`;
-
-/** The default application's `POST /send`: Messages 12–15 on its operator's request. */
-async function send(server: ApplicationServerConfig, body: object) {
-  const r = await request(`${server.url}/send`, {
-    method: 'POST',
-    dispatcher: http.agent,
-    headers: { authorization: basicOf(server), 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: r.statusCode, body: await r.body.text() };
-}
-
-/** What the default application has received (Messages 8–11, 14–15), in order. */
-async function received(server: ApplicationServerConfig) {
-  const r = await request(`${server.url}/received`, {
-    dispatcher: http.agent,
-    headers: { authorization: basicOf(server) },
-  });
-  expect(r.statusCode).toBe(200);
-  const list = ((await r.body.json()) as { received: { message: number; params: object }[] }).received;
-  return list.map((m) => [m.message, m.params]);
-}
+const send = (server: ApplicationServerConfig, body: object) => apps.send(server, body);
+const received = (server: ApplicationServerConfig) => apps.receivedPairs(server);
 
 async function login(port: number, domain: string, username: string, resource: string) {
   const client = await xmppLogin({ port, domain, username, password: `${username} pw`, resource });
@@ -182,6 +161,7 @@ beforeAll(async () => {
   ca = await trustedCa(topology);
   untrust = trustCaForXmppClients(ca);
   http = new TestClient(ca);
+  apps = new DefaultApplication(http);
   // Each service opens its own database (an embedded one takes seconds): all five start at once.
   await Promise.all([
     (async () => {
