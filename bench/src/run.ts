@@ -2,7 +2,7 @@
  * `pnpm bench`: starts each server for each scenario (fresh every time, pinned to its core), drives it with our
  * load generator, and writes bench/results/<date>.json, .md and .svg. See docs/performance.md.
  */
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ensureServerCert } from '@irsp/config';
 import { parseArgs } from './args.js';
@@ -54,6 +54,7 @@ async function launch(
   server: ServerName,
   requireTls: boolean,
   profileDir?: string,
+  database?: string,
 ): Promise<ServerUnderTest> {
   // A port found free can be taken before the server binds it (other tests on the machine, our own
   // outgoing connections): start again on fresh ports.
@@ -65,7 +66,7 @@ async function launch(
       requireTls,
     };
     try {
-      if (server === 'irsp') return await launchIrsp({ ...o, cpuProfileDir: profileDir });
+      if (server === 'irsp') return await launchIrsp({ ...o, cpuProfileDir: profileDir, database });
       return await (server === 'prosody' ? launchProsody(o) : launchEjabberd(o));
     } catch (error) {
       if (attempt === 3) throw error;
@@ -87,7 +88,19 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
       });
       continue;
     }
-    for (const variant of scenario.variants(server)) {
+    // Ours runs each variant on every database asked for: PGlite keeps the label, PostgreSQL adds `+postgres`.
+    const variants = scenario
+      .variants(server)
+      .flatMap((v) =>
+        server === 'irsp'
+          ? args.irspDatabases.map((db) =>
+              db === 'postgres'
+                ? { ...v, label: `${v.label}+postgres`, database: args.database }
+                : { ...v, database: undefined },
+            )
+          : [{ ...v, database: undefined }],
+      );
+    for (const variant of variants) {
       const result: ScenarioResult = {
         scenario: scenario.name,
         server,
@@ -98,17 +111,17 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
       run.results.push(result);
       log(`${scenario.name} on ${server} (${variant.label})`);
       const profileDir =
-        args.profile && server === 'irsp' && scenario.name === 'throughput'
-          ? join(work, 'profile')
+        args.profile && server === 'irsp'
+          ? join(work, `profile-${scenario.name}-${variant.label}`)
           : undefined;
       let sut: ServerUnderTest | undefined;
       try {
-        sut = await launch(server, variant.requireTls, profileDir);
+        sut = await launch(server, variant.requireTls, profileDir, variant.database);
         run.versions[server] = sut.version;
         const ctx: ScenarioContext = {
           server: sut,
           quick: args.quick,
-          meter: new ProcessMeter(sut.pid),
+          meter: new ProcessMeter(sut.pid, '/proc', sut.databasePids?.bind(sut)),
           ca,
           saltedPasswords,
           plain: !variant.requireTls,
@@ -122,7 +135,10 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
       } finally {
         await sut?.stop();
       }
-      if (profileDir) run.profile = await summariseProfile(profileDir);
+      if (profileDir) {
+        const top = await summariseProfile(profileDir, `${scenario.name}-${variant.label}`);
+        if (top) (run.profiles ??= {})[`${scenario.name} (${variant.label})`] = top;
+      }
     }
   }
 }
@@ -131,9 +147,13 @@ for (const server of ['prosody', 'ejabberd'] as const) {
   if (args.servers.includes(server)) run.versions[server] ??= debianVersion(server) ?? 'not installed';
 }
 
-async function summariseProfile(dir: string) {
+/** The top functions of a scenario's profile; the raw .cpuprofile is kept in bench/tmp/profiles/ for DevTools. */
+async function summariseProfile(dir: string, name: string) {
   const files = (await readdir(dir).catch(() => [])).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) return undefined;
+  const kept = resolve('bench', 'tmp', 'profiles');
+  await mkdir(kept, { recursive: true });
+  await copyFile(join(dir, files[0]!), join(kept, `${date}-${name}.cpuprofile`));
   return topFunctions(JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as CpuProfile);
 }
 

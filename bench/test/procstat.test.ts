@@ -10,7 +10,7 @@ const STAT =
 
 describe('/proc parsing', () => {
   it('reads pid, parent and utime + stime', () => {
-    expect(parseStat(STAT)).toEqual({ pid: 4242, ppid: 4200, cpuTicks: 1801 });
+    expect(parseStat(STAT)).toEqual({ pid: 4242, ppid: 4200, comm: 'we(ird) (name', cpuTicks: 1801 });
   });
 
   it('reads VmRSS in kB, 0 when absent', () => {
@@ -56,5 +56,37 @@ describe('/proc parsing', () => {
         cpuShare: 0.5,
       },
     );
+  });
+
+  it("adds the CPU of the database backends serving the server (not their RSS), and every postgres process's apart", () => {
+    const proc = mkdtempSync(join(tmpdir(), 'proc-'));
+    const write = (pid: number, ppid: number, comm: string, ticks: number) => {
+      mkdirSync(join(proc, String(pid)));
+      writeFileSync(
+        join(proc, String(pid), 'stat'),
+        `${pid} (${comm}) S ${ppid} 0 0 0 -1 0 0 0 0 0 ${ticks} 0 0 0`,
+      );
+      writeFileSync(join(proc, String(pid), 'status'), `Name:\t${comm}\nVmRSS:\t100 kB\n`);
+    };
+    write(100, 1, 'node', 300);
+    write(500, 1, 'postgres', 1000); // the postmaster
+    write(501, 500, 'postgres', 40); // a backend of ours
+    write(502, 500, 'postgres', 7); // someone else's
+    const meter = new ProcessMeter(100, proc, () => [501, 501, 100]);
+    const sample = meter.sample();
+    expect(sample.cpuSeconds).toBe(340 / meter.clockTicks);
+    expect(sample.dbCpuSeconds).toBe(40 / meter.clockTicks);
+    expect(sample.allPostgresCpuSeconds).toBe(1047 / meter.clockTicks);
+    expect(sample.rssKb).toBe(100);
+    const later = { at: 3000, cpuSeconds: 5, rssKb: 0, dbCpuSeconds: 2, allPostgresCpuSeconds: 9 };
+    expect(
+      between({ ...later, at: 1000, cpuSeconds: 1, dbCpuSeconds: 0.5, allPostgresCpuSeconds: 3 }, later),
+    ).toEqual({
+      cpuSeconds: 4,
+      wallSeconds: 2,
+      cpuShare: 2,
+      dbCpuSeconds: 1.5,
+      allPostgresCpuSeconds: 6,
+    });
   });
 });

@@ -28,13 +28,29 @@ describe('idle source addresses', () => {
 
 describe('command line', () => {
   it('defaults to every scenario on every server', () => {
-    expect(parseArgs([])).toEqual({
+    expect(parseArgs([], {})).toEqual({
       scenarios: ['login', 'idle', 'throughput', 'offline', 'push', 'register', 'notify'],
       servers: ['irsp', 'prosody', 'ejabberd'],
       quick: false,
       profile: false,
       out: 'bench/results',
+      database: undefined,
+      irspDatabases: ['pglite'],
     });
+  });
+
+  it('runs ours on PostgreSQL too when a database URL is given', () => {
+    const url = 'postgres://postgres@127.0.0.1:5432/test';
+    expect(parseArgs(['--database', url], {})).toMatchObject({
+      database: url,
+      irspDatabases: ['pglite', 'postgres'],
+    });
+    expect(parseArgs([], { DATABASE_URL: url })).toMatchObject({ irspDatabases: ['pglite', 'postgres'] });
+    expect(parseArgs(['--irsp-db=postgres'], { DATABASE_URL: url })).toMatchObject({
+      irspDatabases: ['postgres'],
+    });
+    expect(() => parseArgs(['--irsp-db', 'postgres'], {})).toThrow('needs --database');
+    expect(() => parseArgs(['--database', 'mysql://x'], {})).toThrow('postgres:// URL');
   });
 
   it('takes lists in either form and refuses unknown names', () => {

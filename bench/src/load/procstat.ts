@@ -9,6 +9,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 export interface ProcStat {
   pid: number;
   ppid: number;
+  /** The command name (field 2, without its parentheses). */
+  comm: string;
   /** utime + stime, clock ticks. */
   cpuTicks: number;
 }
@@ -17,9 +19,10 @@ export interface ProcStat {
 export function parseStat(text: string): ProcStat {
   const close = text.lastIndexOf(')');
   const pid = Number(text.slice(0, text.indexOf(' ')));
+  const comm = text.slice(text.indexOf('(') + 1, close);
   // After ") ": field 3 (state) is index 0, so field n is index n - 3.
   const fields = text.slice(close + 2).split(' ');
-  return { pid, ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  return { pid, ppid: Number(fields[1]), comm, cpuTicks: Number(fields[11]) + Number(fields[12]) };
 }
 
 /** VmRSS of /proc/PID/status in kB (0 for a kernel thread or a zombie, which have none). */
@@ -39,16 +42,27 @@ export function descendants(pid: number, parents: ReadonlyMap<number, number>): 
 
 export interface Sample {
   at: number;
+  /** The server's CPU: its process tree and the database backends serving it (`dbCpuSeconds`). */
   cpuSeconds: number;
   rssKb: number;
+  /** The part of cpuSeconds spent by the database server's backends serving our server (PostgreSQL). */
+  dbCpuSeconds?: number;
+  /** Every `postgres` process of the machine (other users' backends too): an upper bound, for reference. */
+  allPostgresCpuSeconds?: number;
 }
 
 export class ProcessMeter {
   readonly clockTicks: number;
 
+  /**
+   * `databasePids`, when given, names the processes of a database server that serve this server (PostgreSQL
+   * backends of its pool): their CPU counts as the server's, since PGlite does the same work inside the
+   * process. Their RSS does not (PostgreSQL's shared buffers would count once per backend).
+   */
   constructor(
     private readonly pid: number,
     private readonly proc = '/proc',
+    private readonly databasePids?: () => Iterable<number>,
   ) {
     this.clockTicks = clockTicksPerSecond();
   }
@@ -75,15 +89,44 @@ export class ProcessMeter {
         // Ended meanwhile.
       }
     }
-    return { at: performance.now(), cpuSeconds: ticks / this.clockTicks, rssKb };
+    if (!this.databasePids) return { at: performance.now(), cpuSeconds: ticks / this.clockTicks, rssKb };
+    const tree = new Set(descendants(this.pid, parents));
+    let dbTicks = 0;
+    for (const pid of new Set(this.databasePids())) {
+      if (!tree.has(pid)) dbTicks += stats.get(pid)?.cpuTicks ?? 0;
+    }
+    let allPostgres = 0;
+    for (const stat of stats.values()) if (stat.comm === 'postgres') allPostgres += stat.cpuTicks;
+    return {
+      at: performance.now(),
+      cpuSeconds: (ticks + dbTicks) / this.clockTicks,
+      rssKb,
+      dbCpuSeconds: dbTicks / this.clockTicks,
+      allPostgresCpuSeconds: allPostgres / this.clockTicks,
+    };
   }
 }
 
-/** The CPU seconds and wall seconds between two samples. */
-export function between(a: Sample, b: Sample): { cpuSeconds: number; wallSeconds: number; cpuShare: number } {
+/** The CPU seconds and wall seconds between two samples (database figures when both samples have them). */
+export function between(
+  a: Sample,
+  b: Sample,
+): {
+  cpuSeconds: number;
+  wallSeconds: number;
+  cpuShare: number;
+  dbCpuSeconds?: number;
+  allPostgresCpuSeconds?: number;
+} {
   const cpuSeconds = b.cpuSeconds - a.cpuSeconds;
   const wallSeconds = (b.at - a.at) / 1000;
-  return { cpuSeconds, wallSeconds, cpuShare: wallSeconds > 0 ? cpuSeconds / wallSeconds : 0 };
+  const d = { cpuSeconds, wallSeconds, cpuShare: wallSeconds > 0 ? cpuSeconds / wallSeconds : 0 };
+  if (a.dbCpuSeconds === undefined || b.dbCpuSeconds === undefined) return d;
+  return {
+    ...d,
+    dbCpuSeconds: b.dbCpuSeconds - a.dbCpuSeconds,
+    allPostgresCpuSeconds: (b.allPostgresCpuSeconds ?? 0) - (a.allPostgresCpuSeconds ?? 0),
+  };
 }
 
 function clockTicksPerSecond(): number {

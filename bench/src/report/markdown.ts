@@ -45,15 +45,16 @@ export function renderMarkdown(run: RunResult, chartFile: string): string {
       `| ${check.target} | ${check.measured} | ${check.met === null ? 'not measurable' : check.met ? 'yes' : '**no**'} |`,
     );
   }
-  if (run.profile) {
+  const profiles = { ...(run.profile ? { 'throughput (starttls)': run.profile } : {}), ...run.profiles };
+  for (const [name, entries] of Object.entries(profiles)) {
     lines.push(
       '',
-      '## CPU profile of our server in `throughput` (self time)',
+      `## CPU profile of our server in \`${name}\` (self time)`,
       '',
       '| function | self ms | share |',
       '|---|---:|---:|',
     );
-    for (const p of run.profile)
+    for (const p of entries)
       lines.push(`| \`${p.function}\` | ${p.selfMs} | ${(p.selfShare * 100).toFixed(1)} % |`);
   }
   lines.push('');

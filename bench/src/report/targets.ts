@@ -10,12 +10,23 @@ export interface TargetCheck {
 
 const fmt = (value: number | null, unit = '') => (value === null ? 'n/a' : `${value}${unit}`);
 
+/**
+ * The targets for our server on PGlite (variant `starttls`) and, when the run has it, on PostgreSQL
+ * (`starttls+postgres`, marked in the target's name).
+ */
 export function checkTargets(run: RunResult): TargetCheck[] {
+  const checks = checkTargetsOf(run, 'starttls', '');
+  if (run.results.some((r) => r.server === 'irsp' && r.variant === 'starttls+postgres'))
+    checks.push(...checkTargetsOf(run, 'starttls+postgres', ' — PostgreSQL'));
+  return checks;
+}
+
+function checkTargetsOf(run: RunResult, variant: string, suffix: string): TargetCheck[] {
   const ours = (scenario: Parameters<typeof figure>[2], metric: string) =>
-    figure(run, 'irsp', scenario, metric);
+    figure(run, 'irsp', scenario, metric, variant);
   const checks: TargetCheck[] = [];
   const add = (target: string, measured: string, met: boolean | null) =>
-    checks.push({ target, measured, met });
+    checks.push({ target: `${target}${suffix}`, measured, met });
   const atLeast = (value: number | null, bound: number | null) =>
     value === null || bound === null ? null : value >= bound;
   const atMost = (value: number | null, bound: number | null) =>

@@ -18,7 +18,16 @@ export interface RunResult {
   machine: Record<string, string | number>;
   versions: Partial<Record<ServerName, string>>;
   results: ScenarioResult[];
-  profile?: { function: string; selfMs: number; selfShare: number }[];
+  /** Runs before profiles of every scenario were kept: the profile of `throughput`. */
+  profile?: ProfileEntry[];
+  /** --profile: our server's top self times per `<scenario> (<variant>)`. */
+  profiles?: Record<string, ProfileEntry[]>;
+}
+
+export interface ProfileEntry {
+  function: string;
+  selfMs: number;
+  selfShare: number;
 }
 
 /** The figure of one scenario, variant and metric for one server, if measured. */

@@ -82,6 +82,9 @@ export interface Window {
   serverCpuShare: number;
   loadgenCpuShare: number;
   rssKb: number;
+  /** Of serverCpuSeconds, the database backends' (PostgreSQL only). */
+  dbCpuSeconds?: number;
+  allPostgresCpuSeconds?: number;
 }
 
 /** Starts a measurement of the server (from /proc) and of the load generator itself (process.cpuUsage). */
@@ -98,6 +101,9 @@ export function startWindow(meter: ProcessMeter): () => Window {
       serverCpuShare: d.cpuShare,
       loadgenCpuShare: (own.user + own.system) / 1e6 / d.wallSeconds,
       rssKb: after.rssKb,
+      ...(d.dbCpuSeconds === undefined
+        ? {}
+        : { dbCpuSeconds: d.dbCpuSeconds, allPostgresCpuSeconds: d.allPostgresCpuSeconds }),
     };
   };
 }
@@ -110,6 +116,14 @@ export function windowMetrics(w: Window): Metrics {
     serverCpuShare: round(w.serverCpuShare),
     loadgenCpuShare: round(w.loadgenCpuShare),
     serverRssMb: round(w.rssKb / 1024, 1),
+    ...(w.dbCpuSeconds === undefined
+      ? {}
+      : {
+          // Included in serverCpuSeconds: the PostgreSQL backends of our pool.
+          databaseCpuSeconds: round(w.dbCpuSeconds),
+          // Every postgres process of the machine in the window (others' tests too): for reference only.
+          allPostgresCpuSeconds: round(w.allPostgresCpuSeconds ?? 0),
+        }),
   };
 }
 

@@ -1,19 +1,27 @@
 /**
  * Our IRSP under test, in its own process so that /proc shows its CPU and memory alone: the account server and
  * the message server of the topology in argv[2], sharing one embedded database as `pnpm start` does
- * (services/all-in-one/src/start.ts). Its application server is the load generator's stub, so it is not started.
+ * (services/all-in-one/src/start.ts), or, with IRSP_BENCH_DATABASE_URL, each on its own schema of that
+ * PostgreSQL (names prefixed with IRSP_BENCH_SCHEMA_PREFIX, which the bench drops afterwards). Its application
+ * server is the load generator's stub, so it is not started.
  */
 import { join } from 'node:path';
 import { accountServerFromTopology } from '@irsp/account-server';
 import { loadTopology } from '@irsp/config';
 import { createLogger } from '@irsp/http';
 import { messageServerFromTopology } from '@irsp/message-server';
-import { openPgliteHost } from '@irsp/store';
+import { openDb, openPgliteHost, type Db, type DbOptions } from '@irsp/store';
 
 const topology = await loadTopology(process.argv[2]!);
 const logger = createLogger({ name: 'irsp-bench', level: topology.logLevel });
-const host = await openPgliteHost({ dataDir: join(topology.database.dataDir, 'irsp') });
-const openDatabase = (o: { schema: string }) => host.db(o.schema);
+const url = process.env['IRSP_BENCH_DATABASE_URL'];
+const prefix = process.env['IRSP_BENCH_SCHEMA_PREFIX'] ?? 'bench_';
+const host = url ? undefined : await openPgliteHost({ dataDir: join(topology.database.dataDir, 'irsp') });
+const openDatabase = (o: DbOptions): Promise<Db> =>
+  host
+    ? host.db(o.schema)
+    : // Pooled connections stay open (no idle timeout) so that the bench can read every backend's CPU.
+      openDb({ url, schema: `${prefix}${o.schema}`, poolMax: 10, idleTimeoutMs: 0 });
 const accountServer = await accountServerFromTopology(
   topology,
   logger.child({ service: 'account-server' }),
@@ -38,7 +46,7 @@ process.on('SIGTERM', () => {
   void (async () => {
     await messageServer.close();
     await accountServer.close();
-    await host.close();
+    await host?.close();
     // Exit normally (not by signal) so that --cpu-prof writes its profile.
     process.exit(0);
   })();

@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureServerCert } from '@irsp/config';
 import { clientDeviceRegister, clientUserRegister, encodeForm } from '@irsp/protocol';
+import { openDb, quoteSchema, type Db } from '@irsp/store';
 import { stringify } from 'yaml';
 import { HttpsLoad } from '../load/http.js';
 import { inParallel } from '../load/session.js';
@@ -21,7 +22,52 @@ export interface IrspUnderTest extends ServerUnderTest {
   readonly appJid: string;
 }
 
-export async function launchIrsp(o: LaunchOptions & { cpuProfileDir?: string }): Promise<IrspUnderTest> {
+/**
+ * The PostgreSQL side of a run on a database server: the schemas of this launch (one prefix of its own,
+ * dropped at the end) and the pids of the backends serving it, found by application_name (`irsp_<schema>`,
+ * set by @irsp/store) and polled, since pooled connections open on demand.
+ */
+class PostgresUnderTest {
+  readonly pids = new Set<number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly meter: Db,
+    readonly prefix: string,
+  ) {}
+
+  static async open(url: string): Promise<PostgresUnderTest> {
+    const prefix = `bench_${randomBytes(4).toString('hex')}_`;
+    const meter = await openDb({ url, schema: `${prefix}meter`, poolMax: 1, idleTimeoutMs: 0 });
+    const pg = new PostgresUnderTest(meter, prefix);
+    pg.timer = setInterval(() => void pg.refresh().catch(() => undefined), 100);
+    return pg;
+  }
+
+  async refresh(): Promise<void> {
+    const ours = `irsp_${this.prefix}`;
+    const r = await this.meter.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE left(application_name, $2) = $1 AND application_name <> $3`,
+      [ours, ours.length, `irsp_${this.prefix}meter`],
+    );
+    for (const row of r.rows) this.pids.add(row.pid);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    const schemas = await this.meter.query<{ nspname: string }>(
+      'SELECT nspname FROM pg_namespace WHERE left(nspname, $2) = $1',
+      [this.prefix, this.prefix.length],
+    );
+    for (const { nspname } of schemas.rows)
+      await this.meter.exec(`DROP SCHEMA ${quoteSchema(nspname)} CASCADE`);
+    await this.meter.close();
+  }
+}
+
+export async function launchIrsp(
+  o: LaunchOptions & { cpuProfileDir?: string; database?: string },
+): Promise<IrspUnderTest> {
   if (!o.requireTls) throw new Error('our message server requires STARTTLS');
   const {
     account: accountPort,
@@ -79,16 +125,23 @@ export async function launchIrsp(o: LaunchOptions & { cpuProfileDir?: string }):
 
   const node = [process.execPath];
   if (o.cpuProfileDir) node.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`);
+  const pg = o.database ? await PostgresUnderTest.open(o.database) : undefined;
   const child = ServerProcess.start(
     [...o.prefix, ...node, new URL('./irsp-child.js', import.meta.url).pathname, topologyFile],
-    { logFile: join(o.dir, 'irsp.log'), ipc: true },
+    {
+      logFile: join(o.dir, 'irsp.log'),
+      ipc: true,
+      env: pg ? { IRSP_BENCH_DATABASE_URL: o.database, IRSP_BENCH_SCHEMA_PREFIX: pg.prefix } : {},
+    },
   );
   try {
     await child.ready(120_000);
     await waitForPort(c2sPort);
+    await pg?.refresh();
   } catch (error) {
     await child.stop();
     await stub.stop();
+    await pg?.close();
     throw error;
   }
   const ca = await readFile(o.tls.ca, 'utf8');
@@ -118,6 +171,7 @@ export async function launchIrsp(o: LaunchOptions & { cpuProfileDir?: string }):
     version: gitVersion(),
     c2sPort,
     pid: child.pid,
+    ...(pg ? { databasePids: () => pg.pids } : {}),
     stub,
     appJid: APP_JID,
     deviceLocalpart: (name) => `#${name}`,
@@ -145,6 +199,7 @@ export async function launchIrsp(o: LaunchOptions & { cpuProfileDir?: string }):
       await messageServer.close();
       await child.stop(60_000);
       await stub.stop();
+      await pg?.close();
     },
   };
 }

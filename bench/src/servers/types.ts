@@ -24,6 +24,8 @@ export interface ServerUnderTest {
   readonly c2sPort: number;
   /** The process whose tree /proc is read for CPU and RSS. */
   readonly pid: number;
+  /** Processes of a database server serving this one (PostgreSQL backends), whose CPU counts as its own. */
+  databasePids?(): Iterable<number>;
   /** XMPP localpart of a device account: ours are `#name` (clause 3), the others have no devices. */
   deviceLocalpart(name: string): string;
   /** Creates accounts the fastest way the server allows (not measured). */

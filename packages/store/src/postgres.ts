@@ -61,6 +61,7 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
     options: `-c search_path=${schema}`,
     application_name: `irsp_${schema}`.slice(0, 63),
     connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: opts.idleTimeoutMs ?? 10_000,
     types: typeOverrides(),
   });
   pool.on('error', (err) => opts.onError?.(err));

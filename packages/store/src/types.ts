@@ -40,6 +40,11 @@ export interface DbOptions {
   schema: string;
   /** pg pool size (default 10). */
   poolMax?: number;
+  /**
+   * How long an idle pooled connection stays open (ms; default 10 000); 0 keeps connections open for the
+   * pool's life (the benchmark does, so that the CPU of every backend serving the pool stays measurable).
+   */
+  idleTimeoutMs?: number;
   /** For tests on a shared PostgreSQL: DROP SCHEMA … CASCADE at close. */
   dropSchemaOnClose?: boolean;
   /**

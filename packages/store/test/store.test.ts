@@ -289,6 +289,21 @@ describe('Db', () => {
       expect(await later).toEqual({ rows: [{ one: 1 }], rowCount: 1 });
     });
 
+    it('keeps the guard in a transaction that outlasts another (the context is tracked only while one runs)', async () => {
+      const release = deferred();
+      const first = db.transaction(async () => {
+        await release.promise;
+        await db.query('SELECT 1');
+      });
+      const second = db.transaction(async (tx) => (await tx.query<{ two: number }>('SELECT 2 AS two')).rows);
+      // On PostgreSQL the second ends while the first is open; on PGlite it waits for the first.
+      await Promise.race([second, new Promise((resolve) => setTimeout(resolve, 50))]);
+      release.resolve();
+      expect(((await rejection(first)) as Error).message).toMatch(/^Db\.query\(\) called inside/);
+      expect(await second).toEqual([{ two: 2 }]);
+      await expect(db.transaction(async () => db.query('SELECT 1'))).rejects.toThrow(/called inside/);
+    });
+
     it('makes queries from outside wait (PGlite) or not see uncommitted rows (PostgreSQL)', async () => {
       const inserted = deferred();
       const release = deferred();

@@ -2,8 +2,10 @@
  * Durable delivery to other servers (DESIGN "Delivery guarantees"): an item is written with the change it
  * reports, then sent until the receiver answers 200. Items with the same ordering key leave in order; a 400,
  * 403 or 422 (the receiver will never accept it) goes to dead_letters with the reason; anything else (500,
- * 401, timeouts, refused connections) is retried with exponential back-off. Several message servers of one
- * AS can share the table: rows are leased with SKIP LOCKED.
+ * 401, timeouts, refused connections) is retried with exponential back-off. A receiver that answers 200 to a
+ * retry is back: its other rows waiting for their back-off are due at once, so its backlog drains without waiting
+ * out the delays it earned while down (still in order per key; a receiver still down keeps its back-off). Several
+ * message servers of one AS can share the table: rows are leased with SKIP LOCKED.
  */
 import type { SendOutcome } from '@irsp/http';
 import type { Logger } from '@irsp/http';
@@ -105,7 +107,11 @@ export class Outbox {
     await this.running;
   }
 
-  /** One batch: lease the due head of each ordering key, send them, record the outcomes. */
+  /**
+   * One batch: lease the due head of each ordering key, send them, record the outcomes (the delivered rows in one
+   * statement). A retry answered 200 makes the other waiting rows of its target due now, and asks for one more
+   * round.
+   */
   async drainOnce(): Promise<number> {
     const leased = await this.db.query<{
       id: string | number;
@@ -124,22 +130,42 @@ export class Outbox {
         RETURNING id, target, operation, ordering_key, params, attempts`,
       [this.options.batchSize, this.options.leaseMs],
     );
+    const delivered: number[] = [];
+    const back = new Set<string>();
     await Promise.all(
-      leased.rows.map((r) =>
-        this.attempt({
+      leased.rows.map(async (r) => {
+        const row: OutboxRow = {
           id: Number(r.id),
           target: r.target,
           operation: r.operation,
           orderingKey: r.ordering_key,
           params: r.params,
           attempts: r.attempts,
-        }),
-      ),
+        };
+        if (await this.attempt(row)) {
+          delivered.push(row.id);
+          if (row.attempts > 0) back.add(row.target);
+        }
+      }),
     );
+    if (delivered.length > 0) {
+      await this.db.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [delivered]);
+    }
+    if (back.size > 0) {
+      const woken = await this.db.query(
+        'UPDATE outbox SET next_attempt_at = now() WHERE target = ANY($1::text[]) AND next_attempt_at > now()',
+        [[...back]],
+      );
+      if (woken.rowCount > 0) {
+        this.logger.info({ targets: [...back], rows: woken.rowCount }, 'receiver back: backlog due now');
+        this.again = true;
+      }
+    }
     return leased.rows.length;
   }
 
-  private async attempt(row: OutboxRow): Promise<void> {
+  /** Sends one row; true when it was delivered (the caller deletes it), else its outcome is recorded here. */
+  private async attempt(row: OutboxRow): Promise<boolean> {
     let outcome: SendOutcome;
     try {
       outcome = await this.deliver(row);
@@ -148,9 +174,8 @@ export class Outbox {
     }
     const log = { id: row.id, target: row.target, operation: row.operation, attempts: row.attempts + 1 };
     if (outcome.kind === 'status' && outcome.status === 200) {
-      await this.db.query('DELETE FROM outbox WHERE id = $1', [row.id]);
       this.logger.debug(log, 'delivered');
-      return;
+      return true;
     }
     if (
       outcome.kind === 'status' &&
@@ -165,7 +190,7 @@ export class Outbox {
         await tx.query('DELETE FROM outbox WHERE id = $1', [row.id]);
       });
       this.logger.error({ ...log, status: outcome.status }, 'refused by the receiver: moved to dead_letters');
-      return;
+      return false;
     }
     const reason = outcome.kind === 'status' ? `status ${outcome.status}` : outcome.reason;
     const delay = Math.min(
@@ -179,5 +204,6 @@ export class Outbox {
       [row.id, reason.slice(0, 500), jittered],
     );
     this.logger.warn({ ...log, reason, retryInMs: jittered }, 'delivery failed: will retry');
+    return false;
   }
 }
