@@ -43,6 +43,33 @@ describe('OfflineStore', () => {
     await store.delivered((await store.pending('ivan')).map((m) => m.id));
   });
 
+  it('messages handed over together are written together, in order, up to the limit of each recipient', async () => {
+    await db.query(
+      `INSERT INTO accounts (local_part, kind, scram_sha1, scram_sha256) VALUES ('judy', 'user', '{}', '{}'), ('karl', 'user', '{}', '{}')`,
+    );
+    const store = new OfflineStore(db, { maxPerRecipient: 3, ttlMs: 60_000 });
+    const handed = Array.from({ length: 8 }, (_, i) => ({
+      owner: i % 2 ? 'karl' : 'judy',
+      stanza: `<message id="${i}"/>`,
+    }));
+    // Not awaited one by one: a sender does not wait for each commit.
+    const outcomes = handed.map((m) => store.store(m.owner, m.stanza));
+    // pending() first waits for what is still on its way to the database.
+    expect((await store.pending('judy')).map((m) => m.stanza)).toEqual([
+      '<message id="0"/>',
+      '<message id="2"/>',
+      '<message id="4"/>',
+    ]);
+    expect(await Promise.all(outcomes)).toEqual([true, true, true, true, true, true, false, false]);
+    expect((await store.pending('karl')).map((m) => m.stanza)).toEqual([
+      '<message id="1"/>',
+      '<message id="3"/>',
+      '<message id="5"/>',
+    ]);
+    for (const owner of ['judy', 'karl'])
+      await store.delivered((await store.pending(owner)).map((m) => m.id));
+  });
+
   it('delivers oldest first and forgets only what was delivered', async () => {
     const store = new OfflineStore(db, { maxPerRecipient: 10, ttlMs: 60_000 });
     for (const id of ['a', 'b', 'c']) await store.store('heidi', `<message id='${id}'/>`);

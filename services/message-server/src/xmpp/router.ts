@@ -288,7 +288,7 @@ export class MessageRouter implements C2sRouter {
         continue;
       }
       const targets = this.sessions.resources(local);
-      if (targets.length === 0) await this.storeOffline(from, copy, local);
+      if (targets.length === 0) this.storeOffline(from, copy, local);
       for (const target of targets) this.delivery.deliver(from, target, copy);
     }
   }
@@ -315,18 +315,30 @@ export class MessageRouter implements C2sRouter {
     await this.notifications.upload(jid, from.jid.local!, data);
   }
 
-  /** XEP-0160 §3: normal and chat messages are kept; groupchat, headline and error messages are not. */
-  private async storeOffline(from: Origin, stanza: Element, owner: string): Promise<void> {
+  /**
+   * XEP-0160 §3: normal and chat messages are kept; groupchat, headline and error messages are not. The sender's
+   * next stanza does not wait for the commit (group commit in offline.ts, in order); a refusal — storage full, or
+   * the database failing — comes back to the sender as an error once known.
+   */
+  private storeOffline(from: Origin, stanza: Element, owner: string): void {
     const type = stanza.attrs.type ?? 'normal';
     if (type !== 'normal' && type !== 'chat') return;
-    if (await this.offline.store(owner, stanza.toString())) return;
-    from.send(
-      this.delivery.errorReply(
-        stanza,
-        'wait',
-        'resource-constraint',
-        'offline storage of the recipient is full',
-      ),
+    this.offline.store(owner, stanza.toString()).then(
+      (stored) => {
+        if (!stored)
+          from.send(
+            this.delivery.errorReply(
+              stanza,
+              'wait',
+              'resource-constraint',
+              'offline storage of the recipient is full',
+            ),
+          );
+      },
+      (error: unknown) => {
+        this.logger.error({ err: error, owner }, 'offline message not stored');
+        from.send(this.delivery.errorReply(stanza, 'wait', 'internal-server-error', 'not stored; try again'));
+      },
     );
   }
 
