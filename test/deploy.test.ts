@@ -79,6 +79,23 @@ describe('docker-compose', () => {
     }
   });
 
+  it('passes every secret the topology reads into the containers, and .env.example names them all', async () => {
+    const text = await readFile(new URL('deploy/compose/irsp.yaml', root), 'utf8');
+    const read = [...new Set([...text.matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]!))].sort();
+    expect(read.length).toBeGreaterThan(0);
+    const compose = parse(await readFile(new URL('docker-compose.yml', root), 'utf8'), { merge: true }) as {
+      services: Record<string, ComposeService>;
+    };
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (name === 'postgres') continue;
+      for (const variable of read)
+        expect(service.environment?.[variable], `${name} ${variable}`).toBe(`\${${variable}:-}`);
+    }
+    const example = await readFile(new URL('.env.example', root), 'utf8');
+    const named = [...example.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]!).sort();
+    expect(named).toEqual([...read, 'POSTGRES_PASSWORD'].sort());
+  });
+
   it('has a Dockerfile target for each service image', async () => {
     const dockerfile = await readFile(new URL('Dockerfile', root), 'utf8');
     for (const target of ['account-server', 'message-server', 'application-server', 'all-in-one']) {
