@@ -214,6 +214,7 @@ describe('the default application sends on request (POST /send: Messages 12–15
       listen: { host: '127.0.0.1', port: billing },
       jid: 'billing.as1.irsp.test',
       credentials: { appid: 'billing-as1', token: 'billing-as1-token-0123456789' },
+      deviceStatus: true,
       serviceUris: { userUpload: '/u', deviceUpload: '/d', deviceStatus: '/s', exchange: '/exchange' },
       database: { schema: `${as1().applicationServers[0]!.database!.schema}_billing` },
     });

@@ -134,6 +134,7 @@ beforeAll(async () => {
     listen: { host: '127.0.0.1', port: gatewayPort! },
     jid: 'gateway.as1.irsp.test',
     credentials: { appid: 'gateway-as1', token: randomBytes(24).toString('base64url') },
+    deviceStatus: false,
     serviceUris: { userUpload: '/u', deviceUpload: '/d', deviceStatus: '/s', exchange: '/exchange' },
     database: { schema: `${byName('default').database!.schema}_gateway` },
     gateway: {

@@ -152,6 +152,8 @@ export const applicationServerSchema = z.object({
   database: databaseSchema.optional(),
   /** What it presents to its message server (Messages 12–13) and to peers (14–15). */
   credentials: credentialSchema,
+  /** Whether it asks for devices' online status (clause 8.3.2: Messages 10–11 go to those that do). */
+  deviceStatus: z.boolean().default(true),
   serviceUris: z
     .object({
       userUpload: uriPath.default('/user/upload'),

@@ -254,6 +254,7 @@ autonomousSystems:
         listen: { port: 0 }
         jid: smartlock.as1.irsp.test
         credentials: { appid: lock, token: ${TOKEN} }
+        deviceStatus: false
         serviceUris: { userUpload: /u, exchange: /x }
 `);
     const topology = await loadTopology(file, {});
@@ -278,6 +279,7 @@ autonomousSystems:
         listen: { host: '127.0.0.1', port: 0 },
         jid: 'smartlock.as1.irsp.test',
         credentials: { appid: 'lock', token: TOKEN },
+        deviceStatus: false,
         serviceUris: {
           userUpload: '/u',
           deviceUpload: '/device/upload',

@@ -34,9 +34,10 @@ export class Notifications {
     return true;
   }
 
-  /** Message 10 or 11: a device came online or went offline, to every application server of the AS. */
+  /** Message 10 or 11: a device came online or went offline, to every application server that asked for it. */
   async deviceStatus(device: string, online: boolean): Promise<void> {
     for (const app of this.applicationServers) {
+      if (!app.deviceStatus) continue;
       await this.enqueue(app, online ? message10 : message11, device, {
         deviceid: device,
         type: online ? 'online' : 'offline',

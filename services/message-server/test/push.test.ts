@@ -61,6 +61,7 @@ beforeAll(async () => {
         listen: { host: '127.0.0.1', port: 0 },
         jid: 'smartlock.as1.irsp.test',
         credentials: smartlock,
+        deviceStatus: true,
         serviceUris: { userUpload: '/u', deviceUpload: '/d', deviceStatus: '/s', exchange: '/x' },
       },
     ],
