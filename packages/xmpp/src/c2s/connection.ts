@@ -4,7 +4,6 @@
  * transport only frames and carries. Every failure ends in the stream or stanza error the RFC prescribes, and
  * nothing a client sends can throw out of here (xmpp-notes pitfall 9).
  */
-import { randomBytes } from 'node:crypto';
 import { streamError, stanzaError, type StreamErrorCondition } from '../errors.js';
 import {
   canonicalDomain,
@@ -17,6 +16,7 @@ import {
 } from '../jid.js';
 import { NS } from '../namespaces.js';
 import { decodeSaslData, encodeSaslData, type Mechanism, type SaslSession } from '../sasl/index.js';
+import { randomHex } from '../sasl/random.js';
 import type { Element } from '../xml/element.js';
 import { xml } from '../xml/element.js';
 import type { C2sRouter, C2sSession } from './session.js';
@@ -76,7 +76,7 @@ type Phase = 'tls' | 'sasl' | 'bind' | 'ready';
 const MAX_BACKLOG = 64;
 
 export class C2sConnection implements C2sSession {
-  id = randomBytes(12).toString('hex');
+  id = randomHex(12);
   jid: Jid = { local: undefined, domain: '', resource: undefined };
   readonly remoteAddress: string | undefined;
 
@@ -95,7 +95,9 @@ export class C2sConnection implements C2sSession {
   private bound = false;
   private pingOutstanding: string | undefined;
   private lastWrite = Date.now();
-  private readonly timers: NodeJS.Timeout[] = [];
+  /** Until a resource is bound; cleared then, so an idle connection holds no timer of its own. */
+  private authTimer: NodeJS.Timeout | undefined;
+  private wheel: KeepaliveWheel | undefined;
   private slowSince: number | undefined;
   private drainWaiters: (() => void)[] = [];
 
@@ -117,10 +119,9 @@ export class C2sConnection implements C2sSession {
         this.options.logger.debug({ id: this.id, err: error.message }, 'socket error'),
       closed: () => this.teardown(),
     });
-    const authTimer = setTimeout(() => {
+    this.authTimer = setTimeout(() => {
       if (!this.bound) this.fail('connection-timeout', 'not authenticated in time');
     }, options.limits.authTimeoutMs);
-    this.timers.push(authTimer);
   }
 
   // --- output --------------------------------------------------------------------------------------------------
@@ -223,13 +224,19 @@ export class C2sConnection implements C2sSession {
   }
 
   private onStreamStart(attrs: Record<string, string>, namespaces: { default: string | undefined }): void {
-    this.sendHeader();
-    if (namespaces.default !== NS.client) return this.fail('invalid-namespace');
-    const to = attrs.to === undefined ? undefined : canonicalDomain(attrs.to);
-    if (to !== this.options.domain) return this.fail('host-unknown');
-    if (attrs.version === undefined || !/^1\.\d+$/.test(attrs.version))
-      return this.fail('unsupported-version');
-    this.writeElement(this.features());
+    // Header and features (or header and stream error) leave in one write: one TLS record, one system call.
+    this.transport.cork?.();
+    try {
+      this.sendHeader();
+      if (namespaces.default !== NS.client) return this.fail('invalid-namespace');
+      const to = attrs.to === undefined ? undefined : canonicalDomain(attrs.to);
+      if (to !== this.options.domain) return this.fail('host-unknown');
+      if (attrs.version === undefined || !/^1\.\d+$/.test(attrs.version))
+        return this.fail('unsupported-version');
+      this.writeElement(this.features());
+    } finally {
+      this.transport.uncork?.();
+    }
   }
 
   private features(): Element {
@@ -255,7 +262,7 @@ export class C2sConnection implements C2sSession {
 
   /** A fresh stream on the same connection (RFC 6120 §4.3.3, RFC 7395 §3.7): new id, header expected again. */
   private restart(): void {
-    this.id = randomBytes(12).toString('hex');
+    this.id = randomHex(12);
     this.headerSent = false;
     this.transport.restart();
   }
@@ -371,13 +378,15 @@ export class C2sConnection implements C2sSession {
       return;
     }
     const requested = bind.getChildText('resource');
-    const resource = requested ? canonicalResource(requested) : randomBytes(8).toString('hex');
+    const resource = requested ? canonicalResource(requested) : randomHex(8);
     if (resource === undefined) {
       this.writeElement(stanzaError(element, 'modify', 'bad-request', 'invalid resource'));
       return;
     }
     this.jid = { local: this.username, domain: this.options.domain, resource };
     this.bound = true;
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
     this.phase = 'ready';
     await this.options.router.bound(this);
     if (this.closed) return;
@@ -462,22 +471,20 @@ export class C2sConnection implements C2sSession {
 
   private startKeepalive(): void {
     const interval = this.options.limits.keepaliveIntervalMs;
-    const timer = setInterval(
-      () => {
-        if (
-          this.slowSince !== undefined &&
-          Date.now() - this.slowSince > this.options.limits.slowReaderTimeoutMs
-        ) {
-          this.options.logger.warn({ id: this.id }, 'reader too slow for too long: disconnected');
-          this.transport.destroy();
-          return;
-        }
-        if (Date.now() - this.lastWrite >= interval) this.output(() => this.transport.keepalive());
-      },
-      Math.min(interval, this.options.limits.slowReaderTimeoutMs),
-    );
-    timer.unref();
-    this.timers.push(timer);
+    this.wheel = KeepaliveWheel.for(Math.min(interval, this.options.limits.slowReaderTimeoutMs));
+    this.wheel.add(this);
+  }
+
+  /** One turn of the shared keep-alive wheel: cut off a reader slow for too long, or send a keep-alive. */
+  keepaliveTick(now: number): void {
+    if (this.closed) return;
+    if (this.slowSince !== undefined && now - this.slowSince > this.options.limits.slowReaderTimeoutMs) {
+      this.options.logger.warn({ id: this.id }, 'reader too slow for too long: disconnected');
+      this.transport.destroy();
+      return;
+    }
+    if (now - this.lastWrite >= this.options.limits.keepaliveIntervalMs)
+      this.output(() => this.transport.keepalive());
   }
 
   private onIdle(): void {
@@ -485,7 +492,7 @@ export class C2sConnection implements C2sSession {
       this.fail('connection-timeout');
       return;
     }
-    this.pingOutstanding = `ping-${randomBytes(6).toString('hex')}`;
+    this.pingOutstanding = `ping-${randomHex(6)}`;
     this.send(
       xml(
         'iq',
@@ -520,8 +527,10 @@ export class C2sConnection implements C2sSession {
 
   private teardown(): void {
     this.closed = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.length = 0;
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    this.wheel?.delete(this);
+    this.wheel = undefined;
     this.onDrain();
     if (this.bound) {
       this.bound = false;
@@ -531,6 +540,56 @@ export class C2sConnection implements C2sSession {
     if (onClose) {
       this.options.onClose = undefined;
       onClose(this);
+    }
+  }
+}
+
+/**
+ * One interval per period for every bound connection, instead of a `setInterval` (a Timeout and a closure) per
+ * connection: each tick visits the connections of that period. Stopped when its last connection leaves.
+ */
+class KeepaliveWheel {
+  private static readonly wheels = new Map<number, KeepaliveWheel>();
+  private readonly connections = new Set<C2sConnection>();
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly periodMs: number) {}
+
+  static for(periodMs: number): KeepaliveWheel {
+    let wheel = KeepaliveWheel.wheels.get(periodMs);
+    if (!wheel) {
+      wheel = new KeepaliveWheel(periodMs);
+      KeepaliveWheel.wheels.set(periodMs, wheel);
+    }
+    return wheel;
+  }
+
+  add(connection: C2sConnection): void {
+    this.connections.add(connection);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.tick(), this.periodMs);
+      this.timer.unref();
+    }
+  }
+
+  delete(connection: C2sConnection): void {
+    this.connections.delete(connection);
+    if (this.connections.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      KeepaliveWheel.wheels.delete(this.periodMs);
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    // A connection may close (and leave the set) during another's tick: iterating a Set tolerates that.
+    for (const connection of this.connections) {
+      try {
+        connection.keepaliveTick(now);
+      } catch {
+        // A write to a socket that just failed; its close event tears the connection down.
+      }
     }
   }
 }

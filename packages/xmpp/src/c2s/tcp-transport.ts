@@ -68,6 +68,14 @@ export class TcpTransport implements C2sTransport {
     return this.socket.write(text);
   }
 
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
   keepalive(): boolean {
     return this.socket.write(' ');
   }

@@ -36,6 +36,9 @@ export interface C2sTransport {
   readonly close: string;
   /** Writes text produced by header(), element() or close; false when output is queued (back-pressure). */
   write(text: string): boolean;
+  /** Holds writes until `uncork()`, which sends them at once (one TLS record); optional. */
+  cork?(): void;
+  uncork?(): void;
   /** A keep-alive towards the client; false when output is queued. */
   keepalive(): boolean;
   /** The next input is a new stream header (stream restart, RFC 6120 §4.3.3, RFC 7395 §3.7). */

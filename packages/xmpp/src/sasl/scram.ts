@@ -13,6 +13,7 @@ import {
   prepareUsername,
   SASL_MAX_MESSAGE_BYTES,
 } from './common.js';
+import { randomBase64 } from './random.js';
 import type { CredentialLookup, Mechanism, Step } from './types.js';
 
 const MECHANISM_NAME: Record<ScramHash, string> = { sha1: 'SCRAM-SHA-1', sha256: 'SCRAM-SHA-256' };
@@ -107,7 +108,7 @@ export function scramMechanism(
   const dummyKeys = { storedKey: randomBytes(KEY_BYTES[hash]), serverKey: randomBytes(KEY_BYTES[hash]) };
   const name = MECHANISM_NAME[hash];
 
-  const serverNonce = () => options.serverNonce ?? randomBytes(nonceBytes).toString('base64');
+  const serverNonce = () => options.serverNonce ?? randomBase64(nonceBytes);
   const fakeSalt = (username: string) =>
     createHmac('sha256', unknownUserKey)
       .update(`${name}\0${username}`)

@@ -91,6 +91,25 @@ interface SaxesHandlers {
 }
 
 /**
+ * One decoder for every stream: a `TextDecoder` in streaming mode holds an ICU converter (≈ 1 KB of native memory
+ * per connection). Chunks are cut before an unfinished UTF-8 sequence instead, whose bytes wait for the next
+ * chunk (`carry`); invalid bytes still fail decoding (`fatal`), at the latest once the sequence is complete.
+ */
+const DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Length of `bytes` without a trailing UTF-8 sequence that is begun but not finished. */
+function completeUtf8Length(bytes: Buffer): number {
+  const length = bytes.length;
+  for (let i = length - 1; i >= 0 && i >= length - 4; i--) {
+    const b = bytes[i]!;
+    if ((b & 0xc0) === 0x80) continue; // continuation byte: its lead is further back
+    const needed = b >= 0xf0 && b <= 0xf7 ? 4 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xc0 && b < 0xe0 ? 2 : 1;
+    return length - i < needed ? i : length;
+  }
+  return length; // only continuation bytes at the end: invalid, decoding fails
+}
+
+/**
  * saxes with our handlers. Registering them in a subclass constructor matters for speed: nine handlers set with
  * `on()` on a plain SaxesParser push it into dictionary mode (slow properties), which made parsing 4× slower.
  */
@@ -107,6 +126,14 @@ class Saxes extends SaxesParser<SaxesOptions> {
     this.on('comment', h.onComment);
     this.on('processinginstruction', h.onProcessingInstruction);
   }
+
+  override write(chunk: string | object | null): this {
+    super.write(chunk);
+    // saxes keeps the chunk it last parsed, which it never reads again after write() returns (the next write
+    // replaces it): an idle stream should not hold its last stanza.
+    (this as unknown as { chunk: string }).chunk = '';
+    return this;
+  }
 }
 
 export class StreamParser {
@@ -115,7 +142,8 @@ export class StreamParser {
   private readonly maxDepth: number;
   private readonly maxAttributes: number;
   private readonly handlers: SaxesHandlers;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  /** The last bytes of the previous chunk when they begin a UTF-8 sequence that the chunk did not finish. */
+  private carry: Buffer | undefined;
 
   private parser: Saxes;
   /** 'ended' after `</stream:stream>` (reset() reopens), 'closed' after end(), 'dead' after an error. */
@@ -170,8 +198,15 @@ export class StreamParser {
     if (typeof chunk === 'string') {
       text = chunk;
     } else {
+      let bytes = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+      this.carry = undefined;
+      const complete = completeUtf8Length(bytes);
+      if (complete < bytes.length) {
+        this.carry = Buffer.from(bytes.subarray(complete));
+        bytes = bytes.subarray(0, complete);
+      }
       try {
-        text = this.decoder.decode(chunk, { stream: true });
+        text = DECODER.decode(bytes);
       } catch {
         this.fail('unsupported-encoding', 'invalid UTF-8');
         return;
@@ -255,6 +290,8 @@ export class StreamParser {
       }
     } finally {
       this.inWrite = false;
+      // The input is not needed once parsed: an idle stream keeps no copy of its last chunk.
+      this.piece = '';
     }
   }
 

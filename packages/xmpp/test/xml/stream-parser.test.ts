@@ -446,6 +446,30 @@ describe('StreamParser: other errors', () => {
     expect(errorOf([HEADER, Buffer.from([0xc0, 0xbc])])).toBe('unsupported-encoding');
   });
 
+  it('invalid UTF-8 split across chunks → unsupported-encoding', () => {
+    // A lead byte at the end of one chunk, an invalid continuation at the start of the next.
+    expect(errorOf([HEADER, Buffer.from([0x3c, 0x6d, 0xe2]), Buffer.from([0x28, 0x3e])])).toBe(
+      'unsupported-encoding',
+    );
+    // A surrogate encoded in UTF-8 (ED A0 80), one byte per chunk.
+    expect(
+      errorOf([HEADER, Buffer.from('<m>'), Buffer.from([0xed]), Buffer.from([0xa0]), Buffer.from([0x80])]),
+    ).toBe('unsupported-encoding');
+  });
+
+  it('keeps the unfinished UTF-8 sequence of each stream apart (streams interleaved)', () => {
+    const a = harness();
+    const b = harness();
+    const bytesA = Buffer.from(`${HEADER}<message><body>€ä😀</body></message>`);
+    const bytesB = Buffer.from(`${HEADER}<message><body>ß中𝄞</body></message>`);
+    for (let i = 0; i < Math.max(bytesA.length, bytesB.length); i++) {
+      if (i < bytesA.length) a.parser.write(bytesA.subarray(i, i + 1));
+      if (i < bytesB.length) b.parser.write(bytesB.subarray(i, i + 1));
+    }
+    expect(a.stanzas.map((e) => e.toString())).toEqual(['<message><body>€ä😀</body></message>']);
+    expect(b.stanzas.map((e) => e.toString())).toEqual(['<message><body>ß中𝄞</body></message>']);
+  });
+
   it('reports the first error only and ignores every later write', () => {
     const h = harness();
     h.parser.write(`${HEADER}<presence/><!-- one --><!-- two -->`);
