@@ -3,7 +3,7 @@
  * the embedded database (or on DATABASE_URL in schemas of their own).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -82,21 +82,30 @@ export function form(fields: Record<string, string>): string {
     .join('&');
 }
 
-/** Free loopback ports (bound, read, released): for topologies whose URLs must name real ports. */
+/**
+ * Free loopback ports for topologies whose URLs must name real ports: checked by binding, then released. They are
+ * drawn below the kernel's ephemeral range (32768–60999), where a port released here could be taken as the source
+ * port of any outgoing connection before its server binds it (seen in CI as EADDRINUSE), and from a block of
+ * 1 000 ports per vitest worker, so that parallel test files do not draw the same one.
+ */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  const worker = Number(process.env['VITEST_POOL_ID'] ?? process.pid) % 12;
+  const base = 20_000 + worker * 1_000;
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const candidate = base + Math.floor(Math.random() * 1_000);
+    if (ports.includes(candidate) || !(await bindable(candidate))) continue;
+    ports.push(candidate);
+  }
   return ports;
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** XMPP ports of one message server (c2s STARTTLS; s2s to federate with the other AS, clause 8.5). */
