@@ -5,6 +5,7 @@
 import { scramCredential, hashPassword } from '@irsp/credentials';
 import type { Extras, IdKind } from '@irsp/protocol';
 import { isUniqueViolation, type Db } from '@irsp/store';
+import type { CredentialCache } from './credential-cache.js';
 
 export interface DeviceInfo {
   verifycode?: string | undefined;
@@ -65,6 +66,7 @@ export async function createAccount(
  */
 export async function modifyAccount(
   db: Db,
+  cache: CredentialCache,
   kind: IdKind,
   local: string,
   password: string,
@@ -92,11 +94,18 @@ export async function modifyAccount(
       JSON.stringify(extra),
     ],
   );
+  cache.forget(local);
   return result.rowCount === 1 ? 200 : 422;
 }
 
 /** Messages 5 and 6. */
-export async function removeAccount(db: Db, kind: IdKind, local: string): Promise<200 | 422> {
+export async function removeAccount(
+  db: Db,
+  cache: CredentialCache,
+  kind: IdKind,
+  local: string,
+): Promise<200 | 422> {
   const result = await db.query('DELETE FROM accounts WHERE local_part = $1 AND kind = $2', [local, kind]);
+  cache.forget(local);
   return result.rowCount === 1 ? 200 : 422;
 }

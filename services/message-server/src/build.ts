@@ -11,6 +11,7 @@ import { message7, openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
 import type { MessageServerContext } from './context.js';
+import { CredentialCache } from './credential-cache.js';
 import { Outbox, type OutboxOptions, type OutboxRow } from './outbox.js';
 import { message1Route } from './routes/message1-user-register.js';
 import { message2Route } from './routes/message2-device-register.js';
@@ -108,6 +109,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     config,
     accountServerUrl: options.accountServerUrl,
     db,
+    credentials: new CredentialCache(db),
     logger,
     outbox,
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
@@ -123,7 +125,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     config.xmpp && options.tls
       ? createC2sServer({
           domain: options.domain,
-          db,
+          credentials: context.credentials,
           tls: options.tls,
           router,
           logger: logger.child({ module: 'c2s' }),

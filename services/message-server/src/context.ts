@@ -1,6 +1,7 @@
 import type { MessageServerConfig } from '@irsp/config';
 import type { Logger } from '@irsp/http';
 import type { Db } from '@irsp/store';
+import type { CredentialCache } from './credential-cache.js';
 import type { Outbox } from './outbox.js';
 import type { MessageRouter } from './xmpp/router.js';
 
@@ -11,6 +12,8 @@ export interface MessageServerContext {
   config: MessageServerConfig;
   accountServerUrl: string;
   db: Db;
+  /** The SCRAM credentials logins read; Messages 3–6 make it forget what they change. */
+  credentials: CredentialCache;
   logger: Logger;
   outbox: Outbox;
   /** SHA-256 of the account server's token: the token itself is never kept (DESIGN "Storage"). */

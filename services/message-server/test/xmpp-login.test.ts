@@ -73,13 +73,24 @@ describe('login (RFC 6120 §5–7 with the accounts of Messages 1–6)', () => {
     await expect(login('nobody', 'x')).rejects.toThrow(/not-authorized/);
   });
 
-  it('a password changed by Message 3 applies at the next login', async () => {
+  it('a password changed by Message 3 applies at the next login (the one read at an earlier login is forgotten)', async () => {
+    await login('bob', 'bob secret', 'before');
     expect(
       (await admin.post(`${base}/user/modify`, form({ ...auth, name: 'bob', password: 'bob new' }))).status,
     ).toBe(200);
     await expect(login('bob', 'bob secret')).rejects.toThrow(/not-authorized/);
     const bob = await login('bob', 'bob new', 'laptop');
     expect(bob.jid?.toString()).toBe('bob@as1.irsp.test/laptop');
+  });
+
+  it('a device removed by Message 6 after a login cannot log in again, nor one re-registered with its old password', async () => {
+    await fixture.register('#gone', 'gone secret');
+    await login('#gone', 'gone secret', 'one');
+    expect((await admin.post(`${base}/device/remove`, form({ ...auth, name: '#gone' }))).status).toBe(200);
+    await expect(login('#gone', 'gone secret')).rejects.toThrow(/not-authorized/);
+    await fixture.register('#gone', 'second secret');
+    await expect(login('#gone', 'gone secret')).rejects.toThrow(/not-authorized/);
+    expect((await login('#gone', 'second secret', 'two')).jid?.toString()).toBe('#gone@as1.irsp.test/two');
   });
 
   it('the server answers XEP-0199 pings and XEP-0030 disco#info at its own address', async () => {

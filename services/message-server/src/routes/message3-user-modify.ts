@@ -10,6 +10,6 @@ export function message3Route(ctx: MessageServerContext): ServedRoute {
     path: message3.path!,
     operations: [message3],
     authenticate: authenticateAccountServer(ctx),
-    handle: ({ params }) => modifyAccount(ctx.db, 'user', params.name, params.password),
+    handle: ({ params }) => modifyAccount(ctx.db, ctx.credentials, 'user', params.name, params.password),
   });
 }

@@ -1,7 +1,5 @@
 /** The XMPP side of the message server: users and devices log in with the accounts of Messages 1–6. */
-import type { ScramCredential, ScramHash } from '@irsp/credentials';
 import { canonicalLocalPart } from '@irsp/protocol';
-import type { Db } from '@irsp/store';
 import {
   C2sServer,
   LoginThrottle,
@@ -12,23 +10,12 @@ import {
   type LoginThrottleOptions,
 } from '@irsp/xmpp';
 import type { Logger } from '@irsp/http';
+import type { CredentialCache } from '../credential-cache.js';
 import type { MessageRouter } from './router.js';
-
-/** The SCRAM credential stored by Message 1–4 for a local part (a user or a `#device`). */
-export function credentialLookup(db: Db): CredentialLookup {
-  return async (username: string, hash: ScramHash): Promise<ScramCredential | undefined> => {
-    const column = hash === 'sha1' ? 'scram_sha1' : 'scram_sha256';
-    const result = await db.query<{ credential: ScramCredential }>(
-      `SELECT ${column} AS credential FROM accounts WHERE local_part = $1`,
-      [canonicalLocalPart(username)],
-    );
-    return result.rows[0]?.credential;
-  };
-}
 
 export function createC2sServer(options: {
   domain: string;
-  db: Db;
+  credentials: CredentialCache;
   tls: { cert: string; key: string };
   router: MessageRouter;
   logger: Logger;
@@ -36,11 +23,11 @@ export function createC2sServer(options: {
   throttle?: Partial<LoginThrottleOptions>;
 }): C2sServer {
   const throttle = new LoginThrottle(options.throttle);
-  const stored = credentialLookup(options.db);
   // An account under throttling is not even looked up: the attempt fails with temporary-auth-failure.
   const lookup: CredentialLookup = async (username, hash) => {
-    if (throttle.accountWait(canonicalLocalPart(username)) > 0) throw new Error('login throttled');
-    return stored(username, hash);
+    const local = canonicalLocalPart(username);
+    if (throttle.accountWait(local) > 0) throw new Error('login throttled');
+    return options.credentials.get(local, hash);
   };
   return new C2sServer({
     domain: options.domain,
