@@ -3,6 +3,7 @@
  * CA, TLS 1.2+, connect and request timeouts, bodies always consumed. POST with a form body by default
  * (secrets stay out of URLs and logs), GET with a query string when configured.
  */
+import { createSecureContext } from 'node:tls';
 import { Agent, request } from 'undici';
 import {
   buildForm,
@@ -18,6 +19,11 @@ export interface OperationClientOptions {
   ca: string;
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * Most connections kept to one receiver; further requests wait for a free one. Without a bound undici opens a new
+   * connection (a full TLS handshake) whenever none is idle at that instant, ≈ 1.8 per request in flight.
+   */
+  connectionsPerOrigin?: number;
   method?: 'POST' | 'GET';
 }
 
@@ -34,8 +40,13 @@ export class OperationClient {
   constructor(options: OperationClientOptions) {
     this.method = options.method ?? 'POST';
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    // One context for every connection: given `ca`, each new connection would parse the CA into a context of its
+    // own (≈ 5 % of the server's CPU while a backlog drains to reconnecting receivers). The context holds the CA
+    // (the only trust anchor: the peer's chain and name are still checked) and the TLS 1.2 floor.
+    const secureContext = createSecureContext({ ca: options.ca, minVersion: 'TLSv1.2' });
     this.agent = new Agent({
-      connect: { ca: options.ca, minVersion: 'TLSv1.2', timeout: options.connectTimeoutMs ?? 5_000 },
+      connect: { secureContext, timeout: options.connectTimeoutMs ?? 5_000 },
+      connections: options.connectionsPerOrigin ?? 64,
       headersTimeout: this.requestTimeoutMs,
       bodyTimeout: this.requestTimeoutMs,
       keepAliveTimeout: 30_000,

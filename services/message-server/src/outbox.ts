@@ -1,11 +1,18 @@
 /**
  * Durable delivery to other servers (DESIGN "Delivery guarantees"): an item is written with the change it
- * reports, then sent until the receiver answers 200. Items with the same ordering key leave in order; a 400,
- * 403 or 422 (the receiver will never accept it) goes to dead_letters with the reason; anything else (500,
- * 401, timeouts, refused connections) is retried with exponential back-off. A receiver that answers 200 to a
- * retry is back: its other rows waiting for their back-off are due at once, so its backlog drains without waiting
- * out the delays it earned while down (still in order per key; a receiver still down keeps its back-off). Several
- * message servers of one AS can share the table: rows are leased with SKIP LOCKED.
+ * reports, then sent until the receiver answers 200. Items with the same ordering key leave in order: only the
+ * head of a key (no older row of that key left) is leased, and a row is deleted only once answered 200, so an item
+ * is never sent before its predecessor was delivered or dead-lettered. A 400, 403 or 422 (the receiver will never
+ * accept it) goes to dead_letters with the reason; anything else (500, 401, timeouts, refused connections) is
+ * retried with exponential back-off. A receiver that answers 200 to a retry is back: its other rows waiting for
+ * their back-off are due at once, so its backlog drains without waiting out the delays it earned while down (still
+ * in order per key; a receiver still down keeps its back-off). Several message servers of one AS can share the
+ * table: rows are leased with SKIP LOCKED and a lease outlives any one delivery.
+ *
+ * Deliveries run in a window of up to `maxInFlight` requests: whenever half of it is free (or it is empty, or new
+ * work was signalled) the outcomes so far are written and the window refilled — the delivered rows deleted and the
+ * next heads leased in one statement, failures rescheduled in one more — so a backlog drains without waiting for
+ * the slowest request of a batch, at a few statements per window rather than per delivery.
  */
 import type { SendOutcome } from '@irsp/http';
 import type { Logger } from '@irsp/http';
@@ -27,11 +34,18 @@ export interface OutboxRow extends OutboxItem {
 export type Deliver = (row: OutboxRow) => Promise<SendOutcome>;
 
 export interface OutboxOptions {
-  batchSize?: number;
+  /** Most deliveries in flight at once (each may hold a connection to its receiver). */
+  maxInFlight?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
   leaseMs?: number;
   pollMs?: number;
+}
+
+interface Failure {
+  id: number;
+  reason: string;
+  delayMs: number;
 }
 
 export async function enqueue(q: Queryable, item: OutboxItem): Promise<void> {
@@ -52,9 +66,18 @@ function withoutSecrets(params: Record<string, string>): Record<string, string> 
 export class Outbox {
   private readonly options: Required<OutboxOptions>;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private pumping: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  /** New work may be due (enqueued, timer, receiver back): lease even if the window is more than half full. */
+  private signalled = false;
+  /** The last lease filled the window, or a delivery since made a successor the head: lease at half the window. */
+  private unblocked = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Outcomes not yet written: their rows keep their lease until then, so nobody sends them or their successors. */
+  private delivered: number[] = [];
+  private failed: Failure[] = [];
+  private back = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -63,7 +86,7 @@ export class Outbox {
     options: OutboxOptions = {},
   ) {
     this.options = {
-      batchSize: options.batchSize ?? 50,
+      maxInFlight: options.maxInFlight ?? 64,
       baseDelayMs: options.baseDelayMs ?? 500,
       maxDelayMs: options.maxDelayMs ?? 300_000,
       leaseMs: options.leaseMs ?? 60_000,
@@ -78,93 +101,201 @@ export class Outbox {
     this.kick();
   }
 
-  /** Delivers what is due now; several kicks while a round runs collapse into one more round. */
+  /** Something may be due now: delivers it; kicks while a pump runs collapse into one more. */
   kick(): void {
+    this.signalled = true;
+    this.schedule();
+  }
+
+  /** Waits for the deliveries in flight and writes their outcomes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.pumping;
+    await Promise.all(this.inFlight);
+    try {
+      await this.record();
+      await this.deleteDelivered();
+    } catch (error) {
+      // Their rows are sent again once their lease runs out.
+      this.logger.error({ err: error }, 'outbox outcomes not recorded at stop');
+    }
+  }
+
+  /**
+   * One round while the outbox is not started (tests, tools): lease up to `maxInFlight` heads, deliver them and
+   * write the outcomes. Returns how many rows were leased.
+   */
+  async drainOnce(): Promise<number> {
+    await this.record();
+    const leased = await this.lease(this.options.maxInFlight);
+    await Promise.all(this.inFlight);
+    await this.record();
+    await this.deleteDelivered();
+    return leased;
+  }
+
+  private schedule(): void {
     if (this.stopped) return;
-    if (this.running) {
+    if (this.pumping) {
       this.again = true;
       return;
     }
-    this.running = (async () => {
+    this.pumping = (async () => {
       do {
         this.again = false;
         try {
-          while (!this.stopped && (await this.drainOnce()) === this.options.batchSize) {
-            /* a full batch: there may be more */
-          }
+          await this.pump();
         } catch (error) {
           this.logger.error({ err: error }, 'outbox round failed');
         }
       } while (this.again && !this.stopped);
     })().finally(() => {
-      this.running = undefined;
+      this.pumping = undefined;
     });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+  /**
+   * Refills the window when it is empty, when new work was signalled, or when half of it is free and something
+   * may be due or half a window of deleted rows waits: refilling after every delivery would cost a statement per
+   * delivery. After a lease that came back short, only a delivery whose row had a successor (now the head) or new
+   * work can make anything due.
+   */
+  private async pump(): Promise<void> {
+    const half = this.options.maxInFlight / 2;
+    const room = this.options.maxInFlight - this.inFlight.size;
+    if (room <= 0) return;
+    const halfWorth = room >= half && (this.unblocked || this.delivered.length >= half);
+    if (this.inFlight.size > 0 && !this.signalled && !halfWorth) return;
+    this.signalled = false;
+    await this.record();
+    await this.lease(room);
   }
 
   /**
-   * One batch: lease the due head of each ordering key, send them, record the outcomes (the delivered rows in one
-   * statement). A retry answered 200 makes the other waiting rows of its target due now, and asks for one more
-   * round.
+   * Deletes the rows delivered so far and leases up to `limit` due heads, one per ordering key, in one statement,
+   * then starts delivering them. A row whose predecessor is deleted here is a head already (its predecessor was
+   * answered 200). The ids are computed first (ARRAY(…)) so that the UPDATE finds them by primary key; as
+   * `id IN (…)` PostgreSQL plans a scan of the whole table.
    */
-  async drainOnce(): Promise<number> {
-    const leased = await this.db.query<{
-      id: string | number;
-      target: string;
-      operation: string;
-      ordering_key: string;
-      params: Record<string, string>;
-      attempts: number;
-    }>(
-      `UPDATE outbox SET lease_until = now() + make_interval(secs => $2::double precision / 1000)
-        WHERE id IN (
-          SELECT o.id FROM outbox o
-           WHERE o.next_attempt_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
-             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.id < o.id)
-           ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING id, target, operation, ordering_key, params, attempts`,
-      [this.options.batchSize, this.options.leaseMs],
-    );
-    const delivered: number[] = [];
-    const back = new Set<string>();
-    await Promise.all(
-      leased.rows.map(async (r) => {
-        const row: OutboxRow = {
-          id: Number(r.id),
-          target: r.target,
-          operation: r.operation,
-          orderingKey: r.ordering_key,
-          params: r.params,
-          attempts: r.attempts,
-        };
-        if (await this.attempt(row)) {
-          delivered.push(row.id);
-          if (row.attempts > 0) back.add(row.target);
-        }
-      }),
-    );
-    if (delivered.length > 0) {
-      await this.db.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [delivered]);
-    }
-    if (back.size > 0) {
-      const woken = await this.db.query(
-        'UPDATE outbox SET next_attempt_at = now() WHERE target = ANY($1::text[]) AND next_attempt_at > now()',
-        [[...back]],
+  private async lease(limit: number): Promise<number> {
+    const done = this.delivered;
+    this.delivered = [];
+    // Cleared before the statement: a delivery that ends meanwhile may still make its successor the head.
+    this.unblocked = false;
+    let leased;
+    try {
+      leased = await this.db.query<{
+        id: string | number;
+        target: string;
+        operation: string;
+        ordering_key: string;
+        params: Record<string, string>;
+        attempts: number;
+        has_next: boolean;
+      }>(
+        `WITH done AS (DELETE FROM outbox WHERE id = ANY($3::bigint[]))
+         UPDATE outbox SET lease_until = now() + make_interval(secs => $2::double precision / 1000)
+          WHERE id = ANY(ARRAY(
+            SELECT o.id FROM outbox o
+             WHERE o.next_attempt_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
+               AND NOT (o.id = ANY($3::bigint[]))
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.id < o.id
+                                                        AND NOT (p.id = ANY($3::bigint[])))
+             ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED))
+          RETURNING id, target, operation, ordering_key, params, attempts,
+                    EXISTS (SELECT 1 FROM outbox n WHERE n.ordering_key = outbox.ordering_key AND n.id > outbox.id)
+                      AS has_next`,
+        [limit, this.options.leaseMs, done],
       );
-      if (woken.rowCount > 0) {
-        this.logger.info({ targets: [...back], rows: woken.rowCount }, 'receiver back: backlog due now');
-        this.again = true;
-      }
+    } catch (error) {
+      this.delivered.push(...done);
+      throw error;
+    }
+    if (leased.rows.length === limit) this.unblocked = true;
+    for (const r of leased.rows) {
+      const row: OutboxRow = {
+        id: Number(r.id),
+        target: r.target,
+        operation: r.operation,
+        orderingKey: r.ordering_key,
+        params: r.params,
+        attempts: r.attempts,
+      };
+      const delivery = this.attempt(row)
+        .then((left) => {
+          if (left && r.has_next) this.unblocked = true;
+        })
+        .catch((error: unknown) => {
+          // The row keeps its lease and is sent again when it runs out.
+          this.logger.error({ err: error, id: row.id }, 'outcome not recorded');
+        })
+        .finally(() => {
+          this.inFlight.delete(delivery);
+          this.schedule();
+        });
+      this.inFlight.add(delivery);
     }
     return leased.rows.length;
   }
 
-  /** Sends one row; true when it was delivered (the caller deletes it), else its outcome is recorded here. */
+  private async deleteDelivered(): Promise<void> {
+    if (this.delivered.length === 0) return;
+    const ids = this.delivered;
+    this.delivered = [];
+    try {
+      await this.db.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [ids]);
+    } catch (error) {
+      this.delivered.push(...ids);
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the failures collected so far (one statement); a retry answered 200 makes the other waiting rows of its
+   * target due now. A statement that fails leaves its outcomes to the next call (the rows keep their lease).
+   */
+  private async record(): Promise<void> {
+    if (this.failed.length > 0) {
+      const failed = this.failed;
+      this.failed = [];
+      try {
+        await this.db.query(
+          `UPDATE outbox o SET attempts = o.attempts + 1, lease_until = NULL, last_error = f.reason,
+              next_attempt_at = now() + make_interval(secs => f.delay_ms / 1000)
+             FROM unnest($1::bigint[], $2::text[], $3::double precision[]) AS f(id, reason, delay_ms)
+            WHERE o.id = f.id`,
+          [failed.map((f) => f.id), failed.map((f) => f.reason), failed.map((f) => f.delayMs)],
+        );
+      } catch (error) {
+        this.failed.push(...failed);
+        throw error;
+      }
+    }
+    if (this.back.size > 0) {
+      const targets = [...this.back];
+      this.back = new Set();
+      let woken;
+      try {
+        woken = await this.db.query(
+          'UPDATE outbox SET next_attempt_at = now() WHERE target = ANY($1::text[]) AND next_attempt_at > now()',
+          [targets],
+        );
+      } catch (error) {
+        for (const target of targets) this.back.add(target);
+        throw error;
+      }
+      if (woken.rowCount > 0) {
+        this.logger.info({ targets, rows: woken.rowCount }, 'receiver back: backlog due now');
+        this.signalled = true;
+      }
+    }
+  }
+
+  /**
+   * Sends one row and collects its outcome, written with the next lease (a refusal is dead-lettered at once).
+   * True when the row leaves the table (delivered or dead-lettered): its successor is the head.
+   */
   private async attempt(row: OutboxRow): Promise<boolean> {
     let outcome: SendOutcome;
     try {
@@ -175,6 +306,8 @@ export class Outbox {
     const log = { id: row.id, target: row.target, operation: row.operation, attempts: row.attempts + 1 };
     if (outcome.kind === 'status' && outcome.status === 200) {
       this.logger.debug(log, 'delivered');
+      this.delivered.push(row.id);
+      if (row.attempts > 0) this.back.add(row.target);
       return true;
     }
     if (
@@ -190,7 +323,7 @@ export class Outbox {
         await tx.query('DELETE FROM outbox WHERE id = $1', [row.id]);
       });
       this.logger.error({ ...log, status: outcome.status }, 'refused by the receiver: moved to dead_letters');
-      return false;
+      return true;
     }
     const reason = outcome.kind === 'status' ? `status ${outcome.status}` : outcome.reason;
     const delay = Math.min(
@@ -198,11 +331,7 @@ export class Outbox {
       this.options.baseDelayMs * 2 ** Math.min(row.attempts, 20),
     );
     const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
-    await this.db.query(
-      `UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, last_error = $2,
-          next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) WHERE id = $1`,
-      [row.id, reason.slice(0, 500), jittered],
-    );
+    this.failed.push({ id: row.id, reason: reason.slice(0, 500), delayMs: jittered });
     this.logger.warn({ ...log, reason, retryInMs: jittered }, 'delivery failed: will retry');
     return false;
   }

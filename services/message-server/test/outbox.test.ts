@@ -1,6 +1,7 @@
 /**
  * The durable outbox (DESIGN "Delivery guarantees"): in order per ordering key, retried with back-off while the
- * receiver is down, and drained at once (still in order) when a retry finds it back.
+ * receiver is down, and drained at once (still in order) when a retry finds it back; deliveries run in a window,
+ * so a slow one holds back only its own key.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SendOutcome } from '@irsp/http';
@@ -29,10 +30,10 @@ afterEach(async () => {
   await db.close();
 });
 
-async function fill(keys: number, perKey: number, target = 'app') {
+async function fill(keys: number, perKey: number, target = 'app', key = 'k') {
   for (let i = 0; i < perKey; i++) {
     for (let k = 0; k < keys; k++) {
-      await enqueue(db, { target, operation: 'm', orderingKey: `k${k}`, params: { seq: String(i) } });
+      await enqueue(db, { target, operation: 'm', orderingKey: `${key}${k}`, params: { seq: String(i) } });
     }
   }
 }
@@ -43,7 +44,7 @@ const waiting = async () =>
 describe('Outbox', () => {
   it('delivers in order per key, and a receiver that answers again gets its whole backlog at once', async () => {
     // A back-off of a minute: only the row made due below is retried before the end of the test.
-    const outbox = new Outbox(db, silent, deliver, { baseDelayMs: 60_000, batchSize: 4 });
+    const outbox = new Outbox(db, silent, deliver, { baseDelayMs: 60_000, maxInFlight: 4 });
     await fill(5, 3);
     await fill(1, 1, 'other');
     await outbox.drainOnce();
@@ -86,5 +87,107 @@ describe('Outbox', () => {
       { attempts: 0, later: false },
     ]);
     expect(sent).toEqual([]);
+  });
+
+  it('sends a key only after its previous item was answered, while other keys go on past a slow delivery', async () => {
+    await fill(1, 2, 'slow', 's');
+    await fill(6, 3, 'app');
+    const open = new Set<string>();
+    const events: string[] = [];
+    let release: () => void = () => {};
+    const slowAnswered = new Promise<void>((resolve) => (release = resolve));
+    const outbox = new Outbox(
+      db,
+      silent,
+      async (row) => {
+        const key = `${row.target}/${row.orderingKey}`;
+        expect(open.has(key)).toBe(false);
+        open.add(key);
+        events.push(`${key}#${row.params.seq}`);
+        if (row.target === 'slow' && row.params.seq === '0') await slowAnswered;
+        else await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+        open.delete(key);
+        return { kind: 'status', status: 200 };
+      },
+      { maxInFlight: 4 },
+    );
+    outbox.start();
+    // Every row of the other keys is delivered while the first row of `slow` waits for its answer.
+    await expect.poll(waiting, { timeout: 5000 }).toBe(2);
+    expect(events.filter((e) => e.startsWith('slow/'))).toEqual(['slow/s0#0']);
+    release();
+    await expect.poll(waiting, { timeout: 5000 }).toBe(0);
+    await outbox.stop();
+    expect(events.filter((e) => e.startsWith('slow/'))).toEqual(['slow/s0#0', 'slow/s0#1']);
+    for (let k = 0; k < 6; k++) {
+      expect(events.filter((e) => e.startsWith(`app/k${k}#`))).toEqual([
+        `app/k${k}#0`,
+        `app/k${k}#1`,
+        `app/k${k}#2`,
+      ]);
+    }
+  });
+
+  it('dead-letters a refused row without its secrets and goes on with its key; retries keep the reason', async () => {
+    await enqueue(db, {
+      target: 'app',
+      operation: 'm',
+      orderingKey: 'a',
+      params: { seq: '0', token: 't0k' },
+    });
+    await enqueue(db, { target: 'app', operation: 'm', orderingKey: 'a', params: { seq: '1' } });
+    await enqueue(db, { target: 'app', operation: 'm', orderingKey: 'b', params: { seq: '0' } });
+    await enqueue(db, { target: 'app', operation: 'm', orderingKey: 'b', params: { seq: '1' } });
+    const reason = `refused: "quoted", {braced}, back\\slash`;
+    const outbox = new Outbox(
+      db,
+      silent,
+      (row): Promise<SendOutcome> => {
+        sent.push(row);
+        if (row.orderingKey === 'a' && row.params.seq === '0')
+          return Promise.resolve({ kind: 'status', status: 422, detail: 'no such device' });
+        if (row.orderingKey === 'b') return Promise.resolve({ kind: 'unreachable', reason });
+        return Promise.resolve({ kind: 'status', status: 200 });
+      },
+      { baseDelayMs: 60_000 },
+    );
+    await outbox.drainOnce();
+    await outbox.drainOnce();
+    expect(sent.map((r) => `${r.orderingKey}#${r.params.seq}`)).toEqual(['a#0', 'b#0', 'a#1']);
+    const dead = await db.query('SELECT ordering_key, params, attempts, status, reason FROM dead_letters');
+    expect(dead.rows).toEqual([
+      {
+        ordering_key: 'a',
+        params: { seq: '0', token: '[REDACTED]' },
+        attempts: 1,
+        status: 422,
+        reason: 'no such device',
+      },
+    ]);
+    const left = await db.query<{ ordering_key: string; attempts: number; last_error: string | null }>(
+      'SELECT ordering_key, attempts, last_error FROM outbox ORDER BY id',
+    );
+    expect(left.rows).toEqual([
+      { ordering_key: 'b', attempts: 1, last_error: reason },
+      { ordering_key: 'b', attempts: 0, last_error: null },
+    ]);
+  });
+
+  it('writes the outcomes of the deliveries in flight when stopped', async () => {
+    await fill(3, 1);
+    let answer: () => void = () => {};
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    let started = 0;
+    const outbox = new Outbox(db, silent, async () => {
+      started++;
+      await answered;
+      return { kind: 'status', status: 200 };
+    });
+    outbox.start();
+    await expect.poll(() => started).toBe(3);
+    const stopping = outbox.stop();
+    answer();
+    await stopping;
+    expect(await waiting()).toBe(0);
   });
 });
