@@ -31,6 +31,28 @@ interface Waiting {
 /** Messages written in one transaction at most (group commit). */
 const MAX_BATCH = 500;
 
+/**
+ * Stores $2 (stanzas) for $1 (their recipients, same length) with expiry now + $3 ms, up to $4 per recipient;
+ * answers one row with the 1-based positions refused. `decided` is materialised once, so the insert and the
+ * answer share one decision; the insert's ORDER BY gives ids (the delivery order) in the order handed over.
+ */
+const STORE_SQL = `
+  WITH batch AS (
+    SELECT m.owner, m.stanza, m.position, row_number() OVER (PARTITION BY m.owner ORDER BY m.position) AS k
+      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS m (owner, stanza, position)
+  ), held AS (
+    SELECT owner, count(*) AS n FROM offline_messages
+     WHERE owner = ANY($1::text[]) AND expires_at > now() GROUP BY owner
+  ), decided AS MATERIALIZED (
+    SELECT b.owner, b.stanza, b.position, b.k + coalesce(h.n, 0) <= $4::int AS fits
+      FROM batch b LEFT JOIN held h USING (owner)
+  ), stored AS (
+    INSERT INTO offline_messages (owner, stanza, expires_at)
+    SELECT owner, stanza, now() + make_interval(secs => $3::double precision / 1000)
+      FROM decided WHERE fits ORDER BY position
+  )
+  SELECT coalesce(array_agg(position ORDER BY position) FILTER (WHERE NOT fits), '{}') AS refused FROM decided`;
+
 export class OfflineStore {
   /** Messages waiting for the next group commit, in the order they were handed over. */
   private waiting: Waiting[] = [];
@@ -59,6 +81,8 @@ export class OfflineStore {
   }
 
   private async writeAll(): Promise<void> {
+    // A read from a socket hands over all its stanzas before the event loop turns: let them join the first group.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.waiting.length > 0) {
       const batch = this.waiting.splice(0, MAX_BATCH);
       try {
@@ -72,50 +96,46 @@ export class OfflineStore {
   }
 
   /**
-   * One transaction: each recipient's lock (in a fixed order, so that message servers sharing the database cannot
-   * deadlock), its count, then every message that still fits, inserted in the order given. Under READ COMMITTED
-   * the count's snapshot is taken after the locks are held, so it includes every message a concurrent writer
-   * committed before.
+   * One statement counts each recipient's unexpired messages once and inserts, in the order given, every message
+   * that still fits: the k-th message of a recipient holding n fits when n + k ≤ the limit. It answers the
+   * positions (1-based) refused. A single statement is atomic and sees one snapshot.
+   *
+   * PGlite is one session running one statement at a time, so nothing can store concurrently and the statement
+   * alone is enough (no transaction or lock around it). On PostgreSQL, message servers sharing the database may
+   * store for the same recipient at once: each recipient's advisory lock is taken first (in a fixed order, so
+   * they cannot deadlock), and under READ COMMITTED the statement's snapshot is taken after the locks are held,
+   * so its count includes every message a concurrent writer committed before.
    */
   private async write(batch: Waiting[]): Promise<boolean[]> {
-    return this.db.transaction(async (tx) => {
-      const owners = [...new Set(batch.map((m) => m.owner))].sort();
-      for (const owner of owners)
-        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`offline:${owner}`]);
-      const counts = await tx.query<{ owner: string; n: number }>(
-        `SELECT owner, count(*)::int AS n FROM offline_messages
-          WHERE owner = ANY($1::text[]) AND expires_at > now() GROUP BY owner`,
-        [owners],
-      );
-      const room = new Map(owners.map((o) => [o, this.limits.maxPerRecipient]));
-      for (const row of counts.rows) room.set(row.owner, this.limits.maxPerRecipient - row.n);
-      const stored = batch.map((m) => {
-        const left = room.get(m.owner)!;
-        room.set(m.owner, left - 1);
-        return left > 0;
-      });
-      const accepted = batch.filter((_, i) => stored[i]);
-      if (accepted.length > 0) {
-        // ORDER BY the position, so ids (the delivery order) follow the order the messages were handed over.
-        await tx.query(
-          `INSERT INTO offline_messages (owner, stanza, expires_at)
-           SELECT m.owner, m.stanza, now() + make_interval(secs => $3::double precision / 1000)
-             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS m (owner, stanza, position)
-            ORDER BY m.position`,
-          [accepted.map((m) => m.owner), accepted.map((m) => m.stanza), this.limits.ttlMs],
-        );
-      }
-      return stored;
-    });
+    const params = [
+      batch.map((m) => m.owner),
+      batch.map((m) => m.stanza),
+      this.limits.ttlMs,
+      this.limits.maxPerRecipient,
+    ];
+    const result =
+      this.db.kind === 'pglite'
+        ? await this.db.query<{ refused: string[] }>(STORE_SQL, params)
+        : await this.db.transaction(async (tx) => {
+            const owners = [...new Set(batch.map((m) => m.owner))].sort();
+            await tx.query(
+              'SELECT pg_advisory_xact_lock(hashtext(owner)) FROM unnest($1::text[]) WITH ORDINALITY AS o (owner, position) ORDER BY position',
+              [owners.map((o) => `offline:${o}`)],
+            );
+            return tx.query<{ refused: string[] }>(STORE_SQL, params);
+          });
+    const refused = new Set(result.rows[0]!.refused.map(Number));
+    return batch.map((_, i) => !refused.has(i + 1));
   }
 
   /** The messages waiting for `owner`, oldest first (expired ones are deleted on the way). */
   async pending(owner: string): Promise<StoredMessage[]> {
     // Messages still on their way to the database come first.
     await this.settled();
-    await this.db.query('DELETE FROM offline_messages WHERE owner = $1 AND expires_at <= now()', [owner]);
+    // One statement, one snapshot and one now(): the rows it deletes are exactly those it does not answer.
     const r = await this.db.query<{ id: string; stanza: string; stored_at: Date }>(
-      'SELECT id, stanza, stored_at FROM offline_messages WHERE owner = $1 ORDER BY id',
+      `WITH expired AS (DELETE FROM offline_messages WHERE owner = $1 AND expires_at <= now())
+       SELECT id, stanza, stored_at FROM offline_messages WHERE owner = $1 AND expires_at > now() ORDER BY id`,
       [owner],
     );
     return r.rows.map((row) => ({ id: row.id, stanza: row.stanza, storedAt: row.stored_at }));
