@@ -15,7 +15,15 @@ import type { ScenarioContext } from './scenarios/context.js';
 import { launchEjabberd } from './servers/ejabberd.js';
 import { launchIrsp } from './servers/irsp.js';
 import { launchProsody } from './servers/prosody.js';
-import { debianVersion, ensurePackages, log, machine, pinning } from './servers/system.js';
+import { IDLE_OPEN_FILES } from './scenarios/idle.js';
+import {
+  debianVersion,
+  ensurePackages,
+  log,
+  machine,
+  pinning,
+  raiseOpenFileLimit,
+} from './servers/system.js';
 import { DOMAIN, type LaunchOptions, type ServerName, type ServerUnderTest } from './servers/types.js';
 
 const args = parseArgs(process.argv.slice(2));
@@ -32,6 +40,14 @@ const tls = {
 };
 const ca = await readFile(tls.ca, 'utf8');
 const { serverPrefix, pinned } = pinning();
+// Before any server starts: they inherit this process's limit on open files, which `idle` needs high.
+let openFilesShort: string | undefined;
+if (args.scenarios.includes('idle')) {
+  const { limit, shortBecause } = raiseOpenFileLimit(IDLE_OPEN_FILES);
+  log(`open-file limit ${limit}${shortBecause ? ` (wanted ${IDLE_OPEN_FILES}: ${shortBecause})` : ''}`);
+  if (shortBecause)
+    openFilesShort = `open-file limit ${limit}, not the ${IDLE_OPEN_FILES} wanted: ${shortBecause}`;
+}
 ensurePackages(
   [
     { server: 'prosody', pkg: 'prosody', command: 'prosody' },
@@ -106,7 +122,7 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
         server,
         variant: variant.label,
         metrics: null,
-        notes: [],
+        notes: scenario.name === 'idle' && openFilesShort ? [openFilesShort] : [],
       };
       run.results.push(result);
       log(`${scenario.name} on ${server} (${variant.label})`);

@@ -38,6 +38,13 @@ const run: RunResult = {
       scenario: 'idle',
       server: 'irsp',
       variant: 'starttls',
+      metrics: { marginalKbPerConnection: 30, maxConnections: 19400 },
+      notes: [],
+    },
+    {
+      scenario: 'idle',
+      server: 'irsp',
+      variant: 'plain',
       metrics: { marginalKbPerConnection: 15, maxConnections: 19400 },
       notes: [],
     },
@@ -53,12 +60,36 @@ describe('targets', () => {
       met: false,
     });
     expect(checks[1]).toEqual({ target: 'SCRAM-SHA-1 logins ≥ 2 000/s', measured: '2500/s', met: true });
-    // 15 KB at 19 400 connections is not yet the 50 000 the target names; 25 KB would be a miss already.
-    expect(checks[2]!.met).toBeNull();
+    // 15 KB without TLS at 19 400 connections is not yet the 50 000 the target names; 25 KB is a miss already.
+    expect(checks[2]).toEqual({
+      target: 'RAM per idle authenticated connection without TLS ≤ 20 KB at 50 000 connections',
+      measured: '15 KB at 19400 connections',
+      met: null,
+    });
     const costly = structuredClone(run);
-    costly.results[3]!.metrics!.marginalKbPerConnection = 25;
+    costly.results[4]!.metrics!.marginalKbPerConnection = 25;
     expect(checkTargets(costly)[2]!.met).toBe(false);
+    const at50000 = structuredClone(run);
+    at50000.results[4]!.metrics!.maxConnections = 50_000;
+    expect(checkTargets(at50000)[2]!.met).toBe(true);
+    // With TLS against Prosody: not measurable without Prosody; above Prosody's is a miss at any level.
     expect(checks[3]!.met).toBeNull();
+    const withProsody = structuredClone(run);
+    withProsody.results.push({
+      scenario: 'idle',
+      server: 'prosody',
+      variant: 'starttls',
+      metrics: { marginalKbPerConnection: 25, maxConnections: 50_000 },
+      notes: [],
+    });
+    expect(checkTargets(withProsody)[3]).toEqual({
+      target:
+        "RAM per idle authenticated connection with TLS below Prosody's (STARTTLS) at 50 000 connections",
+      measured: '30 KB at 19400 vs Prosody 25 KB at 50000',
+      met: false,
+    });
+    withProsody.results[3]!.metrics = { marginalKbPerConnection: 20, maxConnections: 50_000 };
+    expect(checkTargets(withProsody)[3]!.met).toBe(true);
     expect(checks.map((c) => c.met).slice(4)).toEqual([null, null, null, null, null]);
   });
 });

@@ -16,12 +16,12 @@ describe('throughput messages', () => {
 });
 
 describe('idle source addresses', () => {
-  it('move to the next loopback address every 20 000 connections', () => {
-    expect([0, 19_999, 20_000, 49_999].map(sourceAddress)).toEqual([
-      '127.0.0.1',
-      '127.0.0.1',
+  it('start at 127.0.0.2 and move to the next loopback address every 10 000 connections', () => {
+    expect([0, 9_999, 10_000, 49_999].map(sourceAddress)).toEqual([
+      '127.0.0.2',
       '127.0.0.2',
       '127.0.0.3',
+      '127.0.0.6',
     ]);
   });
 });

@@ -51,4 +51,11 @@ process.on('SIGTERM', () => {
     process.exit(0);
   })();
 });
+// The idle scenario samples RSS after a full collection (node runs with --expose-gc), so that garbage left by
+// account creation does not stand in the baseline and get reused by the connections it measures.
+process.on('message', (message) => {
+  if (message !== 'gc') return;
+  globalThis.gc?.();
+  process.send?.('gc-done');
+});
 process.send?.('ready');

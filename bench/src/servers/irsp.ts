@@ -68,13 +68,15 @@ class PostgresUnderTest {
 export async function launchIrsp(
   o: LaunchOptions & { cpuProfileDir?: string; database?: string },
 ): Promise<IrspUnderTest> {
-  if (!o.requireTls) throw new Error('our message server requires STARTTLS');
   const {
     account: accountPort,
     admin: adminPort,
-    c2s: c2sPort,
+    c2s: starttlsPort,
+    plain: plainPort,
     stub: stubPort,
-  } = await freePorts(['account', 'admin', 'c2s', 'stub']);
+  } = await freePorts(['account', 'admin', 'c2s', 'plain', 'stub']);
+  // Without TLS the load connects to `xmpp.plainPort`, the listener meant for a TLS-terminating proxy.
+  const c2sPort = o.requireTls ? starttlsPort : plainPort;
   const token = () => randomBytes(24).toString('base64url');
   const credentials = { appid: 'default-as1', token: token() };
   const topology = {
@@ -94,7 +96,7 @@ export async function launchIrsp(
             url: `https://127.0.0.1:${adminPort}`,
             listen: { host: '127.0.0.1', port: adminPort },
             pushUri: '/push',
-            xmpp: { host: '127.0.0.1', c2sPort },
+            xmpp: { host: '127.0.0.1', c2sPort: starttlsPort, ...(o.requireTls ? {} : { plainPort }) },
             credentials: {
               accountServer: { appid: 'account-server-at-as1', token: token() },
               toAccountServer: { appid: 'message-server-as1', token: token() },
@@ -123,7 +125,7 @@ export async function launchIrsp(
   const stub = new AppStub(stubPort, stubTls);
   await stub.start();
 
-  const node = [process.execPath];
+  const node = [process.execPath, '--expose-gc'];
   if (o.cpuProfileDir) node.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`);
   const pg = o.database ? await PostgresUnderTest.open(o.database) : undefined;
   const child = ServerProcess.start(
@@ -181,6 +183,9 @@ export async function launchIrsp(
       if (failed > 0) throw new Error(`${failed} of ${names.length} registrations failed`);
     },
     register: (name) => register(name, 'user'),
+    async collectGarbage() {
+      await child.ask('gc');
+    },
     async push(localpart, data) {
       const key = localpart.startsWith('#') ? 'deviceid' : 'userid';
       const answer = await messageServer.post(

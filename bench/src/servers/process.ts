@@ -50,6 +50,21 @@ export class ServerProcess {
     });
   }
 
+  /** Sends an IPC message and resolves on the child's next message (its answer). */
+  ask(message: string, timeoutMs = 60_000): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no answer to ${message} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.child.once('message', (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      this.child.send(message);
+    });
+  }
+
   async stop(graceMs = 15_000): Promise<void> {
     if (this.exited) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));

@@ -93,12 +93,44 @@ export function debianVersion(pkg: string): string | null {
   return result.status === 0 ? result.stdout.trim() : null;
 }
 
-/** The soft limit on open files of this process, which the servers inherit. */
-export function openFileLimit(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8')
+/** The limits on open files (soft, hard) of a process, this one by default. */
+export function openFileLimits(pid: number | 'self' = 'self'): { soft: number; hard: number } {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8')
     .split('\n')
     .find((l) => l.startsWith('Max open files'));
-  return Number(line?.split(/\s+/)[3] ?? 1024);
+  const [soft, hard] = (line?.split(/\s+/).slice(3, 5) ?? []).map((v) =>
+    v === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(v),
+  );
+  return { soft: soft || 1024, hard: hard || soft || 1024 };
+}
+
+/** The soft limit on open files of this process (or another), which the servers inherit. */
+export function openFileLimit(pid: number | 'self' = 'self'): number {
+  return openFileLimits(pid).soft;
+}
+
+/**
+ * Raises this process's open-file limit to `wanted` (soft and hard) with prlimit(1), so that the load generator
+ * and the servers it starts afterwards (which inherit it) can hold that many sockets. Raising the hard limit
+ * needs CAP_SYS_RESOURCE; without it the soft limit goes up to the hard one at least. Returns what was reached
+ * and, when short of `wanted`, why.
+ */
+export function raiseOpenFileLimit(wanted: number): { limit: number; shortBecause?: string } {
+  const before = openFileLimits();
+  if (before.soft >= wanted) return { limit: before.soft };
+  let reason = 'prlimit(1) is not installed';
+  if (hasCommand('prlimit')) {
+    const pid = String(process.pid);
+    const set = (n: number) =>
+      spawnSync('prlimit', ['--pid', pid, `--nofile=${n}:${n}`], { encoding: 'utf8' });
+    let result = set(wanted);
+    if (result.status !== 0) {
+      reason = `raising the hard limit ${before.hard} was refused (${result.stderr.trim() || 'prlimit failed'}; it needs CAP_SYS_RESOURCE)`;
+      if (before.hard > before.soft) result = set(before.hard);
+    }
+  }
+  const limit = openFileLimit();
+  return limit >= wanted ? { limit } : { limit, shortBecause: reason };
 }
 
 export function machine() {

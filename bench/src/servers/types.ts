@@ -14,7 +14,10 @@ export interface LaunchOptions {
   tls: { dir: string; ca: string; certFile: string; keyFile: string };
   /** Command prefix pinning the server to its core (taskset), or empty. */
   prefix: readonly string[];
-  /** STARTTLS required (true for every comparison); false only for the plain-TCP throughput variant. */
+  /**
+   * STARTTLS required; false for the `plain` variants: unencrypted c2s allowed (Prosody, ejabberd), or ours on
+   * its listener for a TLS-terminating proxy (`xmpp.plainPort`, SCRAM only).
+   */
   requireTls: boolean;
 }
 
@@ -34,5 +37,7 @@ export interface ServerUnderTest {
   register?(name: string): Promise<boolean>;
   /** A push to an online account through the server's HTTP interface (measured by `push`), if it has one. */
   push?(localpart: string, data: string): Promise<boolean>;
+  /** A full garbage collection now (ours: Node's), so that a memory sample counts what is live. */
+  collectGarbage?(): Promise<void>;
   stop(): Promise<void>;
 }

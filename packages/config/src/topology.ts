@@ -66,6 +66,11 @@ export const messageServerSchema = z.object({
       host: host.default('127.0.0.1'),
       c2sPort: port,
       directTlsPort: port.optional(),
+      /**
+       * c2s without TLS on `host`, for a TLS-terminating proxy in front of the server: no STARTTLS, SCRAM only (no
+       * PLAIN). Must only be reachable from the proxy.
+       */
+      plainPort: port.optional(),
       /** XMPP over WebSocket (RFC 7395): `wss://host:port/xmpp-websocket`, HTTPS only. */
       websocketPort: port.optional(),
       /** XMPP server-to-server (RFC 6120 §13): federation with the message servers of other ASs (clause 8.5). */

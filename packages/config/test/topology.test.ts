@@ -202,6 +202,26 @@ autonomousSystems:
     await expect(loadTopology(file, { WS_PORT: '70000' })).rejects.toThrow(/xmpp\.websocketPort/);
   });
 
+  it('reads the plain c2s port for a TLS-terminating proxy, absent by default', async () => {
+    const file = await topologyFile(`
+accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } }
+autonomousSystems:
+  - domain: as1.irsp.test
+    messageServers:
+      - id: ms1
+        url: https://ms1.as1.irsp.test:8543
+        listen: { port: 8543 }
+        xmpp: { c2sPort: 5222, plainPort: '\${PLAIN_PORT}' }
+        credentials:
+          accountServer: { appid: a1, token: 0123456789abcdef }
+          toAccountServer: { appid: m1, token: fedcba9876543210 }
+`);
+    expect(
+      (await loadTopology(file, { PLAIN_PORT: '5322' })).autonomousSystems[0]!.messageServers[0]!.xmpp,
+    ).toEqual({ host: '127.0.0.1', c2sPort: 5222, plainPort: 5322 });
+    await expect(loadTopology(file, { PLAIN_PORT: 'x' })).rejects.toThrow(/xmpp\.plainPort/);
+  });
+
   it('loads the same topology from JSON', async () => {
     const json = JSON.stringify({
       accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } },

@@ -63,6 +63,8 @@ export interface ListeningPorts {
   c2s?: number;
   directTls?: number;
   websocket?: number;
+  /** XMPP c2s without TLS for a TLS-terminating proxy (`xmpp.plainPort`): SCRAM only. */
+  plain?: number;
   /** XMPP server-to-server (clause 8.5). */
   s2s?: number;
 }
@@ -193,6 +195,9 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
         ports.c2s = await c2s.listen(config.xmpp.c2sPort, config.xmpp.host);
         if (config.xmpp.directTlsPort !== undefined) {
           ports.directTls = await c2s.listenDirectTls(config.xmpp.directTlsPort, config.xmpp.host);
+        }
+        if (config.xmpp.plainPort !== undefined) {
+          ports.plain = await c2s.listenPlain(config.xmpp.plainPort, config.xmpp.host);
         }
         if (config.xmpp.websocketPort !== undefined) {
           const { websocketPort, host } = config.xmpp;

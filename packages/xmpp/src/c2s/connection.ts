@@ -21,7 +21,7 @@ import type { Element } from '../xml/element.js';
 import { xml } from '../xml/element.js';
 import type { C2sRouter, C2sSession } from './session.js';
 import type { LoginThrottle } from './throttle.js';
-import type { C2sTransport } from './transport.js';
+import type { C2sTransport, C2sTransportEvents } from './transport.js';
 
 export interface C2sLimits {
   /** Largest stanza accepted (bytes); larger → policy-violation. */
@@ -61,12 +61,14 @@ export interface C2sConnectionOptions {
   domain: string;
   /** SASL mechanisms in order of preference. */
   mechanisms: readonly Mechanism[];
+  /** A TLS-terminating proxy in front of the server encrypts the stream: no STARTTLS is offered here. */
+  tlsByProxy?: boolean;
   router: C2sRouter;
   limits: C2sLimits;
   logger: C2sLogger;
   /** Failed-login throttling shared by all connections (the account side is checked by the credential lookup). */
   throttle?: LoginThrottle;
-  /** Called when the connection is gone, whatever the reason. */
+  /** Called once when the connection is gone, whatever the reason. The options may be shared by connections. */
   onClose?: (connection: C2sConnection) => void;
 }
 
@@ -99,30 +101,51 @@ export class C2sConnection implements C2sSession {
   private authTimer: NodeJS.Timeout | undefined;
   private wheel: KeepaliveWheel | undefined;
   private slowSince: number | undefined;
-  private drainWaiters: (() => void)[] = [];
+  /** Allocated on the first wait only: most connections never wait. */
+  private drainWaiters: (() => void)[] | undefined;
+  private reportedGone = false;
 
   constructor(
     private readonly transport: C2sTransport,
     private readonly options: C2sConnectionOptions,
   ) {
     this.remoteAddress = transport.remoteAddress;
-    this.phase = transport.secure ? 'sasl' : 'tls';
-    transport.start({
-      streamStart: (attrs, namespaces) => this.enqueue(() => this.onStreamStart(attrs, namespaces)),
-      stanza: (element) => this.enqueue(() => this.onElement(element)),
-      // Stanzas sent before the close tag are still handled (in order) before the stream ends.
-      streamEnd: () => this.enqueue(() => this.end()),
-      error: (condition, text) => this.fail(condition, text),
-      idle: () => this.onIdle(),
-      drain: () => this.onDrain(),
-      transportError: (error) =>
-        this.options.logger.debug({ id: this.id, err: error.message }, 'socket error'),
-      closed: () => this.teardown(),
-    });
+    this.phase = transport.secure || options.tlsByProxy ? 'sasl' : 'tls';
+    transport.start(new C2sConnection.Events(this));
     this.authTimer = setTimeout(() => {
       if (!this.bound) this.fail('connection-timeout', 'not authenticated in time');
     }, options.limits.authTimeoutMs);
   }
+
+  /** What the transport reports, as methods of one small object rather than a closure per event. */
+  private static readonly Events = class implements C2sTransportEvents {
+    constructor(private readonly c: C2sConnection) {}
+    streamStart(attrs: Record<string, string>, namespaces: { default: string | undefined }): void {
+      this.c.enqueue(() => this.c.onStreamStart(attrs, namespaces));
+    }
+    stanza(element: Element): void {
+      this.c.enqueue(() => this.c.onElement(element));
+    }
+    streamEnd(): void {
+      // Stanzas sent before the close tag are still handled (in order) before the stream ends.
+      this.c.enqueue(() => this.c.end());
+    }
+    error(condition: StreamErrorCondition, text: string): void {
+      this.c.fail(condition, text);
+    }
+    idle(): void {
+      this.c.onIdle();
+    }
+    drain(): void {
+      this.c.onDrain();
+    }
+    transportError(error: Error): void {
+      this.c.options.logger.debug({ id: this.c.id, err: error.message }, 'socket error');
+    }
+    closed(): void {
+      this.c.teardown();
+    }
+  };
 
   // --- output --------------------------------------------------------------------------------------------------
 
@@ -154,7 +177,8 @@ export class C2sConnection implements C2sSession {
   private onDrain(): void {
     this.slowSince = undefined;
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
+    if (!waiters) return;
+    this.drainWaiters = undefined;
     for (const resolve of waiters) resolve();
   }
 
@@ -167,7 +191,7 @@ export class C2sConnection implements C2sSession {
   writable(): Promise<void> {
     if (this.closed || this.transport.bufferedBytes === 0 || !this.transport.needsDrain)
       return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   pause(): void {
@@ -536,10 +560,9 @@ export class C2sConnection implements C2sSession {
       this.bound = false;
       this.options.router.unbound(this);
     }
-    const onClose = this.options.onClose;
-    if (onClose) {
-      this.options.onClose = undefined;
-      onClose(this);
+    if (!this.reportedGone) {
+      this.reportedGone = true;
+      this.options.onClose?.(this);
     }
   }
 }

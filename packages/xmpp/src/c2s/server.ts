@@ -1,6 +1,7 @@
 /**
- * The c2s listeners: TCP with STARTTLS required (RFC 6120 §5), direct TLS (XEP-0368) and XMPP over WebSocket on
- * HTTPS (RFC 7395), one C2sConnection per client. Closing the server ends every stream with `system-shutdown`.
+ * The c2s listeners: TCP with STARTTLS required (RFC 6120 §5), direct TLS (XEP-0368), XMPP over WebSocket on
+ * HTTPS (RFC 7395) and plain TCP behind a TLS-terminating proxy, one C2sConnection per client. Closing the server
+ * ends every stream with `system-shutdown`.
  */
 import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -9,7 +10,13 @@ import type { Duplex } from 'node:stream';
 import { createSecureContext, createServer as createTlsServer, type SecureContext } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Mechanism } from '../sasl/index.js';
-import { C2sConnection, DEFAULT_C2S_LIMITS, type C2sLimits, type C2sLogger } from './connection.js';
+import {
+  C2sConnection,
+  DEFAULT_C2S_LIMITS,
+  type C2sConnectionOptions,
+  type C2sLimits,
+  type C2sLogger,
+} from './connection.js';
 import type { C2sRouter } from './session.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { LoginThrottle } from './throttle.js';
@@ -34,6 +41,11 @@ export class C2sServer {
   private readonly limits: C2sLimits;
   private readonly connections = new Set<C2sConnection>();
   private readonly servers: Server[] = [];
+  /** What the plain listener offers: the SCRAM mechanisms without channel binding, in the configured order. */
+  private readonly plainMechanisms: readonly Mechanism[];
+  /** Shared by the connections of the TLS listeners, and of the plain one behind a proxy. */
+  private readonly connectionOptions: C2sConnectionOptions;
+  private readonly proxiedConnectionOptions: C2sConnectionOptions;
 
   constructor(private readonly options: C2sServerOptions) {
     this.secureContext = createSecureContext({
@@ -42,12 +54,43 @@ export class C2sServer {
       minVersion: 'TLSv1.2',
     });
     this.limits = { ...DEFAULT_C2S_LIMITS, ...options.limits };
+    // -PLUS variants bind to the TLS channel, which on this listener is the proxy's, not ours.
+    this.plainMechanisms = options.mechanisms.filter((m) => /^SCRAM-SHA-[0-9]+$/.test(m.name));
+    this.connectionOptions = {
+      domain: options.domain,
+      mechanisms: options.mechanisms,
+      router: options.router,
+      limits: this.limits,
+      logger: options.logger,
+      ...(options.throttle ? { throttle: options.throttle } : {}),
+      onClose: (c) => this.connections.delete(c),
+    };
+    this.proxiedConnectionOptions = {
+      ...this.connectionOptions,
+      mechanisms: this.plainMechanisms,
+      tlsByProxy: true,
+    };
   }
 
   /** STARTTLS port (5222 by convention); resolves with the bound port. */
   listen(port: number, host: string): Promise<number> {
     return this.start(
       createServer((socket) => this.acceptTcp(socket, false)),
+      port,
+      host,
+    );
+  }
+
+  /**
+   * Plain TCP for a TLS-terminating proxy in front of the server, which encrypts towards the client: no STARTTLS
+   * here, and only SASL mechanisms that never send the password (SCRAM, RFC 5802 §9), since the hop from the
+   * proxy is in clear. PLAIN is not offered. Must only be reachable from the proxy.
+   */
+  listenPlain(port: number, host: string): Promise<number> {
+    if (this.plainMechanisms.length === 0)
+      return Promise.reject(new Error('no SCRAM mechanism to offer on a listener without TLS'));
+    return this.start(
+      createServer((socket) => this.acceptTcp(socket, false, true)),
       port,
       host,
     );
@@ -121,7 +164,7 @@ export class C2sServer {
     });
   }
 
-  private acceptTcp(socket: Socket, directTls: boolean): void {
+  private acceptTcp(socket: Socket, directTls: boolean, behindProxy = false): void {
     this.accept(
       new TcpTransport(socket, {
         directTls,
@@ -129,19 +172,15 @@ export class C2sServer {
         maxStanzaBytes: this.limits.maxStanzaBytes,
         idleTimeoutMs: this.limits.idleTimeoutMs,
       }),
+      behindProxy,
     );
   }
 
-  private accept(transport: C2sTransport): void {
-    const connection = new C2sConnection(transport, {
-      domain: this.options.domain,
-      mechanisms: this.options.mechanisms,
-      router: this.options.router,
-      limits: this.limits,
-      logger: this.options.logger,
-      ...(this.options.throttle ? { throttle: this.options.throttle } : {}),
-      onClose: (c) => this.connections.delete(c),
-    });
+  private accept(transport: C2sTransport, behindProxy = false): void {
+    const connection = new C2sConnection(
+      transport,
+      behindProxy ? this.proxiedConnectionOptions : this.connectionOptions,
+    );
     this.connections.add(connection);
   }
 

@@ -18,6 +18,15 @@ export interface TcpTransportOptions {
   idleTimeoutMs: number;
 }
 
+/** On each socket: the transport it carries (for the shared listeners set in TcpTransport's static block). */
+const TRANSPORT = Symbol('c2s transport');
+type OwnedSocket = Socket & { [TRANSPORT]: TcpTransport };
+let onData: (this: OwnedSocket, chunk: Buffer) => void;
+let onTimeout: (this: OwnedSocket) => void;
+let onDrain: (this: OwnedSocket) => void;
+let onError: (this: OwnedSocket, error: Error) => void;
+let onClose: (this: OwnedSocket) => void;
+
 export class TcpTransport implements C2sTransport {
   readonly remoteAddress: string | undefined;
   readonly secure: boolean;
@@ -50,7 +59,7 @@ export class TcpTransport implements C2sTransport {
   start(events: C2sTransportEvents): void {
     this.events = events;
     this.parser = new StreamParser(events, { maxStanzaBytes: this.options.maxStanzaBytes });
-    this.attach(this.socket, events);
+    this.attach(this.socket);
   }
 
   header(id: string, domain: string): string {
@@ -102,26 +111,43 @@ export class TcpTransport implements C2sTransport {
 
   startTls(onSecure: (protocol: string | null) => void): void {
     const raw = this.socket;
-    raw.removeListener('data', this.onData);
+    raw.removeListener('data', onData);
     raw.setTimeout(0);
     // Wrapped in the same tick, before any more bytes are read from the raw socket (xmpp-notes pitfall 2).
     const secure = new TLSSocket(raw, { isServer: true, secureContext: this.options.secureContext });
     this.socket = secure;
-    this.attach(secure, this.events!);
+    this.attach(secure);
     secure.on('secure', () => onSecure(secure.getProtocol()));
   }
 
-  private attach(socket: Socket, events: C2sTransportEvents): void {
+  private attach(socket: Socket): void {
+    (socket as OwnedSocket)[TRANSPORT] = this;
     socket.setNoDelay(true);
     socket.setTimeout(this.options.idleTimeoutMs);
-    socket.on('data', this.onData);
-    socket.on('timeout', () => events.idle());
-    socket.on('drain', () => events.drain());
-    socket.on('error', (error) => events.transportError(error));
-    socket.on('close', () => events.closed());
+    socket.on('data', onData);
+    socket.on('timeout', onTimeout);
+    socket.on('drain', onDrain);
+    socket.on('error', onError);
+    socket.on('close', onClose);
   }
 
-  private readonly onData = (chunk: Buffer): void => {
-    this.parser!.write(chunk);
-  };
+  // The socket listeners are shared by every transport (no closures per connection, most of which are idle):
+  // Node calls them with the socket as `this`, which points back to its transport.
+  static {
+    onData = function (this: OwnedSocket, chunk: Buffer) {
+      this[TRANSPORT].parser!.write(chunk);
+    };
+    onTimeout = function (this: OwnedSocket) {
+      this[TRANSPORT].events!.idle();
+    };
+    onDrain = function (this: OwnedSocket) {
+      this[TRANSPORT].events!.drain();
+    };
+    onError = function (this: OwnedSocket, error: Error) {
+      this[TRANSPORT].events!.transportError(error);
+    };
+    onClose = function (this: OwnedSocket) {
+      this[TRANSPORT].events!.closed();
+    };
+  }
 }

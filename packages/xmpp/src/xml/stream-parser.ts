@@ -79,17 +79,6 @@ const LEADING_WHITESPACE = /^[ \t\r\n]*/;
 
 type SaxesOptions = { xmlns: true; forceXMLVersion: true; defaultXMLVersion: '1.0' };
 
-interface SaxesHandlers {
-  onOpenTag(tag: SaxesTagNS): void;
-  onCloseTag(): void;
-  onText(text: string): void;
-  onSaxesError(err: Error): void;
-  onXmlDecl(decl: XMLDecl): void;
-  onDoctype(): void;
-  onComment(): void;
-  onProcessingInstruction(): void;
-}
-
 /**
  * One decoder for every stream: a `TextDecoder` in streaming mode holds an ICU converter (≈ 1 KB of native memory
  * per connection). Chunks are cut before an unfinished UTF-8 sequence instead, whose bytes wait for the next
@@ -112,36 +101,100 @@ function completeUtf8Length(bytes: Buffer): number {
 /**
  * saxes with our handlers. Registering them in a subclass constructor matters for speed: nine handlers set with
  * `on()` on a plain SaxesParser push it into dictionary mode (slow properties), which made parsing 4× slower.
+ *
+ * Memory per stream matters too (one parser per connection, most of them idle): the handlers saxes calls with
+ * itself as `this` are shared functions (no closures per parser), and what saxes builds alike for every
+ * instance — its table of state functions, its root namespace bindings — is shared.
  */
 class Saxes extends SaxesParser<SaxesOptions> {
-  constructor(h: SaxesHandlers) {
+  constructor(
+    readonly owner: StreamParser,
+    detached: DetachedHandlers,
+  ) {
     super({ xmlns: true, forceXMLVersion: true, defaultXMLVersion: '1.0' });
-    this.on('opentag', h.onOpenTag);
-    this.on('closetag', h.onCloseTag);
-    this.on('text', h.onText);
-    this.on('cdata', h.onText);
-    this.on('error', h.onSaxesError);
-    this.on('xmldecl', h.onXmlDecl);
-    this.on('doctype', h.onDoctype);
-    this.on('comment', h.onComment);
-    this.on('processinginstruction', h.onProcessingInstruction);
+    this.on('opentag', HANDLERS.onOpenTag);
+    this.on('closetag', detached.onCloseTag);
+    this.on('text', detached.onText);
+    this.on('cdata', detached.onText);
+    this.on('error', detached.onSaxesError);
+    this.on('xmldecl', HANDLERS.onXmlDecl);
+    this.on('doctype', HANDLERS.onDoctype);
+    this.on('comment', HANDLERS.onComment);
+    this.on('processinginstruction', HANDLERS.onProcessingInstruction);
+    const internals = this as unknown as SaxesInternals;
+    // Read only (saxes indexes it and calls its methods with itself as `this`), the same for every instance.
+    SHARED.stateTable ??= internals.stateTable;
+    internals.stateTable = SHARED.stateTable;
+    // Read only after the constructor (written there only for `additionalNamespaces`, which we do not use).
+    SHARED.ns ??= internals.ns;
+    internals.ns = SHARED.ns;
   }
 
   override write(chunk: string | object | null): this {
     super.write(chunk);
+    const internals = this as unknown as SaxesInternals;
     // saxes keeps the chunk it last parsed, which it never reads again after write() returns (the next write
     // replaces it): an idle stream should not hold its last stanza.
-    (this as unknown as { chunk: string }).chunk = '';
+    internals.chunk = '';
+    // After a closed stanza saxes still points at its tag (attributes, namespace bindings) until the next
+    // open tag replaces both; between stanzas point them at the open stream header instead, as saxes itself
+    // does after a self-closing element, so an idle stream does not hold its last stanza's tag.
+    const { tags } = internals;
+    if (tags.length === 1 && internals.state === S_TEXT) {
+      internals.tag = tags[0]!;
+      internals.topNS = tags[0]!.ns;
+    }
     return this;
   }
 }
+
+/** The fields of saxes 6 that Saxes shares or releases (not part of its typed API). */
+interface SaxesInternals {
+  stateTable: unknown[];
+  ns: Record<string, string>;
+  chunk: string;
+  state: number;
+  tags: SaxesTagNS[];
+  tag: SaxesTagNS | null;
+  topNS: Record<string, string> | null;
+}
+
+/** Values of nearly every stream header, shared instead of copied. */
+const COMMON = new Map([NS_STREAM, 'jabber:client', 'jabber:server', 'stream:stream'].map((v) => [v, v]));
+
+/** A string that shares no memory with the one it was sliced from (V8 keeps the parent of a slice alive). */
+function ownCopy(text: string): string {
+  return COMMON.get(text) ?? Buffer.from(text, 'utf8').toString('utf8');
+}
+
+/** saxes 6's S_TEXT state (its `state` field between markup). */
+const S_TEXT = 13;
+
+/** Handlers saxes calls without a `this` (closures of their StreamParser). */
+interface DetachedHandlers {
+  onCloseTag(): void;
+  onText(text: string): void;
+  onSaxesError(err: Error): void;
+}
+/** Handlers saxes calls with itself as `this`: shared by every parser. */
+interface SaxesHandlers {
+  onOpenTag(this: Saxes, tag: SaxesTagNS): void;
+  onXmlDecl(this: Saxes, decl: XMLDecl): void;
+  onDoctype(this: Saxes): void;
+  onComment(this: Saxes): void;
+  onProcessingInstruction(this: Saxes): void;
+}
+/** Set in StreamParser's static block. */
+let HANDLERS: SaxesHandlers;
+const SHARED: { stateTable?: unknown[]; ns?: Record<string, string> } = {};
+/** Attributes of a stream header once reported: saxes never reads them again. */
+const NO_ATTRIBUTES: SaxesTagNS['attributes'] = Object.freeze({});
 
 export class StreamParser {
   private readonly events: StreamParserEvents;
   private readonly maxBytes: number;
   private readonly maxDepth: number;
   private readonly maxAttributes: number;
-  private readonly handlers: SaxesHandlers;
   /** The last bytes of the previous chunk when they begin a UTF-8 sequence that the chunk did not finish. */
   private carry: Buffer | undefined;
 
@@ -179,17 +232,28 @@ export class StreamParser {
     this.maxDepth = options.maxDepth ?? 64;
     this.maxAttributes = options.maxAttributes ?? 64;
     if (!(this.maxBytes >= 1)) throw new RangeError('maxStanzaBytes must be at least 1');
-    this.handlers = {
-      onOpenTag: (tag) => this.onOpenTag(tag),
-      onCloseTag: () => this.onCloseTag(),
-      onText: (text) => this.onText(text),
-      onSaxesError: (err) => this.onSaxesError(err),
-      onXmlDecl: (decl) => this.onXmlDecl(decl),
-      onDoctype: () => this.abort('restricted-xml', 'DOCTYPE is not allowed'),
-      onComment: () => this.abort('restricted-xml', 'comments are not allowed'),
-      onProcessingInstruction: () => this.abort('restricted-xml', 'processing instructions are not allowed'),
-    };
     this.parser = this.createParser();
+  }
+
+  // Defined in the class body so that they may call its private methods.
+  static {
+    HANDLERS = {
+      onOpenTag(this: Saxes, tag: SaxesTagNS) {
+        this.owner.onOpenTag(tag);
+      },
+      onXmlDecl(this: Saxes, decl: XMLDecl) {
+        this.owner.onXmlDecl(decl);
+      },
+      onDoctype(this: Saxes) {
+        this.owner.abort('restricted-xml', 'DOCTYPE is not allowed');
+      },
+      onComment(this: Saxes) {
+        this.owner.abort('restricted-xml', 'comments are not allowed');
+      },
+      onProcessingInstruction(this: Saxes) {
+        this.owner.abort('restricted-xml', 'processing instructions are not allowed');
+      },
+    };
   }
 
   write(chunk: Buffer | string): void {
@@ -369,7 +433,11 @@ export class StreamParser {
   }
 
   private createParser(): Saxes {
-    return new Saxes(this.handlers);
+    return new Saxes(this, {
+      onCloseTag: () => this.onCloseTag(),
+      onText: (text) => this.onText(text),
+      onSaxesError: (err) => this.onSaxesError(err),
+    });
   }
 
   private onSaxesError(err: Error): never {
@@ -470,8 +538,14 @@ export class StreamParser {
     }
     this.startUnit(position);
     this.sawHeader = true;
+    // saxes keeps the header's tag open for the whole stream. Its attributes have been copied into `attrs`;
+    // its name and namespace URIs are slices of the chunk that carried the header, which they would keep
+    // alive: they are replaced by copies of their own.
+    tag.attributes = NO_ATTRIBUTES;
+    tag.name = ownCopy(tag.name);
+    tag.uri = NS_STREAM;
     const ns: Record<string, string> = {};
-    for (const prefix in tag.ns) ns[prefix] = tag.ns[prefix]!;
+    for (const prefix in tag.ns) ns[prefix] = tag.ns[prefix] = ownCopy(tag.ns[prefix]!);
     this.headerNs = ns;
     const namespaces = { default: ns[''], stream: ns['stream'] };
     this.emit(() => this.events.streamStart(attrs, namespaces));

@@ -626,3 +626,46 @@ describe('StreamParser: limits → policy-violation', () => {
     expect(errorOf(HEADER, { maxAttributes: 3 })).toBe('policy-violation');
   });
 });
+
+describe('StreamParser: memory of an idle stream', () => {
+  /** The saxes instance inside, with the fields StreamParser shares or releases (saxes 6 internals). */
+  const saxesOf = (parser: StreamParser) =>
+    (parser as unknown as { parser: Record<string, unknown> & { tags: { attributes: object }[] } }).parser;
+
+  it('keeps neither its last stanza nor the header attributes, and shares what every parser has alike', () => {
+    const a = harness();
+    const b = harness();
+    for (const h of [a, b]) {
+      h.parser.write(Buffer.from(HEADER));
+      h.parser.write(
+        Buffer.from("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
+      );
+    }
+    expect(a.events.at(-1)).toEqual([
+      'stanza',
+      "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+      'jabber:client',
+    ]);
+    const saxes = saxesOf(a.parser);
+    // Between stanzas saxes is in its S_TEXT state (13), pointing at the open stream header, not at the <iq>.
+    expect(saxes['state']).toBe(13);
+    expect(saxes.tags).toHaveLength(1);
+    expect(saxes['tag']).toBe(saxes.tags[0]);
+    expect(saxes.tags[0]!.attributes).toEqual({});
+    expect(saxes['chunk']).toBe('');
+    expect(saxes['stateTable']).toBe(saxesOf(b.parser)['stateTable']);
+    expect(saxes['ns']).toBe(saxesOf(b.parser)['ns']);
+    // The stream still works as before: prefixes of the header resolve, and it closes.
+    a.parser.write(
+      "<stream:error><x xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
+    expect(a.events.slice(-2)).toEqual([
+      [
+        'stanza',
+        "<stream:error xmlns:stream='http://etherx.jabber.org/streams'><x xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+        NS_STREAM,
+      ],
+      ['streamEnd'],
+    ]);
+  });
+});

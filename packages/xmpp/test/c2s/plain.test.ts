@@ -1,0 +1,246 @@
+/**
+ * The c2s listener without TLS, for a TLS-terminating proxy in front of the server: no STARTTLS offered, SASL
+ * with SCRAM only (PLAIN is neither offered nor accepted), then bind and stanzas as on every other listener; the
+ * STARTTLS listener of the same server keeps requiring TLS.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import type { ScramHash } from '@irsp/credentials';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  C2sServer,
+  jidToString,
+  plainMechanism,
+  scramMechanism,
+  type C2sLogger,
+  type C2sRouter,
+  type C2sSession,
+  type CredentialLookup,
+  type Element,
+} from '../../src/index.js';
+import { serverTlsFor, tempDir } from '../../../../test/support/irsp.js';
+import { clientFinal, credentialFor } from '../sasl/helpers.js';
+
+const DOMAIN = 'example.test';
+const SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+const HEADER =
+  "<?xml version='1.0'?><stream:stream to='example.test' version='1.0' xmlns='jabber:client' " +
+  "xmlns:stream='http://etherx.jabber.org/streams'>";
+const quote = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** The server's stream header, any stream id, as a pattern. */
+const SERVER_HEADER =
+  quote(
+    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " +
+      "xmlns:stream='http://etherx.jabber.org/streams' id='",
+  ) +
+  '[0-9a-f]{24}' +
+  quote("' from='example.test' version='1.0' xml:lang='en'>");
+const SCRAM_FEATURES =
+  `<stream:features><mechanisms xmlns='${SASL}'><mechanism>SCRAM-SHA-256</mechanism>` +
+  '<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>';
+
+const passwords: Record<string, string> = { alice: 'alice pw', bob: 'bob pw' };
+const SALT = 'QSXCR+Q6sek8bf92';
+const lookup: CredentialLookup = async (username: string, hash: ScramHash) =>
+  Object.hasOwn(passwords, username) ? credentialFor(passwords[username]!, SALT, 4096, hash) : undefined;
+
+class TestRouter implements C2sRouter {
+  readonly sessions = new Map<string, C2sSession>();
+  bound(session: C2sSession): void {
+    this.sessions.set(jidToString(session.jid), session);
+  }
+  route(_session: C2sSession, stanza: Element): void {
+    const target = stanza.attrs.to === undefined ? undefined : this.sessions.get(stanza.attrs.to);
+    target?.send(stanza);
+  }
+  unbound(session: C2sSession): void {
+    this.sessions.delete(jidToString(session.jid));
+  }
+}
+
+const silent: C2sLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+/** A raw TCP conversation: everything read since the last `take()`. */
+class Raw {
+  private received = '';
+  readonly closed: Promise<void>;
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (this.received += d));
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
+  }
+  static open(port: number): Promise<Raw> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect(port, '127.0.0.1', () => resolve(new Raw(socket)));
+      socket.once('error', reject);
+    });
+  }
+  write(text: string): void {
+    this.socket.write(text);
+  }
+  /** Waits until what was read matches the whole of `pattern`, and consumes it. */
+  async take(pattern: RegExp): Promise<RegExpExecArray> {
+    const whole = new RegExp(`^(?:${pattern.source})$`);
+    for (let i = 0; i < 500; i++) {
+      const match = whole.exec(this.received);
+      if (match) {
+        this.received = '';
+        return match;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`expected ${pattern}, read ${this.received}`);
+  }
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let tls: { cert: string; key: string };
+let server: C2sServer;
+let router: TestRouter;
+let plainPort: number;
+let starttlsPort: number;
+const raws: Raw[] = [];
+
+async function open(port = plainPort): Promise<Raw> {
+  const raw = await Raw.open(port);
+  raws.push(raw);
+  return raw;
+}
+
+/** SCRAM-SHA-1 on the plain listener, restart, bind: a bound stream. */
+async function login(user: string, resource: string): Promise<Raw> {
+  const raw = await open();
+  raw.write(HEADER);
+  await raw.take(new RegExp(SERVER_HEADER + quote(SCRAM_FEATURES)));
+  const clientFirstBare = `n=${user},r=fyko+d2lbbFgONRv9qkxdawL`;
+  raw.write(`<auth xmlns='${SASL}' mechanism='SCRAM-SHA-1'>${btoa(`n,,${clientFirstBare}`)}</auth>`);
+  const challenge = await raw.take(new RegExp(`<challenge xmlns='${SASL}'>([A-Za-z0-9+/=]+)</challenge>`));
+  const serverFirst = atob(challenge[1]!);
+  const withoutProof = `c=biws,r=${serverFirst.split(',')[0]!.slice(2)}`;
+  const { proof, serverSignature } = clientFinal(
+    'sha1',
+    passwords[user]!,
+    clientFirstBare,
+    serverFirst,
+    withoutProof,
+  );
+  raw.write(`<response xmlns='${SASL}'>${btoa(`${withoutProof},p=${proof}`)}</response>`);
+  await raw.take(new RegExp(quote(`<success xmlns='${SASL}'>${btoa(`v=${serverSignature}`)}</success>`)));
+  raw.write(HEADER);
+  await raw.take(
+    new RegExp(
+      SERVER_HEADER +
+        quote(
+          "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" +
+            "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>",
+        ),
+    ),
+  );
+  raw.write(
+    `<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`,
+  );
+  await raw.take(
+    new RegExp(
+      quote(
+        `<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>` +
+          `<jid>${user}@${DOMAIN}/${resource}</jid></bind></iq>`,
+      ),
+    ),
+  );
+  return raw;
+}
+
+beforeAll(async () => {
+  dir = await tempDir();
+  tls = await serverTlsFor(dir.path, 'c2s', [DOMAIN]);
+  router = new TestRouter();
+  server = new C2sServer({
+    domain: DOMAIN,
+    tls,
+    mechanisms: [scramMechanism('sha256', lookup), scramMechanism('sha1', lookup), plainMechanism(lookup)],
+    router,
+    logger: silent,
+    limits: { authTimeoutMs: 3_000 },
+  });
+  plainPort = await server.listenPlain(0, '127.0.0.1');
+  starttlsPort = await server.listen(0, '127.0.0.1');
+});
+
+afterAll(async () => {
+  for (const raw of raws) raw.destroy();
+  await server?.close();
+  await dir?.remove();
+});
+
+describe('the c2s listener without TLS (behind a TLS-terminating proxy)', () => {
+  it('offers SCRAM at once, without STARTTLS and without PLAIN', async () => {
+    const raw = await open();
+    raw.write(HEADER);
+    await raw.take(new RegExp(SERVER_HEADER + quote(SCRAM_FEATURES)));
+  });
+
+  it('refuses PLAIN with invalid-mechanism, without looking at the password', async () => {
+    const raw = await open();
+    raw.write(HEADER);
+    await raw.take(new RegExp(SERVER_HEADER + quote(SCRAM_FEATURES)));
+    raw.write(`<auth xmlns='${SASL}' mechanism='PLAIN'>${btoa('\0alice\0alice pw')}</auth>`);
+    await raw.take(new RegExp(quote(`<failure xmlns='${SASL}'><invalid-mechanism/></failure>`)));
+  });
+
+  it('does not start TLS: <starttls/> is not part of this stream', async () => {
+    const raw = await open();
+    raw.write(HEADER);
+    await raw.take(new RegExp(SERVER_HEADER + quote(SCRAM_FEATURES)));
+    raw.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    await raw.take(
+      new RegExp(
+        quote(
+          "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+        ),
+      ),
+    );
+    await raw.closed;
+  });
+
+  it('logs in with SCRAM-SHA-1, binds, and carries stanzas between clients', async () => {
+    const alice = await login('alice', 'desk');
+    const bob = await login('bob', 'desk');
+    alice.write("<message to='bob@example.test/desk' id='m1'><body>hi</body></message>");
+    await bob.take(
+      new RegExp(
+        quote(
+          "<message to='bob@example.test/desk' id='m1' from='alice@example.test/desk'><body>hi</body></message>",
+        ),
+      ),
+    );
+  });
+
+  it('leaves the STARTTLS listener of the same server requiring TLS', async () => {
+    const raw = await open(starttlsPort);
+    raw.write(HEADER);
+    await raw.take(
+      new RegExp(
+        SERVER_HEADER +
+          quote(
+            "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>",
+          ),
+      ),
+    );
+  });
+
+  it('is refused when no SCRAM mechanism is configured', async () => {
+    const plainOnly = new C2sServer({
+      domain: DOMAIN,
+      tls,
+      mechanisms: [plainMechanism(lookup)],
+      router,
+      logger: silent,
+    });
+    await expect(plainOnly.listenPlain(0, '127.0.0.1')).rejects.toThrow(
+      'no SCRAM mechanism to offer on a listener without TLS',
+    );
+  });
+});
