@@ -1,7 +1,9 @@
 /**
  * 5. Pushes through the server's HTTP interface to devices on line: Message 13 (our message server's push URI)
  * or ejabberd's `send_message` (mod_http_api), 64 requests in flight over HTTPS keep-alive connections.
- * Delivered = arrived on the device's XMPP stream.
+ * Delivered = arrived on the device's XMPP stream. A first round pushes once to every device and is reported
+ * apart (`firstRound…`): a server may read an account from its database at its first push and keep it (ours
+ * does); the measured pushes then go to devices pushed to before, as pushes to a device do in service.
  */
 import type { XmppClient } from '../load/client.js';
 import { LatencyRecorder, round } from '../load/latency.js';
@@ -26,44 +28,53 @@ export const pushScenario: Scenario = {
     const clients: XmppClient[] = await inParallel(localparts, 50, (name) => online(ctx, name, 'dev'));
     await sleep(2000); // Messages 10 of every device leave the outbox before measuring
 
-    const sentAt = new Float64Array(total);
-    const latency = new LatencyRecorder();
-    let delivered = 0;
-    let lastAt = 0;
-    let done: () => void = () => {};
-    const all = new Promise<void>((resolve) => (done = resolve));
-    for (const client of clients) {
-      client.onStanza = (name, xml) => {
-        const body = name === 'message' ? bodyText(xml) : undefined;
-        if (!body?.startsWith('k')) return;
-        const seq = Number(body.slice(1, body.indexOf('|')));
-        lastAt = performance.now();
-        latency.record(lastAt - sentAt[seq]!);
-        if (++delivered === total) done();
-      };
-    }
-    const startedAt = performance.now();
-    const stop = startWindow(ctx.meter);
-    let refused = 0;
-    await inParallel(names('', total), IN_FLIGHT, async (_, i) => {
-      sentAt[i] = performance.now();
-      if (!(await push.call(ctx.server, localparts[i % localparts.length]!, `k${i}|pushed by the bench`)))
-        refused += 1;
-    });
-    await Promise.race([all, sleep(30_000)]);
-    const w = stop();
+    /** Pushes `count` (numbered from `first`, body `<tag><n>|…`) and waits until they arrive or 30 s pass. */
+    const pushRound = async (tag: string, first: number, count: number) => {
+      const sentAt = new Float64Array(count);
+      const latency = new LatencyRecorder();
+      let delivered = 0;
+      let lastAt = 0;
+      let done: () => void = () => {};
+      const all = new Promise<void>((resolve) => (done = resolve));
+      for (const client of clients) {
+        client.onStanza = (name, xml) => {
+          const body = name === 'message' ? bodyText(xml) : undefined;
+          if (!body?.startsWith(tag)) return;
+          const seq = Number(body.slice(tag.length, body.indexOf('|')));
+          lastAt = performance.now();
+          latency.record(lastAt - sentAt[seq]!);
+          if (++delivered === count) done();
+        };
+      }
+      const startedAt = performance.now();
+      const stop = startWindow(ctx.meter);
+      let refused = 0;
+      await inParallel(names('', count), IN_FLIGHT, async (_, i) => {
+        sentAt[i] = performance.now();
+        const to = localparts[(first + i) % localparts.length]!;
+        if (!(await push.call(ctx.server, to, `${tag}${i}|pushed by the bench`))) refused += 1;
+      });
+      await Promise.race([all, sleep(30_000)]);
+      const w = stop();
+      if (delivered < count) ctx.notes.push(`push: ${delivered} of ${count} pushes (${tag}) arrived`);
+      const perSecond = delivered > 0 ? round(delivered / ((lastAt - startedAt) / 1000), 1) : null;
+      const cpuMsPerPush = delivered > 0 ? round((w.serverCpuSeconds * 1000) / delivered, 3) : null;
+      return { delivered, refused, perSecond, cpuMsPerPush, latency: latency.summary(), w };
+    };
+    const firstRound = await pushRound('f', 0, localparts.length);
+    const measured = await pushRound('k', 0, total);
     for (const client of clients) client.destroy();
-    if (delivered < total) ctx.notes.push(`push: ${delivered} of ${total} pushes arrived`);
-    const { p50Ms, p99Ms } = latency.summary();
     return {
       pushes: total,
-      delivered,
-      refused,
-      deliveredPerSecond: delivered > 0 ? round(delivered / ((lastAt - startedAt) / 1000), 1) : null,
-      serverCpuMsPerPush: delivered > 0 ? round((w.serverCpuSeconds * 1000) / delivered, 3) : null,
-      p50Ms,
-      p99Ms,
-      ...windowMetrics(w),
+      delivered: measured.delivered,
+      refused: measured.refused + firstRound.refused,
+      deliveredPerSecond: measured.perSecond,
+      serverCpuMsPerPush: measured.cpuMsPerPush,
+      p50Ms: measured.latency.p50Ms,
+      p99Ms: measured.latency.p99Ms,
+      firstRoundPushes: localparts.length,
+      firstRoundCpuMsPerPush: firstRound.cpuMsPerPush,
+      ...windowMetrics(measured.w),
     };
   },
 };

@@ -2,7 +2,8 @@
  * The one logger factory of every service: pino JSON with secrets redacted. Secret parameters may arrive in
  * query strings (Messages 1–7 and 12–15 are GET-able), so request URLs are redacted too.
  */
-import { pino, type DestinationStream, type Logger } from 'pino';
+import type { FastifyBaseLogger } from 'fastify';
+import { pino, type Bindings, type DestinationStream, type Level, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -56,5 +57,75 @@ export function createLogger(
       },
     },
     destination,
+  );
+}
+
+/**
+ * A request's logger, made into a pino child (binding the request id) at its first line that the level lets
+ * through. Fastify asks for one per request and most requests never log: serialising and redacting the
+ * bindings of an eager child cost as much as parsing a push. It follows the parent's level until it is made.
+ */
+class DeferredChild implements FastifyBaseLogger {
+  #child: FastifyBaseLogger | undefined;
+
+  constructor(
+    private readonly parent: FastifyBaseLogger & { isLevelEnabled(level: string): boolean },
+    private readonly bindings: Bindings,
+  ) {}
+
+  private made(): FastifyBaseLogger {
+    return (this.#child ??= this.parent.child(this.bindings));
+  }
+
+  private log(level: Level, args: unknown[]): void {
+    const logger = this.#child ?? (this.parent.isLevelEnabled(level) ? this.made() : undefined);
+    (logger?.[level] as ((...a: unknown[]) => void) | undefined)?.apply(logger, args);
+  }
+
+  get level(): string {
+    return (this.#child ?? this.parent).level;
+  }
+
+  set level(level: string) {
+    this.made().level = level;
+  }
+
+  fatal(...args: unknown[]): void {
+    this.log('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.log('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.log('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.log('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.log('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.log('trace', args);
+  }
+  silent(): void {}
+
+  child(bindings: Bindings, options?: object): FastifyBaseLogger {
+    return this.made().child(bindings, options);
+  }
+}
+
+/** Fastify's `childLoggerFactory`: deferred children, unless the route sets its own level or serializers. */
+export function deferredChildLogger(
+  logger: FastifyBaseLogger,
+  bindings: Bindings,
+  options: object,
+): FastifyBaseLogger {
+  const parent = logger as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean };
+  if (Object.keys(options).length > 0 || typeof parent.isLevelEnabled !== 'function')
+    return logger.child(bindings, options);
+  return new DeferredChild(
+    parent as FastifyBaseLogger & { isLevelEnabled(level: string): boolean },
+    bindings,
   );
 }

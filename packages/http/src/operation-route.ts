@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   decodeForm,
-  parseAnyForm,
+  parseAnyFields,
   type FormFields,
   type Operation,
   type ParseResult,
@@ -99,7 +99,7 @@ export function serveOperation<O extends Operation>(app: FastifyInstance, route:
         request.log.warn({ status: refused }, 'caller refused');
         return sendStatus(reply, refused);
       }
-      const parsed = parseAnyForm(route.operations, raw);
+      const parsed = parseAnyFields(route.operations, decoded.fields);
       if (!parsed.ok) {
         request.log.info({ reason: parsed.reason }, 'wrong parameter');
         return sendStatus(reply, 400);

@@ -21,8 +21,11 @@ export function encodeForm(fields: Iterable<readonly [string, string]>): string 
 }
 
 function decodeComponent(raw: string): string | undefined {
+  // Names and most ids and tokens have nothing to decode, and decodeURIComponent would return them unchanged.
+  const plus = raw.indexOf('+') !== -1;
+  if (!plus && raw.indexOf('%') === -1) return raw;
   try {
-    return decodeURIComponent(raw.replace(/\+/g, ' '));
+    return decodeURIComponent(plus ? raw.replace(/\+/g, ' ') : raw);
   } catch {
     return undefined;
   }

@@ -109,15 +109,23 @@ export function parseForm<O extends Operation>(operation: O, raw: string): Parse
 export function parseAnyForm<O extends Operation>(operations: readonly O[], raw: string): ParseResult<O> {
   const decoded = decodeForm(raw);
   if (!decoded.ok) return { ok: false, status: 400, reason: decoded.reason };
+  return parseAnyFields(operations, decoded.fields);
+}
+
+/** As parseAnyForm, from fields already decoded (a server decodes once to authenticate, then parses). */
+export function parseAnyFields<O extends Operation>(
+  operations: readonly O[],
+  fields: FormFields,
+): ParseResult<O> {
   const matching = operations.filter((operation) => {
     const d = operation.discriminator;
     if (!d) return true;
-    const value = decoded.fields.get(d.param);
+    const value = fields.get(d.param);
     return value !== undefined && (d.value === undefined || d.value === value);
   });
   if (matching.length !== 1) {
     const names = operations.map((o) => o.discriminator?.param).filter(Boolean);
     return { ok: false, status: 400, reason: `exactly one of ${[...new Set(names)].join(', ')} expected` };
   }
-  return parseFields(matching[0]!, decoded.fields);
+  return parseFields(matching[0]!, fields);
 }

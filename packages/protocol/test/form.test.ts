@@ -49,6 +49,17 @@ describe('decodeForm', () => {
     );
   });
 
+  it('takes characters that need no decoding as they are, also beside encoded ones', () => {
+    expect(decodeForm('token=Zx_-.~*!()&raw=é#&mix=a+%2B+b')).toEqual(
+      fields([
+        ['token', 'Zx_-.~*!()'],
+        ['raw', 'é#'],
+        ['mix', 'a + b'],
+      ]),
+    );
+    expect(decodeForm('a=b+%zz')).toEqual(malformed);
+  });
+
   it('gives an empty map for an empty string, an empty value without =, and skips empty pairs', () => {
     expect(decodeForm('')).toEqual(fields([]));
     expect(decodeForm('a&b=')).toEqual(
