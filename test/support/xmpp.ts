@@ -167,6 +167,21 @@ export class RawXmpp {
     return this.received;
   }
 
+  /** Waits until everything read since the last `take()` matches the whole of `pattern`, and consumes it. */
+  async take(pattern: RegExp, timeoutMs = 5_000): Promise<RegExpExecArray> {
+    const whole = new RegExp(`^(?:${pattern.source})$`);
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const match = whole.exec(this.received);
+      if (match) {
+        this.received = '';
+        return match;
+      }
+      if (Date.now() > until) throw new Error(`expected ${pattern}, read ${this.received}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   get text(): string {
     return this.received;
   }

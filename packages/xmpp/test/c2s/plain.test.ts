@@ -3,7 +3,6 @@
  * with SCRAM only (PLAIN is neither offered nor accepted), then bind and stanzas as on every other listener; the
  * STARTTLS listener of the same server keeps requiring TLS.
  */
-import { connect as netConnect, type Socket } from 'node:net';
 import type { ScramHash } from '@irsp/credentials';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +17,7 @@ import {
   type Element,
 } from '../../src/index.js';
 import { serverTlsFor, tempDir } from '../../../../test/support/irsp.js';
+import { RawXmpp } from '../../../../test/support/xmpp.js';
 import { clientFinal, credentialFor } from '../sasl/helpers.js';
 
 const DOMAIN = 'example.test';
@@ -59,59 +59,22 @@ class TestRouter implements C2sRouter {
 
 const silent: C2sLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
-/** A raw TCP conversation: everything read since the last `take()`. */
-class Raw {
-  private received = '';
-  readonly closed: Promise<void>;
-  private constructor(private readonly socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => (this.received += d));
-    socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
-  }
-  static open(port: number): Promise<Raw> {
-    return new Promise((resolve, reject) => {
-      const socket = netConnect(port, '127.0.0.1', () => resolve(new Raw(socket)));
-      socket.once('error', reject);
-    });
-  }
-  write(text: string): void {
-    this.socket.write(text);
-  }
-  /** Waits until what was read matches the whole of `pattern`, and consumes it. */
-  async take(pattern: RegExp): Promise<RegExpExecArray> {
-    const whole = new RegExp(`^(?:${pattern.source})$`);
-    for (let i = 0; i < 500; i++) {
-      const match = whole.exec(this.received);
-      if (match) {
-        this.received = '';
-        return match;
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`expected ${pattern}, read ${this.received}`);
-  }
-  destroy(): void {
-    this.socket.destroy();
-  }
-}
-
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let tls: { cert: string; key: string };
 let server: C2sServer;
 let router: TestRouter;
 let plainPort: number;
 let starttlsPort: number;
-const raws: Raw[] = [];
+const raws: RawXmpp[] = [];
 
-async function open(port = plainPort): Promise<Raw> {
-  const raw = await Raw.open(port);
+async function open(port = plainPort): Promise<RawXmpp> {
+  const raw = await RawXmpp.connect(port);
   raws.push(raw);
   return raw;
 }
 
 /** SCRAM-SHA-1 on the plain listener, restart, bind: a bound stream. */
-async function login(user: string, resource: string): Promise<Raw> {
+async function login(user: string, resource: string): Promise<RawXmpp> {
   const raw = await open();
   raw.write(HEADER);
   await raw.take(new RegExp(SERVER_HEADER + quote(SCRAM_FEATURES)));
