@@ -78,6 +78,11 @@ export class Outbox {
   private delivered: number[] = [];
   private failed: Failure[] = [];
   private back = new Set<string>();
+  /**
+   * Receivers woken (their waiting rows made due) with no failure since: another retry answered 200 finds nothing
+   * left to wake, so it costs no statement (a backlog would otherwise run one per refill).
+   */
+  private readonly woken = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -275,6 +280,8 @@ export class Outbox {
     if (this.back.size > 0) {
       const targets = [...this.back];
       this.back = new Set();
+      // Marked before the statement: a failure while it runs unmarks its receiver, which may then be woken again.
+      for (const target of targets) this.woken.add(target);
       let woken;
       try {
         woken = await this.db.query(
@@ -282,7 +289,10 @@ export class Outbox {
           [targets],
         );
       } catch (error) {
-        for (const target of targets) this.back.add(target);
+        for (const target of targets) {
+          this.woken.delete(target);
+          this.back.add(target);
+        }
         throw error;
       }
       if (woken.rowCount > 0) {
@@ -307,7 +317,7 @@ export class Outbox {
     if (outcome.kind === 'status' && outcome.status === 200) {
       this.logger.debug(log, 'delivered');
       this.delivered.push(row.id);
-      if (row.attempts > 0) this.back.add(row.target);
+      if (row.attempts > 0 && !this.woken.has(row.target)) this.back.add(row.target);
       return true;
     }
     if (
@@ -325,6 +335,7 @@ export class Outbox {
       this.logger.error({ ...log, status: outcome.status }, 'refused by the receiver: moved to dead_letters');
       return true;
     }
+    this.woken.delete(row.target);
     const reason = outcome.kind === 'status' ? `status ${outcome.status}` : outcome.reason;
     const delay = Math.min(
       this.options.maxDelayMs,

@@ -173,6 +173,50 @@ describe('Outbox', () => {
     ]);
   });
 
+  it('wakes a receiver that is back once, and again only after it failed once more', async () => {
+    const WAKE = 'UPDATE outbox SET next_attempt_at = now() WHERE target';
+    let wakes = 0;
+    const counted = new Proxy(db, {
+      get: (target, prop, receiver) =>
+        prop === 'query'
+          ? (sql: string, params?: unknown[]) => {
+              if (sql.startsWith(WAKE)) wakes++;
+              return target.query(sql, params);
+            }
+          : (Reflect.get(target, prop, receiver) as unknown),
+    });
+    const outbox = new Outbox(counted, silent, deliver, { baseDelayMs: 60_000, maxInFlight: 4 });
+    const allDue = () => db.query('UPDATE outbox SET next_attempt_at = now()');
+    await fill(8, 1);
+    await outbox.drainOnce();
+    await outbox.drainOnce();
+    expect(await waiting()).toBe(8);
+
+    // Eight retries answered 200 in two rounds: the first round's outcome wakes `app`, the second finds it awake.
+    up = true;
+    await allDue();
+    await outbox.drainOnce();
+    await outbox.drainOnce();
+    await outbox.drainOnce();
+    expect(await waiting()).toBe(0);
+    expect(wakes).toBe(1);
+
+    // Down again: a failure since the wake, so the next retry answered 200 wakes it again.
+    up = false;
+    await fill(2, 1, 'app', 'again');
+    await outbox.drainOnce();
+    up = true;
+    await allDue();
+    await outbox.drainOnce();
+    await outbox.drainOnce();
+    expect(await waiting()).toBe(0);
+    expect(wakes).toBe(2);
+    expect(sent.map((r) => r.orderingKey)).toEqual([
+      ...['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'],
+      ...['again0', 'again1'],
+    ]);
+  });
+
   it('writes the outcomes of the deliveries in flight when stopped', async () => {
     await fill(3, 1);
     let answer: () => void = () => {};
