@@ -34,14 +34,37 @@ function abortedCommitError(): Error {
   });
 }
 
+/** Distinct statement texts a Db prepares; later ones run unnamed, so generated SQL cannot grow every backend. */
+const MAX_PREPARED = 500;
+
+/**
+ * Names under which a Db's statements are prepared: each connection of the pool parses and plans a named statement
+ * once (pg keeps track per connection), so a backend stops re-parsing and, once PostgreSQL settles on a generic
+ * plan, re-planning the same few statements. A pooler in front must keep prepared statements per server connection
+ * (PgBouncer in transaction mode: 1.21 or later with max_prepared_statements set).
+ */
+class StatementNames {
+  private readonly names = new Map<string, string>();
+
+  of(sql: string): string | undefined {
+    let name = this.names.get(sql);
+    if (name === undefined && this.names.size < MAX_PREPARED) {
+      name = `irsp_${this.names.size}`;
+      this.names.set(sql, name);
+    }
+    return name;
+  }
+}
+
 /** Runs one statement with the extended protocol, as PGlite does (one statement per query, always). */
 async function runQuery<T>(
   target: pg.Pool | pg.PoolClient,
+  names: StatementNames,
   sql: string,
   params: unknown[] | undefined,
 ): Promise<QueryResult<T>> {
   // queryMode is supported by pg ≥ 8.12 but missing from @types/pg.
-  const config = { text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig;
+  const config = { name: names.of(sql), text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig;
   const res = await target.query(config);
   return { rows: res.rows as T[], rowCount: res.rowCount ?? 0 };
 }
@@ -66,11 +89,13 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
   });
   pool.on('error', (err) => opts.onError?.(err));
 
+  const names = new StatementNames();
   try {
     // A postgres URL with its own ?options=… replaces the startup options above; refuse rather than
     // run in the wrong schema.
     const shown = await runQuery<{ search_path: string }>(
       pool,
+      names,
       "SELECT current_setting('search_path') AS search_path",
       [],
     );
@@ -81,7 +106,7 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
     }
     // Checking first avoids needing CREATE on the database when the schema exists, and the race of two
     // concurrent CREATE SCHEMA IF NOT EXISTS (which can fail with 23505) is tolerated below.
-    const exists = await runQuery(pool, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    const exists = await runQuery(pool, names, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     if (exists.rowCount === 0) {
       try {
         await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
@@ -107,7 +132,7 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
 
     async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
       assertUsable('query');
-      return runQuery<T>(pool, sql, params);
+      return runQuery<T>(pool, names, sql, params);
     },
 
     async exec(sql: string): Promise<void> {
@@ -133,7 +158,7 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
         const tx: Executor = {
           async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
             assertOpen();
-            return runQuery<R>(client, sql, params);
+            return runQuery<R>(client, names, sql, params);
           },
           async exec(sql: string): Promise<void> {
             assertOpen();

@@ -103,4 +103,52 @@ describe.skipIf(!onPostgres)('PostgreSQL pool', () => {
     );
     expect((err as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
   });
+
+  it('prepares each statement once per connection, recovers from failing ones, and stops naming at 500 texts', async () => {
+    const db = await openDb({
+      url: databaseUrl!,
+      schema: `${admin.schema}_prep`,
+      poolMax: 1,
+      dropSchemaOnClose: true,
+    });
+    const prepared = () =>
+      db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1', [
+        'INSERT INTO t (id, v) VALUES ($1, $2) RETURNING id, v',
+      ]);
+    try {
+      await db.exec('CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)');
+      const insert = 'INSERT INTO t (id, v) VALUES ($1, $2) RETURNING id, v';
+      expect((await db.query(insert, [1, 'a'])).rows).toEqual([{ id: 1, v: 'a' }]);
+      expect((await db.query(insert, [2, 'b'])).rows).toEqual([{ id: 2, v: 'b' }]);
+      expect((await prepared()).rows).toEqual([{ n: 1 }]);
+      // Failing at execution, then at parse: each run reports its own error, never a missing prepared statement
+      // (26000), and the statements run again afterwards.
+      for (let i = 0; i < 2; i++) {
+        expect(await db.query(insert, [1, 'c']).catch((e: { code: string }) => e.code)).toBe('23505');
+        expect(
+          await db.query('SELECT v FROM missing WHERE id = $1', [1]).catch((e: { code: string }) => e.code),
+        ).toBe('42P01');
+      }
+      expect((await db.query(insert, [3, 'c'])).rows).toEqual([{ id: 3, v: 'c' }]);
+      expect((await db.query(insert, [4, 'd'])).rows).toEqual([{ id: 4, v: 'd' }]);
+      expect((await prepared()).rows).toEqual([{ n: 1 }]);
+
+      for (let i = 0; i < 520; i++) {
+        expect((await db.query(`SELECT $1::int + ${i} AS n`, [1])).rows).toEqual([{ n: i + 1 }]);
+      }
+      // The first texts got names; past the bound they run unnamed (and still answer).
+      const named = async (sql: string) =>
+        (
+          await db.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1',
+            [sql],
+          )
+        ).rows[0]!.n;
+      expect(await named('SELECT $1::int + 0 AS n')).toBe(1);
+      expect(await named('SELECT $1::int + 519 AS n')).toBe(0);
+      expect((await db.query('SELECT $1::int + 519 AS n', [1])).rows).toEqual([{ n: 520 }]);
+    } finally {
+      await db.close();
+    }
+  });
 });
