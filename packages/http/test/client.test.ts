@@ -3,7 +3,8 @@
  * every connection of the client (they share one TLS context).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type RequestListener, type Server, type ServerOptions } from 'node:https';
+import type { RequestListener } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
