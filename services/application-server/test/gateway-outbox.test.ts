@@ -1,0 +1,203 @@
+/**
+ * The gateway's webhook queue (clause 8.8): a backlog drains at the speed of the receiver, not one webhook per
+ * poll, and each third party's webhooks leave in order through retries and refusals; on PostgreSQL the lease
+ * finds its rows by primary key.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadMigrations, migrate, openTestDb, type Db } from '@irsp/store';
+import { GatewayOutbox, type Delivery, type GatewayOutboxOptions } from '../src/gateway/outbox.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
+const databaseUrl = process.env['DATABASE_URL'];
+const onPostgres = databaseUrl !== undefined && databaseUrl !== '';
+
+interface Attempt {
+  id: number;
+  thirdParty: string;
+  data: string | undefined;
+  attempts: number;
+}
+
+let db: Db;
+let outbox: GatewayOutbox | undefined;
+/** Every call of the deliver function, in order. */
+let sent: Attempt[];
+let sentAt: number[];
+let answer: (attempt: Attempt) => Delivery;
+const delivered: Delivery = { kind: 'delivered' };
+
+beforeEach(async () => {
+  db = await openTestDb('gateway_outbox');
+  await migrate(db, await loadMigrations(new URL('../migrations/', import.meta.url)));
+  sent = [];
+  sentAt = [];
+  answer = () => delivered;
+});
+
+afterEach(async () => {
+  await outbox?.stop();
+  outbox = undefined;
+  await db.close();
+});
+
+function open(options: GatewayOutboxOptions, on: Db = db): GatewayOutbox {
+  outbox = new GatewayOutbox(
+    on,
+    silent,
+    (row) => {
+      const attempt = {
+        id: row.id,
+        thirdParty: row.thirdParty,
+        data: 'data' in row.event ? row.event.data : undefined,
+        attempts: row.attempts,
+      };
+      sent.push(attempt);
+      sentAt.push(Date.now());
+      return Promise.resolve(answer(attempt));
+    },
+    options,
+  );
+  return outbox;
+}
+
+/** `perThirdParty` Message 9 events for each third party, interleaved: ids 1, 2, … in that order. */
+async function enqueue(thirdParties: string[], perThirdParty: number): Promise<void> {
+  await db.query(
+    `INSERT INTO gateway_outbox (third_party, event)
+     SELECT t, jsonb_build_object('message', 9, 'deviceid', '#lock1', 'data', t || '-' || i)
+       FROM generate_series(0, $2::int - 1) i, unnest($1::text[]) WITH ORDINALITY AS u(t, k)
+      ORDER BY i, k`,
+    [thirdParties, perThirdParty],
+  );
+}
+
+const waiting = async () =>
+  (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM gateway_outbox')).rows[0]!.n;
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+describe('GatewayOutbox', () => {
+  it('drains a backlog of one third party at the speed of the receiver, in order, without waiting for the poll', async () => {
+    await enqueue(['alpha'], 200);
+    // Only the first round starts before the poll a minute later: the rest must follow at once.
+    open({ pollMs: 60_000 }).start();
+    await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
+    expect(sent).toEqual(
+      range(200).map((i) => ({ id: i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 0 })),
+    );
+  });
+
+  it('keeps the order of each of two interleaved third parties', async () => {
+    await enqueue(['alpha', 'beta'], 50);
+    open({ pollMs: 60_000 }).start();
+    await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
+    expect(sent).toHaveLength(100);
+    expect(sent.filter((a) => a.thirdParty === 'alpha')).toEqual(
+      range(50).map((i) => ({ id: 2 * i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 0 })),
+    );
+    expect(sent.filter((a) => a.thirdParty === 'beta')).toEqual(
+      range(50).map((i) => ({ id: 2 * i + 2, thirdParty: 'beta', data: `beta-${i}`, attempts: 0 })),
+    );
+  });
+
+  it('holds the successor of a retried webhook until the retry is delivered after its back-off', async () => {
+    await enqueue(['alpha'], 3);
+    answer = (a) => (a.id === 2 && a.attempts === 0 ? { kind: 'retry', reason: 'status 503' } : delivered);
+    // A back-off of 300 ms ± 25 %, found by a poll every 50 ms.
+    open({ baseDelayMs: 300, pollMs: 50 }).start();
+    await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
+    expect(sent).toEqual([
+      { id: 1, thirdParty: 'alpha', data: 'alpha-0', attempts: 0 },
+      { id: 2, thirdParty: 'alpha', data: 'alpha-1', attempts: 0 },
+      { id: 2, thirdParty: 'alpha', data: 'alpha-1', attempts: 1 },
+      { id: 3, thirdParty: 'alpha', data: 'alpha-2', attempts: 0 },
+    ]);
+    expect(sentAt[2]! - sentAt[1]!).toBeGreaterThanOrEqual(220);
+  });
+
+  it('keeps the back-off of a retried webhook and its successor behind it', async () => {
+    await enqueue(['alpha'], 2);
+    answer = () => ({ kind: 'retry', reason: 'status 503' });
+    const queue = open({ baseDelayMs: 60_000 });
+    expect(await queue.drainOnce()).toBe(1);
+    expect(await queue.drainOnce()).toBe(0);
+    const rows = await db.query(
+      `SELECT id::int, attempts, last_error, lease_until, next_attempt_at > now() + interval '30 s' AS later
+         FROM gateway_outbox ORDER BY id`,
+    );
+    expect(rows.rows).toEqual([
+      { id: 1, attempts: 1, last_error: 'status 503', lease_until: null, later: true },
+      { id: 2, attempts: 0, last_error: null, lease_until: null, later: false },
+    ]);
+    expect(sent).toEqual([{ id: 1, thirdParty: 'alpha', data: 'alpha-0', attempts: 0 }]);
+  });
+
+  it('moves a refused webhook to gateway_dead_letters and delivers its successor at once', async () => {
+    await enqueue(['alpha'], 3);
+    answer = (a) => (a.id === 1 ? { kind: 'refused', status: 400, reason: 'status 400' } : delivered);
+    open({ pollMs: 60_000 }).start();
+    await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
+    expect(sent).toEqual(
+      range(3).map((i) => ({ id: i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 0 })),
+    );
+    const dead = await db.query(
+      'SELECT id::int, third_party, event, attempts, status, reason FROM gateway_dead_letters',
+    );
+    expect(dead.rows).toEqual([
+      {
+        id: 1,
+        third_party: 'alpha',
+        event: { message: 9, deviceid: '#lock1', data: 'alpha-0' },
+        attempts: 1,
+        status: 400,
+        reason: 'status 400',
+      },
+    ]);
+  });
+});
+
+interface PlanNode {
+  'Node Type': string;
+  Alias?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+const planNodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(planNodes)];
+
+// The plan that matters is the production server's; PGlite is checked by the tests above.
+describe.skipIf(!onPostgres)('GatewayOutbox on PostgreSQL (skipped unless DATABASE_URL is set)', () => {
+  it('leases by primary key: the UPDATE does not scan the table', async () => {
+    // The lease statement as the outbox sends it: on an empty queue a round is that one statement.
+    const statements: { sql: string; params: unknown[] }[] = [];
+    const recording: Db = {
+      kind: db.kind,
+      schema: db.schema,
+      query: <T>(sql: string, params?: unknown[]) => {
+        statements.push({ sql, params: params ?? [] });
+        return db.query<T>(sql, params);
+      },
+      exec: (sql) => db.exec(sql),
+      transaction: (fn) => db.transaction(fn),
+      close: () => db.close(),
+    };
+    expect(await open({}, recording).drainOnce()).toBe(0);
+    expect(statements).toHaveLength(1);
+    const [lease] = statements;
+
+    // A backlog of a few third parties, where `id IN (…)` was planned as a scan of the whole table.
+    await enqueue(['alpha', 'beta', 'gamma', 'delta', 'epsilon'], 400);
+    await db.query('ANALYZE gateway_outbox');
+    const explained = await db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      `EXPLAIN (FORMAT JSON) ${lease!.sql}`,
+      lease!.params,
+    );
+    // o, p and n are the subqueries' aliases; the UPDATE's own target is gateway_outbox.
+    const target = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan).filter(
+      (n) => n.Alias === 'gateway_outbox',
+    );
+    expect(target.map((n) => [n['Node Type'], n['Index Name']])).toEqual([
+      ['ModifyTable', undefined],
+      ['Index Scan', 'gateway_outbox_pkey'],
+    ]);
+  });
+});
