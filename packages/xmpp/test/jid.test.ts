@@ -31,6 +31,19 @@ describe('JIDs (RFC 7622)', () => {
     expect(parseJid(raw)).toBeUndefined();
   });
 
+  it('keeps what it parsed, frozen, and parses the same text to the same JID', () => {
+    const first = parseJid('Carol@x.test/Tablet')!;
+    expect(parseJid('Carol@x.test/Tablet')).toBe(first);
+    expect(first).toEqual({ local: 'carol', domain: 'x.test', resource: 'Tablet' });
+    expect(Object.isFrozen(first)).toBe(true);
+    // Long texts are parsed each time, and refusals are never kept.
+    const long = `dave@x.test/${'r'.repeat(300)}`;
+    expect(parseJid(long)).not.toBe(parseJid(long));
+    expect(parseJid(long)).toEqual({ local: 'dave', domain: 'x.test', resource: 'r'.repeat(300) });
+    expect(parseJid('a b@x.test')).toBeUndefined();
+    expect(parseJid('a b@x.test')).toBeUndefined();
+  });
+
   it('formats and compares', () => {
     const full = parseJid('Bob@x.test/phone')!;
     expect(jidToString(full)).toBe('bob@x.test/phone');

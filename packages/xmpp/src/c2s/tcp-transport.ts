@@ -18,6 +18,10 @@ export interface TcpTransportOptions {
   idleTimeoutMs: number;
 }
 
+const uncork = (socket: Socket): void => {
+  socket.uncork();
+};
+
 /** On each socket: the transport it carries (for the shared listeners set in TcpTransport's static block). */
 const TRANSPORT = Symbol('c2s transport');
 type OwnedSocket = Socket & { [TRANSPORT]: TcpTransport };
@@ -73,8 +77,17 @@ export class TcpTransport implements C2sTransport {
     return element.toString();
   }
 
+  /**
+   * Writes made in one tick leave together: the first corks the socket until the next tick, so the stanzas routed
+   * from one read (a client's window of messages) become one TLS record and one system call, not one each.
+   */
   write(text: string): boolean {
-    return this.socket.write(text);
+    const socket = this.socket;
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      process.nextTick(uncork, socket);
+    }
+    return socket.write(text);
   }
 
   cork(): void {
@@ -111,6 +124,8 @@ export class TcpTransport implements C2sTransport {
 
   startTls(onSecure: (protocol: string | null) => void): void {
     const raw = this.socket;
+    // <proceed/> leaves in clear before the socket is wrapped, not at the next tick through the TLS layer.
+    while (raw.writableCorked > 0) raw.uncork();
     raw.removeListener('data', onData);
     raw.setTimeout(0);
     // Wrapped in the same tick, before any more bytes are read from the raw socket (xmpp-notes pitfall 2).
