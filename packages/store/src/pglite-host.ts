@@ -1,6 +1,5 @@
-import type { Transaction } from '@electric-sql/pglite';
-
-import { createPglite, toResult, txExecutor } from './pglite.js';
+import { createPglite } from './pglite.js';
+import { PgliteSession } from './pglite-session.js';
 import { quoteSchema } from './schema.js';
 import { TxScope, closedError } from './scope.js';
 import type { Db, Executor, QueryResult } from './types.js';
@@ -26,14 +25,16 @@ export interface PgliteHostOptions {
  * gives a Db view that behaves like `openDb({ schema, dataDir })` (same parsers, values, errors, rowCount,
  * transaction guard and 25P02, `migrate` works on it) without paying for an instance per service.
  *
- * PGlite is one session, so search_path cannot be set once per view. Each statement of a view (`query`,
- * `exec`) runs as one PGlite transaction `BEGIN; SET LOCAL search_path TO <schema>; <statement>; COMMIT`,
- * and `transaction(fn)` is one PGlite transaction that starts with the same SET LOCAL. PGlite runs its
- * transactions one at a time (query, exec and transaction all take one mutex, in call order), so
- * statements of different views never interleave inside another view's transaction: interleaved async use
- * by several services is safe, and a view's open transaction makes every other view wait for its end.
- * The session's own search_path is empty, so a statement that escaped its transaction (a script with its
- * own COMMIT) fails (3F000 / 42P01) instead of running in another service's schema.
+ * PGlite is one session, so search_path cannot be set once per view. Each statement of a view (`query`) is one
+ * buffer whose first step is `SELECT pg_catalog.set_config('search_path', <schema>, true)`: local to the implicit
+ * transaction that the buffer's Sync ends, so the statement runs in the view's schema and nothing after it does
+ * (PgliteSession). `transaction(fn)` starts with BEGIN and the same set_config, and `exec` runs its script in
+ * such a transaction. Prepared statements are cached per schema and text, so a text prepared for one view never
+ * runs on another view's tables. All calls of all views run one at a time in call order, so statements of
+ * different views never interleave inside another view's transaction: interleaved async use by several services
+ * is safe, and a view's open transaction makes every other view wait for its end. The session's own search_path
+ * is empty, so a statement that escaped its transaction (a script with its own COMMIT) fails (3F000 / 42P01)
+ * instead of running in another service's schema.
  *
  * Differences from a Db of its own:
  * - a statement that cannot run in a transaction block (VACUUM, CREATE DATABASE, … CONCURRENTLY) fails
@@ -50,10 +51,11 @@ export interface PgliteHostOptions {
  *   initdb and WASM compilation included), RSS 740–770 MB (peak 0.83–0.91 GB), 39 MB on disk; five
  *   openDb instances on five directories: 10.6–11.7 s, RSS 1.42–1.45 GB (peak 1.50–1.52 GB), 192 MB;
  * - existing data directory: 0.89–0.91 s and 330 MB, against 2.6–2.9 s and 0.96–1.0 GB.
- * - per statement: `SELECT $1` 5 000 times in a loop, 320–370 µs on a view against 165–180 µs on an
- *   openDb PGlite (the BEGIN, SET LOCAL and COMMIT around it; the same with 5 000 at once in Promise.all);
- *   a transaction(fn) of two statements costs the same on both (0.75–0.9 ms), its SET LOCAL being one
- *   statement among five.
+ * - per statement (CPU, after warm-up, data directory): `SELECT $1` 5 000 times in a loop, 50–70 µs on a view
+ *   against 40–50 µs on an openDb PGlite (45–90 and 30–40 µs with 5 000 at once in Promise.all; before the
+ *   one-buffer path 340–380 and 175–190 µs); an INSERT … RETURNING with a jsonb parameter 170–185 µs (155–165),
+ *   an UPDATE … WHERE id = ANY($1::bigint[]) RETURNING of 10 rows 225–265 µs (215–300); a transaction(fn) of two
+ *   statements 185–190 µs on a view against 145 µs (0.55–0.6 ms before).
  */
 export async function openPgliteHost(opts: PgliteHostOptions = {}): Promise<PgliteHost> {
   const instance = await createPglite(opts.dataDir);
@@ -65,6 +67,7 @@ export async function openPgliteHost(opts: PgliteHostOptions = {}): Promise<Pgli
     throw err;
   }
 
+  const session = new PgliteSession(pglite, true);
   // One scope for all views: inside a view's transaction, any call on any view would wait forever.
   const scope = new TxScope();
   let closing: Promise<void> | undefined;
@@ -74,20 +77,13 @@ export async function openPgliteHost(opts: PgliteHostOptions = {}): Promise<Pgli
       const quoted = quoteSchema(schema);
       if (closing) throw closedError();
       scope.assertOutside('PgliteHost.db');
-      await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+      await session.serial(() => pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${quoted}`));
 
-      const setLocal = `SET LOCAL search_path TO ${quoted}`;
       let closed = false;
       const assertUsable = (method: string): void => {
         if (closed || closing) throw closedError();
         scope.assertOutside(method);
       };
-      /** Runs fn in one PGlite transaction whose search_path is this view's schema. */
-      const inSchema = <T>(fn: (ptx: Transaction) => Promise<T>): Promise<T> =>
-        pglite.transaction(async (ptx) => {
-          await ptx.exec(setLocal);
-          return fn(ptx);
-        });
 
       return {
         kind: 'pglite',
@@ -95,17 +91,17 @@ export async function openPgliteHost(opts: PgliteHostOptions = {}): Promise<Pgli
 
         async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
           assertUsable('query');
-          return inSchema(async (ptx) => toResult(await ptx.query<T>(sql, params)));
+          return session.query<T>(schema, sql, params);
         },
 
         async exec(sql: string): Promise<void> {
           assertUsable('exec');
-          await inSchema((ptx) => ptx.exec(sql));
+          await session.exec(schema, sql);
         },
 
         async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
           assertUsable('transaction');
-          return scope.run(() => inSchema((ptx) => fn(txExecutor(ptx))));
+          return scope.run(() => session.transaction(schema, fn));
         },
 
         close(): Promise<void> {
@@ -116,8 +112,8 @@ export async function openPgliteHost(opts: PgliteHostOptions = {}): Promise<Pgli
     },
 
     close(): Promise<void> {
-      // PGlite's close waits for the transactions already queued; later calls throw 'Db is closed'.
-      closing ??= instance.close();
+      // Queued behind the calls already made (a transaction runs to its end); later calls throw 'Db is closed'.
+      closing ??= session.serial(() => instance.close());
       return closing;
     },
   };

@@ -1,9 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
-import { PGlite, types, type Results, type Transaction } from '@electric-sql/pglite';
+import { PGlite, types } from '@electric-sql/pglite';
 
 import { lockDataDir } from './lockfile.js';
+import { PgliteSession } from './pglite-session.js';
 import { quoteSchema } from './schema.js';
 import { TxScope, closedError } from './scope.js';
 import type { Db, DbOptions, Executor, QueryResult } from './types.js';
@@ -22,23 +23,6 @@ function parsers(): Record<number, Parser> {
     [types.BYTEA]: (value) => {
       const bytes = defaultBytea(value, types.BYTEA);
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    },
-  };
-}
-
-export function toResult<T>(res: Results<T>): QueryResult<T> {
-  // rowCount comes from the command tag (rows returned or affected); it is absent for DDL.
-  return { rows: res.rows, rowCount: res.rowCount ?? (res.rows.length || (res.affectedRows ?? 0)) };
-}
-
-/** The Executor handed to `transaction(fn)`: PGlite's transaction object, which throws once it has ended. */
-export function txExecutor(ptx: Transaction): Executor {
-  return {
-    async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-      return toResult(await ptx.query<R>(sql, params));
-    },
-    async exec(sql: string): Promise<void> {
-      await ptx.exec(sql);
     },
   };
 }
@@ -95,6 +79,7 @@ export async function openPglite(opts: DbOptions): Promise<Db> {
     throw err;
   }
 
+  const session = new PgliteSession(pglite, false);
   const scope = new TxScope();
   let closing: Promise<void> | undefined;
   const assertUsable = (method: string): void => {
@@ -106,30 +91,31 @@ export async function openPglite(opts: DbOptions): Promise<Db> {
     kind: 'pglite',
     schema,
 
-    // PGlite serialises everything: a query issued while a transaction runs waits for its end.
+    // One call at a time in call order (PgliteSession): a query issued while a transaction runs waits for its end.
     async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
       assertUsable('query');
-      return toResult(await pglite.query<T>(sql, params));
+      return session.query<T>(schema, sql, params);
     },
 
     async exec(sql: string): Promise<void> {
       assertUsable('exec');
-      await pglite.exec(sql);
+      await session.exec(schema, sql);
     },
 
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
       assertUsable('transaction');
-      return scope.run(() => pglite.transaction((ptx) => fn(txExecutor(ptx))));
+      return scope.run(() => session.transaction(schema, fn));
     },
 
     close(): Promise<void> {
-      closing ??= (async () => {
+      // Queued behind the calls already made; later calls throw 'Db is closed'.
+      closing ??= session.serial(async () => {
         try {
           if (opts.dropSchemaOnClose === true) await pglite.exec(`DROP SCHEMA IF EXISTS ${quoted} CASCADE`);
         } finally {
           await instance.close();
         }
-      })();
+      });
       return closing;
     },
   };
