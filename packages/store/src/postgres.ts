@@ -44,7 +44,8 @@ const MAX_PREPARED = 500;
  * (PgBouncer in transaction mode: 1.21 or later with max_prepared_statements set).
  */
 class StatementNames {
-  private readonly names = new Map<string, string>();
+  /** null: the text went stale once (below) and runs unnamed from then on. */
+  private readonly names = new Map<string, string | null>();
 
   of(sql: string): string | undefined {
     let name = this.names.get(sql);
@@ -52,8 +53,21 @@ class StatementNames {
       name = `irsp_${this.names.size}`;
       this.names.set(sql, name);
     }
-    return name;
+    return name ?? undefined;
   }
+
+  forget(sql: string): void {
+    this.names.set(sql, null);
+  }
+}
+
+/**
+ * A prepared statement that can no longer run: its table changed shape under it (a migration of another instance
+ * while this one runs: "cached plan must not change result type"), or the server dropped it (a pooler's DISCARD).
+ */
+function isStale(err: unknown): boolean {
+  const { code, routine } = err as { code?: unknown; routine?: unknown };
+  return code === '26000' || (code === '0A000' && routine === 'RevalidateCachedQuery');
 }
 
 /** Runs one statement with the extended protocol, as PGlite does (one statement per query, always). */
@@ -63,9 +77,20 @@ async function runQuery<T>(
   sql: string,
   params: unknown[] | undefined,
 ): Promise<QueryResult<T>> {
+  const name = names.of(sql);
   // queryMode is supported by pg ≥ 8.12 but missing from @types/pg.
-  const config = { name: names.of(sql), text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig;
-  const res = await target.query(config);
+  const config = { name, text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig;
+  let res;
+  try {
+    res = await target.query(config);
+  } catch (err) {
+    if (name === undefined || !isStale(err)) throw err;
+    // Stale: the text runs unnamed from now on. Outside a transaction (the pool) nothing ran, so it runs again;
+    // inside one the transaction is aborted and fails, as on PGlite.
+    names.forget(sql);
+    if (!(target instanceof pg.Pool)) throw err;
+    res = await target.query({ ...config, name: undefined } as pg.QueryConfig);
+  }
   return { rows: res.rows as T[], rowCount: res.rowCount ?? 0 };
 }
 

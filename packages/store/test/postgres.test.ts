@@ -151,4 +151,35 @@ describe.skipIf(!onPostgres)('PostgreSQL pool', () => {
       await db.close();
     }
   });
+
+  it('runs a prepared statement whose table changed shape again unnamed (inside a transaction: fails once)', async () => {
+    const db = await openDb({
+      url: databaseUrl!,
+      schema: `${admin.schema}_stale`,
+      poolMax: 1,
+      dropSchemaOnClose: true,
+    });
+    try {
+      await db.exec(
+        'CREATE TABLE t (id int); INSERT INTO t VALUES (1); CREATE TABLE u (id int); INSERT INTO u VALUES (2)',
+      );
+      expect((await db.query('SELECT * FROM t')).rows).toEqual([{ id: 1 }]);
+      expect((await db.query('SELECT * FROM u')).rows).toEqual([{ id: 2 }]);
+
+      await db.exec("ALTER TABLE u ADD COLUMN v text DEFAULT 'y'");
+      const inside = await db
+        .transaction((tx) => tx.query('SELECT * FROM u'))
+        .catch((e: { code: string }) => e.code);
+      expect(inside).toBe('0A000');
+      expect(await db.transaction(async (tx) => (await tx.query('SELECT * FROM u')).rows)).toEqual([
+        { id: 2, v: 'y' },
+      ]);
+
+      await db.exec("ALTER TABLE t ADD COLUMN v text DEFAULT 'x'");
+      expect((await db.query('SELECT * FROM t')).rows).toEqual([{ id: 1, v: 'x' }]);
+      expect((await db.query('SELECT * FROM t')).rows).toEqual([{ id: 1, v: 'x' }]);
+    } finally {
+      await db.close();
+    }
+  });
 });
