@@ -7,6 +7,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import { NS } from '../namespaces.js';
 import type { Element } from '../xml/element.js';
 import { StreamParser } from '../xml/stream-parser.js';
+import { writeInTick } from '../tick-write.js';
 import type { C2sTransport, C2sTransportEvents } from './transport.js';
 
 export interface TcpTransportOptions {
@@ -17,10 +18,6 @@ export interface TcpTransportOptions {
   maxStanzaBytes: number;
   idleTimeoutMs: number;
 }
-
-const uncork = (socket: Socket): void => {
-  socket.uncork();
-};
 
 /** On each socket: the transport it carries (for the shared listeners set in TcpTransport's static block). */
 const TRANSPORT = Symbol('c2s transport');
@@ -77,17 +74,9 @@ export class TcpTransport implements C2sTransport {
     return element.toString();
   }
 
-  /**
-   * Writes made in one tick leave together: the first corks the socket until the next tick, so the stanzas routed
-   * from one read (a client's window of messages) become one TLS record and one system call, not one each.
-   */
+  /** Writes of one tick leave as one TLS record (writeInTick). */
   write(text: string): boolean {
-    const socket = this.socket;
-    if (socket.writableCorked === 0) {
-      socket.cork();
-      process.nextTick(uncork, socket);
-    }
-    return socket.write(text);
+    return writeInTick(this.socket, text);
   }
 
   cork(): void {

@@ -12,6 +12,7 @@ import { streamError, type StreamErrorCondition } from '../errors.js';
 import { NS } from '../namespaces.js';
 import { Element, xml } from '../xml/element.js';
 import { StreamParser } from '../xml/stream-parser.js';
+import { writeInTick } from '../tick-write.js';
 import { serverCertificateValidFor } from './certificates.js';
 import { dialbackKey, readVerdict, type DialbackVerdict } from './dialback.js';
 import type { OutgoingTls, S2sLimits, S2sLogger } from './options.js';
@@ -90,7 +91,7 @@ export class OutgoingStream {
   /** Writes a stanza; false when the socket holds more than the limit (wait for `drain`). */
   send(stanza: Element): boolean {
     if (this.closed || this.socket.destroyed) return false;
-    this.socket.write(forServerStream(stanza));
+    writeInTick(this.socket, forServerStream(stanza));
     return this.socket.writableLength < this.options.limits.maxBufferedBytes;
   }
 
