@@ -235,3 +235,45 @@ describe('Outbox', () => {
     expect(await waiting()).toBe(0);
   });
 });
+
+interface PlanNode {
+  'Node Type': string;
+  'Join Type'?: string;
+  Plans?: PlanNode[];
+}
+const planNodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(planNodes)];
+const onPostgres = (process.env['DATABASE_URL'] ?? '') !== '';
+
+// The plan that matters is the production server's; PGlite runs the tests above.
+describe.skipIf(!onPostgres)('Outbox on PostgreSQL (skipped unless DATABASE_URL is set)', () => {
+  it('finds the heads of a large backlog of one key without an anti join of the table with itself', async () => {
+    // The lease statement as the outbox sends it: on an empty table a round is that one statement.
+    const statements: { sql: string; params: unknown[] }[] = [];
+    const recording = new Proxy(db, {
+      get: (target, prop, receiver) =>
+        prop === 'query'
+          ? (sql: string, params?: unknown[]) => {
+              statements.push({ sql, params: params ?? [] });
+              return target.query(sql, params);
+            }
+          : (Reflect.get(target, prop, receiver) as unknown),
+    });
+    expect(await new Outbox(recording, silent, deliver).drainOnce()).toBe(0);
+    expect(statements).toHaveLength(1);
+    const lease = statements[0]!;
+
+    await db.query(
+      `INSERT INTO outbox (target, operation, ordering_key, params)
+       SELECT 'app', 'm', 'one', jsonb_build_object('seq', i::text) FROM generate_series(1, 20000) i`,
+    );
+    await db.query('ANALYZE outbox');
+    const explained = await db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      `EXPLAIN (FORMAT JSON) ${lease.sql}`,
+      lease.params,
+    );
+    const joins = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan).filter(
+      (n) => n['Join Type'] !== undefined,
+    );
+    expect(joins.filter((n) => n['Join Type'] === 'Anti')).toEqual([]);
+  });
+});

@@ -98,9 +98,9 @@ export class GatewayOutbox {
    * A retried row keeps its successors behind it; the poll finds it after its back-off.
    *
    * The ids are computed first (ARRAY(…)) so that the UPDATE finds them by primary key: as `id IN (…)` PostgreSQL
-   * plans a scan of the whole table. A head is its third party's smallest id (one index probe): as `NOT EXISTS (an
-   * older row)` PostgreSQL planned an anti join of the table with itself, 16 s per lease for 20 000 rows of one
-   * third party.
+   * plans a scan of the whole table. The head check's `OFFSET 0` keeps PostgreSQL from turning it into an anti join
+   * of the table with itself (16 s per lease for 20 000 rows of one third party): it stays one index probe per row
+   * visited in id order.
    */
   private async round(): Promise<{ leased: number; more: boolean }> {
     const leased = await this.db.query<{
@@ -114,7 +114,8 @@ export class GatewayOutbox {
         WHERE id = ANY(ARRAY(
           SELECT o.id FROM gateway_outbox o
            WHERE o.next_attempt_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
-             AND o.id = (SELECT min(p.id) FROM gateway_outbox p WHERE p.third_party = o.third_party)
+             AND NOT EXISTS (SELECT 1 FROM gateway_outbox p WHERE p.third_party = o.third_party AND p.id < o.id
+                              OFFSET 0)
            ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED))
         RETURNING id, third_party, event, attempts,
                   EXISTS (SELECT 1 FROM gateway_outbox n
