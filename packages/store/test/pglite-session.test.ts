@@ -1,25 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openDb, openPgliteHost, sqlState, type Db, type PgliteHost } from '../src/index.js';
+import { deferred, rejection } from './helpers.js';
 
 // Always PGlite, whatever DATABASE_URL says: the one-buffer statement path and its prepared-statement cache.
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
 
 /** The statements this package prepared in the (single) PGlite session, by text. */
 async function prepared(db: Db, like: string): Promise<string[]> {

@@ -1,18 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openTestDb, sqlState, type Db } from '../src/index.js';
+import { rejection } from './helpers.js';
 
 // Statement-level behaviour both drivers must share (PGlite's one-buffer path, pg's pool): parameters as node-postgres
 // converts them, prepared statements that recover from failures.
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('Db statements', () => {
   let db: Db;

@@ -9,27 +9,10 @@ import {
   sqlState,
   type Db,
 } from '../src/index.js';
+import { deferred, rejection } from './helpers.js';
 
 const databaseUrl = process.env['DATABASE_URL'];
 const onPostgres = databaseUrl !== undefined && databaseUrl !== '';
-
-/** Captures the rejection of `promise` (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
