@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadMigrations, migrate, openTestDb, type Db } from '@irsp/store';
 import { GatewayOutbox, type Delivery, type GatewayOutboxOptions } from '../src/gateway/outbox.js';
+import { planNodes, recordingDb, type Statement } from '../../../test/support/db.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 const databaseUrl = process.env['DATABASE_URL'];
@@ -156,45 +157,15 @@ describe('GatewayOutbox', () => {
   });
 });
 
-interface PlanNode {
-  'Node Type': string;
-  'Join Type'?: string;
-  Alias?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
-const planNodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(planNodes)];
-
 // The plan that matters is the production server's; PGlite is checked by the tests above.
 describe.skipIf(!onPostgres)('GatewayOutbox on PostgreSQL (skipped unless DATABASE_URL is set)', () => {
   /** The lease statement as the outbox sends it: on an empty queue a round is that one statement. */
-  async function leaseStatement(): Promise<{ sql: string; params: unknown[] }> {
-    const statements: { sql: string; params: unknown[] }[] = [];
-    const recording: Db = {
-      kind: db.kind,
-      schema: db.schema,
-      query: <T>(sql: string, params?: unknown[]) => {
-        statements.push({ sql, params: params ?? [] });
-        return db.query<T>(sql, params);
-      },
-      exec: (sql) => db.exec(sql),
-      transaction: (fn) => db.transaction(fn),
-      close: () => db.close(),
-    };
-    expect(await open({}, recording).drainOnce()).toBe(0);
-    expect(statements).toHaveLength(1);
-    return statements[0]!;
+  async function leaseStatement(): Promise<Statement> {
+    const recording = recordingDb(db);
+    expect(await open({}, recording.db).drainOnce()).toBe(0);
+    expect(recording.statements).toHaveLength(1);
+    return recording.statements[0]!;
   }
-
-  const explain = async (lease: { sql: string; params: unknown[] }) =>
-    planNodes(
-      (
-        await db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-          `EXPLAIN (FORMAT JSON) ${lease.sql}`,
-          lease.params,
-        )
-      ).rows[0]!['QUERY PLAN'][0].Plan,
-    );
 
   it('leases by primary key: the UPDATE does not scan the table', async () => {
     const lease = await leaseStatement();
@@ -202,7 +173,7 @@ describe.skipIf(!onPostgres)('GatewayOutbox on PostgreSQL (skipped unless DATABA
     await enqueue(['alpha', 'beta', 'gamma', 'delta', 'epsilon'], 400);
     await db.query('ANALYZE gateway_outbox');
     // o, p and n are the subqueries' aliases; the UPDATE's own target is gateway_outbox.
-    const target = (await explain(lease)).filter((n) => n.Alias === 'gateway_outbox');
+    const target = (await planNodes(db, lease)).filter((n) => n.Alias === 'gateway_outbox');
     expect(target.map((n) => [n['Node Type'], n['Index Name']])).toEqual([
       ['ModifyTable', undefined],
       ['Index Scan', 'gateway_outbox_pkey'],
@@ -213,7 +184,7 @@ describe.skipIf(!onPostgres)('GatewayOutbox on PostgreSQL (skipped unless DATABA
     const lease = await leaseStatement();
     await enqueue(['alpha'], 20_000);
     await db.query('ANALYZE gateway_outbox');
-    const joins = (await explain(lease)).filter((n) => n['Join Type'] !== undefined);
+    const joins = (await planNodes(db, lease)).filter((n) => n['Join Type'] !== undefined);
     expect(joins.filter((n) => n['Join Type'] === 'Anti')).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SendOutcome } from '@irsp/http';
 import { loadMigrations, migrate, openTestDb, type Db } from '@irsp/store';
 import { Outbox, enqueue, type OutboxRow } from '../src/outbox.js';
+import { planNodes, recordingDb } from '../../../test/support/db.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
@@ -175,17 +176,9 @@ describe('Outbox', () => {
 
   it('wakes a receiver that is back once, and again only after it failed once more', async () => {
     const WAKE = 'UPDATE outbox SET next_attempt_at = now() WHERE target';
-    let wakes = 0;
-    const counted = new Proxy(db, {
-      get: (target, prop, receiver) =>
-        prop === 'query'
-          ? (sql: string, params?: unknown[]) => {
-              if (sql.startsWith(WAKE)) wakes++;
-              return target.query(sql, params);
-            }
-          : (Reflect.get(target, prop, receiver) as unknown),
-    });
-    const outbox = new Outbox(counted, silent, deliver, { baseDelayMs: 60_000, maxInFlight: 4 });
+    const recording = recordingDb(db);
+    const wakes = () => recording.statements.filter((s) => s.sql.startsWith(WAKE)).length;
+    const outbox = new Outbox(recording.db, silent, deliver, { baseDelayMs: 60_000, maxInFlight: 4 });
     const allDue = () => db.query('UPDATE outbox SET next_attempt_at = now()');
     await fill(8, 1);
     await outbox.drainOnce();
@@ -199,7 +192,7 @@ describe('Outbox', () => {
     await outbox.drainOnce();
     await outbox.drainOnce();
     expect(await waiting()).toBe(0);
-    expect(wakes).toBe(1);
+    expect(wakes()).toBe(1);
 
     // Down again: a failure since the wake, so the next retry answered 200 wakes it again.
     up = false;
@@ -210,7 +203,7 @@ describe('Outbox', () => {
     await outbox.drainOnce();
     await outbox.drainOnce();
     expect(await waiting()).toBe(0);
-    expect(wakes).toBe(2);
+    expect(wakes()).toBe(2);
     expect(sent.map((r) => r.orderingKey)).toEqual([
       ...['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'],
       ...['again0', 'again1'],
@@ -236,44 +229,23 @@ describe('Outbox', () => {
   });
 });
 
-interface PlanNode {
-  'Node Type': string;
-  'Join Type'?: string;
-  Plans?: PlanNode[];
-}
-const planNodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(planNodes)];
 const onPostgres = (process.env['DATABASE_URL'] ?? '') !== '';
 
 // The plan that matters is the production server's; PGlite runs the tests above.
 describe.skipIf(!onPostgres)('Outbox on PostgreSQL (skipped unless DATABASE_URL is set)', () => {
   it('finds the heads of a large backlog of one key without an anti join of the table with itself', async () => {
     // The lease statement as the outbox sends it: on an empty table a round is that one statement.
-    const statements: { sql: string; params: unknown[] }[] = [];
-    const recording = new Proxy(db, {
-      get: (target, prop, receiver) =>
-        prop === 'query'
-          ? (sql: string, params?: unknown[]) => {
-              statements.push({ sql, params: params ?? [] });
-              return target.query(sql, params);
-            }
-          : (Reflect.get(target, prop, receiver) as unknown),
-    });
-    expect(await new Outbox(recording, silent, deliver).drainOnce()).toBe(0);
-    expect(statements).toHaveLength(1);
-    const lease = statements[0]!;
+    const recording = recordingDb(db);
+    expect(await new Outbox(recording.db, silent, deliver).drainOnce()).toBe(0);
+    expect(recording.statements).toHaveLength(1);
+    const lease = recording.statements[0]!;
 
     await db.query(
       `INSERT INTO outbox (target, operation, ordering_key, params)
        SELECT 'app', 'm', 'one', jsonb_build_object('seq', i::text) FROM generate_series(1, 20000) i`,
     );
     await db.query('ANALYZE outbox');
-    const explained = await db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-      `EXPLAIN (FORMAT JSON) ${lease.sql}`,
-      lease.params,
-    );
-    const joins = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan).filter(
-      (n) => n['Join Type'] !== undefined,
-    );
+    const joins = (await planNodes(db, lease)).filter((n) => n['Join Type'] !== undefined);
     expect(joins.filter((n) => n['Join Type'] === 'Anti')).toEqual([]);
   });
 });
