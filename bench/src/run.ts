@@ -11,7 +11,7 @@ import { topFunctions, type CpuProfile } from './report/profile.js';
 import { writeReports } from './report/write.js';
 import type { RunResult, ScenarioResult } from './report/types.js';
 import { SCENARIOS } from './scenarios/index.js';
-import type { ScenarioContext } from './scenarios/context.js';
+import type { ScenarioContext, Span } from './scenarios/context.js';
 import { launchEjabberd } from './servers/ejabberd.js';
 import { launchIrsp } from './servers/irsp.js';
 import { launchProsody } from './servers/prosody.js';
@@ -131,6 +131,7 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
           ? join(work, `profile-${scenario.name}-${variant.label}`)
           : undefined;
       let sut: ServerUnderTest | undefined;
+      const spans: Span[] = [];
       try {
         sut = await launch(server, variant.requireTls, profileDir, variant.database);
         run.versions[server] = sut.version;
@@ -142,6 +143,7 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
           saltedPasswords,
           plain: !variant.requireTls,
           notes: result.notes,
+          spans,
         };
         result.metrics = await scenario.run(ctx);
         log(`  ${JSON.stringify(result.metrics)}`);
@@ -152,8 +154,9 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
         await sut?.stop();
       }
       if (profileDir) {
-        const top = await summariseProfile(profileDir, `${scenario.name}-${variant.label}`);
-        if (top) (run.profiles ??= {})[`${scenario.name} (${variant.label})`] = top;
+        const tops = await summariseProfile(profileDir, `${scenario.name}-${variant.label}`, spans);
+        for (const [phase, top] of tops)
+          (run.profiles ??= {})[`${scenario.name} (${variant.label})${phase ? `: ${phase}` : ''}`] = top;
       }
     }
   }
@@ -163,14 +166,19 @@ for (const server of ['prosody', 'ejabberd'] as const) {
   if (args.servers.includes(server)) run.versions[server] ??= debianVersion(server) ?? 'not installed';
 }
 
-/** The top functions of a scenario's profile; the raw .cpuprofile is kept in bench/tmp/profiles/ for DevTools. */
-async function summariseProfile(dir: string, name: string) {
+/**
+ * The top functions of a scenario's profile in each of its measured windows (the whole profile, under phase '',
+ * when it has none: `idle`); the raw .cpuprofile is kept in bench/tmp/profiles/ for DevTools.
+ */
+async function summariseProfile(dir: string, name: string, spans: readonly Span[]) {
   const files = (await readdir(dir).catch(() => [])).filter((f) => f.endsWith('.cpuprofile'));
-  if (files.length === 0) return undefined;
+  if (files.length === 0) return [];
   const kept = resolve('bench', 'tmp', 'profiles');
   await mkdir(kept, { recursive: true });
   await copyFile(join(dir, files[0]!), join(kept, `${date}-${name}.cpuprofile`));
-  return topFunctions(JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as CpuProfile);
+  const profile = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as CpuProfile;
+  if (spans.length === 0) return [['', topFunctions(profile)] as const];
+  return spans.map((span) => [span.phase, topFunctions(profile, 15, span)] as const);
 }
 
 await mkdir(args.out, { recursive: true });

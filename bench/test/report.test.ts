@@ -102,6 +102,25 @@ describe('reports', () => {
     );
     expect(markdown).toContain('- ejabberd: a note');
     expect(markdown).toContain('| SCRAM-SHA-1 logins ≥ 2 000/s | 2500/s | yes |');
+    expect(markdown).not.toContain('## CPU profiles');
+  });
+
+  it('renders one table per measured window of a profiled scenario', () => {
+    const markdown = renderMarkdown(
+      {
+        ...run,
+        profiles: {
+          'push (starttls): pushes': [{ function: 'push dist/router.js:84', selfMs: 12, selfShare: 0.125 }],
+        },
+      },
+      'chart.svg',
+    );
+    expect(markdown).toContain(
+      '## CPU profiles of our server\n\nSelf time per function in each measured window',
+    );
+    expect(markdown).toContain(
+      '### `push (starttls): pushes`\n\n| function | self ms | share |\n|---|---:|---:|\n| `push dist/router.js:84` | 12 | 12.5 % |',
+    );
   });
 
   it('draw bars relative to the costliest server of each group, with the figure above', () => {
@@ -121,26 +140,37 @@ describe('reports', () => {
 });
 
 describe('CPU profile summary', () => {
-  it('adds self time per function and sorts it', () => {
-    const profile = {
-      nodes: [
-        { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 } },
-        {
-          id: 2,
-          callFrame: {
-            functionName: 'parse',
-            url: 'file:///work/main/packages/xmpp/dist/x.js',
-            lineNumber: 9,
-          },
+  const profile = {
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 } },
+      {
+        id: 2,
+        callFrame: {
+          functionName: 'parse',
+          url: 'file:///work/main/packages/xmpp/dist/x.js',
+          lineNumber: 9,
         },
-        { id: 3, callFrame: { functionName: '', url: 'file:///x/node_modules/pino/lib.js', lineNumber: 0 } },
-      ],
-      samples: [2, 3, 2, 1],
-      timeDeltas: [3000, 1000, 5000, 1000],
-    };
+      },
+      { id: 3, callFrame: { functionName: '', url: 'file:///x/node_modules/pino/lib.js', lineNumber: 0 } },
+    ],
+    startTime: 1_000_000,
+    // taken at 1 003 000, 1 004 000, 1 009 000 and 1 010 000 µs
+    samples: [2, 3, 2, 1],
+    timeDeltas: [3000, 1000, 5000, 1000],
+  };
+
+  it('adds self time per function and sorts it', () => {
     expect(topFunctions(profile, 2)).toEqual([
       { function: 'parse packages/xmpp/dist/x.js:10', selfMs: 8, selfShare: 0.8 },
       { function: '(anonymous) pino/lib.js:1', selfMs: 1, selfShare: 0.1 },
     ]);
+  });
+
+  it('counts only the samples taken within a measured window, bounds included', () => {
+    expect(topFunctions(profile, 5, { fromMicros: 1_004_000, toMicros: 1_009_000 })).toEqual([
+      { function: 'parse packages/xmpp/dist/x.js:10', selfMs: 5, selfShare: 5 / 6 },
+      { function: '(anonymous) pino/lib.js:1', selfMs: 1, selfShare: 1 / 6 },
+    ]);
+    expect(topFunctions(profile, 5, { fromMicros: 1_011_000, toMicros: 1_020_000 })).toEqual([]);
   });
 });

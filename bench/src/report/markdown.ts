@@ -46,14 +46,18 @@ export function renderMarkdown(run: RunResult, chartFile: string): string {
     );
   }
   const profiles = { ...(run.profile ? { 'throughput (starttls)': run.profile } : {}), ...run.profiles };
-  for (const [name, entries] of Object.entries(profiles)) {
+  if (Object.keys(profiles).length > 0)
     lines.push(
       '',
-      `## CPU profile of our server in \`${name}\` (self time)`,
+      '## CPU profiles of our server',
       '',
-      '| function | self ms | share |',
-      '|---|---:|---:|',
+      'Self time per function in each measured window (`--profile`; the whole run where a scenario has no window).',
+      'Native work that Node does in I/O callbacks without JavaScript on the stack — TLS handshakes, decrypting',
+      "what arrives, reading sockets — is sampled as `(idle)`: the window's server CPU read from /proc is in",
+      "the scenario's figures above.",
     );
+  for (const [name, entries] of Object.entries(profiles)) {
+    lines.push('', `### \`${name}\``, '', '| function | self ms | share |', '|---|---:|---:|');
     for (const p of entries)
       lines.push(`| \`${p.function}\` | ${p.selfMs} | ${(p.selfShare * 100).toFixed(1)} % |`);
   }

@@ -29,7 +29,21 @@ export interface ScenarioContext {
   /** Plain TCP instead of STARTTLS (the `plain` variant of `throughput`). */
   plain: boolean;
   notes: string[];
+  /** The measured windows so far, for cutting our server's CPU profile down to them. */
+  spans: Span[];
 }
+
+/**
+ * A measured window on the machine's monotonic clock in µs: the clock V8 stamps a .cpuprofile's samples with
+ * (CLOCK_MONOTONIC, shared by every process), so the profile of the server's process can be cut to it.
+ */
+export interface Span {
+  phase: string;
+  fromMicros: number;
+  toMicros: number;
+}
+
+const monotonicMicros = (): number => Number(process.hrtime.bigint() / 1000n);
 
 export interface Variant {
   label: string;
@@ -87,12 +101,18 @@ export interface Window {
   allPostgresCpuSeconds?: number;
 }
 
-/** Starts a measurement of the server (from /proc) and of the load generator itself (process.cpuUsage). */
-export function startWindow(meter: ProcessMeter): () => Window {
+/**
+ * Starts a measurement of the server (from /proc) and of the load generator itself (process.cpuUsage); the window
+ * is added to ctx.spans as `phase` when it stops.
+ */
+export function startWindow(ctx: Pick<ScenarioContext, 'meter' | 'spans'>, phase: string): () => Window {
+  const { meter } = ctx;
+  const fromMicros = monotonicMicros();
   const before: Sample = meter.sample();
   const cpu = process.cpuUsage();
   return () => {
     const after = meter.sample();
+    ctx.spans.push({ phase, fromMicros, toMicros: monotonicMicros() });
     const d = between(before, after);
     const own = process.cpuUsage(cpu);
     return {

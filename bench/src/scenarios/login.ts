@@ -23,7 +23,7 @@ export const loginScenario: Scenario = {
     // Unmeasured pass: the load generator computes each account's SaltedPassword once (then cached).
     await inParallel(accounts, CONCURRENCY, (_, i) => once(i));
     const latency = new LatencyRecorder();
-    const stop = startWindow(ctx.meter);
+    const stop = startWindow(ctx, 'logins');
     await inParallel(names('', total), CONCURRENCY, (_, i) => once(i, latency));
     const w = stop();
     const { p50Ms, p99Ms } = latency.summary();

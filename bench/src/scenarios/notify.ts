@@ -44,7 +44,7 @@ async function phase(
   label: string,
 ): Promise<Metrics> {
   const since = stub.received.length;
-  const stop = startWindow(ctx.meter);
+  const stop = startWindow(ctx, label);
   const startedAt = performance.now();
   const arrived = stub.waitFor(expected, since, TIMEOUT_MS);
   await run();
@@ -86,7 +86,7 @@ export const notifyScenario: Scenario = {
     await sleep(2000);
     const since = irsp.stub.received.length;
     const backAt = performance.now();
-    const stop = startWindow(ctx.meter);
+    const stop = startWindow(ctx, 'backlog');
     const arrived = irsp.stub.waitFor(expected, since, TIMEOUT_MS);
     await irsp.stub.start();
     const complete = await arrived;

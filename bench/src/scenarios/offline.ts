@@ -29,7 +29,7 @@ export const offlineScenario: Scenario = {
       if (name === 'message' && attribute(xml, 'type') === 'error') errors += 1;
     };
     const to = `orecipient@${DOMAIN}`;
-    const stop = startWindow(ctx.meter);
+    const stop = startWindow(ctx, 'store');
     for (let seq = 1; seq <= count; seq++) {
       if (!sender.write(benchMessage(to, 0, seq))) await sender.drained();
     }
@@ -56,7 +56,7 @@ export const offlineScenario: Scenario = {
       };
     });
     const presenceAt = performance.now();
-    const drain = startWindow(ctx.meter);
+    const drain = startWindow(ctx, 'drain');
     recipient.write('<presence/>');
     const complete = await all;
     const drained = drain();

@@ -28,8 +28,8 @@ export const pushScenario: Scenario = {
     const clients: XmppClient[] = await inParallel(localparts, 50, (name) => online(ctx, name, 'dev'));
     await sleep(2000); // Messages 10 of every device leave the outbox before measuring
 
-    /** Pushes `count` (numbered from `first`, body `<tag><n>|…`) and waits until they arrive or 30 s pass. */
-    const pushRound = async (tag: string, first: number, count: number) => {
+    /** Pushes `count` (numbered from `first`, body `<tag><n>|…`) as `phase` and waits until they arrive or 30 s pass. */
+    const pushRound = async (tag: string, phase: string, first: number, count: number) => {
       const sentAt = new Float64Array(count);
       const latency = new LatencyRecorder();
       let delivered = 0;
@@ -47,7 +47,7 @@ export const pushScenario: Scenario = {
         };
       }
       const startedAt = performance.now();
-      const stop = startWindow(ctx.meter);
+      const stop = startWindow(ctx, phase);
       let refused = 0;
       await inParallel(names('', count), IN_FLIGHT, async (_, i) => {
         sentAt[i] = performance.now();
@@ -61,8 +61,8 @@ export const pushScenario: Scenario = {
       const cpuMsPerPush = delivered > 0 ? round((w.serverCpuSeconds * 1000) / delivered, 3) : null;
       return { delivered, refused, perSecond, cpuMsPerPush, latency: latency.summary(), w };
     };
-    const firstRound = await pushRound('f', 0, localparts.length);
-    const measured = await pushRound('k', 0, total);
+    const firstRound = await pushRound('f', 'first round', 0, localparts.length);
+    const measured = await pushRound('k', 'pushes', 0, total);
     for (const client of clients) client.destroy();
     return {
       pushes: total,

@@ -16,7 +16,7 @@ export const registerScenario: Scenario = {
     const accounts = names('reg', ctx.quick ? 200 : 2000);
     const latency = new LatencyRecorder();
     let failed = 0;
-    const stop = startWindow(ctx.meter);
+    const stop = startWindow(ctx, 'registrations');
     await inParallel(accounts, 50, async (name) => {
       const started = performance.now();
       if (await register.call(ctx.server, name)) latency.record(performance.now() - started);

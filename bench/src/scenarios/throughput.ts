@@ -80,7 +80,7 @@ export const throughputScenario: Scenario = {
     clients.forEach((_, i) => refill(i));
     await sleep(2000); // warm-up: JIT, TLS buffers, server caches
     measuring = true;
-    const stop = startWindow(ctx.meter);
+    const stop = startWindow(ctx, 'exchange');
     await sleep(seconds * 1000);
     measuring = false;
     const w = stop();
