@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--scenario a,b] [--servers irsp,prosody,ejabberd] [--quick] [--profile] [--out dir]
+ * `pnpm bench [--scenario a,b] [--servers irsp,prosody,ejabberd] [--quick] [--profile] [--perf] [--out dir]
  *   [--database postgres://…] [--irsp-db pglite,postgres]`
  */
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios/context.js';
@@ -11,6 +11,8 @@ export interface BenchArgs {
   quick: boolean;
   /** --cpu-prof of our server in every scenario it runs. */
   profile: boolean;
+  /** Linux perf of our server (every thread, native code) in every scenario it runs. */
+  perf: boolean;
   out: string;
   /** PostgreSQL for our server (--database, else DATABASE_URL); undefined: PGlite only. */
   database: string | undefined;
@@ -41,7 +43,7 @@ export function parseArgs(
     const arg = argv[i]!;
     if (arg === '--') continue;
     const [key, inline] = arg.split('=', 2) as [string, string | undefined];
-    if (key === '--quick' || key === '--profile') flags.add(key);
+    if (key === '--quick' || key === '--profile' || key === '--perf') flags.add(key);
     else if (
       key === '--scenario' ||
       key === '--servers' ||
@@ -69,6 +71,7 @@ export function parseArgs(
     servers: list(values.get('--servers'), SERVER_NAMES, 'server'),
     quick: flags.has('--quick'),
     profile: flags.has('--profile'),
+    perf: flags.has('--perf'),
     out: values.get('--out') ?? 'bench/results',
   };
 }

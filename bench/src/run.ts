@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { ensureServerCert } from '@irsp/config';
 import { parseArgs } from './args.js';
 import { ProcessMeter } from './load/procstat.js';
+import { summarisePerf } from './report/perf.js';
 import { topFunctions, type CpuProfile } from './report/profile.js';
 import { writeReports } from './report/write.js';
 import type { RunResult, ScenarioResult } from './report/types.js';
@@ -14,6 +15,7 @@ import { SCENARIOS } from './scenarios/index.js';
 import type { ScenarioContext, Span } from './scenarios/context.js';
 import { launchEjabberd } from './servers/ejabberd.js';
 import { launchIrsp } from './servers/irsp.js';
+import { PerfRecording } from './servers/perf-recording.js';
 import { launchProsody } from './servers/prosody.js';
 import { IDLE_OPEN_FILES } from './scenarios/idle.js';
 import {
@@ -54,6 +56,7 @@ ensurePackages(
     { server: 'ejabberd', pkg: 'ejabberd', command: 'ejabberdctl' },
   ].filter((p) => args.servers.includes(p.server as ServerName)),
 );
+if (args.perf) ensurePackages([{ pkg: 'linux-perf', command: 'perf' }]);
 
 const run: RunResult = {
   date,
@@ -131,9 +134,12 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
           ? join(work, `profile-${scenario.name}-${variant.label}`)
           : undefined;
       let sut: ServerUnderTest | undefined;
+      let perf: PerfRecording | undefined;
       const spans: Span[] = [];
       try {
         sut = await launch(server, variant.requireTls, profileDir, variant.database);
+        if (args.perf && server === 'irsp')
+          perf = PerfRecording.start(sut.pid, join(work, `perf-${serial}.data`), join(work, 'perf.log'));
         run.versions[server] = sut.version;
         const ctx: ScenarioContext = {
           server: sut,
@@ -151,7 +157,17 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
         result.notes.push(`failed: ${(error as Error).message}`);
         log(`  failed: ${(error as Error).stack ?? String(error)}`);
       } finally {
+        await perf?.stop().catch((error: Error) => result.notes.push(`perf: ${error.message}`));
         await sut?.stop();
+      }
+      if (perf) {
+        for (const span of spans) {
+          const key = `${scenario.name} (${variant.label}): ${span.phase}`;
+          await summarisePerf(perf.file, span)
+            .then((native) => ((run.nativeProfiles ??= {})[key] = native))
+            .catch((error: Error) => result.notes.push(`perf report of ${span.phase}: ${error.message}`));
+        }
+        await perf.remove();
       }
       if (profileDir) {
         const tops = await summariseProfile(profileDir, `${scenario.name}-${variant.label}`, spans);

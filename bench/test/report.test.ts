@@ -105,6 +105,26 @@ describe('reports', () => {
     expect(markdown).not.toContain('## CPU profiles');
   });
 
+  it('renders the native profile of a window: CPU, where it went, and the functions', () => {
+    const markdown = renderMarkdown(
+      {
+        ...run,
+        nativeProfiles: {
+          'login (starttls): logins': {
+            cpuSeconds: 5.786,
+            landmarks: [{ what: 'OpenSSL: TLS handshakes', percent: 18.64 }],
+            top: [{ symbol: 'a|b', object: 'node', percent: 1.77 }],
+          },
+        },
+      },
+      'chart.svg',
+    );
+    expect(markdown).toContain(
+      '### `login (starttls): logins`: 5.79 CPU-s\n\n| where | share |\n|---|---:|\n| OpenSSL: TLS handshakes | 18.6 % |\n\n' +
+        '| function | object | self |\n|---|---|---:|\n| `a\\|b` | node | 1.8 % |',
+    );
+  });
+
   it('renders one table per measured window of a profiled scenario', () => {
     const markdown = renderMarkdown(
       {

@@ -33,6 +33,7 @@ describe('command line', () => {
       servers: ['irsp', 'prosody', 'ejabberd'],
       quick: false,
       profile: false,
+      perf: false,
       out: 'bench/results',
       database: undefined,
       irspDatabases: ['pglite'],

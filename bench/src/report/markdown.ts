@@ -61,6 +61,40 @@ export function renderMarkdown(run: RunResult, chartFile: string): string {
     for (const p of entries)
       lines.push(`| \`${p.function}\` | ${p.selfMs} | ${(p.selfShare * 100).toFixed(1)} % |`);
   }
+  lines.push(...renderNativeProfiles(run));
   lines.push('');
   return lines.join('\n');
+}
+
+const percent = (value: number): string => `${value.toFixed(1)} %`;
+
+function renderNativeProfiles(run: RunResult): string[] {
+  const entries = Object.entries(run.nativeProfiles ?? {});
+  if (entries.length === 0) return [];
+  const lines = [
+    '',
+    '## Native profiles of our server (Linux perf)',
+    '',
+    '`--perf`: every thread of the process, native code included, in each measured window. "Where" shares are',
+    'inclusive and overlap (JavaScript includes the system calls it makes); the function table is self time.',
+    "Compiled JavaScript is not named here (V8's profile, `--profile`, names it): node's perf map names code",
+    'by address and V8 moves and reuses code addresses, which made perf name the wrong functions.',
+  ];
+  for (const [name, profile] of entries) {
+    lines.push(
+      '',
+      `### \`${name}\`: ${profile.cpuSeconds.toFixed(2)} CPU-s`,
+      '',
+      '| where | share |',
+      '|---|---:|',
+      ...profile.landmarks.map((l) => `| ${l.what} | ${percent(l.percent)} |`),
+      '',
+      '| function | object | self |',
+      '|---|---|---:|',
+      ...profile.top.map(
+        (t) => `| \`${t.symbol.replaceAll('|', '\\|')}\` | ${t.object} | ${percent(t.percent)} |`,
+      ),
+    );
+  }
+  return lines;
 }

@@ -1,6 +1,7 @@
 /** The JSON a run writes (bench/results/<date>.json), read back by the Markdown and SVG renderers. */
 import type { Metrics, ScenarioName } from '../scenarios/context.js';
 import type { ServerName } from '../servers/types.js';
+import type { NativeProfile } from './perf.js';
 
 export interface ScenarioResult {
   scenario: ScenarioName;
@@ -20,8 +21,10 @@ export interface RunResult {
   results: ScenarioResult[];
   /** Runs before profiles of every scenario were kept: the profile of `throughput`. */
   profile?: ProfileEntry[];
-  /** --profile: our server's top self times per `<scenario> (<variant>)`. */
+  /** --profile: our server's top self times per `<scenario> (<variant>)[: <measured window>]`. */
   profiles?: Record<string, ProfileEntry[]>;
+  /** --perf: our server's native profile per `<scenario> (<variant>): <measured window>`. */
+  nativeProfiles?: Record<string, NativeProfile>;
 }
 
 export interface ProfileEntry {
