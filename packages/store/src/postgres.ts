@@ -70,9 +70,13 @@ function isStale(err: unknown): boolean {
   return code === '26000' || (code === '0A000' && routine === 'RevalidateCachedQuery');
 }
 
-/** Runs one statement with the extended protocol, as PGlite does (one statement per query, always). */
+/**
+ * Runs one statement with the extended protocol, as PGlite does (one statement per query, always); inTransaction
+ * says whether the client is inside a transaction of ours.
+ */
 async function runQuery<T>(
-  target: pg.Pool | pg.PoolClient,
+  client: pg.PoolClient,
+  inTransaction: boolean,
   names: StatementNames,
   sql: string,
   params: unknown[] | undefined,
@@ -82,16 +86,55 @@ async function runQuery<T>(
   const config = { name, text: sql, values: params, queryMode: 'extended' } as pg.QueryConfig;
   let res;
   try {
-    res = await target.query(config);
+    res = await client.query(config);
   } catch (err) {
     if (name === undefined || !isStale(err)) throw err;
-    // Stale: the text runs unnamed from now on. Outside a transaction (the pool) nothing ran, so it runs again;
-    // inside one the transaction is aborted and fails, as on PGlite.
+    // Stale: the text runs unnamed from now on. Outside a transaction nothing ran, so it runs again; inside one
+    // the transaction is aborted and fails, as on PGlite.
     names.forget(sql);
-    if (!(target instanceof pg.Pool)) throw err;
-    res = await target.query({ ...config, name: undefined } as pg.QueryConfig);
+    if (inTransaction) throw err;
+    res = await client.query({ ...config, name: undefined } as pg.QueryConfig);
   }
   return { rows: res.rows as T[], rowCount: res.rowCount ?? 0 };
+}
+
+/**
+ * Whether the connection is still usable after a statement failed with err: the server answered an ERROR and
+ * is ready for the next statement. A FATAL answer (the backend terminated, an idle-in-transaction or idle-session
+ * timeout) ends the connection, but pg may not have seen the socket close yet when the statement rejects. The
+ * severity pg reports is localised, so the SQLSTATEs of those answers are checked as well.
+ */
+function connectionSurvives(err: unknown): boolean {
+  if (!(err instanceof pg.DatabaseError)) return false;
+  const code = err.code ?? '';
+  if (err.severity === 'FATAL' || err.severity === 'PANIC') return false;
+  return !(code.startsWith('08') || code.startsWith('57P') || code.startsWith('XX') || code === '25P03');
+}
+
+/**
+ * Runs fn on a connection of the pool. pool.query() releases its connection with the statement's error, and
+ * pg-pool closes a connection released with an error: a duplicate registration (unique violation) would cost a
+ * new connection and its prepared statements. An error the server answered leaves the connection ready for the
+ * next statement, so only a connection that failed otherwise is closed.
+ */
+async function onConnection<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // A checked-out client has no pool listener: without ours, a connection lost during the statement would emit
+  // an unhandled 'error' and crash the process.
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } catch (err) {
+    if (!connectionSurvives(err)) broken ??= err as Error;
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
 }
 
 export async function openPostgres(opts: DbOptions & { url: string }): Promise<Db> {
@@ -118,11 +161,14 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
   try {
     // A postgres URL with its own ?options=… replaces the startup options above; refuse rather than
     // run in the wrong schema.
-    const shown = await runQuery<{ search_path: string }>(
-      pool,
-      names,
-      "SELECT current_setting('search_path') AS search_path",
-      [],
+    const shown = await onConnection(pool, (client) =>
+      runQuery<{ search_path: string }>(
+        client,
+        false,
+        names,
+        "SELECT current_setting('search_path') AS search_path",
+        [],
+      ),
     );
     if (shown.rows[0]?.search_path !== schema) {
       throw new Error(
@@ -131,10 +177,12 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
     }
     // Checking first avoids needing CREATE on the database when the schema exists, and the race of two
     // concurrent CREATE SCHEMA IF NOT EXISTS (which can fail with 23505) is tolerated below.
-    const exists = await runQuery(pool, names, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    const exists = await onConnection(pool, (client) =>
+      runQuery(client, false, names, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]),
+    );
     if (exists.rowCount === 0) {
       try {
-        await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+        await onConnection(pool, (client) => client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`));
       } catch (err) {
         if (sqlState(err) !== '23505' && sqlState(err) !== '42P06') throw err;
       }
@@ -157,12 +205,12 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
 
     async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
       assertUsable('query');
-      return runQuery<T>(pool, names, sql, params);
+      return onConnection(pool, (client) => runQuery<T>(client, false, names, sql, params));
     },
 
     async exec(sql: string): Promise<void> {
       assertUsable('exec');
-      await pool.query(sql);
+      await onConnection(pool, (client) => client.query(sql));
     },
 
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
@@ -183,7 +231,7 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
         const tx: Executor = {
           async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
             assertOpen();
-            return runQuery<R>(client, names, sql, params);
+            return runQuery<R>(client, true, names, sql, params);
           },
           async exec(sql: string): Promise<void> {
             assertOpen();

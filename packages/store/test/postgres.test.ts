@@ -73,6 +73,43 @@ describe.skipIf(!onPostgres)('PostgreSQL pool', () => {
     }
   });
 
+  it('keeps a connection after an error the server answered, and drops one that died during a statement', async () => {
+    const db = await openDb({
+      url: databaseUrl!,
+      schema: `${admin.schema}_kept`,
+      dropSchemaOnClose: true,
+      poolMax: 1,
+    });
+    const pid = async (): Promise<number> =>
+      (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    try {
+      await db.exec('CREATE TABLE t (x int PRIMARY KEY)');
+      await db.query('INSERT INTO t VALUES (1)');
+      const first = await pid();
+      // A unique violation, as a duplicate registration gives, and a syntax error: both answered by the server.
+      await expect(db.query('INSERT INTO t VALUES (1)')).rejects.toMatchObject({ code: '23505' });
+      await expect(db.query('SELEKT 1')).rejects.toMatchObject({ code: '42601' });
+      expect(await pid()).toBe(first);
+
+      const sleeping = db.query('SELECT pg_sleep(5)').catch((e: unknown) => e);
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await admin.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND query = 'SELECT pg_sleep(5)'",
+          [first],
+        );
+        if (rows[0]!.n === 1) break;
+        await sleep(20);
+      }
+      await terminate(first);
+      expect(await sleeping).toMatchObject({ code: '57P01' });
+      const second = await pid();
+      expect(second).not.toBe(first);
+      expect((await db.query('SELECT count(*)::int AS n FROM t')).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('lets several instances create the same schema at once', async () => {
     const schema = `${admin.schema}_race`;
     const dbs = await Promise.all(
