@@ -6,7 +6,7 @@ export interface Statement {
   params: unknown[];
 }
 
-/** A Db that runs everything on `db` and records each `query` it is given (exec and transactions pass through). */
+/** A Db that runs everything on `db` and records each `query` it is given, in transactions too (exec passes through). */
 export function recordingDb(db: Db): { db: Db; statements: Statement[] } {
   const statements: Statement[] = [];
   const recording: Db = {
@@ -17,7 +17,16 @@ export function recordingDb(db: Db): { db: Db; statements: Statement[] } {
       return db.query<T>(sql, params);
     },
     exec: (sql) => db.exec(sql),
-    transaction: (fn) => db.transaction(fn),
+    transaction: (fn) =>
+      db.transaction((tx) =>
+        fn({
+          query: <T>(sql: string, params?: unknown[]) => {
+            statements.push({ sql, params: params ?? [] });
+            return tx.query<T>(sql, params);
+          },
+          exec: (sql) => tx.exec(sql),
+        }),
+      ),
     close: () => db.close(),
   };
   return { db: recording, statements };
@@ -26,6 +35,7 @@ export function recordingDb(db: Db): { db: Db; statements: Statement[] } {
 export interface PlanNode {
   'Node Type': string;
   'Join Type'?: string;
+  'Relation Name'?: string;
   Alias?: string;
   'Index Name'?: string;
   Plans?: PlanNode[];

@@ -181,7 +181,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     context,
     async listen(listen = config.listen) {
       await app.listen({ host: listen.host, port: listen.port });
-      outbox.start();
+      await outbox.start();
       // Expired offline messages of accounts that never log in again are swept hourly.
       expiry = setInterval(() => {
         offline.expire().catch((error: unknown) => logger.error({ err: error }, 'offline expiry failed'));

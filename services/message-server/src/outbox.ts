@@ -1,7 +1,7 @@
 /**
  * Durable delivery to other servers (DESIGN "Delivery guarantees"): an item is written with the change it
  * reports, then sent until the receiver answers 200. Items with the same ordering key leave in order: only the
- * head of a key (no older row of that key left) is leased, and a row is deleted only once answered 200, so an item
+ * head of a key (its oldest row, marked `head`) is leased, and a row is deleted only once answered 200, so an item
  * is never sent before its predecessor was delivered or dead-lettered. A 400, 403 or 422 (the receiver will never
  * accept it) goes to dead_letters with the reason; anything else (500, 401, timeouts, refused connections) is
  * retried with exponential back-off. A receiver that answers 200 to a retry is back: its other rows waiting for
@@ -13,11 +13,21 @@
  * work was signalled) the outcomes so far are written and the window refilled — the delivered rows deleted and the
  * next heads leased in one statement, failures rescheduled in one more — so a backlog drains without waiting for
  * the slowest request of a batch, at a few statements per window rather than per delivery.
+ *
+ * Heads are marked rather than searched for, so that a lease costs the same however long one key's backlog is.
+ * A row is written as its key's head when the key has no other row, and the statement that deletes a head marks
+ * its successor. On PostgreSQL both take the key's advisory lock first, in a statement before the one that
+ * looks: otherwise a row written while its key's last row is being deleted would see that row, and the deletion
+ * would not see the new row, which would then never become a head. PGlite runs one statement at a time, so there
+ * the two cannot interleave and no lock is taken.
  */
 import type { SendOutcome } from '@irsp/http';
 import type { Logger } from '@irsp/http';
 import { SECRET_PARAMETERS } from '@irsp/http';
 import type { Db, Queryable } from '@irsp/store';
+
+/** Takes the advisory lock of the ordering key $1 until the transaction ends. */
+const LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtext('outbox:' || $1))";
 
 export interface OutboxItem {
   target: string;
@@ -48,13 +58,25 @@ interface Failure {
   delayMs: number;
 }
 
-export async function enqueue(q: Queryable, item: OutboxItem): Promise<void> {
-  await q.query('INSERT INTO outbox (target, operation, ordering_key, params) VALUES ($1, $2, $3, $4)', [
-    item.target,
-    item.operation,
-    item.orderingKey,
-    JSON.stringify(item.params),
-  ]);
+/**
+ * Writes an item, in the caller's transaction when given one (`tx`), else in one of its own on PostgreSQL (the
+ * key's lock is held until the row is committed).
+ */
+export async function enqueue(q: Db | Queryable, item: OutboxItem): Promise<void> {
+  if ('transaction' in q) {
+    if (q.kind === 'pglite') return insert(q, item);
+    return q.transaction((tx) => enqueue(tx, item));
+  }
+  await q.query(LOCK_KEY, [item.orderingKey]);
+  await insert(q, item);
+}
+
+async function insert(q: Queryable, item: OutboxItem): Promise<void> {
+  await q.query(
+    `INSERT INTO outbox (target, operation, ordering_key, params, head)
+     VALUES ($1, $2, $3, $4, NOT EXISTS (SELECT 1 FROM outbox WHERE ordering_key = $3))`,
+    [item.target, item.operation, item.orderingKey, JSON.stringify(item.params)],
+  );
 }
 
 /** Dead letters keep what happened, not the secrets (a verification code is not needed to investigate). */
@@ -99,7 +121,13 @@ export class Outbox {
     };
   }
 
-  start(): void {
+  /** Marks the head of every key that has none (rows written before heads were marked), then delivers. */
+  async start(): Promise<void> {
+    await this.db.query(
+      `UPDATE outbox SET head = true
+        WHERE id = ANY(ARRAY(SELECT DISTINCT ON (ordering_key) id FROM outbox ORDER BY ordering_key, id))
+          AND NOT head`,
+    );
     this.stopped = false;
     this.timer = setInterval(() => this.kick(), this.options.pollMs);
     this.timer.unref();
@@ -178,50 +206,24 @@ export class Outbox {
   }
 
   /**
-   * Deletes the rows delivered so far and leases up to `limit` due heads, one per ordering key, in one statement,
-   * then starts delivering them. A row whose predecessor is deleted here is a head already (its predecessor was
-   * answered 200). The ids are computed first (ARRAY(…)) so that the UPDATE finds them by primary key; as
-   * `id IN (…)` PostgreSQL plans a scan of the whole table. The head check is one index probe per row visited in id
-   * order, stopping at `limit` heads: its `OFFSET 0` keeps PostgreSQL from turning it into an anti join of the table
-   * with itself (17 s per lease for 20 000 rows of one key; 45–55 ms with it; `o.id = (SELECT min(…))`, also
-   * linear, made PGlite evaluate it for every due row: 2× the CPU of a backlog's drain).
+   * Deletes the rows delivered so far, marks their successors as heads and leases up to `limit` due heads, in one
+   * statement (after the keys' locks on PostgreSQL), then starts delivering them.
    */
   private async lease(limit: number): Promise<number> {
     const done = this.delivered;
     this.delivered = [];
     // Cleared before the statement: a delivery that ends meanwhile may still make its successor the head.
     this.unblocked = false;
-    let leased;
+    let rows;
     try {
-      leased = await this.db.query<{
-        id: string | number;
-        target: string;
-        operation: string;
-        ordering_key: string;
-        params: Record<string, string>;
-        attempts: number;
-        has_next: boolean;
-      }>(
-        `WITH done AS (DELETE FROM outbox WHERE id = ANY($3::bigint[]))
-         UPDATE outbox SET lease_until = now() + make_interval(secs => $2::double precision / 1000)
-          WHERE id = ANY(ARRAY(
-            SELECT o.id FROM outbox o
-             WHERE o.next_attempt_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
-               AND NOT (o.id = ANY($3::bigint[]))
-               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.id < o.id
-                                                        AND NOT (p.id = ANY($3::bigint[])) OFFSET 0)
-             ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED))
-          RETURNING id, target, operation, ordering_key, params, attempts,
-                    EXISTS (SELECT 1 FROM outbox n WHERE n.ordering_key = outbox.ordering_key AND n.id > outbox.id)
-                      AS has_next`,
-        [limit, this.options.leaseMs, done],
-      );
+      rows = await this.leaseStatement(done, limit);
     } catch (error) {
       this.delivered.push(...done);
       throw error;
     }
-    if (leased.rows.length === limit) this.unblocked = true;
-    for (const r of leased.rows) {
+    const leased = rows.filter((r) => r.leased);
+    if (leased.length === limit) this.unblocked = true;
+    for (const r of leased) {
       const row: OutboxRow = {
         id: Number(r.id),
         target: r.target,
@@ -244,15 +246,74 @@ export class Outbox {
         });
       this.inFlight.add(delivery);
     }
-    return leased.rows.length;
+    return leased.length;
   }
 
+  /**
+   * The lease: the successors of the deleted rows are heads from now on and may be leased at once. Every part
+   * is a bounded index probe, whatever the length of a key's backlog: a successor is the first row of its key
+   * (LATERAL … LIMIT 1: DISTINCT ON read the whole key), the other candidates the first `limit` due heads of the
+   * partial index. Candidates are ids (ARRAY(…)), so that rows are found by primary key: `id IN (…)` or an `OR`
+   * of both made PostgreSQL scan the whole table. Returns the rows leased (`leased`) and the successors marked
+   * but not leased.
+   */
+  private leaseStatement(done: number[], limit: number) {
+    const run = (q: Queryable) =>
+      q.query<{
+        id: string | number;
+        target: string;
+        operation: string;
+        ordering_key: string;
+        params: Record<string, string>;
+        attempts: number;
+        leased: boolean;
+        has_next: boolean;
+      }>(
+        `WITH done AS (DELETE FROM outbox WHERE id = ANY($3::bigint[]) RETURNING ordering_key),
+         successor AS (SELECT s.id FROM (SELECT DISTINCT ordering_key FROM done) d
+                         CROSS JOIN LATERAL (SELECT n.id FROM outbox n
+                                              WHERE n.ordering_key = d.ordering_key AND NOT (n.id = ANY($3::bigint[]))
+                                              ORDER BY n.id LIMIT 1) s),
+         leasable AS (SELECT o.id FROM outbox o
+                       WHERE o.id = ANY(ARRAY(
+                               (SELECT h.id FROM outbox h
+                                 WHERE h.head AND h.next_attempt_at <= now()
+                                   AND (h.lease_until IS NULL OR h.lease_until < now())
+                                   AND NOT (h.id = ANY($3::bigint[]))
+                                 ORDER BY h.id LIMIT $1)
+                               UNION ALL SELECT id FROM successor))
+                         AND o.next_attempt_at <= now() AND (o.lease_until IS NULL OR o.lease_until < now())
+                       ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         UPDATE outbox SET head = true,
+                lease_until = CASE WHEN outbox.id IN (SELECT id FROM leasable)
+                                   THEN now() + make_interval(secs => $2::double precision / 1000)
+                                   ELSE outbox.lease_until END
+          WHERE id = ANY(ARRAY(SELECT id FROM successor UNION SELECT id FROM leasable))
+          RETURNING id, target, operation, ordering_key, params, attempts,
+                    outbox.id IN (SELECT id FROM leasable) AS leased,
+                    EXISTS (SELECT 1 FROM outbox x WHERE x.ordering_key = outbox.ordering_key AND x.id > outbox.id)
+                      AS has_next`,
+        [limit, this.options.leaseMs, done],
+      );
+    if (done.length === 0 || this.db.kind === 'pglite') return run(this.db).then((r) => r.rows);
+    return this.db.transaction(async (tx) => {
+      // In one order of lock ids, so that two servers' leases cannot wait for each other.
+      await tx.query(
+        `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext('outbox:' || ordering_key) AS h
+                                                FROM outbox WHERE id = ANY($1::bigint[])) k ORDER BY h`,
+        [done],
+      );
+      return (await run(tx)).rows;
+    });
+  }
+
+  /** Deletes the rows delivered so far and marks their successors, leasing nothing. */
   private async deleteDelivered(): Promise<void> {
     if (this.delivered.length === 0) return;
     const ids = this.delivered;
     this.delivered = [];
     try {
-      await this.db.query('DELETE FROM outbox WHERE id = ANY($1::bigint[])', [ids]);
+      await this.leaseStatement(ids, 0);
     } catch (error) {
       this.delivered.push(...ids);
       throw error;
@@ -328,12 +389,17 @@ export class Outbox {
       (outcome.status === 400 || outcome.status === 403 || outcome.status === 422)
     ) {
       await this.db.transaction(async (tx) => {
+        await tx.query(LOCK_KEY, [row.orderingKey]);
         await tx.query(
           `INSERT INTO dead_letters (id, target, operation, ordering_key, params, attempts, status, reason, created_at)
            SELECT id, target, operation, ordering_key, $2, attempts + 1, $3, $4, created_at FROM outbox WHERE id = $1`,
           [row.id, JSON.stringify(withoutSecrets(row.params)), outcome.status, outcome.detail ?? 'refused'],
         );
         await tx.query('DELETE FROM outbox WHERE id = $1', [row.id]);
+        await tx.query(
+          'UPDATE outbox SET head = true WHERE id = (SELECT min(id) FROM outbox WHERE ordering_key = $1)',
+          [row.orderingKey],
+        );
       });
       this.logger.error({ ...log, status: outcome.status }, 'refused by the receiver: moved to dead_letters');
       return true;

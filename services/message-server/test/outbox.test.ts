@@ -27,8 +27,21 @@ beforeEach(async () => {
   sent = [];
 });
 
+/** Keys whose rows do not have exactly one head, their oldest row: none, whatever a test did. */
+const badHeads = async () =>
+  (
+    await db.query<{ ordering_key: string }>(
+      `SELECT ordering_key FROM outbox GROUP BY ordering_key
+        HAVING count(*) FILTER (WHERE head) <> 1 OR min(id) <> min(id) FILTER (WHERE head)`,
+    )
+  ).rows;
+
 afterEach(async () => {
-  await db.close();
+  try {
+    expect(await badHeads()).toEqual([]);
+  } finally {
+    await db.close();
+  }
 });
 
 async function fill(keys: number, perKey: number, target = 'app', key = 'k') {
@@ -59,7 +72,7 @@ describe('Outbox', () => {
     await db.query(
       `UPDATE outbox SET next_attempt_at = now() WHERE id = (SELECT min(id) FROM outbox WHERE target = 'app')`,
     );
-    outbox.start();
+    await outbox.start();
     await expect.poll(waiting, { timeout: 5000 }).toBe(0);
     await outbox.stop();
     expect(sent).toHaveLength(16);
@@ -112,7 +125,7 @@ describe('Outbox', () => {
       },
       { maxInFlight: 4 },
     );
-    outbox.start();
+    await outbox.start();
     // Every row of the other keys is delivered while the first row of `slow` waits for its answer.
     await expect.poll(waiting, { timeout: 5000 }).toBe(2);
     expect(events.filter((e) => e.startsWith('slow/'))).toEqual(['slow/s0#0']);
@@ -210,6 +223,85 @@ describe('Outbox', () => {
     ]);
   });
 
+  it('drains a backlog of one key in order, each successor leased by the statement that deletes its predecessor', async () => {
+    up = true;
+    await fill(1, 300, 'app', 'one');
+    await fill(3, 2, 'app', 'other');
+    const recording = recordingDb(db);
+    const outbox = new Outbox(recording.db, silent, deliver, { maxInFlight: 8 });
+    await outbox.start();
+    await expect.poll(waiting, { timeout: 10_000 }).toBe(0);
+    await outbox.stop();
+    expect(sent.filter((r) => r.orderingKey === 'one0').map((r) => r.params.seq)).toEqual(
+      Array.from({ length: 300 }, (_, i) => String(i)),
+    );
+    // One statement per row of the long key (plus the start and the first rounds), not one per poll.
+    const leases = recording.statements.filter((st) => st.sql.includes('leasable')).length;
+    expect(leases).toBeGreaterThanOrEqual(300);
+    expect(leases).toBeLessThan(320);
+  });
+
+  it("makes a row written while its key's last row is being deleted the key's head", async () => {
+    up = true;
+    await enqueue(db, { target: 'app', operation: 'm', orderingKey: 'k', params: { seq: '1' } });
+    let answer: () => void = () => {};
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const outbox = new Outbox(db, silent, async (row) => {
+      sent.push(row);
+      await answered;
+      return { kind: 'status', status: 200 };
+    });
+    const round = outbox.drainOnce();
+    await expect.poll(() => sent.length).toBe(1);
+    // Row 2 is written (seeing row 1, so not a head) in a transaction that stays open while row 1, answered,
+    // is deleted: the deletion must wait for it and then make row 2 the head.
+    let commit: () => void = () => {};
+    const committing = new Promise<void>((resolve) => (commit = resolve));
+    let written: () => void = () => {};
+    const isWritten = new Promise<void>((resolve) => (written = resolve));
+    const writer = db.transaction(async (tx) => {
+      await enqueue(tx, { target: 'app', operation: 'm', orderingKey: 'k', params: { seq: '2' } });
+      written();
+      await committing;
+    });
+    await isWritten;
+    answer();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    commit();
+    await writer;
+    expect(await round).toBe(1);
+    expect((await db.query('SELECT params, head FROM outbox')).rows).toEqual([
+      { params: { seq: '2' }, head: true },
+    ]);
+    sent = [];
+    await outbox.drainOnce();
+    expect(sent.map((r) => r.params.seq)).toEqual(['2']);
+  });
+
+  it('marks the heads of rows written without one (before heads were marked) when it starts', async () => {
+    up = true;
+    await db.query(
+      `INSERT INTO outbox (target, operation, ordering_key, params)
+       SELECT 'app', 'm', 'k' || (i % 2), jsonb_build_object('seq', i::text) FROM generate_series(0, 5) i`,
+    );
+    const outbox = new Outbox(db, silent, deliver);
+    await outbox.start();
+    await expect.poll(waiting, { timeout: 5000 }).toBe(0);
+    await outbox.stop();
+    expect(sent.map((r) => `${r.orderingKey}#${r.params.seq}`).sort()).toEqual([
+      'k0#0',
+      'k0#2',
+      'k0#4',
+      'k1#1',
+      'k1#3',
+      'k1#5',
+    ]);
+    for (const key of ['k0', 'k1'])
+      expect(sent.filter((r) => r.orderingKey === key).map((r) => Number(r.params.seq))).toEqual(
+        key === 'k0' ? [0, 2, 4] : [1, 3, 5],
+      );
+  });
+
   it('writes the outcomes of the deliveries in flight when stopped', async () => {
     await fill(3, 1);
     let answer: () => void = () => {};
@@ -220,7 +312,7 @@ describe('Outbox', () => {
       await answered;
       return { kind: 'status', status: 200 };
     });
-    outbox.start();
+    await outbox.start();
     await expect.poll(() => started).toBe(3);
     const stopping = outbox.stop();
     answer();
@@ -233,7 +325,7 @@ const onPostgres = (process.env['DATABASE_URL'] ?? '') !== '';
 
 // The plan that matters is the production server's; PGlite runs the tests above.
 describe.skipIf(!onPostgres)('Outbox on PostgreSQL (skipped unless DATABASE_URL is set)', () => {
-  it('finds the heads of a large backlog of one key without an anti join of the table with itself', async () => {
+  it('leases from a large backlog of one key with index probes only, no anti join of the table with itself', async () => {
     // The lease statement as the outbox sends it: on an empty table a round is that one statement.
     const recording = recordingDb(db);
     expect(await new Outbox(recording.db, silent, deliver).drainOnce()).toBe(0);
@@ -241,11 +333,19 @@ describe.skipIf(!onPostgres)('Outbox on PostgreSQL (skipped unless DATABASE_URL 
     const lease = recording.statements[0]!;
 
     await db.query(
-      `INSERT INTO outbox (target, operation, ordering_key, params)
-       SELECT 'app', 'm', 'one', jsonb_build_object('seq', i::text) FROM generate_series(1, 20000) i`,
+      `INSERT INTO outbox (target, operation, ordering_key, params, head)
+       SELECT 'app', 'm', 'one', jsonb_build_object('seq', i::text), i = 1 FROM generate_series(1, 20000) i`,
     );
     await db.query('ANALYZE outbox');
-    const joins = (await planNodes(db, lease)).filter((n) => n['Join Type'] !== undefined);
-    expect(joins.filter((n) => n['Join Type'] === 'Anti')).toEqual([]);
+    // As when the head (row 1) was delivered: deleted, its successor marked and leased in the same statement.
+    const plan = await planNodes(db, { sql: lease.sql, params: [lease.params[0], lease.params[1], [1]] });
+    expect(plan.filter((n) => n['Join Type'] === 'Anti')).toEqual([]);
+    // The rows deleted, the successor, the heads and the rows leased are each found by an index probe: a backlog
+    // of one key is never scanned. (Whether a leased row has a successor is the first match of a scan in id
+    // order here, as the planner expects of one key.)
+    const reads = new Map(plan.filter((n) => n['Relation Name'] === 'outbox').map((n) => [n.Alias, n]));
+    for (const alias of ['outbox_1', 'n', 'h', 'o'])
+      expect(reads.get(alias)?.['Node Type']).toBe('Index Scan');
+    expect(reads.get('h')?.['Index Name']).toBe('outbox_heads');
   });
 });
