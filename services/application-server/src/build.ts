@@ -105,7 +105,7 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
     context,
     async listen(listen = config.listen) {
       await app.listen({ host: listen.host, port: listen.port });
-      if (thirdParties.length > 0) outbox.start();
+      if (thirdParties.length > 0) await outbox.start();
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : listen.port;
     },

@@ -7,7 +7,7 @@ import type { ThirdPartyConfig } from '@irsp/config';
 import { newNonce, nowSeconds, webhookSchema, type WebhookEvent } from '@irsp/protocol';
 import type { Queryable } from '@irsp/store';
 import type { SignedClient } from '../signed-client.js';
-import type { Delivery, GatewayOutboxRow } from './outbox.js';
+import { enqueueWebhook, type Delivery, type GatewayOutboxRow } from './outbox.js';
 
 /** The event of a received message: its own parameters, and for 14–15 who sent it. */
 export function webhookEvent(message: number, params: Record<string, string>): WebhookEvent {
@@ -21,17 +21,13 @@ export function webhookEvent(message: number, params: Record<string, string>): W
   } as WebhookEvent;
 }
 
+/** Queues the event for each third party, in the transaction (`tx`) that records the message. */
 export async function enqueueWebhooks(
-  q: Queryable,
+  tx: Queryable,
   thirdParties: readonly ThirdPartyConfig[],
   event: WebhookEvent,
 ): Promise<void> {
-  for (const thirdParty of thirdParties) {
-    await q.query('INSERT INTO gateway_outbox (third_party, event) VALUES ($1, $2)', [
-      thirdParty.name,
-      JSON.stringify(event),
-    ]);
-  }
+  for (const thirdParty of thirdParties) await enqueueWebhook(tx, thirdParty.name, JSON.stringify(event));
 }
 
 /** Statuses worth retrying: the third party may yet accept (its key fixed, its load gone). */
