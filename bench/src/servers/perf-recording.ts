@@ -17,7 +17,11 @@ export class PerfRecording {
     private readonly perf: ChildProcess,
     readonly file: string,
   ) {
-    this.exited = new Promise((resolve) => perf.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) => {
+      perf.once('exit', (code) => resolve(code));
+      // perf that cannot be started leaves no recording: the reports of its windows say so in the run's notes.
+      perf.once('error', () => resolve(null));
+    });
   }
 
   static start(serverPid: number, file: string, logFile: string): PerfRecording {
