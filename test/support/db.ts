@@ -1,5 +1,8 @@
-/** Looking at the statements a component sends: recorded as it sends them, and explained on PostgreSQL. */
-import type { Db } from '@irsp/store';
+/**
+ * Looking at the statements a component sends (recorded as it sends them, and explained on PostgreSQL), and
+ * holding a transaction open while the component runs.
+ */
+import type { Db, Executor } from '@irsp/store';
 
 export interface Statement {
   sql: string;
@@ -49,4 +52,30 @@ export async function planNodes(db: Db, statement: Statement): Promise<PlanNode[
   );
   const walk = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(walk)];
   return walk(explained.rows[0]!['QUERY PLAN'][0].Plan);
+}
+
+/**
+ * Runs `write` in a transaction of `db` and keeps the transaction open after it: resolves once `write` is done,
+ * with `commit`, which ends the transaction and resolves once it has committed.
+ */
+export async function heldTransaction(
+  db: Db,
+  write: (tx: Executor) => Promise<void>,
+): Promise<{ commit(): Promise<void> }> {
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let written: () => void = () => {};
+  const isWritten = new Promise<void>((resolve) => (written = resolve));
+  const transaction = db.transaction(async (tx) => {
+    await write(tx);
+    written();
+    await released;
+  });
+  await Promise.race([isWritten, transaction]);
+  return {
+    commit() {
+      release();
+      return transaction;
+    },
+  };
 }

@@ -11,7 +11,7 @@ import {
   type Delivery,
   type GatewayOutboxOptions,
 } from '../src/gateway/outbox.js';
-import { planNodes, recordingDb, type Statement } from '../../../test/support/db.js';
+import { heldTransaction, planNodes, recordingDb, type Statement } from '../../../test/support/db.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 const databaseUrl = process.env['DATABASE_URL'];
@@ -183,20 +183,12 @@ describe('GatewayOutbox', () => {
     await expect.poll(() => sent.length).toBe(1);
     // The second webhook is written (seeing the first, so not a head) in a transaction that stays open while
     // the first, delivered, is deleted: the deletion must wait for it and then make the second the head.
-    let commit: () => void = () => {};
-    const committing = new Promise<void>((resolve) => (commit = resolve));
-    let written: () => void = () => {};
-    const isWritten = new Promise<void>((resolve) => (written = resolve));
-    const writer = db.transaction(async (tx) => {
-      await enqueueWebhook(tx, 'alpha', JSON.stringify({ message: 9, deviceid: '#lock1', data: 'second' }));
-      written();
-      await committing;
-    });
-    await isWritten;
+    const writer = await heldTransaction(db, (tx) =>
+      enqueueWebhook(tx, 'alpha', JSON.stringify({ message: 9, deviceid: '#lock1', data: 'second' })),
+    );
     release();
     await new Promise((resolve) => setTimeout(resolve, 100));
-    commit();
-    await writer;
+    await writer.commit();
     expect(await round).toBe(1);
     const left = await db.query("SELECT event->>'data' AS data, head FROM gateway_outbox");
     expect(left.rows).toEqual([{ data: 'second', head: true }]);

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SendOutcome } from '@irsp/http';
 import { loadMigrations, migrate, openTestDb, type Db } from '@irsp/store';
 import { Outbox, enqueue, type OutboxRow } from '../src/outbox.js';
-import { planNodes, recordingDb } from '../../../test/support/db.js';
+import { heldTransaction, planNodes, recordingDb } from '../../../test/support/db.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
@@ -255,20 +255,12 @@ describe('Outbox', () => {
     await expect.poll(() => sent.length).toBe(1);
     // Row 2 is written (seeing row 1, so not a head) in a transaction that stays open while row 1, answered,
     // is deleted: the deletion must wait for it and then make row 2 the head.
-    let commit: () => void = () => {};
-    const committing = new Promise<void>((resolve) => (commit = resolve));
-    let written: () => void = () => {};
-    const isWritten = new Promise<void>((resolve) => (written = resolve));
-    const writer = db.transaction(async (tx) => {
-      await enqueue(tx, { target: 'app', operation: 'm', orderingKey: 'k', params: { seq: '2' } });
-      written();
-      await committing;
-    });
-    await isWritten;
+    const writer = await heldTransaction(db, (tx) =>
+      enqueue(tx, { target: 'app', operation: 'm', orderingKey: 'k', params: { seq: '2' } }),
+    );
     answer();
     await new Promise((resolve) => setTimeout(resolve, 100));
-    commit();
-    await writer;
+    await writer.commit();
     expect(await round).toBe(1);
     expect((await db.query('SELECT params, head FROM outbox')).rows).toEqual([
       { params: { seq: '2' }, head: true },
