@@ -3,6 +3,7 @@ import { parseArgs } from '../src/args.js';
 import { sourceAddress } from '../src/scenarios/idle.js';
 import { STANZA_BYTES, benchMessage, parseMarker } from '../src/scenarios/throughput.js';
 import { bodyText } from '../src/load/splitter.js';
+import { untilStored } from '../src/scenarios/offline.js';
 
 describe('throughput messages', () => {
   it('are exactly 200 bytes and carry a marker the receiver reads back', () => {
@@ -62,5 +63,22 @@ describe('command line', () => {
     });
     expect(() => parseArgs(['--servers', 'openfire'])).toThrow('unknown server openfire');
     expect(() => parseArgs(['--fast'])).toThrow('unknown argument --fast');
+  });
+});
+
+describe('offline store window', () => {
+  it('closes only when the storage holds every message, counting again until it does', async () => {
+    const held = [0, 400, 999, 1000];
+    let asked = 0;
+    const stored = await untilStored(async () => held[asked++]!, 1000, 10_000, 1);
+    expect({ held: stored.held, counts: stored.counts, asked }).toEqual({ held: 1000, counts: 4, asked: 4 });
+  });
+
+  it('gives up after its time with what the storage held', async () => {
+    let asked = 0;
+    const stored = await untilStored(async () => (asked++, 7), 1000, 30, 5);
+    expect(stored.held).toBe(7);
+    expect(stored.counts).toBe(asked);
+    expect(asked).toBeGreaterThan(1);
   });
 });

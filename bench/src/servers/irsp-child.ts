@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { accountServerFromTopology } from '@irsp/account-server';
-import { loadTopology } from '@irsp/config';
+import { loadTopology, messageServerSchemaName } from '@irsp/config';
 import { createLogger } from '@irsp/http';
 import { messageServerFromTopology } from '@irsp/message-server';
 import { openDb, openPgliteHost, type Db, type DbOptions } from '@irsp/store';
@@ -17,18 +17,23 @@ const logger = createLogger({ name: 'irsp-bench', level: topology.logLevel });
 const url = process.env['IRSP_BENCH_DATABASE_URL'];
 const prefix = process.env['IRSP_BENCH_SCHEMA_PREFIX'] ?? 'bench_';
 const host = url ? undefined : await openPgliteHost({ dataDir: join(topology.database.dataDir, 'irsp') });
-const openDatabase = (o: DbOptions): Promise<Db> =>
-  host
-    ? host.db(o.schema)
+const as = topology.autonomousSystems[0]!;
+/** The message server's database, which the bench asks how many offline messages are committed. */
+let messageServerDb: Db | undefined;
+const openDatabase = async (o: DbOptions): Promise<Db> => {
+  const db = host
+    ? await host.db(o.schema)
     : // Pooled connections stay open (no idle timeout) so that the bench can read every backend's CPU.
-      openDb({ url, schema: `${prefix}${o.schema}`, poolMax: 10, idleTimeoutMs: 0 });
+      await openDb({ url, schema: `${prefix}${o.schema}`, poolMax: 10, idleTimeoutMs: 0 });
+  if (o.schema === messageServerSchemaName(as)) messageServerDb = db;
+  return db;
+};
 const accountServer = await accountServerFromTopology(
   topology,
   logger.child({ service: 'account-server' }),
   openDatabase,
 );
 await accountServer.listen(topology.accountServer.listen);
-const as = topology.autonomousSystems[0]!;
 const server = as.messageServers[0]!;
 const messageServer = await messageServerFromTopology(
   topology,
@@ -51,11 +56,23 @@ process.on('SIGTERM', () => {
     process.exit(0);
   })();
 });
-// The idle scenario samples RSS after a full collection (node runs with --expose-gc), so that garbage left by
-// account creation does not stand in the baseline and get reused by the connections it measures.
+// Requests of the bench over IPC, each answered with one message:
+// - 'gc': a full collection (node runs with --expose-gc), for the idle scenario's extra sample of live memory;
+// - { offlineCount: owner }: the offline messages committed for `owner`, read by a statement of its own, so that
+//   the offline scenario's window closes on rows in the database, not on the server's answer to a ping.
 process.on('message', (message) => {
-  if (message !== 'gc') return;
-  globalThis.gc?.();
-  process.send?.('gc-done');
+  if (message === 'gc') {
+    globalThis.gc?.();
+    process.send?.('gc-done');
+    return;
+  }
+  const owner = (message as { offlineCount?: unknown } | null)?.offlineCount;
+  if (typeof owner !== 'string' || !messageServerDb) return;
+  void messageServerDb
+    .query<{ n: number }>('SELECT count(*)::int AS n FROM offline_messages WHERE owner = $1', [owner])
+    .then(
+      (r) => process.send?.({ offlineCount: r.rows[0]!.n }),
+      (error: Error) => process.send?.({ error: error.message }),
+    );
 });
 process.send?.('ready');

@@ -186,6 +186,15 @@ export async function launchIrsp(
     async collectGarbage() {
       await child.ask('gc');
     },
+    async offlineCount(localpart) {
+      const answer = (await child.ask({ offlineCount: localpart })) as {
+        offlineCount?: number;
+        error?: string;
+      };
+      if (typeof answer.offlineCount !== 'number')
+        throw new Error(`offline count: ${answer.error ?? JSON.stringify(answer)}`);
+      return answer.offlineCount;
+    },
     async push(localpart, data) {
       const key = localpart.startsWith('#') ? 'deviceid' : 'userid';
       const answer = await messageServer.post(

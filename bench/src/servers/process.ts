@@ -51,10 +51,10 @@ export class ServerProcess {
   }
 
   /** Sends an IPC message and resolves on the child's next message (its answer). */
-  ask(message: string, timeoutMs = 60_000): Promise<unknown> {
+  ask(message: string | Record<string, string>, timeoutMs = 60_000): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`no answer to ${message} within ${timeoutMs} ms`)),
+        () => reject(new Error(`no answer to ${JSON.stringify(message)} within ${timeoutMs} ms`)),
         timeoutMs,
       );
       this.child.once('message', (answer) => {

@@ -1,6 +1,6 @@
 /** Prosody from Debian's package, configured for the run: loopback only, one c2s port, no limits module. */
 import { createHash, createHmac, pbkdf2Sync, randomUUID } from 'node:crypto';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ServerProcess } from './process.js';
 import { debianVersion, freePorts, waitForPort } from './system.js';
@@ -24,6 +24,15 @@ export function prosodyAccountFile(password: string, salt: string, iterations: n
     `return {\n\t["stored_key"] = "${storedKey}";\n\t["server_key"] = "${serverKey}";\n` +
     `\t["salt"] = "${salt}";\n\t["iteration_count"] = ${iterations};\n};\n`
   );
+}
+
+/**
+ * The items of a list file of Prosody's internal storage: util/datamanager.lua's list_append writes each as one
+ * line `item(<serialised value>);` (newlines in values are escaped), and writes, flushes and closes the file
+ * before the stanza's handler returns.
+ */
+export function prosodyListItems(text: string): number {
+  return text.match(/^item\(/gm)?.length ?? 0;
 }
 
 export async function launchProsody(o: LaunchOptions): Promise<ServerUnderTest> {
@@ -85,6 +94,15 @@ VirtualHost "${DOMAIN}"
         const file = prosodyAccountFile(PASSWORD, randomUUID(), 4096);
         await writeFile(join(accounts, `${prosodyPathEncode(name)}.dat`), file);
       }
+    },
+    async offlineCount(localpart) {
+      // mod_offline's archive store "offline" (mod_storage_internal): <data>/<host>/offline/<user>.list
+      const file = join(data, prosodyPathEncode(DOMAIN), 'offline', `${prosodyPathEncode(localpart)}.list`);
+      const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return '';
+        throw error;
+      });
+      return prosodyListItems(text);
     },
     stop: () => child.stop(),
   };

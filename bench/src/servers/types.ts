@@ -37,6 +37,12 @@ export interface ServerUnderTest {
   register?(name: string): Promise<boolean>;
   /** A push to an online account through the server's HTTP interface (measured by `push`), if it has one. */
   push?(localpart: string, data: string): Promise<boolean>;
+  /**
+   * How many offline messages the server holds for `localpart`, read from its storage by a means of its own — not
+   * an answer on an XMPP stream, whose order is the server's: ours counts the committed rows of
+   * `offline_messages`, Prosody's the items of its offline list file, ejabberd's answers `get_offline_count`.
+   */
+  offlineCount(localpart: string): Promise<number>;
   /** A full garbage collection now (ours: Node's), so that a memory sample counts what is live. */
   collectGarbage?(): Promise<void>;
   stop(): Promise<void>;
