@@ -3,7 +3,10 @@
  * each level and between levels (the marginal cost, the headline figure), with STARTTLS and without TLS (`plain`:
  * each server as it runs behind a TLS-terminating proxy). The bench raises its open-file limit to IDLE_OPEN_FILES
  * before starting servers (run.ts), which they inherit; where it may not (no CAP_SYS_RESOURCE) the scenario goes
- * as far as the lower of its own and the server's limit and says so in the notes.
+ * as far as the lower of its own and the server's limit and says so in the notes; figures are then named after the
+ * connections reached (`rssMbAt19400`), not the level asked for. Every server's RSS is sampled the same way: the
+ * VmRSS of its process tree from /proc (ProcessMeter), SETTLE_MS after each level, with nothing asked of the
+ * server first.
  */
 import type { XmppClient } from '../load/client.js';
 import { round } from '../load/latency.js';
@@ -12,6 +15,8 @@ import { openFileLimits, sleep } from '../servers/system.js';
 import { STARTTLS, login, names, type Metrics, type Scenario } from './context.js';
 
 const LEVELS = [1000, 10_000, 50_000];
+/** Wait before each sample, the same for every server: connections settled, the server's own collections run. */
+const SETTLE_MS = 3000;
 const QUICK_LEVELS = [200, 1000];
 
 /**
@@ -43,16 +48,14 @@ export const idleScenario: Scenario = {
     const limit = Math.min(own.soft, server.soft);
     const cap = limit - FD_RESERVE;
     const clients: XmppClient[] = [];
-    await sleep(2000);
-    // Ours collects garbage before each sample (the others collect continuously on their own): the
-    // baseline must not include account creation's garbage, which the connections would then reuse.
-    if (ctx.server.collectGarbage) ctx.notes.push('idle: RSS sampled after a full garbage collection');
-    await ctx.server.collectGarbage?.();
+    await sleep(SETTLE_MS);
     const base = ctx.meter.sample().rssKb;
     const metrics: Metrics = { baselineRssMb: round(base / 1024, 1), openFileLimit: limit };
     let previous = { connections: 0, rssKb: base };
+    let growth: number | null = null;
     let failure: string | undefined;
     for (const level of levels) {
+      // Figures are named after the connections asked for, which the open-file limit may cap below the level.
       const target = Math.min(level, cap);
       const offset = clients.length;
       await inParallel(names('', target - offset), 100, async (_, i) => {
@@ -68,17 +71,17 @@ export const idleScenario: Scenario = {
           failure ??= `${(error as Error).message} after ${index} connections`;
         }
       });
-      await sleep(3000);
-      await ctx.server.collectGarbage?.();
+      await sleep(SETTLE_MS);
       const alive = clients.filter((c) => !c.closed).length;
       const rssKb = ctx.meter.sample().rssKb;
-      metrics[`rssMbAt${level}`] = round(rssKb / 1024, 1);
-      metrics[`connectionsAt${level}`] = alive;
-      metrics[`kbPerConnectionAt${level}`] = alive > 0 ? round((rssKb - base) / alive, 2) : null;
-      metrics[`growthKbPerConnectionTo${level}`] =
+      metrics[`rssMbAt${target}`] = round(rssKb / 1024, 1);
+      metrics[`connectionsAt${target}`] = alive;
+      metrics[`kbPerConnectionAt${target}`] = alive > 0 ? round((rssKb - base) / alive, 2) : null;
+      growth =
         alive > previous.connections
           ? round((rssKb - previous.rssKb) / (alive - previous.connections), 2)
           : null;
+      metrics[`growthKbPerConnectionTo${target}`] = growth;
       previous = { connections: alive, rssKb };
       if (alive < level) {
         ctx.notes.push(
@@ -96,8 +99,13 @@ export const idleScenario: Scenario = {
       previous.connections > 0 ? round((previous.rssKb - base) / previous.connections, 2) : null;
     // The headline: what one more connection costs between the last two levels. Unlike the ratio to the
     // baseline it does not depend on garbage the server had not yet collected when the baseline was read.
-    metrics.marginalKbPerConnection =
-      metrics[`growthKbPerConnectionTo${levels.find((l) => l >= previous.connections)}`] ?? null;
+    metrics.marginalKbPerConnection = growth;
+    // After every figure above (so it changes none of them): ours once more after a full collection, which the
+    // others cannot be asked for, to show how much of its RSS at the last level was garbage.
+    if (ctx.server.collectGarbage) {
+      await ctx.server.collectGarbage();
+      metrics.rssMbAfterFullGcAtMax = round(ctx.meter.sample().rssKb / 1024, 1);
+    }
     for (const client of clients) client.destroy();
     return metrics;
   },
