@@ -57,6 +57,28 @@ describe('load generator TLS', () => {
     expect(await handshake('as2.irsp.test', ours.ca)).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
   });
 
+  it('does a full handshake unless offered a session, and resumes the one the server issued', async () => {
+    const connectOnce = async (session?: Buffer) => {
+      const raw: Socket = connect(port, '127.0.0.1');
+      await once(raw, 'connect');
+      const secure = startTls(raw, DOMAIN, ours.ca, session);
+      let issued: Buffer | undefined;
+      secure.on('session', (s: Buffer) => (issued = s));
+      await once(secure, 'secureConnect');
+      const reused = secure.isSessionReused();
+      // TLS 1.3 tickets come after the handshake, with the server's first data ('ok' here).
+      secure.resume();
+      await once(secure, 'end');
+      secure.destroy();
+      return { reused, issued };
+    };
+    const first = await connectOnce();
+    expect(first.reused).toBe(false);
+    expect(first.issued).toBeInstanceOf(Buffer);
+    expect((await connectOnce(first.issued)).reused).toBe(true);
+    expect((await connectOnce()).reused).toBe(false);
+  });
+
   it('refuses a certificate of another CA', async () => {
     expect(await handshake(DOMAIN, foreign.ca)).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
   });

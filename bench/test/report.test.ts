@@ -33,7 +33,13 @@ const run: RunResult = {
       metrics: { deliveredPerServerCpuSecond: 20000, serverCpuSecondsPer1000: 0.05 },
       notes: ['a note'],
     },
-    { scenario: 'login', server: 'irsp', variant: 'starttls', metrics: { loginsPerSecond: 2500 }, notes: [] },
+    {
+      scenario: 'login',
+      server: 'irsp',
+      variant: 'starttls',
+      metrics: { loginsPerSecond: 2500, serverCpuMsPerLogin: 0.4 },
+      notes: [],
+    },
     {
       scenario: 'idle',
       server: 'irsp',
@@ -59,7 +65,11 @@ describe('targets', () => {
       measured: '30000 vs ejabberd 20000 (×1.50)',
       met: false,
     });
-    expect(checks[1]).toEqual({ target: 'SCRAM-SHA-1 logins ≥ 2 000/s', measured: '2500/s', met: true });
+    expect(checks[1]).toEqual({
+      target: 'SCRAM-SHA-1 first logins ≥ 2 000/s',
+      measured: '2500/s (0.4 server CPU-ms each: 2500/s on one core)',
+      met: true,
+    });
     // Short of the 50 000 connections the target names, the target is checked at the connections reached and
     // named so: 15 KB at 19 400 is met there, 25 KB is a miss.
     expect(checks[2]).toEqual({
@@ -120,7 +130,9 @@ describe('reports', () => {
       '| metric | irsp | ejabberd |\n|---|---:|---:|\n| deliveredPerServerCpuSecond | 30000 | 20000 |',
     );
     expect(markdown).toContain('- ejabberd: a note');
-    expect(markdown).toContain('| SCRAM-SHA-1 logins ≥ 2 000/s | 2500/s | yes |');
+    expect(markdown).toContain(
+      '| SCRAM-SHA-1 first logins ≥ 2 000/s | 2500/s (0.4 server CPU-ms each: 2500/s on one core) | yes |',
+    );
     expect(markdown).not.toContain('## CPU profiles');
   });
 
@@ -164,11 +176,12 @@ describe('reports', () => {
 
   it('draw bars relative to the costliest server of each group, with the figure above', () => {
     const svg = renderSvg(run);
-    // idle (ours alone) is the first group at x = 50; then 26 + 70 further, throughput TLS: ejabberd's
-    // 50 CPU-ms / 1 000 is the full 220 px, ours 33.3 is 146.5 px.
+    // login and idle (ours alone) are the first groups at x = 50 and 50 + 26 + 70; throughput TLS follows at
+    // 242: ejabberd's 50 CPU-ms / 1 000 is the full 220 px, ours 33.3 is 146.5 px.
     expect(svg).toContain('<rect x="50" y="60.0" width="26" height="220.0" fill="#2b6cb0"/>');
-    expect(svg).toContain('<rect x="146" y="133.5" width="26" height="146.5" fill="#2b6cb0"/>');
-    expect(svg).toContain('<rect x="172" y="60.0" width="26" height="220.0" fill="#38a169"/>');
+    expect(svg).toContain('<text x="63" y="296" font-size="11" text-anchor="middle">first login</text>');
+    expect(svg).toContain('<rect x="242" y="133.5" width="26" height="146.5" fill="#2b6cb0"/>');
+    expect(svg).toContain('<rect x="268" y="60.0" width="26" height="220.0" fill="#38a169"/>');
     expect(svg).toContain('>33.3</text>');
     expect([formatValue(1234.4), formatValue(12.34), formatValue(0.01234)]).toEqual([
       '1234',

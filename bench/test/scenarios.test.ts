@@ -4,6 +4,8 @@ import { sourceAddress } from '../src/scenarios/idle.js';
 import { STANZA_BYTES, benchMessage, parseMarker } from '../src/scenarios/throughput.js';
 import { bodyText } from '../src/load/splitter.js';
 import { untilStored } from '../src/scenarios/offline.js';
+import { loginMetrics } from '../src/scenarios/login.js';
+import { LatencyRecorder } from '../src/load/latency.js';
 
 describe('throughput messages', () => {
   it('are exactly 200 bytes and carry a marker the receiver reads back', () => {
@@ -80,5 +82,52 @@ describe('offline store window', () => {
     expect(stored.held).toBe(7);
     expect(stored.counts).toBe(asked);
     expect(asked).toBeGreaterThan(1);
+  });
+});
+
+describe('login figures', () => {
+  const w = {
+    wallSeconds: 2,
+    serverCpuSeconds: 1.5,
+    serverCpuShare: 0.75,
+    loadgenCpuShare: 0.95,
+    rssKb: 102_400,
+  };
+  const latency = new LatencyRecorder();
+  for (const ms of [10, 20, 30, 40]) latency.record(ms);
+
+  it('give the first logins unprefixed, with their window', () => {
+    expect(loginMetrics('first', w, 1000, latency, 0)).toEqual({
+      logins: 1000,
+      loginsPerSecond: 500,
+      serverCpuMsPerLogin: 1.5,
+      p50Ms: 20,
+      p99Ms: 40,
+      wallSeconds: 2,
+      serverCpuSeconds: 1.5,
+      serverCpuShare: 0.75,
+      loadgenCpuShare: 0.95,
+      serverRssMb: 100,
+    });
+  });
+
+  it('prefix the repeated and resumed ones, and say how many handshakes resumed', () => {
+    expect(loginMetrics('repeated', w, 5000, latency, 0)).toEqual({
+      repeatedLogins: 5000,
+      repeatedLoginsPerSecond: 2500,
+      serverCpuMsPerRepeatedLogin: 0.3,
+      repeatedP50Ms: 20,
+      repeatedP99Ms: 40,
+      repeatedLoadgenCpuShare: 0.95,
+    });
+    expect(loginMetrics('resumed', w, 5000, latency, 4000)).toEqual({
+      resumedLogins: 5000,
+      resumedLoginsPerSecond: 2500,
+      serverCpuMsPerResumedLogin: 0.3,
+      resumedP50Ms: 20,
+      resumedP99Ms: 40,
+      resumedLoadgenCpuShare: 0.95,
+      resumedShare: 0.8,
+    });
   });
 });

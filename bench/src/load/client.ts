@@ -28,6 +28,11 @@ export interface LoginOptions {
   saltedPasswords?: SaltedPasswordCache;
   /** Source address (127.0.0.x) when one address runs out of ephemeral ports. */
   localAddress?: string;
+  /**
+   * A TLS session (ticket) the server issued to an earlier connection, offered for resumption; without it the
+   * handshake is a full one, as a new client's first. Whether the server took it: `tlsResumed`.
+   */
+  tlsSession?: Buffer;
   timeoutMs?: number;
 }
 
@@ -57,9 +62,12 @@ function peerNames(this: TLSSocket): DetailedPeerCertificate {
   return { subject: {}, subjectaltname: certificate?.subjectAltName ?? '' } as DetailedPeerCertificate;
 }
 
-/** TLS on `raw`, the server's chain checked against `ca` and its certificate against `servername`. */
-export function startTls(raw: Socket, servername: string, ca: string): TLSSocket {
-  const secure = tlsConnect({ socket: raw, servername, secureContext: contextFor(ca) });
+/**
+ * TLS on `raw`, the server's chain checked against `ca` and its certificate against `servername`; `session`
+ * offers an earlier connection's session for resumption (Node never resumes on its own).
+ */
+export function startTls(raw: Socket, servername: string, ca: string, session?: Buffer): TLSSocket {
+  const secure = tlsConnect({ socket: raw, servername, secureContext: contextFor(ca), session });
   secure.getPeerCertificate = peerNames;
   return secure;
 }
@@ -71,6 +79,10 @@ const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 export class XmppClient {
   /** The full JID the server bound. */
   jid = '';
+  /** The last TLS session the server issued on this connection (TLS 1.3: a ticket after the handshake). */
+  tlsSession: Buffer | undefined;
+  /** Whether the TLS handshake resumed the session offered (LoginOptions.tlsSession). */
+  tlsResumed = false;
   onStanza: (name: string, xml: string) => void = () => {};
   onClose: () => void = () => {};
   private socket: Socket | TLSSocket;
@@ -193,13 +205,15 @@ export class XmppClient {
     raw.removeAllListeners('data');
     raw.removeAllListeners('close');
     raw.removeAllListeners('error');
-    const secure = startTls(raw as Socket, o.domain, o.ca);
+    const secure = startTls(raw as Socket, o.domain, o.ca, o.tlsSession);
     this.socket = secure;
     this.attach(secure);
+    secure.on('session', (session: Buffer) => (this.tlsSession = session));
     await new Promise<void>((resolve, reject) => {
       secure.once('secureConnect', resolve);
       secure.once('error', reject);
     });
+    this.tlsResumed = secure.isSessionReused();
   }
 
   private async authenticate(o: LoginOptions): Promise<void> {

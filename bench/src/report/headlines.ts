@@ -16,7 +16,7 @@ export const HEADLINES: readonly Headline[] = [
     scenario: 'login',
     variant: 'starttls',
     metric: 'serverCpuMsPerLogin',
-    label: 'login',
+    label: 'first login',
     unit: 'CPU-ms / login',
     scale: 1,
   },

@@ -44,8 +44,16 @@ function checkTargetsOf(run: RunResult, variant: string, suffix: string): Target
     `${fmt(stanzas)} vs ejabberd ${fmt(ejabberd)} (×${stanzas && ejabberd ? (stanzas / ejabberd).toFixed(2) : 'n/a'})`,
     atLeast(stanzas, ejabberd === null ? null : 2 * ejabberd),
   );
+  // First logins of new clients (full TLS handshake, nothing cached): the measured rate, and what the server's
+  // CPU per login would allow on its one core (the load generator may be the bound).
   const logins = ours('login', 'loginsPerSecond');
-  add('SCRAM-SHA-1 logins ≥ 2 000/s', `${fmt(logins, '/s')}`, atLeast(logins, 2000));
+  const loginCpuMs = ours('login', 'serverCpuMsPerLogin');
+  add(
+    'SCRAM-SHA-1 first logins ≥ 2 000/s',
+    `${fmt(logins, '/s')} (${fmt(loginCpuMs, ' server CPU-ms')} each: ` +
+      `${loginCpuMs ? `${Math.round(1000 / loginCpuMs)}/s` : 'n/a'} on one core)`,
+    atLeast(logins, 2000),
+  );
   // RAM per idle connection: the marginal cost at the largest level reached, without TLS (our listener for a
   // TLS-terminating proxy) against the bound, with STARTTLS against Prosody's with STARTTLS.
   const plainVariant = variant.replace('starttls', 'plain');
