@@ -73,13 +73,19 @@ describe('offline store window', () => {
     const held = [0, 400, 999, 1000];
     let asked = 0;
     const stored = await untilStored(async () => held[asked++]!, 1000, 10_000, 1);
-    expect({ held: stored.held, counts: stored.counts, asked }).toEqual({ held: 1000, counts: 4, asked: 4 });
+    expect({ held: stored.held, counts: stored.counts, firstHeld: stored.firstHeld, asked }).toEqual({
+      held: 1000,
+      counts: 4,
+      firstHeld: 0,
+      asked: 4,
+    });
   });
 
   it('gives up after its time with what the storage held', async () => {
     let asked = 0;
     const stored = await untilStored(async () => (asked++, 7), 1000, 30, 5);
     expect(stored.held).toBe(7);
+    expect(stored.firstHeld).toBe(7);
     expect(stored.counts).toBe(asked);
     expect(asked).toBeGreaterThan(1);
   });

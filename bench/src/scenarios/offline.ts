@@ -20,19 +20,22 @@ const COUNT_INTERVAL_MS = 5;
 
 /**
  * Counts until `count` are held or `timeoutMs` has passed; `at` is when the last count was read, `counts` how
- * many were made (each costs the server a statement, inside the window).
+ * many were made (each costs the server a statement, inside the window), `firstHeld` what the first one found
+ * (fewer than `count`: the ping was answered before every message was stored).
  */
 export async function untilStored(
   offlineCount: () => Promise<number>,
   count: number,
   timeoutMs: number,
   intervalMs = COUNT_INTERVAL_MS,
-): Promise<{ held: number; at: number; counts: number }> {
+): Promise<{ held: number; at: number; counts: number; firstHeld: number }> {
   const until = performance.now() + timeoutMs;
+  let firstHeld: number | undefined;
   for (let counts = 1; ; counts++) {
     const held = await offlineCount();
+    firstHeld ??= held;
     const at = performance.now();
-    if (held >= count || at >= until) return { held, at, counts };
+    if (held >= count || at >= until) return { held, at, counts, firstHeld };
     await sleep(intervalMs);
   }
 }
@@ -102,6 +105,7 @@ export const offlineScenario: Scenario = {
       storedPerSecond: stored.held < count ? null : round(count / store.wallSeconds, 1),
       storedAfterPingMs: stored.held < count ? null : round(stored.at - pingedAt, 1),
       storageCounts: stored.counts,
+      storedAtFirstCount: stored.firstHeld,
       serverCpuMsPer1000Stored: round((store.serverCpuSeconds * 1_000_000) / count, 1),
       delivered: received,
       firstAfterPresenceMs: firstAt ? round(firstAt - presenceAt, 1) : null,
