@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../src/args.js';
-import { sourceAddress } from '../src/scenarios/idle.js';
+import { levelFigures, sourceAddress } from '../src/scenarios/idle.js';
 import { STANZA_BYTES, benchMessage, parseMarker } from '../src/scenarios/throughput.js';
 import { bodyText } from '../src/load/splitter.js';
 import { untilStored } from '../src/scenarios/offline.js';
@@ -26,6 +26,35 @@ describe('idle source addresses', () => {
       '127.0.0.3',
       '127.0.0.6',
     ]);
+  });
+});
+
+describe('idle figures', () => {
+  it('are named after the connections asked for, 19 400 when the open-file limit caps the 50 000 level', () => {
+    expect(
+      levelFigures(
+        19_400,
+        { connections: 19_400, rssKb: 716_800 },
+        { connections: 10_000, rssKb: 435_200 },
+        102_400,
+      ),
+    ).toEqual({
+      rssMbAt19400: 700,
+      connectionsAt19400: 19_400,
+      kbPerConnectionAt19400: 31.67,
+      growthKbPerConnectionTo19400: 29.96,
+    });
+  });
+
+  it('have no per-connection figure without connections, nor a growth without new ones', () => {
+    expect(
+      levelFigures(1000, { connections: 0, rssKb: 2048 }, { connections: 0, rssKb: 1024 }, 1024),
+    ).toEqual({
+      rssMbAt1000: 2,
+      connectionsAt1000: 0,
+      kbPerConnectionAt1000: null,
+      growthKbPerConnectionTo1000: null,
+    });
   });
 });
 

@@ -34,6 +34,29 @@ export function sourceAddress(index: number): string {
   return `127.0.0.${2 + Math.floor(index / PER_SOURCE_ADDRESS)}`;
 }
 
+/**
+ * The figures of one level, named after `target`, the connections asked for there (the level, or fewer when the
+ * open-file limit caps it): RSS, connections alive, RSS per connection above the baseline, and the growth per
+ * connection since the previous level.
+ */
+export function levelFigures(
+  target: number,
+  now: { connections: number; rssKb: number },
+  previous: { connections: number; rssKb: number },
+  baseRssKb: number,
+): Metrics {
+  return {
+    [`rssMbAt${target}`]: round(now.rssKb / 1024, 1),
+    [`connectionsAt${target}`]: now.connections,
+    [`kbPerConnectionAt${target}`]:
+      now.connections > 0 ? round((now.rssKb - baseRssKb) / now.connections, 2) : null,
+    [`growthKbPerConnectionTo${target}`]:
+      now.connections > previous.connections
+        ? round((now.rssKb - previous.rssKb) / (now.connections - previous.connections), 2)
+        : null,
+  };
+}
+
 export const idleScenario: Scenario = {
   name: 'idle',
   supports: () => true,
@@ -74,14 +97,9 @@ export const idleScenario: Scenario = {
       await sleep(SETTLE_MS);
       const alive = clients.filter((c) => !c.closed).length;
       const rssKb = ctx.meter.sample().rssKb;
-      metrics[`rssMbAt${target}`] = round(rssKb / 1024, 1);
-      metrics[`connectionsAt${target}`] = alive;
-      metrics[`kbPerConnectionAt${target}`] = alive > 0 ? round((rssKb - base) / alive, 2) : null;
-      growth =
-        alive > previous.connections
-          ? round((rssKb - previous.rssKb) / (alive - previous.connections), 2)
-          : null;
-      metrics[`growthKbPerConnectionTo${target}`] = growth;
+      const figures = levelFigures(target, { connections: alive, rssKb }, previous, base);
+      Object.assign(metrics, figures);
+      growth = figures[`growthKbPerConnectionTo${target}`] ?? null;
       previous = { connections: alive, rssKb };
       if (alive < level) {
         ctx.notes.push(
