@@ -72,6 +72,8 @@ export const loginScenario: Scenario = {
     const total = ctx.quick ? 1000 : 5000;
     await ctx.server.createAccounts([...accounts, ...firsts], 'user');
     const sessions = new Map<string, Buffer | undefined>();
+    /** Streams still closing: waited for between windows, so that none is charged another window's closes. */
+    const pending = new Set<Promise<void>>();
     const once = async (username: string, resource: string, offer = false) => {
       const started = performance.now();
       const client: XmppClient = await login(ctx, username, resource, {
@@ -81,13 +83,15 @@ export const loginScenario: Scenario = {
       // A TLS 1.3 ticket comes after the handshake, usually before binding; one not yet here keeps the older.
       if (client.tlsSession) sessions.set(username, client.tlsSession);
       // Not awaited: the next login starts while this stream closes, as a real client population would.
-      void client.close();
+      const closing = client.close().finally(() => pending.delete(closing));
+      pending.add(closing);
       return { ms, resumed: client.tlsResumed };
     };
     // Unmeasured: the server's code warmed up, and the load generator's SaltedPassword of these accounts cached.
     await inParallel(accounts, CONCURRENCY, (a, i) => once(a, `w${i}`));
 
     const measure = async (kind: LoginKind, users: readonly string[]) => {
+      await Promise.all(pending);
       const latency = new LatencyRecorder();
       let resumed = 0;
       const stop = startWindow(ctx, `${kind} logins`);
