@@ -146,6 +146,12 @@ export async function register(
       existing.kind === id.kind &&
       (await verifyPassword(password, existing.password_hash));
     if (!ownRetry) return 421;
+    // The retry takes the row as in flight, unless the reconciler is removing it: both sending at once could
+    // leave the account here and not at the message server (docs/consistency.md, "The reconciler").
+    if (!(await takeUnclaimed(ctx.db, id.local, ['pending']))) {
+      ctx.logger.warn({ localPart: id.local, domain: id.domain }, 'registration retry while being settled');
+      return 500;
+    }
     retry = true;
   }
 
@@ -188,6 +194,25 @@ export async function register(
     await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'pending'`, [id.local]);
   }
   return 500;
+}
+
+/**
+ * Marks a row as having a request in flight (now, so the reconciler leaves it alone for a while), optionally
+ * moving it to `state`, provided it is in one of `states` and no reconciler holds a live claim on it. False when
+ * it could not be taken.
+ */
+async function takeUnclaimed(
+  q: Queryable,
+  local: string,
+  states: AccountRow['state'][],
+  state?: AccountRow['state'],
+): Promise<boolean> {
+  const taken = await q.query(
+    `UPDATE accounts SET state = coalesce($3::text, state), updated_at = now(), claim = NULL, claimed_until = NULL
+      WHERE local_part = $1 AND state = ANY($2::text[]) AND (claimed_until IS NULL OR claimed_until < now())`,
+    [local, states, state ?? null],
+  );
+  return taken.rowCount === 1;
 }
 
 /** Checks an active account's password: the row, 422 (no such account) or 401 (wrong password). */
@@ -265,9 +290,10 @@ export async function remove(
   if (typeof row === 'number') return row;
   const as = ctx.directory.as(id.domain);
   if (!as) return 500;
-  await ctx.db.query(`UPDATE accounts SET state = 'removing', updated_at = now() WHERE local_part = $1`, [
-    id.local,
-  ]);
+  if (!(await takeUnclaimed(ctx.db, id.local, ['active', 'removing'], 'removing'))) {
+    ctx.logger.warn({ localPart: id.local, domain: id.domain }, 'removal retry while being settled');
+    return 500;
+  }
   const outcome = await sendRemove(ctx, as, id.kind, id.local);
   const status = statusOf(outcome);
   if (status === 200 || status === 422) {
