@@ -89,6 +89,15 @@ async function enqueue(thirdParties: string[], perThirdParty: number): Promise<v
 const waiting = async () =>
   (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM gateway_outbox')).rows[0]!.n;
 
+/** Each row's attempts, last error, lease and whether its next attempt is more than 30 s away. */
+const retryState = async () =>
+  (
+    await db.query(
+      `SELECT id::int, attempts, last_error, lease_until, next_attempt_at > now() + interval '30 s' AS later
+         FROM gateway_outbox ORDER BY id`,
+    )
+  ).rows;
+
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe('GatewayOutbox', () => {
@@ -136,11 +145,7 @@ describe('GatewayOutbox', () => {
     const queue = open({ baseDelayMs: 60_000 });
     expect(await queue.drainOnce()).toBe(1);
     expect(await queue.drainOnce()).toBe(0);
-    const rows = await db.query(
-      `SELECT id::int, attempts, last_error, lease_until, next_attempt_at > now() + interval '30 s' AS later
-         FROM gateway_outbox ORDER BY id`,
-    );
-    expect(rows.rows).toEqual([
+    expect(await retryState()).toEqual([
       { id: 1, attempts: 1, last_error: 'status 503', lease_until: null, later: true },
       { id: 2, attempts: 0, last_error: null, lease_until: null, later: false },
     ]);
@@ -195,6 +200,66 @@ describe('GatewayOutbox', () => {
     expect(await outbox.drainOnce()).toBe(1);
   });
 
+  it("delivers every webhook of a third party while another third party's first one never answers", async () => {
+    await enqueue(['alpha', 'beta'], 3);
+    let answerAlpha: (delivery: Delivery) => void = () => {};
+    const alphaAnswered = new Promise<Delivery>((resolve) => (answerAlpha = resolve));
+    // Alpha hangs for longer than the test waits (its timeout is far off): beta must not wait for it.
+    outbox = new GatewayOutbox(
+      db,
+      silent,
+      (row) => {
+        sent.push({ id: row.id, thirdParty: row.thirdParty, data: undefined, attempts: row.attempts });
+        return row.thirdParty === 'alpha' ? alphaAnswered : Promise.resolve(delivered);
+      },
+      { pollMs: 60_000, deliveryTimeoutMs: 50_000 },
+    );
+    await outbox.start();
+    await expect.poll(() => sent.filter((a) => a.thirdParty === 'beta').length, { timeout: 10_000 }).toBe(3);
+    expect(sent.filter((a) => a.thirdParty === 'alpha')).toEqual([
+      { id: 1, thirdParty: 'alpha', data: undefined, attempts: 0 },
+    ]);
+    expect(sent.filter((a) => a.thirdParty === 'beta').map((a) => a.id)).toEqual([2, 4, 6]);
+    // Alpha answers at last: its webhooks follow, in order.
+    answerAlpha(delivered);
+    await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
+    expect(sent.filter((a) => a.thirdParty === 'alpha').map((a) => a.id)).toEqual([1, 3, 5]);
+  });
+
+  it('abandons a delivery that outlasts deliveryTimeoutMs: its signal is aborted and the webhook retried', async () => {
+    await enqueue(['alpha'], 2);
+    const aborted: unknown[] = [];
+    outbox = new GatewayOutbox(
+      db,
+      silent,
+      (row, signal) => {
+        sent.push({ id: row.id, thirdParty: row.thirdParty, data: undefined, attempts: row.attempts });
+        // A delivery that would never answer by itself, as a request does until it is aborted.
+        return new Promise<Delivery>((resolve) =>
+          signal.addEventListener('abort', () => {
+            aborted.push((signal.reason as Error).message);
+            resolve(delivered);
+          }),
+        );
+      },
+      { deliveryTimeoutMs: 200, baseDelayMs: 60_000 },
+    );
+    expect(await outbox.drainOnce()).toBe(1);
+    expect(aborted).toEqual(['no answer within 200 ms']);
+    expect(await retryState()).toEqual([
+      { id: 1, attempts: 1, last_error: 'no answer within 200 ms', lease_until: null, later: true },
+      { id: 2, attempts: 0, last_error: null, lease_until: null, later: false },
+    ]);
+    expect(sent).toEqual([{ id: 1, thirdParty: 'alpha', data: undefined, attempts: 0 }]);
+  });
+
+  it('refuses a delivery timeout that is not shorter than the lease', () => {
+    expect(() => open({ deliveryTimeoutMs: 60_000, leaseMs: 60_000 })).toThrow(
+      new RangeError('outbox: deliveryTimeoutMs must be shorter than leaseMs'),
+    );
+    outbox = undefined;
+  });
+
   it('marks the heads of rows written without one (before heads were marked) when it starts', async () => {
     await db.query(
       `INSERT INTO gateway_outbox (third_party, event)
@@ -224,7 +289,7 @@ describe.skipIf(!onPostgres)('GatewayOutbox on PostgreSQL (skipped unless DATABA
     // A backlog of a few third parties, where `id IN (…)` was planned as a scan of the whole table.
     await enqueue(['alpha', 'beta', 'gamma', 'delta', 'epsilon'], 400);
     await db.query('ANALYZE gateway_outbox');
-    // o and n are the subqueries' aliases; the UPDATE's own target is gateway_outbox.
+    // o, h and n are the subqueries' aliases; the UPDATE's own target is gateway_outbox.
     const target = (await planNodes(db, lease)).filter((n) => n.Alias === 'gateway_outbox');
     expect(target.map((n) => [n['Node Type'], n['Index Name']])).toEqual([
       ['ModifyTable', undefined],
@@ -236,9 +301,15 @@ describe.skipIf(!onPostgres)('GatewayOutbox on PostgreSQL (skipped unless DATABA
     const lease = await leaseStatement();
     await enqueue(['alpha'], 20_000);
     await db.query('ANALYZE gateway_outbox');
-    const heads = (await planNodes(db, lease)).filter((n) => n.Alias === 'o');
+    // h reads the heads; o, the rows leased, is found by primary key.
+    const plan = await planNodes(db, lease);
+    const heads = plan.filter((n) => n.Alias === 'h');
     expect(heads.map((n) => [n['Node Type'], n['Index Name']])).toEqual([
       ['Index Scan', 'gateway_outbox_heads'],
+    ]);
+    const leased = plan.filter((n) => n.Alias === 'o');
+    expect(leased.map((n) => [n['Node Type'], n['Index Name']])).toEqual([
+      ['Index Scan', 'gateway_outbox_pkey'],
     ]);
   });
 });
