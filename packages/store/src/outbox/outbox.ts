@@ -46,7 +46,7 @@ export interface KeyedOutboxOptions {
   /** How long a leased row is left to its server; longer than `deliveryTimeoutMs`. */
   leaseMs?: number;
   pollMs?: number;
-  /** A delivery not settled by then is abandoned (its signal aborted) and retried. */
+  /** A delivery not settled by then is abandoned (its signal aborted) and retried; 30 s or half the lease. */
   deliveryTimeoutMs?: number;
 }
 
@@ -128,13 +128,14 @@ export class KeyedOutbox<Row> {
     options: KeyedOutboxOptions = {},
   ) {
     this.sql = spec.statements;
+    const leaseMs = options.leaseMs ?? 60_000;
     this.options = {
       maxInFlight: options.maxInFlight ?? 64,
       baseDelayMs: options.baseDelayMs ?? 500,
       maxDelayMs: options.maxDelayMs ?? 300_000,
-      leaseMs: options.leaseMs ?? 60_000,
+      leaseMs,
       pollMs: options.pollMs ?? 1_000,
-      deliveryTimeoutMs: options.deliveryTimeoutMs ?? 30_000,
+      deliveryTimeoutMs: options.deliveryTimeoutMs ?? Math.min(30_000, leaseMs / 2),
     };
     if (this.options.deliveryTimeoutMs >= this.options.leaseMs) {
       // Otherwise another server could lease a row whose delivery is still in flight.
