@@ -162,9 +162,11 @@ export async function register(
     status = statusOf(await sendModify(ctx, as, id, password, info, extra));
   }
   if (status === 200) {
-    await ctx.db.query(
+    // Confirmed only if the reconciler did not take the row meanwhile (a request that outlasted the settle delay):
+    // it may have removed the row here already, and then the account just made there is taken back below.
+    const confirmed = await ctx.db.query(
       `UPDATE accounts SET state = 'active', password_hash = $2, verify_code_hash = $3, device_type = $4, vendor = $5,
-          model = $6, extra = $7, updated_at = now() WHERE local_part = $1`,
+          model = $6, extra = $7, updated_at = now() WHERE local_part = $1 AND state = 'pending' AND claim IS NULL`,
       [
         id.local,
         passwordHash,
@@ -175,7 +177,7 @@ export async function register(
         JSON.stringify(extra),
       ],
     );
-    return 200;
+    if (confirmed.rowCount === 1) return 200;
   }
   if (status === 421 || status === 400) {
     await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'pending'`, [id.local]);
@@ -186,7 +188,11 @@ export async function register(
   // No answer, or an error: the message server may or may not have the account. Take it back now if we can;
   // otherwise the pending row keeps the local part reserved and the reconciler removes it later.
   ctx.logger.error(
-    { localPart: id.local, domain: id.domain, outcome: describe(outcome) },
+    {
+      localPart: id.local,
+      domain: id.domain,
+      outcome: status === 200 ? 'overtaken by the reconciler' : describe(outcome),
+    },
     'registration not confirmed',
   );
   const undo = statusOf(await sendRemove(ctx, as, id.kind, id.local));
@@ -299,7 +305,8 @@ export async function remove(
   if (status === 200 || status === 422) {
     if (status === 422)
       await recordDivergence(ctx, id, 'message server did not have the account being removed');
-    await ctx.db.query('DELETE FROM accounts WHERE local_part = $1', [id.local]);
+    // Only the row this removal took: a registration may already have taken the local part again.
+    await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'removing'`, [id.local]);
     return 200;
   }
   ctx.logger.error(

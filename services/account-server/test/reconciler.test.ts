@@ -20,13 +20,16 @@ const BODY = {
   500: BODY_500,
 } as const;
 
-/** A message server's admin API for users (Messages 1, 3, 5) over HTTPS, whose removals can be held. */
+/** A message server's admin API for users (Messages 1, 3, 5) over HTTPS, whose registrations and removals can be held. */
 class FakeMessageServer {
   readonly accounts = new Set<string>();
+  /** Every request, as `path name`. */
+  readonly requests: string[] = [];
   readonly removals: string[] = [];
-  /** While set, removals wait; `release` answers them with this status. */
-  holdRemovals = false;
+  /** Paths whose requests wait until `release`. */
+  readonly hold = new Set<string>();
   private held: (() => void)[] = [];
+  private releaseWith: 200 | 500 = 200;
   private waiters: (() => void)[] = [];
   private server: Server | undefined;
   url = '';
@@ -37,41 +40,41 @@ class FakeMessageServer {
       req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
       req.on('end', () => {
         const name = new URLSearchParams(body).get('name') ?? '';
+        const path = (req.url ?? '').split('?')[0] ?? '';
         const answer = (status: 200 | 421 | 422 | 500) => {
           res.writeHead(status, { 'content-type': 'application/xml' });
           res.end(status === 200 ? '' : BODY[status]);
         };
-        const path = (req.url ?? '').split('?')[0];
-        if (path === '/user/register.xml')
-          return answer(this.accounts.has(name) ? 421 : (this.accounts.add(name), 200));
-        if (path === '/user/modify') return answer(this.accounts.has(name) ? 200 : 422);
-        if (path !== '/user/remove') return answer(500);
-        this.removals.push(name);
-        for (const wake of this.waiters.splice(0)) wake();
-        const remove = (status: 200 | 500) => {
-          if (status === 500) return answer(500);
-          answer(this.accounts.delete(name) ? 200 : 422);
+        const handle = () => {
+          if (path === '/user/remove' && this.releaseWith === 500) return answer(500);
+          if (path === '/user/register.xml')
+            return answer(this.accounts.has(name) ? 421 : (this.accounts.add(name), 200));
+          if (path === '/user/modify') return answer(this.accounts.has(name) ? 200 : 422);
+          if (path === '/user/remove') return answer(this.accounts.delete(name) ? 200 : 422);
+          answer(500);
         };
-        if (this.holdRemovals) this.held.push(() => remove(this.releaseWith));
-        else remove(200);
+        this.requests.push(`${path} ${name}`);
+        if (path === '/user/remove') this.removals.push(name);
+        for (const wake of this.waiters.splice(0)) wake();
+        if (this.hold.has(path)) this.held.push(handle);
+        else handle();
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.url = `https://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
   }
 
-  private releaseWith: 200 | 500 = 200;
-
-  /** Answers the held removals (and those to come) with `status`. */
-  release(status: 200 | 500 = 200): void {
-    this.releaseWith = status;
-    this.holdRemovals = false;
-    for (const answer of this.held.splice(0)) answer();
+  /** Answers the held requests (and those to come); `500` makes removals fail from now on. */
+  release(removals: 200 | 500 = 200): void {
+    this.releaseWith = removals;
+    this.hold.clear();
+    for (const handle of this.held.splice(0)) handle();
   }
 
-  /** Resolves once `count` removals have arrived. */
-  async removalsReached(count: number): Promise<void> {
-    while (this.removals.length < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  /** Resolves once `count` requests to `path` have arrived. */
+  async reached(path: string, count: number): Promise<void> {
+    const arrived = () => this.requests.filter((r) => r.startsWith(`${path} `)).length;
+    while (arrived() < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   async close(): Promise<void> {
@@ -174,9 +177,9 @@ describe('reconciler', () => {
     // The first attempt reached the message server; its answer was lost and so was the take-back.
     ms.accounts.add('carol');
     await unsettled(db, 'carol', 'as1.irsp.test', 'pending');
-    ms.holdRemovals = true;
+    ms.hold.add('/user/remove');
     const round = reconcileOnce(server.context, 0);
-    await ms.removalsReached(1);
+    await ms.reached('/user/remove', 1);
 
     // The client retries while Message 5 is in flight: it must not confirm an account being removed.
     const retry = await register(server, 'carol@as1.irsp.test', 'pw');
@@ -197,17 +200,36 @@ describe('reconciler', () => {
     });
   });
 
+  it('a registration that outlasts the settle delay is not confirmed once the reconciler took its row', async () => {
+    const { ms, db, accountServer } = await setup();
+    const server = await accountServer();
+    ms.hold.add('/user/register.xml');
+    const registration = register(server, 'gina@as1.irsp.test', 'pw');
+    await ms.reached('/user/register.xml', 1);
+    // Message 1 is still in flight when the reconciler (no settle delay here) removes the row: 422 there, gone here.
+    expect(await reconcileOnce(server.context, 0)).toBe(1);
+    ms.release();
+    const answer = await registration;
+    expect({ status: answer.statusCode, body: answer.body }).toEqual({ status: 500, body: BODY_500 });
+    // The account Message 1 then made is taken back: neither side keeps it.
+    expect({ here: await row(db, 'gina'), there: ms.accounts.has('gina') }).toEqual({
+      here: undefined,
+      there: false,
+    });
+    expect(ms.removals).toEqual(['gina', 'gina']);
+  });
+
   it('two account-server instances sharing the database never both act on a row', async () => {
     const { ms, db, accountServer } = await setup();
     const [first, second] = [await accountServer(), await accountServer()];
     ms.accounts.add('dora');
     await unsettled(db, 'dora', 'as1.irsp.test', 'removing');
-    ms.holdRemovals = true;
+    ms.hold.add('/user/remove');
     const firstRound = reconcileOnce(first.context, 0);
-    await ms.removalsReached(1);
+    await ms.reached('/user/remove', 1);
     // The second instance's round ends without sending (or, before the fix, sends a second Message 5).
     const secondRound = reconcileOnce(second.context, 0);
-    await Promise.race([secondRound, ms.removalsReached(2)]);
+    await Promise.race([secondRound, ms.reached('/user/remove', 2)]);
     ms.release(200);
     expect([await firstRound, await secondRound]).toEqual([1, 0]);
     expect(ms.removals).toEqual(['dora']);
@@ -260,10 +282,10 @@ describe('reconciler', () => {
     const rounds = () => recorded.statements.filter((s) => s.sql.includes("state <> 'active'")).length;
     ms.accounts.add('fay');
     await unsettled(db, 'fay', 'as1.irsp.test', 'pending');
-    ms.holdRemovals = true;
+    ms.hold.add('/user/remove');
     const before = rounds();
     const stop = startReconciler(server.context, { intervalMs: 10, settleAfterMs: 0 });
-    await ms.removalsReached(1);
+    await ms.reached('/user/remove', 1);
     // Fifty intervals while the first round waits for its message server.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(rounds() - before).toBe(1);
