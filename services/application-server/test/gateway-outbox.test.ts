@@ -1,9 +1,15 @@
 /**
  * The gateway's webhook queue (clause 8.8): a backlog drains at the speed of the receiver, not one webhook per
  * poll, and each third party's webhooks leave in order through retries and refusals; on PostgreSQL the lease
- * finds its rows by primary key.
+ * finds its rows by primary key; a third party that never answers holds back only its own webhooks.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensureLocalCa, ensureServerCert, type ThirdPartyConfig } from '@irsp/config';
 import { loadMigrations, migrate, openTestDb, type Db } from '@irsp/store';
 import {
   GatewayOutbox,
@@ -11,6 +17,8 @@ import {
   type Delivery,
   type GatewayOutboxOptions,
 } from '../src/gateway/outbox.js';
+import { deliverWebhooks } from '../src/gateway/webhooks.js';
+import { SignedClient } from '../src/signed-client.js';
 import { heldTransaction, planNodes, recordingDb, type Statement } from '../../../test/support/db.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
@@ -224,6 +232,63 @@ describe('GatewayOutbox', () => {
     answerAlpha(delivered);
     await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
     expect(sent.filter((a) => a.thirdParty === 'alpha').map((a) => a.id)).toEqual([1, 3, 5]);
+  });
+
+  it("over HTTPS: a third party whose endpoint never answers does not delay another's webhooks", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'irsp-hooks-'));
+    const ca = (await ensureLocalCa(dir)).cert;
+    const tls = await ensureServerCert(dir, 'hooks', { dns: ['localhost'], ip: ['127.0.0.1'] });
+    const received: { alpha: string[]; beta: string[] } = { alpha: [], beta: [] };
+    const hook = (name: 'alpha' | 'beta'): Promise<Server> => {
+      const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+        let body = '';
+        req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+        req.on('end', () => {
+          received[name].push((JSON.parse(body) as { data: string }).data);
+          // alpha takes the request and never answers.
+          if (name === 'beta') res.writeHead(200).end();
+        });
+      });
+      return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+    };
+    const servers = { alpha: await hook('alpha'), beta: await hook('beta') };
+    const thirdParty = (name: 'alpha' | 'beta'): ThirdPartyConfig => ({
+      name,
+      appid: name,
+      key: 'a-key-shared-with-the-third-party-0123456789',
+      webhookUrl: `https://127.0.0.1:${(servers[name].address() as AddressInfo).port}/hooks`,
+      allow: { addresses: ['127.0.0.1'], messages: [], targets: [] },
+      forward: [9],
+    });
+    const client = new SignedClient({ ca, requestTimeoutMs: 55_000 });
+    try {
+      await enqueue(['alpha', 'beta'], 3);
+      outbox = new GatewayOutbox(
+        db,
+        silent,
+        deliverWebhooks([thirdParty('alpha'), thirdParty('beta')], client, 'gateway'),
+        { pollMs: 60_000, deliveryTimeoutMs: 50_000 },
+      );
+      await outbox.start();
+      await expect.poll(() => received.beta, { timeout: 10_000 }).toEqual(['beta-0', 'beta-1', 'beta-2']);
+      expect(received.alpha).toEqual(['alpha-0']);
+      // alpha drops the connection at last: its webhook is retried later, nothing else was waiting for it.
+      servers.alpha.closeAllConnections();
+      await outbox.stop();
+      expect(received.alpha).toEqual(['alpha-0']);
+      expect(await retryState()).toEqual([
+        { id: 1, attempts: 1, last_error: 'socket hang up', lease_until: null, later: false },
+        { id: 3, attempts: 0, last_error: null, lease_until: null, later: false },
+        { id: 5, attempts: 0, last_error: null, lease_until: null, later: false },
+      ]);
+    } finally {
+      client.close();
+      for (const server of Object.values(servers)) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('abandons a delivery that outlasts deliveryTimeoutMs: its signal is aborted and the webhook retried', async () => {
