@@ -22,3 +22,13 @@ export { loadMigrations, migrate, type Migration } from './migrate.js';
 export { constraintName, isUniqueViolation, sqlState } from './errors.js';
 export { quoteSchema } from './schema.js';
 export { withOwnedDb } from './own.js';
+export {
+  KeyedOutbox,
+  enqueueItem,
+  type Delivery,
+  type KeyedOutboxOptions,
+  type LeasedRow,
+  type OutboxLogger,
+  type OutboxSpec,
+} from './outbox/outbox.js';
+export { outboxStatements, type OutboxStatements, type OutboxTable } from './outbox/table.js';

@@ -146,6 +146,12 @@ export async function register(
       existing.kind === id.kind &&
       (await verifyPassword(password, existing.password_hash));
     if (!ownRetry) return 421;
+    // The retry takes the row as in flight, unless the reconciler is removing it: both sending at once could
+    // leave the account here and not at the message server (docs/consistency.md, "The reconciler").
+    if (!(await takeUnclaimed(ctx.db, id.local, ['pending']))) {
+      ctx.logger.warn({ localPart: id.local, domain: id.domain }, 'registration retry while being settled');
+      return 500;
+    }
     retry = true;
   }
 
@@ -156,9 +162,11 @@ export async function register(
     status = statusOf(await sendModify(ctx, as, id, password, info, extra));
   }
   if (status === 200) {
-    await ctx.db.query(
+    // Confirmed only if the reconciler did not take the row meanwhile (a request that outlasted the settle delay):
+    // it may have removed the row here already, and then the account just made there is taken back below.
+    const confirmed = await ctx.db.query(
       `UPDATE accounts SET state = 'active', password_hash = $2, verify_code_hash = $3, device_type = $4, vendor = $5,
-          model = $6, extra = $7, updated_at = now() WHERE local_part = $1`,
+          model = $6, extra = $7, updated_at = now() WHERE local_part = $1 AND state = 'pending' AND claim IS NULL`,
       [
         id.local,
         passwordHash,
@@ -169,7 +177,7 @@ export async function register(
         JSON.stringify(extra),
       ],
     );
-    return 200;
+    if (confirmed.rowCount === 1) return 200;
   }
   if (status === 421 || status === 400) {
     await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'pending'`, [id.local]);
@@ -180,7 +188,11 @@ export async function register(
   // No answer, or an error: the message server may or may not have the account. Take it back now if we can;
   // otherwise the pending row keeps the local part reserved and the reconciler removes it later.
   ctx.logger.error(
-    { localPart: id.local, domain: id.domain, outcome: describe(outcome) },
+    {
+      localPart: id.local,
+      domain: id.domain,
+      outcome: status === 200 ? 'overtaken by the reconciler' : describe(outcome),
+    },
     'registration not confirmed',
   );
   const undo = statusOf(await sendRemove(ctx, as, id.kind, id.local));
@@ -188,6 +200,25 @@ export async function register(
     await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'pending'`, [id.local]);
   }
   return 500;
+}
+
+/**
+ * Marks a row as having a request in flight (now, so the reconciler leaves it alone for a while), optionally
+ * moving it to `state`, provided it is in one of `states` and no reconciler holds a live claim on it. False when
+ * it could not be taken.
+ */
+async function takeUnclaimed(
+  q: Queryable,
+  local: string,
+  states: AccountRow['state'][],
+  state?: AccountRow['state'],
+): Promise<boolean> {
+  const taken = await q.query(
+    `UPDATE accounts SET state = coalesce($3::text, state), updated_at = now(), claim = NULL, claimed_until = NULL
+      WHERE local_part = $1 AND state = ANY($2::text[]) AND (claimed_until IS NULL OR claimed_until < now())`,
+    [local, states, state ?? null],
+  );
+  return taken.rowCount === 1;
 }
 
 /** Checks an active account's password: the row, 422 (no such account) or 401 (wrong password). */
@@ -265,15 +296,17 @@ export async function remove(
   if (typeof row === 'number') return row;
   const as = ctx.directory.as(id.domain);
   if (!as) return 500;
-  await ctx.db.query(`UPDATE accounts SET state = 'removing', updated_at = now() WHERE local_part = $1`, [
-    id.local,
-  ]);
+  if (!(await takeUnclaimed(ctx.db, id.local, ['active', 'removing'], 'removing'))) {
+    ctx.logger.warn({ localPart: id.local, domain: id.domain }, 'removal retry while being settled');
+    return 500;
+  }
   const outcome = await sendRemove(ctx, as, id.kind, id.local);
   const status = statusOf(outcome);
   if (status === 200 || status === 422) {
     if (status === 422)
       await recordDivergence(ctx, id, 'message server did not have the account being removed');
-    await ctx.db.query('DELETE FROM accounts WHERE local_part = $1', [id.local]);
+    // Only the row this removal took: a registration may already have taken the local part again.
+    await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'removing'`, [id.local]);
     return 200;
   }
   ctx.logger.error(

@@ -44,12 +44,14 @@ export class SignedClient {
     url: URL,
     options: RequestOptions,
     body: string | undefined,
+    abandoned?: AbortSignal,
   ): Promise<{ status: number; body: string } | { unreachable: string }> {
+    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
     return new Promise((resolve) => {
       const req = request(url, {
         ...options,
         agent: this.agent,
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        signal: abandoned ? AbortSignal.any([timeout, abandoned]) : timeout,
       });
       req.on('error', (error) => resolve({ unreachable: error.message }));
       req.on('response', (response) => {
@@ -104,12 +106,13 @@ export class SignedClient {
       : interpretResponse(operation, answer.status, answer.body);
   }
 
-  /** A JSON body whose `timestamp` and `nonce` the caller set, signed with them. */
+  /** A JSON body whose `timestamp` and `nonce` the caller set, signed with them; `abandoned` cancels it. */
   async postJson(
     url: string,
     body: string,
     signed: { timestamp: number; nonce: string },
     key: string,
+    abandoned?: AbortSignal,
   ): Promise<WebhookOutcome> {
     const target = new URL(url);
     const signature = sign(key, { method: 'POST', path: target.pathname, ...signed, payload: body });
@@ -117,6 +120,7 @@ export class SignedClient {
       target,
       { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature } },
       body,
+      abandoned,
     );
     return 'unreachable' in answer
       ? { kind: 'unreachable', reason: answer.unreachable }

@@ -1,9 +1,15 @@
 /**
  * The gateway's webhook queue (clause 8.8): a backlog drains at the speed of the receiver, not one webhook per
  * poll, and each third party's webhooks leave in order through retries and refusals; on PostgreSQL the lease
- * finds its rows by primary key.
+ * finds its rows by primary key; a third party that never answers holds back only its own webhooks.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensureLocalCa, ensureServerCert, type ThirdPartyConfig } from '@irsp/config';
 import { loadMigrations, migrate, openTestDb, type Db } from '@irsp/store';
 import {
   GatewayOutbox,
@@ -11,6 +17,8 @@ import {
   type Delivery,
   type GatewayOutboxOptions,
 } from '../src/gateway/outbox.js';
+import { deliverWebhooks } from '../src/gateway/webhooks.js';
+import { SignedClient } from '../src/signed-client.js';
 import { heldTransaction, planNodes, recordingDb, type Statement } from '../../../test/support/db.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;
@@ -89,6 +97,15 @@ async function enqueue(thirdParties: string[], perThirdParty: number): Promise<v
 const waiting = async () =>
   (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM gateway_outbox')).rows[0]!.n;
 
+/** Each row's attempts, last error, lease and whether its next attempt is more than 30 s away. */
+const retryState = async () =>
+  (
+    await db.query(
+      `SELECT id::int, attempts, last_error, lease_until, next_attempt_at > now() + interval '30 s' AS later
+         FROM gateway_outbox ORDER BY id`,
+    )
+  ).rows;
+
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe('GatewayOutbox', () => {
@@ -136,11 +153,7 @@ describe('GatewayOutbox', () => {
     const queue = open({ baseDelayMs: 60_000 });
     expect(await queue.drainOnce()).toBe(1);
     expect(await queue.drainOnce()).toBe(0);
-    const rows = await db.query(
-      `SELECT id::int, attempts, last_error, lease_until, next_attempt_at > now() + interval '30 s' AS later
-         FROM gateway_outbox ORDER BY id`,
-    );
-    expect(rows.rows).toEqual([
+    expect(await retryState()).toEqual([
       { id: 1, attempts: 1, last_error: 'status 503', lease_until: null, later: true },
       { id: 2, attempts: 0, last_error: null, lease_until: null, later: false },
     ]);
@@ -195,6 +208,125 @@ describe('GatewayOutbox', () => {
     expect(await outbox.drainOnce()).toBe(1);
   });
 
+  it("delivers every webhook of a third party while another third party's first one never answers", async () => {
+    await enqueue(['alpha', 'beta'], 3);
+    let answerAlpha: (delivery: Delivery) => void = () => {};
+    const alphaAnswered = new Promise<Delivery>((resolve) => (answerAlpha = resolve));
+    // Alpha hangs for longer than the test waits (its timeout is far off): beta must not wait for it.
+    outbox = new GatewayOutbox(
+      db,
+      silent,
+      (row) => {
+        sent.push({ id: row.id, thirdParty: row.thirdParty, data: undefined, attempts: row.attempts });
+        return row.thirdParty === 'alpha' ? alphaAnswered : Promise.resolve(delivered);
+      },
+      { pollMs: 60_000, deliveryTimeoutMs: 50_000 },
+    );
+    await outbox.start();
+    await expect.poll(() => sent.filter((a) => a.thirdParty === 'beta').length, { timeout: 10_000 }).toBe(3);
+    expect(sent.filter((a) => a.thirdParty === 'alpha')).toEqual([
+      { id: 1, thirdParty: 'alpha', data: undefined, attempts: 0 },
+    ]);
+    expect(sent.filter((a) => a.thirdParty === 'beta').map((a) => a.id)).toEqual([2, 4, 6]);
+    // Alpha answers at last: its webhooks follow, in order.
+    answerAlpha(delivered);
+    await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
+    expect(sent.filter((a) => a.thirdParty === 'alpha').map((a) => a.id)).toEqual([1, 3, 5]);
+  });
+
+  it("over HTTPS: a third party whose endpoint never answers does not delay another's webhooks", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'irsp-hooks-'));
+    const ca = (await ensureLocalCa(dir)).cert;
+    const tls = await ensureServerCert(dir, 'hooks', { dns: ['localhost'], ip: ['127.0.0.1'] });
+    const received: { alpha: string[]; beta: string[] } = { alpha: [], beta: [] };
+    const hook = (name: 'alpha' | 'beta'): Promise<Server> => {
+      const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+        let body = '';
+        req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+        req.on('end', () => {
+          received[name].push((JSON.parse(body) as { data: string }).data);
+          // alpha takes the request and never answers.
+          if (name === 'beta') res.writeHead(200).end();
+        });
+      });
+      return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+    };
+    const servers = { alpha: await hook('alpha'), beta: await hook('beta') };
+    const thirdParty = (name: 'alpha' | 'beta'): ThirdPartyConfig => ({
+      name,
+      appid: name,
+      key: 'a-key-shared-with-the-third-party-0123456789',
+      webhookUrl: `https://127.0.0.1:${(servers[name].address() as AddressInfo).port}/hooks`,
+      allow: { addresses: ['127.0.0.1'], messages: [], targets: [] },
+      forward: [9],
+    });
+    const client = new SignedClient({ ca, requestTimeoutMs: 55_000 });
+    try {
+      await enqueue(['alpha', 'beta'], 3);
+      outbox = new GatewayOutbox(
+        db,
+        silent,
+        deliverWebhooks([thirdParty('alpha'), thirdParty('beta')], client, 'gateway'),
+        { pollMs: 60_000, deliveryTimeoutMs: 50_000 },
+      );
+      await outbox.start();
+      await expect.poll(() => received.beta, { timeout: 10_000 }).toEqual(['beta-0', 'beta-1', 'beta-2']);
+      expect(received.alpha).toEqual(['alpha-0']);
+      // alpha drops the connection at last: its webhook is retried later, nothing else was waiting for it.
+      servers.alpha.closeAllConnections();
+      await outbox.stop();
+      expect(received.alpha).toEqual(['alpha-0']);
+      expect(await retryState()).toEqual([
+        { id: 1, attempts: 1, last_error: 'socket hang up', lease_until: null, later: false },
+        { id: 3, attempts: 0, last_error: null, lease_until: null, later: false },
+        { id: 5, attempts: 0, last_error: null, lease_until: null, later: false },
+      ]);
+    } finally {
+      client.close();
+      for (const server of Object.values(servers)) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('abandons a delivery that outlasts deliveryTimeoutMs: its signal is aborted and the webhook retried', async () => {
+    await enqueue(['alpha'], 2);
+    const aborted: unknown[] = [];
+    outbox = new GatewayOutbox(
+      db,
+      silent,
+      (row, signal) => {
+        sent.push({ id: row.id, thirdParty: row.thirdParty, data: undefined, attempts: row.attempts });
+        // A delivery that would never answer by itself, as a request does until it is aborted.
+        return new Promise<Delivery>((resolve) =>
+          signal.addEventListener('abort', () => {
+            aborted.push((signal.reason as Error).message);
+            resolve(delivered);
+          }),
+        );
+      },
+      { deliveryTimeoutMs: 200, baseDelayMs: 60_000 },
+    );
+    expect(await outbox.drainOnce()).toBe(1);
+    expect(aborted).toEqual(['no answer within 200 ms']);
+    expect(await retryState()).toEqual([
+      { id: 1, attempts: 1, last_error: 'no answer within 200 ms', lease_until: null, later: true },
+      { id: 2, attempts: 0, last_error: null, lease_until: null, later: false },
+    ]);
+    expect(sent).toEqual([{ id: 1, thirdParty: 'alpha', data: undefined, attempts: 0 }]);
+  });
+
+  it('refuses a delivery timeout that is not shorter than the lease', () => {
+    expect(() => open({ deliveryTimeoutMs: 60_000, leaseMs: 60_000 })).toThrow(
+      new RangeError('outbox: deliveryTimeoutMs must be shorter than leaseMs'),
+    );
+    outbox = undefined;
+    // Unless given, the timeout is half of a lease shorter than its default.
+    expect(() => open({ leaseMs: 20_000 })).not.toThrow();
+  });
+
   it('marks the heads of rows written without one (before heads were marked) when it starts', async () => {
     await db.query(
       `INSERT INTO gateway_outbox (third_party, event)
@@ -224,7 +356,7 @@ describe.skipIf(!onPostgres)('GatewayOutbox on PostgreSQL (skipped unless DATABA
     // A backlog of a few third parties, where `id IN (…)` was planned as a scan of the whole table.
     await enqueue(['alpha', 'beta', 'gamma', 'delta', 'epsilon'], 400);
     await db.query('ANALYZE gateway_outbox');
-    // o and n are the subqueries' aliases; the UPDATE's own target is gateway_outbox.
+    // o, h and n are the subqueries' aliases; the UPDATE's own target is gateway_outbox.
     const target = (await planNodes(db, lease)).filter((n) => n.Alias === 'gateway_outbox');
     expect(target.map((n) => [n['Node Type'], n['Index Name']])).toEqual([
       ['ModifyTable', undefined],
@@ -236,9 +368,15 @@ describe.skipIf(!onPostgres)('GatewayOutbox on PostgreSQL (skipped unless DATABA
     const lease = await leaseStatement();
     await enqueue(['alpha'], 20_000);
     await db.query('ANALYZE gateway_outbox');
-    const heads = (await planNodes(db, lease)).filter((n) => n.Alias === 'o');
+    // h reads the heads; o, the rows leased, is found by primary key.
+    const plan = await planNodes(db, lease);
+    const heads = plan.filter((n) => n.Alias === 'h');
     expect(heads.map((n) => [n['Node Type'], n['Index Name']])).toEqual([
       ['Index Scan', 'gateway_outbox_heads'],
+    ]);
+    const leased = plan.filter((n) => n.Alias === 'o');
+    expect(leased.map((n) => [n['Node Type'], n['Index Name']])).toEqual([
+      ['Index Scan', 'gateway_outbox_pkey'],
     ]);
   });
 });

@@ -22,12 +22,19 @@ let base: string;
 let ca: string;
 const seen: { method: string; url: string; signature: unknown; body: string }[] = [];
 let answer = { status: 200, body: '' };
+/** Per request to /hang: resolves when the sender closed it. */
+const hanging: Promise<void>[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'irsp-signed-'));
   ca = (await ensureLocalCa(dir)).cert;
   const tls = await ensureServerCert(dir, 'peer', { dns: ['localhost'], ip: ['127.0.0.1'] });
   server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    if (req.url === '/hang') {
+      // A receiver that never answers: only the sender can end the exchange.
+      hanging.push(new Promise<void>((resolve) => res.on('close', () => resolve())));
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -113,6 +120,18 @@ describe('SignedClient', () => {
     expect(request.body).toBe(body);
     const parts = { method: 'POST', path: '/hooks/irsp', ...signed, payload: body };
     expect(signatureMatches(KEY, parts, request.signature)).toBe(true);
+    client.close();
+  });
+
+  it('ends a webhook post its caller abandoned (the outbox gave up on it) before the request timeout', async () => {
+    const client = new SignedClient({ ca, requestTimeoutMs: 60_000 });
+    const abandoned = new AbortController();
+    const signed = { timestamp: 1_700_000_000, nonce: 'n0nce-0123456789ab' };
+    const post = client.postJson(`${base}/hang`, '{}', signed, KEY, abandoned.signal);
+    await expect.poll(() => hanging.length).toBe(1);
+    abandoned.abort(new Error('no answer within 200 ms'));
+    expect((await post).kind).toBe('unreachable');
+    await hanging[0];
     client.close();
   });
 });

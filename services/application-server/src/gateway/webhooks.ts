@@ -37,8 +37,8 @@ export function deliverWebhooks(
   thirdParties: readonly ThirdPartyConfig[],
   client: SignedClient,
   appid: string,
-): (row: GatewayOutboxRow) => Promise<Delivery> {
-  return async (row) => {
+): (row: GatewayOutboxRow, signal: AbortSignal) => Promise<Delivery> {
+  return async (row, signal) => {
     const thirdParty = thirdParties.find((t) => t.name === row.thirdParty);
     if (!thirdParty) return { kind: 'refused', reason: 'third party no longer configured' };
     const signed = { timestamp: nowSeconds(), nonce: newNonce() };
@@ -55,6 +55,7 @@ export function deliverWebhooks(
       JSON.stringify(body.data),
       signed,
       thirdParty.key,
+      signal,
     );
     if (outcome.kind === 'unreachable') return { kind: 'retry', reason: outcome.reason };
     if (outcome.status >= 200 && outcome.status < 300) return { kind: 'delivered' };
