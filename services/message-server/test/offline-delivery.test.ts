@@ -6,63 +6,13 @@
  *   back-pressure: a slow reader gets all of it, a reader that drops keeps what was not confirmed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '@irsp/store';
 import { recordingDb, type Statement } from '../../../test/support/db.js';
 import { startXmppMessageServer, type XmppFixture } from './fixture.js';
 import { RawSession } from './raw-session.js';
+import { INSERT, StoreGate } from './store-gate.js';
 
-const INSERT = 'INSERT INTO offline_messages';
 const PING = (id: string) => `<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`;
 const PONG = (id: string) => new RegExp(`<iq type='result' id='${id}' to='alice@as1\\.irsp\\.test/send'/>`);
-
-/**
- * The offline store's inserts, held while the gate is shut and refused while it fails (before they run, so nothing
- * is committed on either database); the other statements pass.
- */
-class StoreGate {
-  /** Inserts that have reached the gate. */
-  arrived = 0;
-  failing = false;
-  private opened: Promise<void> = Promise.resolve();
-  private release: () => void = () => undefined;
-
-  shut(): void {
-    this.opened = new Promise((resolve) => (this.release = resolve));
-  }
-
-  open(): void {
-    this.release();
-  }
-
-  wrap(db: Db): Db {
-    const pass = async (sql: string): Promise<void> => {
-      if (!sql.includes(INSERT)) return;
-      this.arrived++;
-      await this.opened;
-      if (this.failing) throw new Error('the database refused the insert (test)');
-    };
-    return {
-      kind: db.kind,
-      schema: db.schema,
-      query: async <T>(sql: string, params?: unknown[]) => {
-        await pass(sql);
-        return db.query<T>(sql, params);
-      },
-      exec: (sql) => db.exec(sql),
-      transaction: (fn) =>
-        db.transaction((tx) =>
-          fn({
-            query: async <T>(sql: string, params?: unknown[]) => {
-              await pass(sql);
-              return tx.query<T>(sql, params);
-            },
-            exec: (sql) => tx.exec(sql),
-          }),
-        ),
-      close: () => db.close(),
-    };
-  }
-}
 
 let fixture: XmppFixture;
 const gate = new StoreGate();
