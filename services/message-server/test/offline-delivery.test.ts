@@ -64,7 +64,7 @@ beforeAll(async () => {
       return recording.db;
     },
   });
-  for (const name of ['alice', 'bob', 'carol', 'dave']) await fixture.register(name, `${name} pw`);
+  for (const name of ['alice', 'bob', 'carol', 'dave', 'erin']) await fixture.register(name, `${name} pw`);
   // alice is related to bob (clause 7.2: only related accounts exchange messages).
   await fixture.db.query(
     `INSERT INTO roster (owner, contact, subscription) VALUES
@@ -197,4 +197,14 @@ describe('a backlog of stored messages', () => {
     expect(backlogIds(second.text)).toEqual(remaining);
     await expect.poll(() => rows('dave'), { timeout: 10_000 }).toEqual([]);
   }, 240_000);
+
+  it('initial presence sent again while the backlog goes out does not send it twice', async () => {
+    await backlog('erin', 20);
+    const erin = await login('erin', 'twice');
+    erin.write("<presence/><presence type='unavailable'/><presence/>");
+    await expect.poll(() => backlogIds(erin.text).length, { timeout: 60_000 }).toBeGreaterThanOrEqual(20);
+    await expect.poll(() => rows('erin'), { timeout: 10_000 }).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(backlogIds(erin.text)).toEqual(range(0, 20));
+  }, 90_000);
 });

@@ -45,6 +45,8 @@ export class MessageRouter implements C2sRouter {
   private readonly delivery: Delivery;
   private readonly presence: Presence;
   private readonly serverIqs: ServerIqs;
+  /** Sessions whose stored messages are being delivered (a second initial presence does not start another run). */
+  private readonly deliveringOffline = new WeakSet<C2sSession>();
 
   constructor(
     private readonly domain: string,
@@ -150,10 +152,14 @@ export class MessageRouter implements C2sRouter {
         if (type !== undefined && type !== 'unavailable') return; // RFC 6121 §4.7.1: ignored without a `to`
         // What was stored while the account was offline follows its initial presence (XEP-0160 §4), alongside the
         // stream: its answers (XEP-0198 acks among them) are read while the backlog is sent.
-        if (await this.presence.own(from, stanza))
-          this.deliverOffline(from).catch((error: unknown) =>
-            this.logger.error({ err: error, id: from.id }, 'offline messages not delivered'),
-          );
+        if ((await this.presence.own(from, stanza)) && !this.deliveringOffline.has(from)) {
+          this.deliveringOffline.add(from);
+          this.deliverOffline(from)
+            .catch((error: unknown) =>
+              this.logger.error({ err: error, id: from.id }, 'offline messages not delivered'),
+            )
+            .finally(() => this.deliveringOffline.delete(from));
+        }
         return;
       }
       return this.presence.directed(from, stanza, to);
