@@ -118,6 +118,22 @@ describe('a message to an offline account, then a ping', () => {
     expect(await rows('bob')).toHaveLength(1);
   });
 
+  it('a stream closed right after them still gets the answer, once the message is committed, then the close', async () => {
+    const alice = await login('alice', 'closing');
+    gate.shut();
+    const arrived = gate.arrived;
+    alice.write(
+      `<message to='bob@as1.irsp.test' type='chat' id='m3'><body>last words</body></message>${PING('p9')}</stream:stream>`,
+    );
+    await expect.poll(() => gate.arrived, { timeout: 10_000 }).toBe(arrived + 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(alice.text).toBe('');
+    gate.open();
+    await alice.closed;
+    expect(alice.text).toBe("<iq type='result' id='p9' to='alice@as1.irsp.test/closing'/></stream:stream>");
+    expect((await rows('bob')).at(-1)).toContain("id='m3'");
+  });
+
   it('messages in a row are still stored together: 200 messages, a handful of inserts, all committed at the ping', async () => {
     const alice = sessions[0]!;
     const before = statements.filter((s) => s.sql.includes(INSERT)).length;
@@ -127,8 +143,8 @@ describe('a message to an offline account, then a ping', () => {
     alice.write(messages + PING('p3'));
     await alice.take(PONG('p3'), 30_000);
     const stored = await rows('bob');
-    expect(stored).toHaveLength(201);
-    expect(stored.slice(1).map((s) => /id='(g\d+)'/.exec(s)![1])).toEqual(range(0, 200).map((i) => `g${i}`));
+    expect(stored).toHaveLength(202);
+    expect(stored.slice(2).map((s) => /id='(g\d+)'/.exec(s)![1])).toEqual(range(0, 200).map((i) => `g${i}`));
     // One insert per message would be 200: the sender is not bound by the commit latency.
     expect(statements.filter((s) => s.sql.includes(INSERT)).length - before).toBeLessThanOrEqual(10);
   }, 60_000);
