@@ -8,7 +8,7 @@ import { startXmppMessageServer, type XmppFixture } from './fixture.js';
 import { RawSession } from './raw-session.js';
 
 /** Short enough for a test, long enough that the sender's ping must be answered well before the cut-off. */
-const SLOW_READER_TIMEOUT_MS = 8_000;
+const SLOW_READER_TIMEOUT_MS = 15_000;
 const CUT_OFF = 'reader too slow for too long: disconnected';
 
 let fixture: XmppFixture;
