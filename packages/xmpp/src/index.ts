@@ -5,6 +5,7 @@ export * from './xml/element.js';
 export * from './xml/stream-parser.js';
 export * from './sasl/index.js';
 export * from './c2s/session.js';
+export * from './output-barrier.js';
 export * from './c2s/connection.js';
 export * from './c2s/transport.js';
 export * from './c2s/server.js';

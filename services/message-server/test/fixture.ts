@@ -53,9 +53,20 @@ export async function startXmppMessageServer(
     tlsDir?: string;
     /** A loopback address of its own for XMPP (a Prosody peer dials port 5269 at the domain's address). */
     xmppHost?: string;
+    /** What the server gets instead of the test database (a wrapper that records or holds statements). */
+    wrapDb?: (db: Db) => Db;
   } = {},
 ): Promise<XmppFixture> {
-  const { directTls, websocket, domain = DOMAIN, s2sPort, tlsDir, xmppHost = '127.0.0.1', ...rest } = options;
+  const {
+    directTls,
+    websocket,
+    domain = DOMAIN,
+    s2sPort,
+    tlsDir,
+    xmppHost = '127.0.0.1',
+    wrapDb = (db: Db) => db,
+    ...rest
+  } = options;
   const dir = tlsDir ? undefined : await tempDir();
   const tls = await serverTlsFor(tlsDir ?? dir!.path, `ms-${domain}`, [domain]);
   const untrust = trustCaForXmppClients(tls.ca);
@@ -78,7 +89,7 @@ export async function startXmppMessageServer(
       credentials,
     },
     accountServerUrl: 'https://127.0.0.1:1',
-    db,
+    db: wrapDb(db),
     logger: log.logger,
     tls,
     ca: tls.ca,

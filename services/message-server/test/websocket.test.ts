@@ -164,6 +164,24 @@ describe('one router for both transports', () => {
     );
   });
 
+  it('stored messages reach a WebSocket client at its next login and are then deleted (confirmed by ws)', async () => {
+    const bob = clients.find((c) => c.jid?.toString() === 'bob@as1.irsp.test/desk')!;
+    for (const n of [1, 2, 3])
+      await bob.send(
+        xml('message', { to: 'alice@as1.irsp.test', type: 'chat' }, xml('body', {}, `kept ${n}`)),
+      );
+    const stored = () =>
+      fixture.db.query(`SELECT count(*)::int AS n FROM offline_messages WHERE owner = 'alice'`);
+    await expect.poll(async () => (await stored()).rows[0]).toEqual({ n: 3 });
+    const alice = await wsLogin('alice', 'alice pw', 'browser');
+    await alice.send(xml('presence'));
+    for (const n of [1, 2, 3]) {
+      const message = await received(alice, (s) => s.is('message') && s.getChildText('body') === `kept ${n}`);
+      expect(message.getChild('delay', 'urn:xmpp:delay')?.attrs.from).toBe(DOMAIN);
+    }
+    await expect.poll(async () => (await stored()).rows[0]).toEqual({ n: 0 });
+  });
+
   it('no password reaches the log', () => {
     const text = fixture.log.lines.join('\n');
     for (const secret of ['alice pw', '#lock1 pw', 'bob pw']) expect(text).not.toContain(secret);

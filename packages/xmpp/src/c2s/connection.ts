@@ -17,8 +17,8 @@ import {
 import { NS } from '../namespaces.js';
 import { decodeSaslData, encodeSaslData, type Mechanism, type SaslSession } from '../sasl/index.js';
 import { randomHex } from '../sasl/random.js';
-import type { Element } from '../xml/element.js';
-import { xml } from '../xml/element.js';
+import { Element, xml } from '../xml/element.js';
+import { OutputBarrier } from '../output-barrier.js';
 import type { C2sRouter, C2sSession } from './session.js';
 import type { LoginThrottle } from './throttle.js';
 import type { C2sTransport, C2sTransportEvents } from './transport.js';
@@ -34,10 +34,15 @@ export interface C2sLimits {
   maxAuthFailures: number;
   /** Keep-alive interval towards the client (NAT traversal): whitespace (RFC 6120 §4.6.1) or a WebSocket ping. */
   keepaliveIntervalMs: number;
-  /** Output queued for a slow reader above which it counts as slow (bytes). */
+  /** Output queued for a reader above four times which it is cut off at once (bytes). */
   maxBufferedBytes: number;
-  /** How long a reader may stay slow before it is cut off. */
+  /**
+   * How long a reader may stay behind (output above the transport's high-water mark, no drain since) before it is
+   * cut off with a `policy-violation` stream error; checked every half of it.
+   */
   slowReaderTimeoutMs: number;
+  /** Longest a sender's reading is paused for a recipient that is behind; one behind longer is not waited for. */
+  senderPauseMs: number;
 }
 
 export const DEFAULT_C2S_LIMITS: C2sLimits = {
@@ -48,6 +53,7 @@ export const DEFAULT_C2S_LIMITS: C2sLimits = {
   keepaliveIntervalMs: 60_000,
   maxBufferedBytes: 1024 * 1024,
   slowReaderTimeoutMs: 30_000,
+  senderPauseMs: 250,
 };
 
 export interface C2sLogger {
@@ -100,7 +106,12 @@ export class C2sConnection implements C2sSession {
   /** Until a resource is bound; cleared then, so an idle connection holds no timer of its own. */
   private authTimer: NodeJS.Timeout | undefined;
   private wheel: KeepaliveWheel | undefined;
+  /** Since when output has waited above the high-water mark without a drain. */
   private slowSince: number | undefined;
+  private pauseTimer: NodeJS.Timeout | undefined;
+  /** Allocated on the first hold() or sendConfirmed(): most connections never use them. */
+  private barrier: OutputBarrier | undefined;
+  private confirming: Set<(ok: boolean) => void> | undefined;
   /** Allocated on the first wait only: most connections never wait. */
   private drainWaiters: (() => void)[] | undefined;
   private reportedGone = false;
@@ -153,13 +164,23 @@ export class C2sConnection implements C2sSession {
     return this.output(() => this.transport.write(text));
   }
 
-  private writeElement(element: Element): boolean {
-    return this.output(() => this.transport.write(this.transport.element(element)));
+  private writeElement(element: Element, written?: (error?: Error | null) => void): boolean {
+    return this.output(() => this.transport.write(this.transport.element(element), written));
   }
 
-  /** Every write goes through here: slow readers are noticed (and cut off when far behind). */
+  /** Every write goes through here: behind the output barrier while something is held (hold()). */
   private output(write: () => boolean): boolean {
     if (this.closed || this.transport.destroyed) return false;
+    if (this.barrier?.holding) {
+      this.barrier.run(() => void this.emit(write));
+      return true;
+    }
+    return this.emit(write);
+  }
+
+  /** Writes now: slow readers are noticed (and cut off when far behind). */
+  private emit(write: () => boolean): boolean {
+    if (this.transport.destroyed) return false;
     this.lastWrite = Date.now();
     const ok = write();
     const queued = this.transport.bufferedBytes;
@@ -169,8 +190,7 @@ export class C2sConnection implements C2sSession {
       this.transport.destroy();
       return false;
     }
-    if (queued > this.options.limits.maxBufferedBytes && this.slowSince === undefined)
-      this.slowSince = Date.now();
+    if (!ok) this.slowSince ??= Date.now();
     return ok;
   }
 
@@ -185,7 +205,29 @@ export class C2sConnection implements C2sSession {
   // --- C2sSession ------------------------------------------------------------------------------------------------
 
   send(stanza: Element): boolean {
-    return this.writeElement(stanza);
+    if (this.writeElement(stanza) || this.closed) return true;
+    // Pausing the sender helps a reader only just behind; one behind for longer is left to the slow-reader limits.
+    const since = this.slowSince;
+    return since === undefined || Date.now() - since >= this.options.limits.senderPauseMs;
+  }
+
+  sendConfirmed(stanza: Element): Promise<boolean> {
+    if (this.closed || this.transport.destroyed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const confirm = (ok: boolean): void => {
+        if (this.confirming?.delete(confirm)) resolve(ok);
+      };
+      (this.confirming ??= new Set()).add(confirm);
+      this.writeElement(stanza, (error) => confirm(!error));
+    });
+  }
+
+  hold(durable: Promise<unknown>): void {
+    if (this.closed) return;
+    this.barrier ??= new OutputBarrier((refusal) => {
+      if (refusal instanceof Element) this.emit(() => this.transport.write(this.transport.element(refusal)));
+    });
+    this.barrier.hold(durable);
   }
 
   writable(): Promise<void> {
@@ -195,11 +237,16 @@ export class C2sConnection implements C2sSession {
   }
 
   pause(): void {
+    if (this.pausedByRouter || this.closed) return;
     this.pausedByRouter = true;
     this.transport.pause();
+    // Whoever it waits for, a sender reads again after senderPauseMs.
+    this.pauseTimer = setTimeout(() => this.resume(), this.options.limits.senderPauseMs);
   }
 
   resume(): void {
+    clearTimeout(this.pauseTimer);
+    this.pauseTimer = undefined;
     this.pausedByRouter = false;
     if (!this.closed && !this.pausedByBacklog) this.transport.resume();
   }
@@ -495,7 +542,7 @@ export class C2sConnection implements C2sSession {
 
   private startKeepalive(): void {
     const interval = this.options.limits.keepaliveIntervalMs;
-    this.wheel = KeepaliveWheel.for(Math.min(interval, this.options.limits.slowReaderTimeoutMs));
+    this.wheel = KeepaliveWheel.for(Math.min(interval, this.options.limits.slowReaderTimeoutMs / 2));
     this.wheel.add(this);
   }
 
@@ -503,8 +550,12 @@ export class C2sConnection implements C2sSession {
   keepaliveTick(now: number): void {
     if (this.closed) return;
     if (this.slowSince !== undefined && now - this.slowSince > this.options.limits.slowReaderTimeoutMs) {
-      this.options.logger.warn({ id: this.id }, 'reader too slow for too long: disconnected');
-      this.transport.destroy();
+      // What is queued still goes out before the error, to a reader that reads again (end() waits 5 s at most).
+      this.options.logger.warn(
+        { id: this.id, queued: this.transport.bufferedBytes },
+        'reader too slow for too long: disconnected',
+      );
+      this.fail('policy-violation', 'reader too slow');
       return;
     }
     if (now - this.lastWrite >= this.options.limits.keepaliveIntervalMs)
@@ -542,7 +593,9 @@ export class C2sConnection implements C2sSession {
     this.sendHeader();
     this.write(this.transport.close);
     this.closed = true;
-    this.transport.end();
+    // After what the output barrier still holds.
+    if (this.barrier) this.barrier.run(() => this.transport.end());
+    else this.transport.end();
     // A peer that never closes its side is not waited for.
     const timer = setTimeout(() => this.transport.destroy(), 5_000);
     timer.unref();
@@ -555,7 +608,10 @@ export class C2sConnection implements C2sSession {
     this.authTimer = undefined;
     this.wheel?.delete(this);
     this.wheel = undefined;
+    clearTimeout(this.pauseTimer);
     this.onDrain();
+    // Not confirmed by now: never (the owner keeps what it holds for the stanza).
+    for (const confirm of this.confirming ?? []) confirm(false);
     if (this.bound) {
       this.bound = false;
       this.options.router.unbound(this);

@@ -9,8 +9,23 @@ export interface C2sSession {
   /** Full JID once bound. */
   readonly jid: Jid;
   readonly remoteAddress: string | undefined;
-  /** Writes a stanza; false when the client reads too slowly and output is queued (back-pressure). */
+  /**
+   * Writes a stanza; false when the client reads slowly and it is worth pausing its sender a moment (back-pressure).
+   * A reader behind for longer than `senderPauseMs` is not waited for: true, and the slow-reader limits apply.
+   */
   send(stanza: Element): boolean;
+  /**
+   * Writes a stanza and resolves true once it is safe with the client — acknowledged (XEP-0198) when stream management
+   * is on, otherwise once the transport has handed it to the operating system — or false when the session ends
+   * first. The caller keeps what it owns (an offline message's row) until then.
+   */
+  sendConfirmed(stanza: Element): Promise<boolean>;
+  /**
+   * Output barrier: everything written to this session after hold() (stanzas, errors, answers) waits, in order,
+   * until `durable` and every promise held before it have settled; nothing read is held up. When `durable` resolves
+   * to an Element (a refusal of the stanza that was held), that element is written at the barrier's place.
+   */
+  hold(durable: Promise<unknown>): void;
   /** Resolves when queued output has drained (immediately when nothing is queued). */
   writable(): Promise<void>;
   /** Stops reading from this client until resume() (while a recipient of its stanzas catches up). */

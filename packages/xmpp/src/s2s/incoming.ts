@@ -15,8 +15,9 @@ import { NS } from '../namespaces.js';
 import { decodeSaslData } from '../sasl/index.js';
 import { xml, type Element } from '../xml/element.js';
 import { StreamParser } from '../xml/stream-parser.js';
+import { OutputBarrier } from '../output-barrier.js';
 import { dialbackAnswer, dialbackKey, keysEqual, type DialbackVerdict } from './dialback.js';
-import type { IncomingContext } from './options.js';
+import type { IncomingContext, S2sIncomingStream } from './options.js';
 
 const STREAM_CLOSE = '</stream:stream>';
 /** Elements waiting to be handled above which the stream stops reading (as in c2s). */
@@ -25,7 +26,7 @@ const STANZAS = new Set(['message', 'presence', 'iq']);
 
 type Phase = 'tls' | 'auth';
 
-export class IncomingStream {
+export class IncomingStream implements S2sIncomingStream {
   id = randomBytes(12).toString('hex');
   readonly remoteAddress: string | undefined;
 
@@ -49,6 +50,8 @@ export class IncomingStream {
   private handling: Promise<void> = Promise.resolve();
   private paused = false;
   private readonly authTimer: NodeJS.Timeout;
+  /** Allocated on the first hold(). */
+  private barrier: OutputBarrier | undefined;
 
   constructor(
     socket: Socket,
@@ -97,7 +100,14 @@ export class IncomingStream {
   };
 
   private write(text: string): void {
-    if (!this.closed && !this.socket.destroyed) this.socket.write(text);
+    if (this.closed || this.socket.destroyed) return;
+    if (!this.barrier) this.socket.write(text);
+    else this.barrier.run(() => void (this.socket.destroyed || this.socket.write(text)));
+  }
+
+  /** What this stream writes after hold() waits until `durable` (and what was held before) has settled. */
+  hold(durable: Promise<unknown>): void {
+    if (!this.closed) (this.barrier ??= new OutputBarrier()).hold(durable);
   }
 
   /**
@@ -345,7 +355,7 @@ export class IncomingStream {
     if (!this.authenticated.get(target.domain)?.has(sender.domain)) return this.fail('invalid-from');
     element.attrs.from = jidToString(sender);
     element.attrs.to = jidToString(target);
-    return this.ctx.router.incoming(element);
+    return this.ctx.router.incoming(element, this);
   }
 
   // --- ending --------------------------------------------------------------------------------------------------------
@@ -364,7 +374,8 @@ export class IncomingStream {
     this.sendHeader();
     this.write(STREAM_CLOSE);
     this.closed = true;
-    this.socket.end();
+    if (this.barrier) this.barrier.run(() => this.socket.end());
+    else this.socket.end();
     // A peer that never closes its side is not waited for.
     setTimeout(() => this.socket.destroy(), 5_000).unref();
     this.teardown();

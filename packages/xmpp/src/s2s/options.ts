@@ -9,13 +9,19 @@ export type S2sLogger = C2sLogger;
 
 export type BounceCondition = 'remote-server-not-found' | 'remote-server-timeout';
 
+/** The incoming stream a stanza came on, as the router sees it. */
+export interface S2sIncomingStream {
+  /** Output barrier (as C2sSession.hold): what the stream writes after this waits until `durable` has settled. */
+  hold(durable: Promise<unknown>): void;
+}
+
 /** The routing layer (the message server's federation rules); the engine knows XMPP, not the IRSP. */
 export interface S2sRouter {
   /**
    * A stanza from another server: its `from` domain is authenticated on the stream it came on, its `to` domain is
    * one of ours, both are valid JIDs (canonicalised). Stanzas of one stream are handed over one at a time, in order.
    */
-  incoming(stanza: Element): void | Promise<void>;
+  incoming(stanza: Element, stream: S2sIncomingStream): void | Promise<void>;
   /** A stanza given to send() could not be delivered (RFC 6120 §8.3.3.15/16): the sender is to be told. */
   bounced(stanza: Element, condition: BounceCondition): void;
 }

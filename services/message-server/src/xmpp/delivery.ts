@@ -3,12 +3,14 @@
  * router, the presence handler and the server's own iqs share.
  */
 import {
+  Element,
+  OutputBarrier,
   jidToString,
   stanzaError,
   xml,
   type C2sSession,
-  type Element,
   type Jid,
+  type S2sIncomingStream,
   type StanzaErrorCondition,
 } from '@irsp/xmpp';
 import type { Logger } from '@irsp/http';
@@ -17,8 +19,11 @@ import type { SessionRegistry } from './sessions.js';
 
 export const ROSTER_NS = 'jabber:iq:roster';
 
-/** Who sent a stanza: a local session, or an account of another AS reached over s2s (answers go back there). */
-export type Origin = Pick<C2sSession, 'jid' | 'send' | 'pause' | 'resume'>;
+/**
+ * Who sent a stanza: a local session, or an account of another AS reached over s2s (answers go back there). Its
+ * hold() keeps every later answer back until a promise (a message's offline storage) has settled.
+ */
+export type Origin = Pick<C2sSession, 'jid' | 'send' | 'pause' | 'resume' | 'hold'>;
 
 /** The message servers of other ASs (clause 8.5), reached over XMPP server-to-server streams. */
 export interface OtherAses {
@@ -28,6 +33,8 @@ export interface OtherAses {
 export class Delivery {
   private pushId = 0;
   private otherAses: OtherAses | undefined;
+  /** Answers to the accounts behind one incoming s2s stream, held as that stream's own output is. */
+  private readonly remoteBarriers = new WeakMap<S2sIncomingStream, OutputBarrier>();
 
   constructor(
     readonly domain: string,
@@ -52,13 +59,31 @@ export class Delivery {
     return true;
   }
 
-  /** An account of another AS as the origin of a stanza: answers to it go back over s2s. */
-  remoteOrigin(jid: Jid): Origin {
+  /**
+   * An account of another AS as the origin of a stanza that came on `stream`: answers to it go back over s2s, after
+   * what the stream holds (hold() holds both the stream's own output and these answers, in order).
+   */
+  remoteOrigin(jid: Jid, stream: S2sIncomingStream): Origin {
+    let barrier = this.remoteBarriers.get(stream);
+    if (!barrier) {
+      barrier = new OutputBarrier((refusal) => {
+        if (refusal instanceof Element) this.toOtherAs(refusal);
+      });
+      this.remoteBarriers.set(stream, barrier);
+    }
+    const held = barrier;
     return {
       jid,
-      send: (stanza) => this.toOtherAs(stanza),
+      send: (stanza) => {
+        held.run(() => void this.toOtherAs(stanza));
+        return true;
+      },
       pause: () => undefined,
       resume: () => undefined,
+      hold: (durable) => {
+        stream.hold(durable);
+        held.hold(durable);
+      },
     };
   }
 

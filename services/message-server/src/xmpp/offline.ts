@@ -1,7 +1,7 @@
 /**
  * Offline storage (XEP-0160): a message is written to the database (in group commits, in order) before it counts
- * as stored or refused, and removed only after it has been written to the recipient's stream at its next login — so a
- * connection lost half-way gets the rest again (at least once, never lost). A per-recipient limit and an expiry
+ * as stored or refused, and removed only once the recipient's session has confirmed it at its next login (acknowledged
+ * with XEP-0198, else handed to the operating system) — so a connection lost half-way gets the rest again. A per-recipient limit and an expiry
  * keep one account from filling the database.
  */
 import type { Db } from '@irsp/store';
@@ -128,20 +128,24 @@ export class OfflineStore {
     return batch.map((_, i) => !refused.has(i + 1));
   }
 
-  /** The messages waiting for `owner`, oldest first (expired ones are deleted on the way). */
-  async pending(owner: string): Promise<StoredMessage[]> {
+  /**
+   * The messages waiting for `owner`, oldest first — after the message `after` and at most `limit` of them when
+   * given (a backlog is read a window at a time). Expired ones are deleted on the way.
+   */
+  async pending(owner: string, window: { after?: string; limit?: number } = {}): Promise<StoredMessage[]> {
     // Messages still on their way to the database come first.
     await this.settled();
     // One statement, one snapshot and one now(): the rows it deletes are exactly those it does not answer.
     const r = await this.db.query<{ id: string; stanza: string; stored_at: Date }>(
       `WITH expired AS (DELETE FROM offline_messages WHERE owner = $1 AND expires_at <= now())
-       SELECT id, stanza, stored_at FROM offline_messages WHERE owner = $1 AND expires_at > now() ORDER BY id`,
-      [owner],
+       SELECT id, stanza, stored_at FROM offline_messages
+        WHERE owner = $1 AND expires_at > now() AND id > $2::bigint ORDER BY id LIMIT $3::int`,
+      [owner, window.after ?? '0', window.limit ?? null],
     );
     return r.rows.map((row) => ({ id: row.id, stanza: row.stanza, storedAt: row.stored_at }));
   }
 
-  /** Removes messages once they have been written to the recipient. */
+  /** Removes messages once the recipient's session has confirmed them (sendConfirmed). */
   async delivered(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.query('DELETE FROM offline_messages WHERE id = ANY($1::bigint[])', [ids]);

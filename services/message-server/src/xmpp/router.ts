@@ -24,6 +24,7 @@ import {
   type C2sSession,
   type Element,
   type Jid,
+  type S2sIncomingStream,
 } from '@irsp/xmpp';
 import type { Notifications } from '../notifications.js';
 import { AccessRights } from './access.js';
@@ -44,6 +45,8 @@ export class MessageRouter implements C2sRouter {
   private readonly delivery: Delivery;
   private readonly presence: Presence;
   private readonly serverIqs: ServerIqs;
+  /** Sessions whose stored messages are being delivered (a second initial presence does not start another run). */
+  private readonly deliveringOffline = new WeakSet<C2sSession>();
 
   constructor(
     private readonly domain: string,
@@ -147,8 +150,16 @@ export class MessageRouter implements C2sRouter {
       if (to === undefined) {
         const type = stanza.attrs.type;
         if (type !== undefined && type !== 'unavailable') return; // RFC 6121 §4.7.1: ignored without a `to`
-        // What was stored while the account was offline follows its initial presence (XEP-0160 §4).
-        if (await this.presence.own(from, stanza)) await this.deliverOffline(from);
+        // What was stored while the account was offline follows its initial presence (XEP-0160 §4), alongside the
+        // stream: its answers (XEP-0198 acks among them) are read while the backlog is sent.
+        if ((await this.presence.own(from, stanza)) && !this.deliveringOffline.has(from)) {
+          this.deliveringOffline.add(from);
+          this.deliverOffline(from)
+            .catch((error: unknown) =>
+              this.logger.error({ err: error, id: from.id }, 'offline messages not delivered'),
+            )
+            .finally(() => this.deliveringOffline.delete(from));
+        }
         return;
       }
       return this.presence.directed(from, stanza, to);
@@ -189,11 +200,11 @@ export class MessageRouter implements C2sRouter {
   // --- from other ASs (s2s) -------------------------------------------------------------------------------------------
 
   /** A stanza from an account (or the server) of another AS, its `from` domain authenticated by the s2s engine. */
-  async incoming(stanza: Element): Promise<void> {
+  async incoming(stanza: Element, stream: S2sIncomingStream): Promise<void> {
     const fromJid = stanza.attrs.from === undefined ? undefined : parseJid(stanza.attrs.from);
     const to = stanza.attrs.to === undefined ? undefined : parseJid(stanza.attrs.to);
     if (!fromJid || !to || to.domain !== this.domain) return;
-    const from = this.delivery.remoteOrigin(fromJid);
+    const from = this.delivery.remoteOrigin(fromJid, stream);
     if (stanza.name === 'presence') return this.presence.directed(from, stanza, to);
     if (to.local === undefined) {
       if (to.resource === undefined && stanza.name === 'iq') return this.serverIqs.answerPublic(from, stanza);
@@ -317,47 +328,74 @@ export class MessageRouter implements C2sRouter {
 
   /**
    * XEP-0160 §3: normal and chat messages are kept; groupchat, headline and error messages are not. The sender's
-   * next stanza does not wait for the commit (group commit in offline.ts, in order); a refusal — storage full, or
-   * the database failing — comes back to the sender as an error once known.
+   * next stanza is handled at once (group commit in offline.ts, in order), but everything answered to the sender from
+   * now on waits until the message is committed (the output barrier): an answer to a later stanza, a ping say, means
+   * the message is stored. A refusal — storage full, or the database failing — takes the message's place there.
    */
   private storeOffline(from: Origin, stanza: Element, owner: string): void {
     const type = stanza.attrs.type ?? 'normal';
     if (type !== 'normal' && type !== 'chat') return;
-    this.offline.store(owner, stanza.toString()).then(
-      (stored) => {
-        if (!stored)
-          from.send(
-            this.delivery.errorReply(
-              stanza,
-              'wait',
-              'resource-constraint',
-              'offline storage of the recipient is full',
-            ),
-          );
-      },
-      (error: unknown) => {
-        this.logger.error({ err: error, owner }, 'offline message not stored');
-        from.send(this.delivery.errorReply(stanza, 'wait', 'internal-server-error', 'not stored; try again'));
-      },
+    from.hold(
+      this.offline.store(owner, stanza.toString()).then(
+        (stored) =>
+          stored
+            ? undefined
+            : this.delivery.errorReply(
+                stanza,
+                'wait',
+                'resource-constraint',
+                'offline storage of the recipient is full',
+              ),
+        (error: unknown) => {
+          this.logger.error({ err: error, owner }, 'offline message not stored');
+          return this.delivery.errorReply(stanza, 'wait', 'internal-server-error', 'not stored; try again');
+        },
+      ),
     );
   }
 
-  /** Stored messages, oldest first, each with its XEP-0203 delay stamp; removed once written. */
+  /**
+   * Stored messages, oldest first, each with its XEP-0203 delay stamp. A row is deleted only once its stanza is
+   * confirmed (sendConfirmed: acknowledged with XEP-0198, else handed to the operating system); the backlog goes out
+   * in windows of OFFLINE_WINDOW_BYTES (rows read OFFLINE_QUERY_ROWS at a time), each confirmed and the output
+   * drained before the next, so a backlog alone never makes the reader look slow. It stops when the session ends:
+   * what was not confirmed stays for the next login.
+   */
   private async deliverOffline(session: C2sSession): Promise<void> {
-    const stored = await this.offline.pending(session.jid.local!);
-    const sent: string[] = [];
-    for (const message of stored) {
-      const stanza = parseElement(message.stanza);
-      stanza.append(
-        xml(
-          'delay',
-          { xmlns: 'urn:xmpp:delay', from: this.domain, stamp: message.storedAt.toISOString() },
-          'Offline Storage',
-        ),
-      );
-      session.send(stanza);
-      sent.push(message.id);
+    const owner = session.jid.local!;
+    let after: string | undefined;
+    for (;;) {
+      const rows = await this.offline.pending(owner, { after, limit: OFFLINE_QUERY_ROWS });
+      if (rows.length === 0) return;
+      after = rows.at(-1)!.id;
+      for (let next = 0; next < rows.length;) {
+        const sent: Promise<string | undefined>[] = [];
+        for (let bytes = 0; next < rows.length && bytes < OFFLINE_WINDOW_BYTES; next++) {
+          const message = rows[next]!;
+          bytes += Buffer.byteLength(message.stanza);
+          const stanza = parseElement(message.stanza);
+          stanza.append(
+            xml(
+              'delay',
+              { xmlns: 'urn:xmpp:delay', from: this.domain, stamp: message.storedAt.toISOString() },
+              'Offline Storage',
+            ),
+          );
+          sent.push(session.sendConfirmed(stanza).then((ok) => (ok ? message.id : undefined)));
+        }
+        const confirmed = await Promise.all(sent);
+        await this.offline.delivered(confirmed.filter((id) => id !== undefined));
+        if (confirmed.includes(undefined)) return;
+        await session.writable();
+      }
     }
-    await this.offline.delivered(sent);
   }
 }
+
+/** Rows read per query when a backlog is delivered. */
+const OFFLINE_QUERY_ROWS = 50;
+/**
+ * Bytes of stanzas written before their confirmation is awaited: well under the slow-reader limits
+ * (C2sLimits.maxBufferedBytes), so a backlog never gets its reader cut off on its own.
+ */
+const OFFLINE_WINDOW_BYTES = 256 * 1024;

@@ -1,0 +1,51 @@
+/**
+ * Holds a stream's output behind promises (the offline storage of a message, say): a write issued after hold() is
+ * made only once every promise held before it has settled, and writes keep their order. With nothing held a write
+ * is made at once, so a stream that never holds pays one length check per write.
+ */
+type Entry = { write: () => void } | { held: true; settled: boolean; value: unknown };
+
+export class OutputBarrier {
+  private readonly queue: Entry[] = [];
+
+  /**
+   * `place` runs at the barrier's position once `durable` has settled, with what it resolved to (undefined when it
+   * rejected): an answer about the held stanza (a refusal) then goes before everything issued after hold().
+   */
+  constructor(private readonly place: (value: unknown) => void = () => undefined) {}
+
+  get holding(): boolean {
+    return this.queue.length > 0;
+  }
+
+  hold(durable: Promise<unknown>): void {
+    const entry: Entry = { held: true, settled: false, value: undefined };
+    this.queue.push(entry);
+    const settle = (value: unknown): void => {
+      entry.settled = true;
+      entry.value = value;
+      this.flush();
+    };
+    durable.then(settle, () => settle(undefined));
+  }
+
+  /** Makes `write` now, or queues it behind what is held; true when it was made now. */
+  run(write: () => void): boolean {
+    if (this.queue.length === 0) {
+      write();
+      return true;
+    }
+    this.queue.push({ write });
+    return false;
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      if ('held' in head && !head.settled) return;
+      this.queue.shift();
+      if ('held' in head) this.place(head.value);
+      else head.write();
+    }
+  }
+}
