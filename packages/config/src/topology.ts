@@ -80,6 +80,13 @@ export const messageServerSchema = z.object({
        * per process (enough for a single message server per AS).
        */
       dialbackSecret: z.string().min(16, 'dialbackSecret must be at least 16 characters').optional(),
+      /**
+       * Connections held at once by this message server, XMPP and HTTPS listeners together (sockets, from accept()
+       * on). Default and ceiling: the process's open-file limit less a reserve (a tenth, at least 256).
+       */
+      maxConnections: z.coerce.number().int().min(1).optional(),
+      /** Time for a TLS handshake and a WebSocket upgrade request on the XMPP listeners and the admin API (ms). */
+      handshakeTimeoutMs: z.number().int().min(100).max(120_000).optional(),
     })
     .optional(),
   credentials: z.object({

@@ -5,7 +5,11 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { ConnectionBudget, connectionCap, openFileLimit } from '../connection-budget.js';
+import { streamError } from '../errors.js';
 import { canonicalDomain, parseJid } from '../jid.js';
+import { NS } from '../namespaces.js';
+import { randomHex } from '../sasl/random.js';
 import type { Element } from '../xml/element.js';
 import { TrustedCas } from './certificates.js';
 import { IncomingStream } from './incoming.js';
@@ -28,8 +32,13 @@ export interface S2sServerOptions {
   /** Secret of our dialback keys (XEP-0185); every server of our domains must share it. Never logged. */
   dialbackSecret: string;
   limits?: Partial<S2sLimits>;
-  /** Incoming connections accepted at once. */
+  /**
+   * Incoming connections held at once (sockets, from accept() on): default the process's file limit less a
+   * reserve (connection-budget.ts). Ignored when `connections` is given.
+   */
   maxConnections?: number;
+  /** A budget shared with the process's other listeners (c2s, HTTPS). */
+  connections?: ConnectionBudget;
 }
 
 export class S2sServer {
@@ -41,6 +50,8 @@ export class S2sServer {
   private readonly incoming = new Set<IncomingStream>();
   private readonly routes = new Map<string, OutgoingRoute>();
   private readonly servers: Server[] = [];
+  private readonly budget: ConnectionBudget;
+  private sockets = 0;
   private closed = false;
 
   constructor(private readonly options: S2sServerOptions) {
@@ -52,6 +63,9 @@ export class S2sServer {
       throw new TypeError('s2s: dialbackSecret must be at least 16 characters');
     this.domains = new Set(domains as string[]);
     this.limits = { ...DEFAULT_S2S_LIMITS, ...options.limits };
+    this.budget =
+      options.connections ??
+      new ConnectionBudget(connectionCap(options.maxConnections, openFileLimit()), options.logger);
     const { cert, key } = options.tls;
     this.secureContext = createSecureContext({
       cert,
@@ -73,7 +87,6 @@ export class S2sServer {
   /** Listens for incoming streams (5269 by convention); resolves with the bound port. */
   listen(port: number, host: string): Promise<number> {
     const server = createServer((socket) => this.accept(socket));
-    server.maxConnections = this.options.maxConnections ?? 10_000;
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -136,11 +149,30 @@ export class S2sServer {
     return route;
   }
 
+  /** Incoming sockets open now, from accept() on. */
+  get connectionCount(): number {
+    return this.sockets;
+  }
+
   private accept(socket: Socket): void {
     if (this.closed) {
       socket.destroy();
       return;
     }
+    if (!this.budget.admit(socket, 's2s')) {
+      // RFC 6120 §4.9.3.17, before the peer's header (§4.9.1.1: our header first).
+      socket.on('error', () => undefined);
+      socket.end(
+        `<?xml version='1.0'?><stream:stream xmlns='${NS.server}' xmlns:stream='${NS.stream}' ` +
+          `id='${randomHex(12)}' from='${[...this.domains][0]!}' version='1.0'>` +
+          streamError('resource-constraint', 'too many connections').toString() +
+          '</stream:stream>',
+      );
+      setTimeout(() => socket.destroy(), 2_000).unref();
+      return;
+    }
+    this.sockets++;
+    socket.once('close', () => this.sockets--);
     const stream = new IncomingStream(
       socket,
       {
