@@ -87,6 +87,8 @@ export const messageServerSchema = z.object({
       maxConnections: z.coerce.number().int().min(1).optional(),
       /** Time for a TLS handshake and a WebSocket upgrade request on the XMPP listeners and the admin API (ms). */
       handshakeTimeoutMs: z.number().int().min(100).max(120_000).optional(),
+      /** Resources one account may bind at once on this message server (RFC 6120 §7.6.2.1); default 32. */
+      maxResourcesPerAccount: z.number().int().min(1).max(10_000).optional(),
     })
     .optional(),
   credentials: z.object({

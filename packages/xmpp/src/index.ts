@@ -9,6 +9,7 @@ export * from './c2s/connection.js';
 export * from './c2s/transport.js';
 export * from './c2s/server.js';
 export * from './c2s/throttle.js';
+export * from './c2s/resources.js';
 export * from './s2s/resolver.js';
 export * from './s2s/dialback.js';
 export * from './s2s/options.js';

@@ -142,6 +142,9 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       ? createC2sServer({
           connections,
           ...(handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs } : {}),
+          ...(config.xmpp.maxResourcesPerAccount !== undefined
+            ? { maxResourcesPerAccount: config.xmpp.maxResourcesPerAccount }
+            : {}),
           domain: options.domain,
           credentials: context.credentials,
           tls: options.tls,

@@ -26,6 +26,7 @@ import {
   type C2sLimits,
   type C2sLogger,
 } from './connection.js';
+import { BoundResources, DEFAULT_MAX_RESOURCES_PER_ACCOUNT } from './resources.js';
 import type { C2sRouter } from './session.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { LoginThrottle } from './throttle.js';
@@ -50,6 +51,8 @@ export interface C2sServerOptions {
   handshakeTimeoutMs?: number;
   /** Failed-login throttling per address (and per account, through the credential lookup). */
   throttle?: LoginThrottle;
+  /** Resources one account may bind at once on this server (RFC 6120 §7.6.2.1); default 32. */
+  maxResourcesPerAccount?: number;
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -88,6 +91,7 @@ export class C2sServer {
       limits: this.limits,
       logger: options.logger,
       ...(options.throttle ? { throttle: options.throttle } : {}),
+      resources: new BoundResources(options.maxResourcesPerAccount ?? DEFAULT_MAX_RESOURCES_PER_ACCOUNT),
       onClose: (c) => this.connections.delete(c),
     };
     this.proxiedConnectionOptions = {

@@ -24,6 +24,7 @@ export function createC2sServer(options: {
   throttle?: Partial<LoginThrottleOptions>;
   connections?: ConnectionBudget;
   handshakeTimeoutMs?: number;
+  maxResourcesPerAccount?: number;
 }): C2sServer {
   const throttle = new LoginThrottle(options.throttle);
   // An account under throttling is not even looked up: the attempt fails with temporary-auth-failure.
@@ -43,5 +44,8 @@ export function createC2sServer(options: {
     throttle,
     ...(options.connections ? { connections: options.connections } : {}),
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+    ...(options.maxResourcesPerAccount !== undefined
+      ? { maxResourcesPerAccount: options.maxResourcesPerAccount }
+      : {}),
   });
 }
