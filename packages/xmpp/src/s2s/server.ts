@@ -73,7 +73,7 @@ export class S2sServer {
       minVersion: 'TLSv1.2',
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
     });
-    this.trustedCas = new TrustedCas(options.ca);
+    this.trustedCas = new TrustedCas();
     this.routeContext = {
       resolver: options.resolver ?? createResolver(options.routes ? { routes: options.routes } : {}),
       tls: { cert, key, ca: options.ca },
