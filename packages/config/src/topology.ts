@@ -229,6 +229,10 @@ export const topologySchema = z
         routes: z.record(domain, z.array(z.object({ host, port })).min(1)).default({}),
         /** How long a stanza to another AS may wait for its stream before it bounces (ms). */
         bounceTimeoutMs: z.number().int().min(100).default(30_000),
+        /** An outgoing stream with nothing to send for this long is closed and its route forgotten (ms). */
+        outgoingIdleMs: z.number().int().min(1_000).optional(),
+        /** Dialback checks other servers may have us run at once, all incoming streams together. */
+        maxPendingDialbacks: z.number().int().min(1).optional(),
       })
       .default({ routes: {}, bounceTimeoutMs: 30_000 }),
   })
