@@ -430,7 +430,7 @@ export class C2sConnection implements C2sSession {
           element,
           'wait',
           'resource-constraint',
-          `at most ${resources.maxPerAccount} resources per account`,
+          `too many resources for this account (at most ${resources.maxPerAccount})`,
         ),
       );
       return;

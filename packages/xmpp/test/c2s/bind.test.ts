@@ -140,7 +140,7 @@ describe('resources per account', () => {
     expect(await bind(second, 'two')).toBe(boundAs('two'));
     const third = await authenticated();
     expect(await bind(third, 'three')).toBe(
-      refused('wait', 'resource-constraint', 'at most 2 resources per account'),
+      refused('wait', 'resource-constraint', 'too many resources for this account (at most 2)'),
     );
     // A resource the account already has replaces the older session: allowed at the cap.
     const again = await authenticated();
