@@ -82,7 +82,7 @@ export const messageServerSchema = z.object({
       dialbackSecret: z.string().min(16, 'dialbackSecret must be at least 16 characters').optional(),
       /**
        * Connections held at once by this message server, XMPP and HTTPS listeners together (sockets, from accept()
-       * on). Default and ceiling: the process's open-file limit less a reserve (a tenth, at least 256).
+       * on). Default and ceiling: the process's open-file limit less a reserve (a tenth, 256–1 024).
        */
       maxConnections: z.coerce.number().int().min(1).optional(),
       /** Time for a TLS handshake and a WebSocket upgrade request on the XMPP listeners and the admin API (ms). */

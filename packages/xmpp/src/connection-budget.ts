@@ -23,9 +23,12 @@ export function openFileLimit(limitsFile = '/proc/self/limits'): number | undefi
   return Number(match[1]);
 }
 
-/** Descriptors kept back from the connection budget for everything else: a tenth of the limit, at least 256. */
+/**
+ * Descriptors kept back from the connection budget for everything else (database pool, outgoing s2s, log and
+ * certificate files): a tenth of the limit, at least 256 and at most 1 024, which that never needs.
+ */
 export function descriptorReserve(limit: number): number {
-  return Math.max(256, Math.ceil(limit / 10));
+  return Math.min(1_024, Math.max(256, Math.ceil(limit / 10)));
 }
 
 /** Used when the file limit cannot be read and nothing is configured. */

@@ -327,9 +327,10 @@ describe('the default cap', () => {
   });
 
   it('keeps a reserve below the file limit and never exceeds it', () => {
-    expect(connectionCap(undefined, 20_000)).toBe(18_000);
+    expect(connectionCap(undefined, 20_000)).toBe(18_976);
+    expect(connectionCap(undefined, 5_000)).toBe(4_500);
     expect(connectionCap(undefined, 1_024)).toBe(768);
-    expect(connectionCap(100_000, 20_000)).toBe(18_000);
+    expect(connectionCap(100_000, 20_000)).toBe(18_976);
     expect(connectionCap(500, 20_000)).toBe(500);
     expect(connectionCap(500, undefined)).toBe(500);
     expect(connectionCap(undefined, undefined)).toBe(FALLBACK_MAX_CONNECTIONS);
