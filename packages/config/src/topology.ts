@@ -80,6 +80,15 @@ export const messageServerSchema = z.object({
        * per process (enough for a single message server per AS).
        */
       dialbackSecret: z.string().min(16, 'dialbackSecret must be at least 16 characters').optional(),
+      /**
+       * Connections held at once by this message server, XMPP and HTTPS listeners together (sockets, from accept()
+       * on). Default and ceiling: the process's open-file limit less a reserve (a tenth, 256–1 024).
+       */
+      maxConnections: z.coerce.number().int().min(1).optional(),
+      /** Time for a TLS handshake and a WebSocket upgrade request on the XMPP listeners and the admin API (ms). */
+      handshakeTimeoutMs: z.number().int().min(100).max(120_000).optional(),
+      /** Resources one account may bind at once on this message server (RFC 6120 §7.6.2.1); default 32. */
+      maxResourcesPerAccount: z.number().int().min(1).max(10_000).optional(),
     })
     .optional(),
   credentials: z.object({
@@ -220,6 +229,10 @@ export const topologySchema = z
         routes: z.record(domain, z.array(z.object({ host, port })).min(1)).default({}),
         /** How long a stanza to another AS may wait for its stream before it bounces (ms). */
         bounceTimeoutMs: z.number().int().min(100).default(30_000),
+        /** An outgoing stream with nothing to send for this long is closed and its route forgotten (ms). */
+        outgoingIdleMs: z.number().int().min(1_000).optional(),
+        /** Dialback checks other servers may have us run at once, all incoming streams together. */
+        maxPendingDialbacks: z.number().int().min(1).optional(),
       })
       .default({ routes: {}, bounceTimeoutMs: 30_000 }),
   })

@@ -222,6 +222,26 @@ autonomousSystems:
     await expect(loadTopology(file, { PLAIN_PORT: 'x' })).rejects.toThrow(/xmpp\.plainPort/);
   });
 
+  it('reads the connection cap and handshake timeout of the XMPP and HTTPS listeners, absent by default', async () => {
+    const file = await topologyFile(`
+accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } }
+autonomousSystems:
+  - domain: as1.irsp.test
+    messageServers:
+      - id: ms1
+        url: https://ms1.as1.irsp.test:8543
+        listen: { port: 8543 }
+        xmpp: { c2sPort: 5222, maxConnections: '\${MAX}', handshakeTimeoutMs: 5000 }
+        credentials:
+          accountServer: { appid: a1, token: 0123456789abcdef }
+          toAccountServer: { appid: m1, token: fedcba9876543210 }
+`);
+    expect(
+      (await loadTopology(file, { MAX: '15000' })).autonomousSystems[0]!.messageServers[0]!.xmpp,
+    ).toEqual({ host: '127.0.0.1', c2sPort: 5222, maxConnections: 15_000, handshakeTimeoutMs: 5_000 });
+    await expect(loadTopology(file, { MAX: '0' })).rejects.toThrow(/xmpp\.maxConnections/);
+  });
+
   it('loads the same topology from JSON', async () => {
     const json = JSON.stringify({
       accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } },

@@ -10,6 +10,8 @@ import {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import type { Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { XML_CONTENT_TYPE, errorBody, type ErrorStatus, type Status } from '@irsp/protocol';
 import { deferredChildLogger, type Logger } from './logger.js';
@@ -32,6 +34,13 @@ export interface ServiceOptions {
   openapi?: () => unknown;
   /** How often the count of requests served, by operation and status, is logged (info); 0 for never. */
   requestSummaryMs?: number;
+  /** Time for a TLS handshake, and for a request's headers (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /**
+   * Whether an accepted socket may stay (a process-wide connection budget: the message server shares one with its
+   * XMPP listeners); a socket refused is closed at once, before its TLS handshake.
+   */
+  admit?: (socket: Socket) => boolean;
 }
 
 export interface ServiceMetrics {
@@ -125,13 +134,42 @@ function createMetrics(): ServiceMetrics {
   };
 }
 
+/**
+ * No socket is held by a client that never gets a request through: a failed or late TLS handshake ends the socket
+ * (the headers' bound is in the server's options), and `admit` may refuse a socket before its handshake.
+ */
+function guardConnections(
+  app: { server: HttpServer },
+  admit: ((socket: Socket) => boolean) | undefined,
+): void {
+  const server = app.server;
+  if (admit) {
+    server.on('connection', (socket: Socket) => {
+      if (!admit(socket)) socket.destroy();
+    });
+  }
+  server.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
+}
+
 export function createService(options: ServiceOptions): FastifyInstance {
+  // Node waits 120 s for a TLS handshake and only reports a timeout; the server below ends such a socket.
+  const handshakeTimeout = options.handshakeTimeoutMs ?? 10_000;
   const app = fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     childLoggerFactory: deferredChildLogger,
     logController: new RequestLog(),
     ...(options.tls
-      ? { https: { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' as const } }
+      ? {
+          https: {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            minVersion: 'TLSv1.2' as const,
+            handshakeTimeout,
+            // A request's headers within the same bound; Node checks on an interval of its own (30 s by default).
+            headersTimeout: handshakeTimeout,
+            connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(handshakeTimeout / 4))),
+          },
+        }
       : {}),
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     connectionTimeout: 30_000,
@@ -144,6 +182,7 @@ export function createService(options: ServiceOptions): FastifyInstance {
   });
   const metrics = createMetrics();
   app.decorate('metrics', metrics);
+  guardConnections(app, options.admit);
 
   // Form bodies stay raw: the protocol package decodes them strictly (repeated parameters, bad encoding),
   // and bytes that are not UTF-8 are refused here rather than silently replaced.

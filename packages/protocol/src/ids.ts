@@ -10,7 +10,8 @@
 import { z } from 'zod';
 
 export const MAX_LOCAL_PART_OCTETS = 1023;
-const FORBIDDEN_IN_LOCAL_PART = /["&'/:<>@\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+// \p{Cs}: a lone surrogate (with the u flag a pair is one code point), which is no character at all.
+const FORBIDDEN_IN_LOCAL_PART = /["&'/:<>@\s\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 const DOMAIN_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 export type IdKind = 'user' | 'device';

@@ -1,7 +1,7 @@
 /**
  * JIDs (RFC 7622): `local@domain/resource`. Parts are checked and canonicalised here because @xmpp/jid does
  * neither (xmpp-notes pitfall 10): localpart NFC lower case without `"&'/:<>@`, spaces or controls; domainpart a
- * lower-case DNS name or IP literal; resourcepart NFC without controls; each at most 1023 octets.
+ * lower-case DNS name or IP literal; resourcepart the OpaqueString profile (below); each at most 1023 octets.
  */
 export interface Jid {
   local: string | undefined;
@@ -11,7 +11,6 @@ export interface Jid {
 
 const MAX_PART_OCTETS = 1023;
 const FORBIDDEN_IN_LOCAL = /["&'/:<>@\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
-const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
 const DNS_NAME =
   /^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
@@ -29,9 +28,36 @@ export function canonicalDomain(raw: string): string | undefined {
   return DNS_NAME.test(domain) || IPV4.test(domain) ? domain : undefined;
 }
 
+/** Non-ASCII spaces, mapped to U+0020 by the OpaqueString profile (RFC 8265 §4.2.2 step 2). */
+const NON_ASCII_SPACE = /(?!\u0020)\p{Zs}/gu;
+/**
+ * Code points the PRECIS FreeformClass disallows (RFC 8264 §9): controls (Cc), default-ignorable code points and
+ * noncharacters (§9.13, e.g. U+200B ZERO WIDTH SPACE, U+FEFF), old Hangul jamo (§9.9), unassigned code points
+ * (Cn), lone surrogates (Cs), and the "other" categories no rule makes valid: format (Cf: U+200C/U+200D are
+ * handled below), private use (Co), line and paragraph separators (Zl, Zp).
+ */
+const DISALLOWED_IN_RESOURCE =
+  /[\p{Cc}\p{Cn}\p{Co}\p{Cs}\p{Zl}\p{Zp}\p{Noncharacter_Code_Point}\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff]|(?![\u200c\u200d])[\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+/**
+ * ZERO WIDTH NON-JOINER and JOINER are CONTEXTJ (RFC 5892 Appendix A.1, A.2): valid right after a virama. Their
+ * other context (ZWNJ between Arabic joining letters) is not recognised here: refused, stricter than the RFC.
+ */
+const JOINER = /[\u200c\u200d]/gu;
+const VIRAMA =
+  /[\u094d\u09cd\u0a4d\u0acd\u0b4d\u0bcd\u0c4d\u0ccd\u0d3b\u0d3c\u0d4d\u0dca\u0e3a\u0eba\u0f84\u1039\u103a\u1714\u1715\u1734\u17d2\u1a60\u1b44\u1baa\u1bab\u1bf2\u1bf3\u2d7f\ua806\ua82c\ua8c4\ua953\ua9c0\uaaf6\uabed]$/u;
+
+/**
+ * The resourcepart as RFC 7622 §3.4 enforces it (the OpaqueString profile of RFC 8265 §4.2): non-ASCII spaces to
+ * U+0020, NFC, no code point the FreeformClass disallows, 1–1023 octets. Case and spaces are kept (`foo bar` is a
+ * resourcepart, RFC 7622 §3.5); undefined when the result is not a resourcepart.
+ */
 export function canonicalResource(raw: string): string | undefined {
-  const resource = raw.normalize('NFC');
-  return resource.length === 0 || tooLong(resource) || CONTROL.test(resource) ? undefined : resource;
+  const resource = raw.replace(NON_ASCII_SPACE, ' ').normalize('NFC');
+  if (resource.length === 0 || tooLong(resource) || DISALLOWED_IN_RESOURCE.test(resource)) return undefined;
+  for (const joiner of resource.matchAll(JOINER)) {
+    if (!VIRAMA.test(resource.slice(0, joiner.index))) return undefined;
+  }
+  return resource;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bareString, jidToString, parseJid, sameBare } from '../src/jid.js';
+import { bareString, canonicalResource, jidToString, parseJid, sameBare } from '../src/jid.js';
 
 describe('JIDs (RFC 7622)', () => {
   it.each([
@@ -50,5 +50,45 @@ describe('JIDs (RFC 7622)', () => {
     expect(bareString(full)).toBe('bob@x.test');
     expect(sameBare(full, parseJid('bob@x.test/laptop')!)).toBe(true);
     expect(sameBare(full, parseJid('bob@y.test')!)).toBe(false);
+  });
+
+  describe('resourceparts: the OpaqueString profile (RFC 7622 §3.4, RFC 8265 §4.2)', () => {
+    it.each([
+      ['Main', 'Main'],
+      // Spaces are allowed (RFC 7622 §3.5 "foo bar"); non-ASCII spaces become U+0020.
+      ['foo bar', 'foo bar'],
+      ['foo\u00a0bar', 'foo bar'],
+      ['foo\u3000bar', 'foo bar'],
+      [' ', ' '],
+      ['\u2003', ' '],
+      // NFC, case kept.
+      ['Cafe\u0301', 'Caf\u00e9'],
+      ['😀 phone', '😀 phone'],
+      ['ß', 'ß'],
+      // ZWJ after a virama (RFC 5892 A.2).
+      ['\u0915\u094d\u200d\u0937', '\u0915\u094d\u200d\u0937'],
+    ])('takes %j as %j', (raw, resource) => {
+      expect(canonicalResource(raw)).toBe(resource);
+    });
+
+    it.each([
+      ['empty', ''],
+      ['ZERO WIDTH SPACE', '\u200b'],
+      ['ZERO WIDTH SPACE in a word', 'pho\u200bne'],
+      ['BYTE ORDER MARK', '\ufeff'],
+      ['SOFT HYPHEN (default ignorable)', 'a\u00adb'],
+      ['a control character', 'a\u0007b'],
+      ['LINE SEPARATOR', 'a\u2028b'],
+      ['private use', '\ue000'],
+      ['a noncharacter', '\ufdd0'],
+      ['an unassigned code point', '\u0378'],
+      ['a lone surrogate', '\ud800'],
+      ['old Hangul jamo', '\u1100'],
+      ['ZERO WIDTH JOINER outside its context (an emoji sequence)', '👩\u200d💻'],
+      ['more than 1023 octets', 'é'.repeat(512)],
+    ])('refuses %s', (_what, raw) => {
+      expect(canonicalResource(raw)).toBeUndefined();
+      expect(parseJid(`alice@x.test/${raw}`)).toBeUndefined();
+    });
   });
 });

@@ -25,7 +25,15 @@ import { Notifications, deliverNotification } from './notifications.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
-import { S2sServer, type C2sLimits, type LoginThrottleOptions, type S2sLimits } from '@irsp/xmpp';
+import {
+  ConnectionBudget,
+  S2sServer,
+  connectionCap,
+  openFileLimit,
+  type C2sLimits,
+  type LoginThrottleOptions,
+  type S2sLimits,
+} from '@irsp/xmpp';
 
 export interface MessageServerOptions {
   domain: string;
@@ -123,9 +131,20 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       tokenDigest: tokenDigest(a.credentials.token),
     })),
   };
+  // One budget of sockets for every listener of the process: XMPP c2s and s2s, and the admin API.
+  const connections = new ConnectionBudget(
+    connectionCap(config.xmpp?.maxConnections, openFileLimit()),
+    logger.child({ module: 'connections' }),
+  );
+  const handshakeTimeoutMs = config.xmpp?.handshakeTimeoutMs;
   const c2s =
     config.xmpp && options.tls
       ? createC2sServer({
+          connections,
+          ...(handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs } : {}),
+          ...(config.xmpp.maxResourcesPerAccount !== undefined
+            ? { maxResourcesPerAccount: config.xmpp.maxResourcesPerAccount }
+            : {}),
           domain: options.domain,
           credentials: context.credentials,
           tls: options.tls,
@@ -149,6 +168,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           // Keys only need to verify while a stream is being set up; message servers of one AS must share it.
           dialbackSecret: config.xmpp.dialbackSecret ?? randomSecret(),
           limits: options.federation?.limits,
+          connections,
         })
       : undefined;
   if (s2s) router.federate(s2s);
@@ -165,6 +185,8 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   const app = createService({
     logger,
     tls: options.tls,
+    admit: (socket) => connections.admit(socket, 'https'),
+    ...(handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs } : {}),
     // Messages 12–13 carry up to 65 536 characters of data, percent-encoded.
     bodyLimit: 1024 * 1024,
     ready: async () => (await db.query('SELECT 1')).rowCount === 1,

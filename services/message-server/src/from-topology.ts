@@ -43,7 +43,15 @@ export async function messageServerFromTopology(
       applicationServers: as.applicationServers,
       federation: {
         routes: s2sRoutes(topology, as.domain),
-        limits: { bounceTimeoutMs: topology.federation.bounceTimeoutMs },
+        limits: {
+          bounceTimeoutMs: topology.federation.bounceTimeoutMs,
+          ...(topology.federation.outgoingIdleMs !== undefined
+            ? { outgoingIdleMs: topology.federation.outgoingIdleMs }
+            : {}),
+          ...(topology.federation.maxPendingDialbacks !== undefined
+            ? { maxPendingDialbacksTotal: topology.federation.maxPendingDialbacks }
+            : {}),
+        },
       },
     });
   });

@@ -19,6 +19,7 @@ import { decodeSaslData, encodeSaslData, type Mechanism, type SaslSession } from
 import { randomHex } from '../sasl/random.js';
 import { Element, xml } from '../xml/element.js';
 import { OutputBarrier } from '../output-barrier.js';
+import type { BoundResources } from './resources.js';
 import type { C2sRouter, C2sSession } from './session.js';
 import type { LoginThrottle } from './throttle.js';
 import type { C2sTransport, C2sTransportEvents } from './transport.js';
@@ -74,11 +75,16 @@ export interface C2sConnectionOptions {
   logger: C2sLogger;
   /** Failed-login throttling shared by all connections (the account side is checked by the credential lookup). */
   throttle?: LoginThrottle;
+  /** Resources bound per account (RFC 6120 §7.6.2.1 resource-constraint beyond the cap). */
+  resources?: BoundResources;
   /** Called once when the connection is gone, whatever the reason. The options may be shared by connections. */
   onClose?: (connection: C2sConnection) => void;
 }
 
 type Phase = 'tls' | 'sasl' | 'bind' | 'ready';
+
+/** A resourcepart of U+0020 only (what every space becomes under RFC 7622 §3.4.2). */
+const WHITESPACE_ONLY = /^ +$/;
 
 /** Elements waiting to be handled above which the connection stops reading. */
 const MAX_BACKLOG = 64;
@@ -450,8 +456,30 @@ export class C2sConnection implements C2sSession {
     }
     const requested = bind.getChildText('resource');
     const resource = requested ? canonicalResource(requested) : randomHex(8);
+    // RFC 6120 §7.7.2.1: not a resourcepart (RFC 7622 §3.4) → bad-request; a valid one our policy refuses →
+    // not-allowed (§7.6.2.2); beyond the account's cap → resource-constraint (§7.6.2.1).
     if (resource === undefined) {
-      this.writeElement(stanzaError(element, 'modify', 'bad-request', 'invalid resource'));
+      this.writeElement(
+        stanzaError(element, 'modify', 'bad-request', 'not a valid resourcepart (RFC 7622 §3.4)'),
+      );
+      return;
+    }
+    if (WHITESPACE_ONLY.test(resource)) {
+      this.writeElement(
+        stanzaError(element, 'cancel', 'not-allowed', 'a resource of spaces only is not allowed'),
+      );
+      return;
+    }
+    const resources = this.options.resources;
+    if (resources && !resources.claim(this, this.username!, resource)) {
+      this.writeElement(
+        stanzaError(
+          element,
+          'wait',
+          'resource-constraint',
+          `too many resources for this account (at most ${resources.maxPerAccount})`,
+        ),
+      );
       return;
     }
     this.jid = { local: this.username, domain: this.options.domain, resource };
@@ -614,6 +642,7 @@ export class C2sConnection implements C2sSession {
     for (const confirm of this.confirming ?? []) confirm(false);
     if (this.bound) {
       this.bound = false;
+      this.options.resources?.release(this, this.jid.local!);
       this.options.router.unbound(this);
     }
     if (!this.reportedGone) {

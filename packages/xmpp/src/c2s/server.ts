@@ -2,6 +2,11 @@
  * The c2s listeners: TCP with STARTTLS required (RFC 6120 §5), direct TLS (XEP-0368), XMPP over WebSocket on
  * HTTPS (RFC 7395) and plain TCP behind a TLS-terminating proxy, one C2sConnection per client. Closing the server
  * ends every stream with `system-shutdown`.
+ *
+ * Nobody holds a connection without getting in: a TLS handshake (and on WebSocket the HTTP upgrade request) must
+ * finish within `handshakeTimeoutMs`, and the stream within `authTimeoutMs` of the connection's start (header,
+ * STARTTLS, SASL, bind). Every socket takes a slot of the connection budget from accept() on; beyond it the
+ * connection is refused (a `resource-constraint` stream error where the stream starts in clear).
  */
 import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -9,7 +14,11 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Duplex } from 'node:stream';
 import { createSecureContext, createServer as createTlsServer, type SecureContext } from 'node:tls';
 import { WebSocketServer } from 'ws';
+import { ConnectionBudget, connectionCap, openFileLimit } from '../connection-budget.js';
+import { streamError } from '../errors.js';
+import { NS } from '../namespaces.js';
 import type { Mechanism } from '../sasl/index.js';
+import { randomHex } from '../sasl/random.js';
 import {
   C2sConnection,
   DEFAULT_C2S_LIMITS,
@@ -17,6 +26,7 @@ import {
   type C2sLimits,
   type C2sLogger,
 } from './connection.js';
+import { BoundResources, DEFAULT_MAX_RESOURCES_PER_ACCOUNT } from './resources.js';
 import type { C2sRouter } from './session.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { LoginThrottle } from './throttle.js';
@@ -30,14 +40,28 @@ export interface C2sServerOptions {
   router: C2sRouter;
   logger: C2sLogger;
   limits?: Partial<C2sLimits>;
-  /** Connections accepted at once, all listeners together. */
+  /**
+   * Connections held at once, all listeners together (sockets, from accept() on): default the process's file
+   * limit less a reserve (connection-budget.ts), never above it. Ignored when `connections` is given.
+   */
   maxConnections?: number;
+  /** A budget shared with the process's other listeners (s2s, HTTPS). */
+  connections?: ConnectionBudget;
+  /** Time for a TLS handshake (direct TLS, WebSocket) and for the WebSocket's HTTP upgrade request. */
+  handshakeTimeoutMs?: number;
   /** Failed-login throttling per address (and per account, through the credential lookup). */
   throttle?: LoginThrottle;
+  /** Resources one account may bind at once on this server (RFC 6120 §7.6.2.1); default 32. */
+  maxResourcesPerAccount?: number;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export class C2sServer {
   private readonly secureContext: SecureContext;
+  private readonly budget: ConnectionBudget;
+  private readonly handshakeTimeoutMs: number;
+  private sockets = 0;
   private readonly limits: C2sLimits;
   private readonly connections = new Set<C2sConnection>();
   private readonly servers: Server[] = [];
@@ -54,6 +78,10 @@ export class C2sServer {
       minVersion: 'TLSv1.2',
     });
     this.limits = { ...DEFAULT_C2S_LIMITS, ...options.limits };
+    this.budget =
+      options.connections ??
+      new ConnectionBudget(connectionCap(options.maxConnections, openFileLimit()), options.logger);
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     // -PLUS variants bind to the TLS channel, which on this listener is the proxy's, not ours.
     this.plainMechanisms = options.mechanisms.filter((m) => /^SCRAM-SHA-[0-9]+$/.test(m.name));
     this.connectionOptions = {
@@ -63,6 +91,7 @@ export class C2sServer {
       limits: this.limits,
       logger: options.logger,
       ...(options.throttle ? { throttle: options.throttle } : {}),
+      resources: new BoundResources(options.maxResourcesPerAccount ?? DEFAULT_MAX_RESOURCES_PER_ACCOUNT),
       onClose: (c) => this.connections.delete(c),
     };
     this.proxiedConnectionOptions = {
@@ -72,10 +101,17 @@ export class C2sServer {
     };
   }
 
+  /** Sockets of these listeners open now, from accept() on (TLS handshakes included). */
+  get connectionCount(): number {
+    return this.sockets;
+  }
+
   /** STARTTLS port (5222 by convention); resolves with the bound port. */
   listen(port: number, host: string): Promise<number> {
     return this.start(
-      createServer((socket) => this.acceptTcp(socket, false)),
+      createServer((socket) => {
+        if (this.admit(socket, 'c2s', true)) this.acceptTcp(socket, false);
+      }),
       port,
       host,
     );
@@ -90,7 +126,9 @@ export class C2sServer {
     if (this.plainMechanisms.length === 0)
       return Promise.reject(new Error('no SCRAM mechanism to offer on a listener without TLS'));
     return this.start(
-      createServer((socket) => this.acceptTcp(socket, false, true)),
+      createServer((socket) => {
+        if (this.admit(socket, 'c2s-plain', true)) this.acceptTcp(socket, false, true);
+      }),
       port,
       host,
     );
@@ -100,12 +138,11 @@ export class C2sServer {
   listenDirectTls(port: number, host: string): Promise<number> {
     // tls.Server takes the certificate itself (a `secureContext` option is ignored there).
     const { cert, key } = this.options.tls;
-    const server = createTlsServer({ cert, key, minVersion: 'TLSv1.2' }, (socket) =>
-      this.acceptTcp(socket, true),
+    const server = createTlsServer(
+      { cert, key, minVersion: 'TLSv1.2', handshakeTimeout: this.handshakeTimeoutMs },
+      (socket) => this.acceptTcp(socket, true),
     );
-    server.on('tlsClientError', (error) =>
-      this.options.logger.debug({ err: error.message }, 'TLS handshake failed'),
-    );
+    this.guardTls(server, 'c2s-direct-tls');
     return this.start(server, port, host);
   }
 
@@ -116,15 +153,28 @@ export class C2sServer {
    */
   listenWebSocket(port: number, host: string, path = '/xmpp-websocket'): Promise<number> {
     const { cert, key } = this.options.tls;
-    const server = createHttpsServer({ cert, key, minVersion: 'TLSv1.2' }, (request, response) => {
-      // Only WebSocket handshakes are served: a plain request for the path is told to upgrade (RFC 7231 §6.5.15).
-      if (pathname(request) === path) response.writeHead(426, { connection: 'close', upgrade: 'websocket' });
-      else response.writeHead(404, { connection: 'close' });
-      response.end();
-    });
-    server.on('tlsClientError', (error) =>
-      this.options.logger.debug({ err: error.message }, 'TLS handshake failed'),
+    const timeout = this.handshakeTimeoutMs;
+    const server = createHttpsServer(
+      {
+        cert,
+        key,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: timeout,
+        // The upgrade request's headers (and any plain request) within the same bound; Node checks it on an
+        // interval of its own (30 s by default), so finer here.
+        headersTimeout: timeout,
+        requestTimeout: timeout,
+        connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(timeout / 4))),
+      },
+      (request, response) => {
+        // Only WebSocket handshakes are served: a plain request for the path is told to upgrade (RFC 7231 §6.5.15).
+        if (pathname(request) === path)
+          response.writeHead(426, { connection: 'close', upgrade: 'websocket' });
+        else response.writeHead(404, { connection: 'close' });
+        response.end();
+      },
     );
+    this.guardTls(server, 'c2s-websocket');
     const maxStanzaBytes = this.limits.maxStanzaBytes;
     const webSockets = new WebSocketServer({
       noServer: true,
@@ -152,9 +202,45 @@ export class C2sServer {
     return this.start(server, port, host);
   }
 
+  /**
+   * A TLS listener: the raw socket takes its slot before the handshake, and a handshake that fails or does not
+   * finish in time ends the socket (Node only reports it through `tlsClientError` and leaves the socket open).
+   */
+  private guardTls(server: Server, listener: string): void {
+    server.on('connection', (socket: Socket) => {
+      this.admit(socket, listener, false);
+    });
+    server.on('tlsClientError', (error: Error, socket: Duplex) => {
+      this.options.logger.debug({ err: error.message, listener }, 'TLS handshake failed');
+      socket.destroy();
+    });
+  }
+
+  /**
+   * Takes a slot of the budget for the socket, or refuses it: with a `resource-constraint` stream error when the
+   * stream starts in clear (RFC 6120 §4.9.3.17), by closing it when TLS comes first.
+   */
+  private admit(socket: Socket, listener: string, clearStream: boolean): boolean {
+    if (!this.budget.admit(socket, listener)) {
+      socket.on('error', () => undefined);
+      if (clearStream) {
+        socket.end(
+          `<?xml version='1.0'?><stream:stream xmlns='${NS.client}' xmlns:stream='${NS.stream}' ` +
+            `id='${randomHex(12)}' from='${this.options.domain}' version='1.0' xml:lang='en'>` +
+            streamError('resource-constraint', 'too many connections').toString() +
+            '</stream:stream>',
+        );
+        setTimeout(() => socket.destroy(), 2_000).unref();
+      } else socket.destroy();
+      return false;
+    }
+    this.sockets++;
+    socket.once('close', () => this.sockets--);
+    return true;
+  }
+
   private start(server: Server, port: number, host: string): Promise<number> {
     this.servers.push(server);
-    server.maxConnections = this.options.maxConnections ?? 100_000;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

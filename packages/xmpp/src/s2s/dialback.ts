@@ -28,7 +28,11 @@ export function keysEqual(received: string, expected: string): boolean {
 
 /** Why a key could not be checked (XEP-0220 §2.4): sent as `type='error'` with this condition. */
 export type DialbackErrorCondition =
-  'item-not-found' | 'remote-server-not-found' | 'remote-server-timeout' | 'internal-server-error';
+  | 'item-not-found'
+  | 'remote-server-not-found'
+  | 'remote-server-timeout'
+  | 'resource-constraint'
+  | 'internal-server-error';
 
 export type DialbackVerdict = 'valid' | 'invalid' | { error: DialbackErrorCondition };
 
@@ -40,7 +44,8 @@ export function dialbackAnswer(
 ): Element {
   const base = { from: attrs.from, to: attrs.to, id: attrs.id };
   if (typeof verdict === 'string') return xml(`db:${kind}`, { ...base, type: verdict });
-  const type = verdict.error === 'remote-server-timeout' ? 'wait' : 'cancel';
+  const type =
+    verdict.error === 'remote-server-timeout' || verdict.error === 'resource-constraint' ? 'wait' : 'cancel';
   return xml(
     `db:${kind}`,
     { ...base, type: 'error' },
@@ -58,6 +63,7 @@ export function readVerdict(element: Element): DialbackVerdict | undefined {
     'item-not-found',
     'remote-server-not-found',
     'remote-server-timeout',
+    'resource-constraint',
     'internal-server-error',
   ];
   return { error: known.find((c) => c === condition) ?? 'internal-server-error' };

@@ -46,8 +46,10 @@ export interface S2sLimits {
   /** Reconnect back-off after a failed attempt: base · 2^(failures − 1), at most max. */
   reconnectBaseMs: number;
   reconnectMaxMs: number;
-  /** Dialback results awaiting verification on one incoming stream. */
+  /** Dialback results awaiting verification on one incoming stream; more end it with policy-violation. */
   maxPendingDialbacks: number;
+  /** Dialback results awaiting verification on all incoming streams; more are answered resource-constraint. */
+  maxPendingDialbacksTotal: number;
 }
 
 export const DEFAULT_S2S_LIMITS: S2sLimits = {
@@ -62,6 +64,7 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   reconnectBaseMs: 1_000,
   reconnectMaxMs: 60_000,
   maxPendingDialbacks: 16,
+  maxPendingDialbacksTotal: 256,
 };
 
 /** What an incoming stream needs from the manager. */

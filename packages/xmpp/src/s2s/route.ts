@@ -2,7 +2,8 @@
  * Everything from one of our domains to one remote domain: at most one outgoing stream, reused; stanzas queued
  * (bounded) while it is being set up and bounced when they cannot be delivered in time; reconnection with
  * exponential back-off; the stream closed after a quiet while; dialback verifications (XEP-0220 §2.2) for the
- * remote domain's keys sent over the same stream.
+ * remote domain's keys sent over the same stream. A route left with nothing to do retires (the manager forgets it),
+ * so the routes held are those in use, not every domain ever named.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Element } from '../xml/element.js';
@@ -18,6 +19,8 @@ export interface RouteContext {
   router: S2sRouter;
   logger: S2sLogger;
   limits: S2sLimits;
+  /** The route has nothing left to do (no stream, nothing queued, no verification, no retry due): forget it. */
+  retire(route: OutgoingRoute): void;
 }
 
 interface Queued {
@@ -180,6 +183,16 @@ export class OutgoingRoute {
     this.finishVerifications({ error: 'remote-server-not-found' });
     // A working stream went away (the peer restarted, or it was idle): whatever waits gets a new one at once.
     if (wasReady && this.queue.length > 0) this.ensureConnecting(false);
+    this.retireIfUnused();
+  }
+
+  /** Nothing in use: no stream (or attempt), nothing queued, no verification, no retry due. */
+  private retireIfUnused(): void {
+    if (this.closed || this.stream || this.connecting || this.retryTimer !== undefined) return;
+    if (this.queue.length > 0 || this.verifications.size > 0) return;
+    this.closed = true;
+    for (const timer of [this.bounceTimer, this.idleTimer]) clearTimeout(timer);
+    this.ctx.retire(this);
   }
 
   /** A connection attempt failed: bounce what waits now, try again later for what comes meanwhile. */
@@ -193,6 +206,7 @@ export class OutgoingRoute {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.queue.length > 0 || this.verifications.size > 0) this.ensureConnecting(false);
+      else this.retireIfUnused();
     }, delay);
     this.retryTimer.unref();
   }

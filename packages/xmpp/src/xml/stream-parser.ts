@@ -14,6 +14,9 @@
  * - Text between depth-1 elements must be whitespace (keep-alives, §4.6.1).
  * - Errors are fatal and reported once through `error`; nothing is emitted after them and later writes are
  *   ignored. After `streamEnd` later input is ignored too.
+ * - The same bytes give the same events and the same error condition however they are cut into writes: saxes is
+ *   never handed input past the byte that exceeds a limit, so a limit and a syntax error are told apart at the
+ *   same place. (An error's text is a diagnostic: with several problems in one chunk it may name another one.)
  *
  * Events are emitted synchronously from inside `write()` (a `write()` from inside a handler is ignored).
  * `reset()` (stream restart, §4.3.3) may be called from any event handler: saxes is stopped (by a throw caught
@@ -75,6 +78,7 @@ const RESTART = Symbol('restart'); // reset() called from a handler: rest of the
 const HANDLER_THREW = Symbol('handler threw'); // a user event handler threw: rethrow its error
 
 const WHITESPACE = /^[ \t\r\n]*$/;
+const TEXT_OUTSIDE = 'text outside the stream';
 const LEADING_WHITESPACE = /^[ \t\r\n]*/;
 
 type SaxesOptions = { xmlns: true; forceXMLVersion: true; defaultXMLVersion: '1.0' };
@@ -96,6 +100,31 @@ function completeUtf8Length(bytes: Buffer): number {
     return length - i < needed ? i : length;
   }
   return length; // only continuation bytes at the end: invalid, decoding fails
+}
+
+/**
+ * How many UTF-16 units of `text` to parse next: the longest prefix of at most `budget` UTF-8 bytes plus the
+ * character after it (whole: surrogate pairs are never split), all of `text` when it fits.
+ */
+function pieceLength(text: string, budget: number): number {
+  const length = text.length;
+  // Every character takes at least one byte: more than `budget` + 1 units are never needed.
+  let end = Math.min(length, budget + 1);
+  const last = text.charCodeAt(end - 1);
+  if (end < length && last >= 0xd800 && last <= 0xdbff) end++;
+  const piece = end === length ? text : text.slice(0, end);
+  const bytes = Buffer.byteLength(piece, 'utf8');
+  // It fits, or it is ASCII and its last character is the one that overruns.
+  if (bytes <= budget || bytes === piece.length) return end;
+  let counted = 0;
+  for (let i = 0; i < end; i++) {
+    const code = text.charCodeAt(i);
+    const pair = code >= 0xd800 && code <= 0xdbff && i + 1 < length;
+    counted += code < 0x80 ? 1 : code < 0x800 ? 2 : pair ? 4 : 3;
+    if (pair) i++;
+    if (counted > budget) return i + 1;
+  }
+  return end;
 }
 
 /**
@@ -317,12 +346,10 @@ export class StreamParser {
           this.fail('not-well-formed', 'U+FEFF (zero width no-break space) before the stream header');
           return;
         }
-        // Never hand saxes more than the current unit may still take (+1 so that overrunning is seen).
-        let n = Math.min(MAX_PIECE, this.maxBytes - this.unitBytesBefore + 1, rest.length);
-        if (n < rest.length) {
-          const last = rest.charCodeAt(n - 1);
-          if (last >= 0xd800 && last <= 0xdbff) n++; // keep surrogate pairs together
-        }
+        // Never hand saxes more than the current unit may still take, in bytes, plus the character that
+        // overruns it: saxes then sees the same input before the limit is noticed however the bytes were
+        // chunked, so the same bytes give the same outcome (a syntax error before the limit, or the limit).
+        const n = pieceLength(rest, Math.min(MAX_PIECE, this.maxBytes - this.unitBytesBefore));
         const piece = n === rest.length ? rest : rest.slice(0, n);
         rest = n === rest.length ? '' : rest.slice(n);
         this.piece = piece;
@@ -441,8 +468,11 @@ export class StreamParser {
   }
 
   private onSaxesError(err: Error): never {
-    // saxes prefixes "line:column: "; its messages are stable within saxes 6.
-    const message = err.message;
+    // saxes prefixes "line:column: " where it noticed the error, which for text can depend on where the input was
+    // cut into chunks: dropped, so that the same bytes give the same error. Its messages are stable within saxes 6.
+    const message = err.message.replace(/^\d+:\d+: /, '');
+    // Reported by saxes or by onText, depending on where the input was cut: one text for both.
+    if (message === 'text data outside of root node.') this.abort('not-well-formed', TEXT_OUTSIDE);
     if (message.endsWith('inappropriately located doctype declaration.')) {
       this.abort('restricted-xml', 'DOCTYPE is not allowed');
     }
@@ -581,7 +611,12 @@ export class StreamParser {
       else children.push(text);
       return;
     }
-    if (!WHITESPACE.test(text)) this.abort('not-well-formed', 'text between stanzas must be whitespace');
+    if (!WHITESPACE.test(text)) {
+      this.abort(
+        'not-well-formed',
+        this.sawHeader ? 'text between stanzas must be whitespace' : TEXT_OUTSIDE,
+      );
+    }
     if (this.sawHeader) {
       // Text at depth 1 is reported when the next '<' is read: the next element starts there.
       this.startUnit(this.parser.position - 1);

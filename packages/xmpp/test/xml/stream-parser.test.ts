@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { SaxesParser } from 'saxes';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Element } from '../../src/xml/element.js';
@@ -667,5 +668,102 @@ describe('StreamParser: memory of an idle stream', () => {
       ],
       ['streamEnd'],
     ]);
+  });
+});
+
+describe('the outcome does not depend on how the bytes are chunked', () => {
+  /** Every event and error (with its text) for `bytes` written in chunks of the given sizes, in turn. */
+  function outcome(bytes: Buffer, sizes: number[], maxStanzaBytes: number): [Event[], string[]] {
+    const h = harness({ maxStanzaBytes }, ['r']);
+    for (let i = 0, k = 0; i < bytes.length; k++) {
+      const size = sizes[k % sizes.length]!;
+      h.parser.write(bytes.subarray(i, i + size));
+      i += size;
+    }
+    return [h.events, h.texts];
+  }
+  const whole = (input: string, max: number) => outcome(Buffer.from(input), [Infinity], max);
+  const bytewise = (input: string, max: number) => outcome(Buffer.from(input), [1], max);
+  /** 84 bytes: fits a limit of 100. */
+  const SHORT_HEADER = `<stream:stream xmlns='jabber:client' xmlns:stream='${NS_STREAM}'>`;
+
+  it('"é"×60 + "<a/>" with maxStanzaBytes 100: the same error whole and byte by byte', () => {
+    // Before the header: text outside the root, at the first "é" (the position is not part of the text).
+    expect(whole('é'.repeat(60) + '<a/>', 100)).toEqual([
+      [['error', 'not-well-formed']],
+      ['text outside the stream'],
+    ]);
+    expect(bytewise('é'.repeat(60) + '<a/>', 100)).toEqual(whole('é'.repeat(60) + '<a/>', 100));
+    // Between stanzas: 120 bytes of text; the limit is reached at the 51st "é", before the "<" that shows the
+    // text is not whitespace.
+    const input = SHORT_HEADER + 'é'.repeat(60) + '<a/>';
+    expect(whole(input, 100)).toEqual([
+      [
+        ['streamStart', { xmlns: 'jabber:client', 'xmlns:stream': NS_STREAM }, NAMESPACES],
+        ['error', 'policy-violation'],
+      ],
+      ['more than 100 bytes outside any stanza'],
+    ]);
+    expect(bytewise(input, 100)).toEqual(whole(input, 100));
+  });
+
+  it('a syntax error within the limit wins over the limit, however chunked', () => {
+    // '&bad;' ends at byte 94 of the stanza, which would take 118.
+    const input = SHORT_HEADER + '<m>' + 'é'.repeat(43) + '&bad;' + 'x'.repeat(20) + '</m>';
+    const expected = whole(input, 100);
+    expect(expected[0].at(-1)).toEqual(['error', 'restricted-xml']);
+    expect(bytewise(input, 100)).toEqual(expected);
+  });
+
+  it('gives the same events and error for random inputs and random chunkings', () => {
+    const header = fc.constantFrom(SHORT_HEADER, "<?xml version='1.0'?>" + SHORT_HEADER, '', ' ');
+    const atom = fc.constantFrom(
+      '<a>',
+      '</a>',
+      '<a/>',
+      '<r/>',
+      "<b x='1'>",
+      '</b>',
+      'é',
+      '€',
+      '😀',
+      'x',
+      ' ',
+      '\n',
+      '&amp;',
+      '&bad;',
+      '<!--',
+      '-->',
+      '<?pi?>',
+      '<!DOCTYPE x>',
+      '<![CDATA[',
+      ']]>',
+      '</stream:stream>',
+      HEADER,
+      '<',
+      '>',
+      "'",
+      '\u0000',
+      '\u200b',
+      // Runs of multi-byte characters, where a limit falls inside a chunk.
+      'é'.repeat(20),
+      '😀'.repeat(8),
+      '<c>' + 'ä'.repeat(30) + '</c>',
+    );
+    fc.assert(
+      fc.property(
+        header,
+        fc.array(atom, { maxLength: 40 }),
+        fc.integer({ min: 84, max: 160 }),
+        fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 8 }),
+        (start, atoms, max, sizes) => {
+          const bytes = Buffer.from(start + atoms.join(''));
+          // The events with the error's condition; its text is a diagnostic that may name another problem of
+          // the same bytes, seen first where the input was cut.
+          expect(outcome(bytes, sizes, max)[0]).toEqual(outcome(bytes, [bytes.length || 1], max)[0]);
+        },
+      ),
+      { numRuns: 5_000 },
+    );
   });
 });

@@ -2,6 +2,7 @@
 import { canonicalLocalPart } from '@irsp/protocol';
 import {
   C2sServer,
+  type ConnectionBudget,
   LoginThrottle,
   plainMechanism,
   scramMechanism,
@@ -21,6 +22,9 @@ export function createC2sServer(options: {
   logger: Logger;
   limits?: Partial<C2sLimits>;
   throttle?: Partial<LoginThrottleOptions>;
+  connections?: ConnectionBudget;
+  handshakeTimeoutMs?: number;
+  maxResourcesPerAccount?: number;
 }): C2sServer {
   const throttle = new LoginThrottle(options.throttle);
   // An account under throttling is not even looked up: the attempt fails with temporary-auth-failure.
@@ -38,5 +42,10 @@ export function createC2sServer(options: {
     logger: options.logger,
     limits: options.limits,
     throttle,
+    ...(options.connections ? { connections: options.connections } : {}),
+    ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+    ...(options.maxResourcesPerAccount !== undefined
+      ? { maxResourcesPerAccount: options.maxResourcesPerAccount }
+      : {}),
   });
 }
