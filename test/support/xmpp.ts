@@ -141,9 +141,12 @@ export class RawXmpp {
     });
   }
 
-  static connect(port: number): Promise<RawXmpp> {
+  /** `localAddress`: another loopback source address (127.0.0.0/8), to stand for another client address. */
+  static connect(port: number, localAddress?: string): Promise<RawXmpp> {
     return new Promise((resolve, reject) => {
-      const socket = netConnect(port, '127.0.0.1', () => resolve(new RawXmpp(socket)));
+      const socket = netConnect({ port, host: '127.0.0.1', localAddress }, () =>
+        resolve(new RawXmpp(socket)),
+      );
       socket.once('error', reject);
     });
   }

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { guessingSchema } from './guessing.js';
 
 // Coerced so that `port: ${PORT}` (a string after substitution) is accepted.
 const port = z.coerce.number().int().min(0).max(65535);
@@ -222,6 +223,8 @@ export const topologySchema = z
         bounceTimeoutMs: z.number().int().min(100).default(30_000),
       })
       .default({ routes: {}, bounceTimeoutMs: 30_000 }),
+    /** Limits on guessing passwords and verification codes (guessing.ts; decision 0010). */
+    guessing: guessingSchema,
   })
   .superRefine((topology, ctx) => {
     const domains = new Set<string>();

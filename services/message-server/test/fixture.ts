@@ -40,7 +40,7 @@ export async function startXmppMessageServer(
   options: Partial<
     Pick<
       MessageServerOptions,
-      'applicationServers' | 'c2sLimits' | 'offline' | 'loginThrottle' | 'federation'
+      'applicationServers' | 'c2sLimits' | 'offline' | 'guessing' | 'now' | 'federation'
     >
   > & {
     directTls?: boolean;
@@ -53,13 +53,24 @@ export async function startXmppMessageServer(
     tlsDir?: string;
     /** A loopback address of its own for XMPP (a Prosody peer dials port 5269 at the domain's address). */
     xmppHost?: string;
+    /** A database shared with another message server of the same AS (left open at close). */
+    db?: Db;
   } = {},
 ): Promise<XmppFixture> {
-  const { directTls, websocket, domain = DOMAIN, s2sPort, tlsDir, xmppHost = '127.0.0.1', ...rest } = options;
+  const {
+    directTls,
+    websocket,
+    domain = DOMAIN,
+    s2sPort,
+    tlsDir,
+    xmppHost = '127.0.0.1',
+    db: sharedDb,
+    ...rest
+  } = options;
   const dir = tlsDir ? undefined : await tempDir();
   const tls = await serverTlsFor(tlsDir ?? dir!.path, `ms-${domain}`, [domain]);
   const untrust = trustCaForXmppClients(tls.ca);
-  const db = await openTestDb('msx');
+  const db = sharedDb ?? (await openTestDb('msx'));
   const log = captureLogger('message-server');
   const server = await buildMessageServer({
     domain,
@@ -111,7 +122,7 @@ export async function startXmppMessageServer(
     async close() {
       await http.close();
       await server.close();
-      await db.close();
+      if (!sharedDb) await db.close();
       untrust();
       await dir?.remove();
     },

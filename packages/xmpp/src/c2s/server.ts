@@ -19,7 +19,7 @@ import {
 } from './connection.js';
 import type { C2sRouter } from './session.js';
 import { TcpTransport } from './tcp-transport.js';
-import type { LoginThrottle } from './throttle.js';
+import type { LoginGuard } from './throttle.js';
 import type { C2sTransport } from './transport.js';
 import { WebSocketTransport } from './websocket-transport.js';
 
@@ -32,8 +32,8 @@ export interface C2sServerOptions {
   limits?: Partial<C2sLimits>;
   /** Connections accepted at once, all listeners together. */
   maxConnections?: number;
-  /** Failed-login throttling per address (and per account, through the credential lookup). */
-  throttle?: LoginThrottle;
+  /** Login throttling (per address before an attempt, and before its answer). */
+  throttle?: LoginGuard;
 }
 
 export class C2sServer {
