@@ -121,7 +121,13 @@ export interface GuessTicket {
 }
 
 export type GuessVerdict =
-  | { allowed: true; known: boolean; ticket: GuessTicket }
+  | {
+      allowed: true;
+      known: boolean;
+      ticket: GuessTicket;
+      /** Failures in the window before this attempt: of the pair, of the target from unknown sources, of the source. */
+      counts: { pair: number; target: number; source: number };
+    }
   | { allowed: false; retryAfterMs: number; limit: 'backoff' | 'pair' | 'target' | 'source' };
 
 type Limit = 'pair' | 'target' | 'source';
@@ -218,7 +224,13 @@ export class GuessPolicy {
         [this.scope, target, source, counts.known, now],
       );
       const ticket = { target, source, id: String(inserted.rows[0]!.id) };
-      return { allowed: true, known: counts.known, ticket } as const;
+      const { pair, target: onTarget, source: ofSource } = counts;
+      return {
+        allowed: true,
+        known: counts.known,
+        ticket,
+        counts: { pair, target: onTarget, source: ofSource },
+      } as const;
     });
   }
 

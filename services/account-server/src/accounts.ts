@@ -12,6 +12,7 @@ import {
   message4,
   message5,
   message6,
+  weakVerifyCode,
   type AccountId,
   type Extras,
 } from '@irsp/protocol';
@@ -111,6 +112,15 @@ export function sendRemove(
     : sendToAs(ctx.client, as, message6, { name: local });
 }
 
+/** The standard sets no strength for verification codes: a weak one is accepted, and the operator warned. */
+function warnIfWeak(ctx: AccountServerContext, id: AccountId, code: string | undefined): void {
+  if (weakVerifyCode(code))
+    ctx.logger.warn(
+      { localPart: id.local, domain: id.domain },
+      'weak verification code (fewer than 20 bits): guessing it is held only by the throttle',
+    );
+}
+
 function definedInfo(info: DeviceInfo): DeviceInfo {
   return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as DeviceInfo;
 }
@@ -125,6 +135,7 @@ export async function register(
 ): Promise<AccountStatus> {
   const as = ctx.directory.as(id.domain);
   if (!as) return 400;
+  warnIfWeak(ctx, id, info.verifycode);
   const passwordHash = await hashPassword(password);
   let retry = false;
   try {
@@ -236,6 +247,7 @@ export async function modify(
   if (typeof row === 'number' || 'status' in row) return row;
   const as = ctx.directory.as(id.domain);
   if (!as) return 500;
+  warnIfWeak(ctx, id, changes.verifycode);
   const newPassword = changes.newpassword ?? password;
   const info: DeviceInfo = {
     verifycode: changes.verifycode,

@@ -109,6 +109,10 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     new Notifications(db, outbox, applicationServers),
     (device, code) => resetVerifyCode(db, outbox, device, code),
     logger.child({ module: 'router' }),
+    {
+      policy: new GuessPolicy('verifycode', guessing.verifyCodes, db, options.now),
+      limits: guessing.verifyCodes.limits,
+    },
   );
   let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
