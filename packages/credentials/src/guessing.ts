@@ -246,18 +246,22 @@ export class GuessPolicy {
 
   /** The admitted attempt was right: not a failure after all, and its source is known for the target. */
   async succeeded(ticket: GuessTicket): Promise<void> {
-    await this.db.query('DELETE FROM guess_failures WHERE id = $1', [ticket.id]);
     const { knownForMs, maxKnownSources } = this.options.limits;
-    if (knownForMs <= 0 || maxKnownSources <= 0) return;
+    if (knownForMs <= 0 || maxKnownSources <= 0) {
+      await this.db.query('DELETE FROM guess_failures WHERE id = $1', [ticket.id]);
+      return;
+    }
+    // One statement (one round trip per login): the attempt's row goes, its source is known as of now, and the
+    // target's other known sources that have expired are forgotten.
     const now = this.now();
     await this.db.query(
-      `INSERT INTO guess_known_sources (scope, target, source, last_success_ms) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (scope, target, source) DO UPDATE SET last_success_ms = EXCLUDED.last_success_ms`,
-      [this.scope, ticket.target, ticket.source, now],
-    );
-    await this.db.query(
-      'DELETE FROM guess_known_sources WHERE scope = $1 AND target = $2 AND last_success_ms <= $3',
-      [this.scope, ticket.target, now - knownForMs],
+      `WITH attempt AS (DELETE FROM guess_failures WHERE id = $1),
+            known AS (INSERT INTO guess_known_sources (scope, target, source, last_success_ms)
+                      VALUES ($2, $3, $4, $5)
+                      ON CONFLICT (scope, target, source) DO UPDATE SET last_success_ms = EXCLUDED.last_success_ms)
+       DELETE FROM guess_known_sources
+        WHERE scope = $2 AND target = $3 AND source <> $4 AND last_success_ms <= $6`,
+      [ticket.id, this.scope, ticket.target, ticket.source, now, now - knownForMs],
     );
   }
 }

@@ -42,4 +42,31 @@ describe('GuessPolicy', () => {
     const second = await policy.admit('bob', '192.0.2.2');
     expect(second).toMatchObject({ allowed: true, known: true });
   });
+
+  it('a known source expires after knownForMs and is forgotten; failures out of the window are deleted', async () => {
+    let at = now();
+    const policy = new GuessPolicy('password', DEFAULT_GUESSING.passwords, db, () => at);
+    const admit = async (source: string) => {
+      const verdict = await policy.admit('carol', source);
+      if (!verdict.allowed) throw new Error('refused');
+      return verdict;
+    };
+    await policy.succeeded((await admit('192.0.2.3')).ticket);
+    await policy.failed((await admit('192.0.2.4')).ticket);
+    at += DEFAULT_GUESSING.passwords.limits.knownForMs; // 30 days later: 192.0.2.3 is no longer known
+    expect(await admit('192.0.2.3')).toMatchObject({ known: false });
+    const another = await admit('192.0.2.5');
+    await policy.succeeded(another.ticket);
+    const known = await db.query(
+      `SELECT source FROM guess_known_sources WHERE target = 'carol' ORDER BY source`,
+    );
+    expect(known.rows).toEqual([{ source: '192.0.2.5' }]);
+    const failing = await admit('192.0.2.6');
+    await policy.failed(failing.ticket);
+    const failures = await db.query(
+      `SELECT source FROM guess_failures WHERE target = 'carol' ORDER BY source`,
+    );
+    // The 30-day-old failure of .4 is gone; .3's attempt above is still counted (never settled), .6's is new.
+    expect(failures.rows).toEqual([{ source: '192.0.2.3' }, { source: '192.0.2.6' }]);
+  });
 });
