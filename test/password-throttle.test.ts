@@ -142,4 +142,22 @@ describe('password guessing over the client account API', () => {
     for (let i = 0; i < 8; i++) answers.push(await post(1, address, path, { ...fields, password: `g${i}` }));
     expect(answers).toEqual([...Array(6).fill(wrong), ...Array(2).fill(throttled(1))]);
   });
+
+  it('a weak verification code is accepted (the standard sets no strength) and logged as a warning, without the code', async () => {
+    now += 3_600_000;
+    const modify = { deviceid: LOCK, password: 'lock right', verifycode: 'qz7' };
+    expect(await post(0, '127.0.2.1', '/device/modify', modify)).toEqual(ok);
+    const warnings = log.lines.filter((l) => l.includes('weak verification code'));
+    expect(warnings.map((l) => JSON.parse(l) as Record<string, unknown>)).toMatchObject([
+      {
+        level: 40,
+        localPart: '#lock',
+        domain: 'as1.irsp.test',
+        msg: 'weak verification code (fewer than 20 bits): guessing it is held only by the throttle',
+      },
+    ]);
+    expect(log.lines.filter((l) => l.includes('qz7'))).toEqual([]);
+    expect(await post(0, '127.0.2.1', '/device/modify', { ...modify, verifycode: 'k7q2m9x4' })).toEqual(ok);
+    expect(log.lines.filter((l) => l.includes('weak verification code'))).toHaveLength(1);
+  });
 });
