@@ -34,6 +34,8 @@ export async function xmppLogin(options: {
     service: `xmpp://${options.host ?? '127.0.0.1'}:${options.port}`,
     domain: options.domain,
     resource: options.resource,
+    // The default of 2 s per step is too short on a loaded machine (never assert on speed).
+    timeout: 10_000,
     credentials: async (authenticate: (c: object, m: string) => Promise<void>, mechanisms: string[]) => {
       const mechanism = options.mechanism ?? mechanisms.find((m) => m === 'SCRAM-SHA-1') ?? mechanisms[0]!;
       await authenticate({ username: options.username, password: options.password }, mechanism);
@@ -141,9 +143,12 @@ export class RawXmpp {
     });
   }
 
-  static connect(port: number): Promise<RawXmpp> {
+  /** `localAddress`: another loopback source address (127.0.0.0/8), to stand for another client address. */
+  static connect(port: number, localAddress?: string): Promise<RawXmpp> {
     return new Promise((resolve, reject) => {
-      const socket = netConnect(port, '127.0.0.1', () => resolve(new RawXmpp(socket)));
+      const socket = netConnect({ port, host: '127.0.0.1', localAddress }, () =>
+        resolve(new RawXmpp(socket)),
+      );
       socket.once('error', reject);
     });
   }

@@ -3,3 +3,4 @@ export * from './load.js';
 export * from './select.js';
 export * from './tls.js';
 export * from './server-tls.js';
+export * from './guessing.js';

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { guessingSchema } from './guessing.js';
 
 // Coerced so that `port: ${PORT}` (a string after substitution) is accepted.
 const port = z.coerce.number().int().min(0).max(65535);
@@ -235,6 +236,8 @@ export const topologySchema = z
         maxPendingDialbacks: z.number().int().min(1).optional(),
       })
       .default({ routes: {}, bounceTimeoutMs: 30_000 }),
+    /** Limits on guessing passwords and verification codes (guessing.ts; decision 0010). */
+    guessing: guessingSchema,
   })
   .superRefine((topology, ctx) => {
     const domains = new Set<string>();

@@ -76,6 +76,42 @@ const MINIMAL_EXPECTED: Topology = {
   http: { method: 'POST', connectTimeoutMs: 5000, requestTimeoutMs: 10000 },
   logLevel: 'info',
   federation: { routes: {}, bounceTimeoutMs: 30000 },
+  guessing: {
+    passwords: {
+      backoff: {
+        freeFailures: 5,
+        baseDelayMs: 1000,
+        maxDelayMs: 60000,
+        forgetAfterMs: 900000,
+        maxEntries: 100000,
+      },
+      limits: {
+        windowMs: 3600000,
+        perPair: 10,
+        perTarget: 50,
+        perSource: 100,
+        knownForMs: 2592000000,
+        maxKnownSources: 5,
+      },
+    },
+    verifyCodes: {
+      backoff: {
+        freeFailures: 3,
+        baseDelayMs: 1000,
+        maxDelayMs: 60000,
+        forgetAfterMs: 900000,
+        maxEntries: 100000,
+      },
+      limits: {
+        windowMs: 3600000,
+        perPair: 5,
+        perTarget: 10,
+        perSource: 20,
+        knownForMs: 0,
+        maxKnownSources: 0,
+      },
+    },
+  },
   accountServer: {
     url: 'https://account.irsp.test:8443',
     listen: { host: '127.0.0.1', port: 8443 },
@@ -582,6 +618,31 @@ describe('validation', () => {
     expect(topology.accountServer.tls).toEqual(cert);
     expect(await configError(() => parseTopology(document([], { tls: { mode: 'files' } }), {}))).toMatch(
       /^invalid IRSP topology:\n {2}tls\.ca: /,
+    );
+  });
+
+  it('guessing limits: a partial section keeps the other defaults; zero or negative counts are refused', async () => {
+    const doc = document([as('as1.irsp.test', [messageServer('ms1', 'm')])], {
+      guessing: { passwords: { limits: { perTarget: 20 } } },
+    });
+    const guessing = parseTopology(doc, {}).guessing;
+    expect(guessing.passwords.limits).toEqual({
+      windowMs: 3600000,
+      perPair: 10,
+      perTarget: 20,
+      perSource: 100,
+      knownForMs: 2592000000,
+      maxKnownSources: 5,
+    });
+    expect(guessing.verifyCodes.limits.perTarget).toBe(10);
+    const bad = document([as('as1.irsp.test', [messageServer('ms1', 'm')])], {
+      guessing: { verifyCodes: { limits: { perPair: 0 } }, passwords: { backoff: { baseDelayMs: -1 } } },
+    });
+    expect(await configError(() => parseTopology(bad, {}))).toBe(
+      invalid(
+        'guessing.passwords.backoff.baseDelayMs: Too small: expected number to be >=0',
+        'guessing.verifyCodes.limits.perPair: Too small: expected number to be >=1',
+      ),
     );
   });
 

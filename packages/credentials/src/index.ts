@@ -1,2 +1,3 @@
 export * from './scram.js';
 export * from './secrets.js';
+export * from './guessing.js';

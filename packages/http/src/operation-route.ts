@@ -16,6 +16,12 @@ import { sendStatus } from './server.js';
 
 export type Method = 'GET' | 'POST';
 
+/** A status with response headers of its own (e.g. Retry-After with a 429). */
+export interface StatusAnswer {
+  status: Status;
+  headers: Record<string, string>;
+}
+
 export interface OperationRoute<O extends Operation> {
   path: string;
   /** Operations served on this path; several only where the standard shares a URI (Messages 10/11, 12/13…). */
@@ -26,7 +32,10 @@ export interface OperationRoute<O extends Operation> {
     fields: FormFields,
     request: FastifyRequest,
   ) => 401 | 403 | undefined | Promise<401 | 403 | undefined>;
-  handle: (parsed: Extract<ParseResult<O>, { ok: true }>, request: FastifyRequest) => Promise<Status>;
+  handle: (
+    parsed: Extract<ParseResult<O>, { ok: true }>,
+    request: FastifyRequest,
+  ) => Promise<Status | StatusAnswer>;
 }
 
 function rawForm(request: FastifyRequest): string | undefined {
@@ -104,9 +113,10 @@ export function serveOperation<O extends Operation>(app: FastifyInstance, route:
         request.log.info({ reason: parsed.reason }, 'wrong parameter');
         return sendStatus(reply, 400);
       }
-      const status = await route.handle(parsed, request);
+      const answer = await route.handle(parsed, request);
+      const status = typeof answer === 'number' ? answer : answer.status;
       request.log.debug({ operation: parsed.operation.name, status }, 'handled');
-      return sendStatus(reply, status);
+      return sendStatus(typeof answer === 'number' ? reply : reply.headers(answer.headers), status);
     },
   });
 }

@@ -1,7 +1,8 @@
 /**
  * The client account API of the account server (our design: 14543-5-8 clause 7, registration, is not in the
  * text we have). Users and devices call it over HTTPS with POST form bodies, on the same paths as
- * Messages 1–6; it answers with the codes and bodies of Tables 1–3 plus 401 for a wrong password.
+ * Messages 1–6; it answers with the codes and bodies of Tables 1–3 plus 401 for a wrong password and 429 (with
+ * Retry-After) when the guessing throttle refuses a password check.
  * IDs are full (`local@domain`, `#local@domain`): the domain chooses the AS.
  */
 import { z } from 'zod';
@@ -43,6 +44,7 @@ export const clientUserModify = operation({
   title: 'A user changes its password',
   path: '/user/modify',
   table: 'table2',
+  passwordChecked: true,
   extras: false,
   schema: z.object({
     userid: accountIdSchema('user'),
@@ -56,6 +58,7 @@ export const clientDeviceModify = operation({
   title: 'A device changes its password, verification code or description',
   path: '/device/modify',
   table: 'table2',
+  passwordChecked: true,
   extras: true,
   schema: z.object({
     deviceid: accountIdSchema('device'),
@@ -70,6 +73,7 @@ export const clientUserRemove = operation({
   title: 'A user deletes its account',
   path: '/user/remove',
   table: 'table3',
+  passwordChecked: true,
   extras: false,
   schema: z.object({ userid: accountIdSchema('user'), password: passwordSchema }),
 });
@@ -79,6 +83,7 @@ export const clientDeviceRemove = operation({
   title: 'A device deletes its account',
   path: '/device/remove',
   table: 'table3',
+  passwordChecked: true,
   extras: false,
   schema: z.object({ deviceid: accountIdSchema('device'), password: passwordSchema }),
 });

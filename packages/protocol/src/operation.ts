@@ -20,6 +20,11 @@ export interface Operation<S extends z.ZodObject = z.ZodObject> {
   readonly table: TableName;
   /** Parameters that identify this operation among others served on the same URI (Messages 10/11, 12/13…). */
   readonly discriminator?: { readonly param: string; readonly value?: string };
+  /**
+   * Checks an account's password (client API): answered 429 with Retry-After when the guessing throttle refuses
+   * the caller (docs/decisions/0010-guessing-throttle.md).
+   */
+  readonly passwordChecked?: true;
 }
 
 export type Params<O extends Operation> = z.output<O['schema']>;

@@ -30,6 +30,28 @@ export const passwordSchema = unicodeText()
 export const verifyCodeSchema = unicodeText()
   .max(256)
   .regex(NO_CONTROL, 'verifycode has a control character');
+
+/**
+ * Verification code strength (docs/decisions/0010-guessing-throttle.md). The standard sets none, so none is refused;
+ * below WEAK the servers log a warning. The estimate is length × log2 of the alphabet its character classes span
+ * (digits 10, lower 26, upper 26, others 33): 4 digits ≈ 13 bits, 6 digits ≈ 20, 8 letters and digits ≈ 41.
+ */
+export const VERIFY_CODE_BITS = { weak: 20, recommended: 40 } as const;
+
+export function verifyCodeBits(code: string): number {
+  const chars = [...code];
+  const alphabet =
+    (chars.some((c) => /\p{Nd}/u.test(c)) ? 10 : 0) +
+    (chars.some((c) => /\p{Ll}/u.test(c)) ? 26 : 0) +
+    (chars.some((c) => /\p{Lu}/u.test(c)) ? 26 : 0) +
+    (chars.some((c) => !/[\p{Nd}\p{Ll}\p{Lu}]/u.test(c)) ? 33 : 0);
+  return alphabet === 0 ? 0 : chars.length * Math.log2(alphabet);
+}
+
+/** A code that is set (not empty, which means "none") and weaker than VERIFY_CODE_BITS.weak. */
+export function weakVerifyCode(code: string | undefined): boolean {
+  return code !== undefined && code !== '' && verifyCodeBits(code) < VERIFY_CODE_BITS.weak;
+}
 export const deviceInfoSchema = unicodeText().min(1).max(256).regex(NO_CONTROL, 'control character');
 export const dataSchema = unicodeText().min(1).max(MAX_DATA_LENGTH);
 

@@ -8,7 +8,7 @@ export type Outcome =
   | { kind: 'unexpected'; httpStatus: number; reason: string };
 
 export function allowedStatuses(operation: Operation): readonly Status[] {
-  return [...TABLES[operation.table], ...AUTH_STATUSES];
+  return [...TABLES[operation.table], ...AUTH_STATUSES, ...(operation.passwordChecked ? [429 as const] : [])];
 }
 
 export function interpretResponse(operation: Operation, httpStatus: number, body: string): Outcome {

@@ -236,11 +236,16 @@ describe('interpretResponse', () => {
     expect(CLIENT_OPERATIONS.map((op) => allowedStatuses(op))).toEqual([
       [200, 400, 421, 500, 401, 403],
       [200, 400, 421, 500, 401, 403],
-      [200, 400, 422, 500, 401, 403],
-      [200, 400, 422, 500, 401, 403],
-      [200, 400, 422, 500, 401, 403],
-      [200, 400, 422, 500, 401, 403],
+      [200, 400, 422, 500, 401, 403, 429],
+      [200, 400, 422, 500, 401, 403, 429],
+      [200, 400, 422, 500, 401, 403, 429],
+      [200, 400, 422, 500, 401, 403, 429],
     ]);
+    expect(interpretResponse(CLIENT_OPERATIONS[2], 429, errorBody(429))).toEqual({
+      kind: 'status',
+      status: 429,
+      detail: 'too many requests',
+    });
     expect(interpretResponse(CLIENT_OPERATIONS[0], 401, errorBody(401))).toEqual({
       kind: 'status',
       status: 401,

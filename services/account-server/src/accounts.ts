@@ -12,6 +12,7 @@ import {
   message4,
   message5,
   message6,
+  weakVerifyCode,
   type AccountId,
   type Extras,
 } from '@irsp/protocol';
@@ -20,6 +21,12 @@ import type { AccountServerContext } from './context.js';
 import { sendToAs, type AutonomousSystemEntry } from './directory.js';
 
 export type AccountStatus = 200 | 400 | 401 | 421 | 422 | 500;
+
+/** A password check refused by the guessing throttle (docs/decisions/0010-guessing-throttle.md). */
+export interface Throttled {
+  status: 429;
+  retryAfterMs: number;
+}
 
 export interface DeviceInfo {
   verifycode?: string | undefined;
@@ -105,6 +112,15 @@ export function sendRemove(
     : sendToAs(ctx.client, as, message6, { name: local });
 }
 
+/** The standard sets no strength for verification codes: a weak one is accepted, and the operator warned. */
+function warnIfWeak(ctx: AccountServerContext, id: AccountId, code: string | undefined): void {
+  if (weakVerifyCode(code))
+    ctx.logger.warn(
+      { localPart: id.local, domain: id.domain },
+      'weak verification code (fewer than 20 bits): guessing it is held only by the throttle',
+    );
+}
+
 function definedInfo(info: DeviceInfo): DeviceInfo {
   return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as DeviceInfo;
 }
@@ -119,6 +135,7 @@ export async function register(
 ): Promise<AccountStatus> {
   const as = ctx.directory.as(id.domain);
   if (!as) return 400;
+  warnIfWeak(ctx, id, info.verifycode);
   const passwordHash = await hashPassword(password);
   let retry = false;
   try {
@@ -221,30 +238,47 @@ async function takeUnclaimed(
   return taken.rowCount === 1;
 }
 
-/** Checks an active account's password: the row, 422 (no such account) or 401 (wrong password). */
+/**
+ * Checks an active account's password: the row, 422 (no such account), 401 (wrong password), or refused by the
+ * guessing throttle before the password is even looked at (the same answer whether it was right). `source` is
+ * the caller's address as `addressSource` keys it.
+ */
 async function authenticate(
   ctx: AccountServerContext,
   id: AccountId,
   password: string,
   states: AccountRow['state'][],
-): Promise<AccountRow | 401 | 422> {
+  source: string,
+): Promise<AccountRow | 401 | 422 | Throttled> {
   const row = await findAccount(ctx.db, id.local);
   if (!row || row.kind !== id.kind || row.domain !== id.domain || !states.includes(row.state)) return 422;
-  return (await verifyPassword(password, row.password_hash)) ? row : 401;
+  const verdict = await ctx.passwords.admit(id.local, source);
+  if (!verdict.allowed) {
+    ctx.logger.info(
+      { localPart: id.local, source, limit: verdict.limit, retryAfterMs: verdict.retryAfterMs },
+      'password check refused by the guessing throttle',
+    );
+    return { status: 429, retryAfterMs: verdict.retryAfterMs };
+  }
+  const right = await verifyPassword(password, row.password_hash);
+  await (right ? ctx.passwords.succeeded(verdict.ticket) : ctx.passwords.failed(verdict.ticket));
+  return right ? row : 401;
 }
 
 /** Changes an account (client API → Message 3/4); a message server that lost the account gets it back. */
 export async function modify(
   ctx: AccountServerContext,
+  source: string,
   id: AccountId,
   password: string,
   changes: { newpassword?: string | undefined } & DeviceInfo,
   changedExtra: Extras = {},
-): Promise<AccountStatus> {
-  const row = await authenticate(ctx, id, password, ['active']);
-  if (typeof row === 'number') return row;
+): Promise<AccountStatus | Throttled> {
+  const row = await authenticate(ctx, id, password, ['active'], source);
+  if (typeof row === 'number' || 'status' in row) return row;
   const as = ctx.directory.as(id.domain);
   if (!as) return 500;
+  warnIfWeak(ctx, id, changes.verifycode);
   const newPassword = changes.newpassword ?? password;
   const info: DeviceInfo = {
     verifycode: changes.verifycode,
@@ -289,11 +323,12 @@ export async function modify(
 /** Deletes an account (client API → Message 5/6); what cannot be confirmed now the reconciler finishes. */
 export async function remove(
   ctx: AccountServerContext,
+  source: string,
   id: AccountId,
   password: string,
-): Promise<AccountStatus> {
-  const row = await authenticate(ctx, id, password, ['active', 'removing']);
-  if (typeof row === 'number') return row;
+): Promise<AccountStatus | Throttled> {
+  const row = await authenticate(ctx, id, password, ['active', 'removing'], source);
+  if (typeof row === 'number' || 'status' in row) return row;
   const as = ctx.directory.as(id.domain);
   if (!as) return 500;
   if (!(await takeUnclaimed(ctx.db, id.local, ['active', 'removing'], 'removing'))) {

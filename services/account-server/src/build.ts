@@ -1,5 +1,6 @@
 /** Builds a ready account server (client API, Message 7, reconciler) without listening. */
-import type { TlsMaterial, Topology } from '@irsp/config';
+import { DEFAULT_GUESSING, type GuessingConfig, type TlsMaterial, type Topology } from '@irsp/config';
+import { GuessPolicy } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
 import { openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
@@ -25,6 +26,10 @@ export interface AccountServerOptions {
   ca: string;
   http?: { method?: 'POST' | 'GET'; connectTimeoutMs?: number; requestTimeoutMs?: number };
   reconcile?: { intervalMs: number; settleAfterMs?: number };
+  /** Limits on guessing passwords (defaults: DEFAULT_GUESSING of @irsp/config); only `passwords` applies here. */
+  guessing?: GuessingConfig;
+  /** The clock of the guessing throttle (tests move it instead of waiting). */
+  now?: () => number;
 }
 
 export interface AccountServer {
@@ -43,6 +48,7 @@ export async function buildAccountServer(options: AccountServerOptions): Promise
     logger,
     client,
     directory: new Directory({ autonomousSystems: options.autonomousSystems }),
+    passwords: new GuessPolicy('password', (options.guessing ?? DEFAULT_GUESSING).passwords, db, options.now),
   };
   const clientRoutes = [
     clientUserRegisterRoute(context),

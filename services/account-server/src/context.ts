@@ -1,3 +1,4 @@
+import type { GuessPolicy } from '@irsp/credentials';
 import type { Logger, OperationClient } from '@irsp/http';
 import type { Db } from '@irsp/store';
 import type { Directory } from './directory.js';
@@ -8,4 +9,6 @@ export interface AccountServerContext {
   logger: Logger;
   client: OperationClient;
   directory: Directory;
+  /** The `password` guessing policy of the client account API, shared by every instance through the database. */
+  passwords: GuessPolicy;
 }

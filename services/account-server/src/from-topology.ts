@@ -24,6 +24,7 @@ export async function accountServerFromTopology(
       }),
       ca: await trustedCa(topology),
       http: topology.http,
+      guessing: topology.guessing,
       reconcile: { intervalMs: config.reconcileIntervalMs },
     }),
   );

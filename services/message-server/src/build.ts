@@ -1,11 +1,13 @@
 /** Builds a ready message server (admin API, outbox) without listening: tests and main.ts both call it. */
 import {
+  DEFAULT_GUESSING,
   XMPP_WEBSOCKET_PATH,
+  type GuessingConfig,
   type ApplicationServerConfig,
   type MessageServerConfig,
   type TlsMaterial,
 } from '@irsp/config';
-import { randomSecret, tokenDigest } from '@irsp/credentials';
+import { GuessPolicy, randomSecret, tokenDigest } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
 import { message7, openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
@@ -31,7 +33,6 @@ import {
   connectionCap,
   openFileLimit,
   type C2sLimits,
-  type LoginThrottleOptions,
   type S2sLimits,
 } from '@irsp/xmpp';
 
@@ -53,8 +54,10 @@ export interface MessageServerOptions {
   offline?: Partial<OfflineLimits>;
   /** The application servers of this AS (Messages 8–13). */
   applicationServers?: readonly ApplicationServerConfig[];
-  /** Failed-login throttling (defaults in @irsp/xmpp: 3 free failures, then 1 s doubling to 60 s). */
-  loginThrottle?: Partial<LoginThrottleOptions>;
+  /** Limits on guessing passwords and verification codes (defaults: DEFAULT_GUESSING of @irsp/config). */
+  guessing?: GuessingConfig;
+  /** The clock of the guessing throttle (tests move it instead of waiting). */
+  now?: () => number;
   /**
    * XMPP federation with other ASs (clause 8.5), when `config.xmpp.s2sPort` is set: where other domains are
    * (`s2sRoutes` of the topology; others by DNS SRV) and the limits of the s2s streams.
@@ -89,6 +92,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   const { db, logger, config } = options;
   await migrate(db, await loadMigrations(new URL('../migrations/', import.meta.url)));
   const client = new OperationClient({ ca: options.ca, ...options.http });
+  const guessing = options.guessing ?? DEFAULT_GUESSING;
   const applicationServers = options.applicationServers ?? [];
   const deliver = async (row: OutboxRow) => {
     const notification = deliverNotification(client, applicationServers, row);
@@ -112,6 +116,10 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     new Notifications(db, outbox, applicationServers),
     (device, code) => resetVerifyCode(db, outbox, device, code),
     logger.child({ module: 'router' }),
+    {
+      policy: new GuessPolicy('verifycode', guessing.verifyCodes, db, options.now),
+      limits: guessing.verifyCodes.limits,
+    },
   );
   let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
@@ -151,7 +159,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           router,
           logger: logger.child({ module: 'c2s' }),
           limits: options.c2sLimits,
-          throttle: options.loginThrottle,
+          passwords: new GuessPolicy('password', guessing.passwords, db, options.now),
         })
       : undefined;
 

@@ -40,6 +40,7 @@ export async function messageServerFromTopology(
       tls,
       ca: await trustedCa(topology),
       http: topology.http,
+      guessing: topology.guessing,
       applicationServers: as.applicationServers,
       federation: {
         routes: s2sRoutes(topology, as.domain),

@@ -40,7 +40,7 @@ export async function startXmppMessageServer(
   options: Partial<
     Pick<
       MessageServerOptions,
-      'applicationServers' | 'c2sLimits' | 'offline' | 'loginThrottle' | 'federation'
+      'applicationServers' | 'c2sLimits' | 'offline' | 'guessing' | 'now' | 'federation'
     >
   > & {
     directTls?: boolean;
@@ -55,6 +55,8 @@ export async function startXmppMessageServer(
     xmppHost?: string;
     /** What the server gets instead of the test database (a wrapper that records or holds statements). */
     wrapDb?: (db: Db) => Db;
+    /** A database shared with another message server of the same AS (left open at close). */
+    db?: Db;
   } = {},
 ): Promise<XmppFixture> {
   const {
@@ -65,12 +67,13 @@ export async function startXmppMessageServer(
     tlsDir,
     xmppHost = '127.0.0.1',
     wrapDb = (db: Db) => db,
+    db: sharedDb,
     ...rest
   } = options;
   const dir = tlsDir ? undefined : await tempDir();
   const tls = await serverTlsFor(tlsDir ?? dir!.path, `ms-${domain}`, [domain]);
   const untrust = trustCaForXmppClients(tls.ca);
-  const db = await openTestDb('msx');
+  const db = sharedDb ?? (await openTestDb('msx'));
   const log = captureLogger('message-server');
   const server = await buildMessageServer({
     domain,
@@ -122,7 +125,7 @@ export async function startXmppMessageServer(
     async close() {
       await http.close();
       await server.close();
-      await db.close();
+      if (!sharedDb) await db.close();
       untrust();
       await dir?.remove();
     },

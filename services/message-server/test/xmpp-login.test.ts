@@ -4,6 +4,7 @@
  * gets — with @xmpp/client as the real client and a raw socket for what no real client sends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guessingSchema } from '@irsp/config';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
 import { form, type TestClient } from '../../../test/support/irsp.js';
 import { RawXmpp, xmppLogin } from '../../../test/support/xmpp.js';
@@ -43,7 +44,12 @@ beforeAll(async () => {
     directTls: true,
     c2sLimits: { maxStanzaBytes: 16 * 1024, authTimeoutMs: 3_000 },
     // Throttling has tests of its own (login-throttle.test.ts); here wrong passwords must not slow the others.
-    loginThrottle: { freeFailures: 1_000 },
+    guessing: guessingSchema.parse({
+      passwords: {
+        backoff: { freeFailures: 1_000 },
+        limits: { perPair: 1_000, perTarget: 1_000, perSource: 1_000 },
+      },
+    }),
   });
   ({ http: admin, base, c2sPort } = fixture);
   directTlsPort = fixture.directTlsPort!;

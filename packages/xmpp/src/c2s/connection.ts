@@ -21,7 +21,7 @@ import { Element, xml } from '../xml/element.js';
 import { OutputBarrier } from '../output-barrier.js';
 import type { BoundResources } from './resources.js';
 import type { C2sRouter, C2sSession } from './session.js';
-import type { LoginThrottle } from './throttle.js';
+import type { LoginGuard } from './throttle.js';
 import type { C2sTransport, C2sTransportEvents } from './transport.js';
 
 export interface C2sLimits {
@@ -73,8 +73,8 @@ export interface C2sConnectionOptions {
   router: C2sRouter;
   limits: C2sLimits;
   logger: C2sLogger;
-  /** Failed-login throttling shared by all connections (the account side is checked by the credential lookup). */
-  throttle?: LoginThrottle;
+  /** Login throttling shared by all connections: asked before an attempt is tried and before it is answered. */
+  throttle?: LoginGuard;
   /** Resources bound per account (RFC 6120 §7.6.2.1 resource-constraint beyond the cap). */
   resources?: BoundResources;
   /** Called once when the connection is gone, whatever the reason. The options may be shared by connections. */
@@ -425,15 +425,15 @@ export class C2sConnection implements C2sSession {
         'authentication failed',
       );
       // Keyed by the canonical local part, so `Alice` and `alice` count as one account.
-      if (step.condition === 'not-authorized') {
-        const account = step.username === undefined ? undefined : canonicalLocal(step.username);
-        this.options.throttle?.failed(this.remoteAddress, account);
+      const account = step.username === undefined ? undefined : canonicalLocal(step.username);
+      if (step.condition === 'not-authorized' && account !== undefined) {
+        if (!(await this.settleAttempt(account, false))) return;
       }
       this.saslFailure(step.condition);
     } else {
       this.username = canonicalLocal(step.username);
       if (this.username === undefined) return this.saslFailure('not-authorized');
-      this.options.throttle?.succeeded(this.username);
+      if (!(await this.settleAttempt(this.username, true))) return;
       this.sasl = undefined;
       this.writeElement(
         xml('success', { xmlns: NS.sasl }, step.data ? encodeSaslData(step.data) : undefined),
@@ -442,6 +442,23 @@ export class C2sConnection implements C2sSession {
       this.restart();
       this.options.logger.info({ id: this.id, username: step.username }, 'authenticated');
     }
+  }
+
+  /**
+   * The guard's word before an outcome is told: false when the attempt was refused (answered here with
+   * temporary-auth-failure, the same whether the password was right) or the connection closed meanwhile.
+   */
+  private async settleAttempt(account: string, right: boolean): Promise<boolean> {
+    const guard = this.options.throttle;
+    if (!guard) return true;
+    const attempt = await guard.admit(this.remoteAddress, account);
+    if (this.closed) return false;
+    if (attempt === 'refused') {
+      this.saslFailure('temporary-auth-failure');
+      return false;
+    }
+    await attempt.settle(right);
+    return !this.closed;
   }
 
   // --- resource binding (RFC 6120 §7) ---------------------------------------------------------------------------

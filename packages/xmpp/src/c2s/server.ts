@@ -29,7 +29,7 @@ import {
 import { BoundResources, DEFAULT_MAX_RESOURCES_PER_ACCOUNT } from './resources.js';
 import type { C2sRouter } from './session.js';
 import { TcpTransport } from './tcp-transport.js';
-import type { LoginThrottle } from './throttle.js';
+import type { LoginGuard } from './throttle.js';
 import type { C2sTransport } from './transport.js';
 import { WebSocketTransport } from './websocket-transport.js';
 
@@ -49,8 +49,8 @@ export interface C2sServerOptions {
   connections?: ConnectionBudget;
   /** Time for a TLS handshake (direct TLS, WebSocket) and for the WebSocket's HTTP upgrade request. */
   handshakeTimeoutMs?: number;
-  /** Failed-login throttling per address (and per account, through the credential lookup). */
-  throttle?: LoginThrottle;
+  /** Login throttling (per address before an attempt, and before its answer). */
+  throttle?: LoginGuard;
   /** Resources one account may bind at once on this server (RFC 6120 §7.6.2.1); default 32. */
   maxResourcesPerAccount?: number;
 }

@@ -1,7 +1,9 @@
-// Client account API: clientDeviceRemove (docs/protocol.md), answered with the codes of its table plus 401.
+// Client account API: clientDeviceRemove (docs/protocol.md), answered with the codes of its table plus 401 and 429.
+import { addressSource } from '@irsp/credentials';
 import { operationRoute, type ServedRoute } from '@irsp/http';
 import { clientDeviceRemove } from '@irsp/protocol';
 import { remove } from '../accounts.js';
+import { answer } from './answer.js';
 import type { AccountServerContext } from '../context.js';
 
 export function clientDeviceRemoveRoute(ctx: AccountServerContext): ServedRoute {
@@ -9,6 +11,7 @@ export function clientDeviceRemoveRoute(ctx: AccountServerContext): ServedRoute 
     path: clientDeviceRemove.path!,
     operations: [clientDeviceRemove],
     methods: ['POST'],
-    handle: ({ params }) => remove(ctx, params.deviceid, params.password),
+    handle: async ({ params }, request) =>
+      answer(await remove(ctx, addressSource(request.ip), params.deviceid, params.password)),
   });
 }

@@ -1,7 +1,9 @@
-// Client account API: clientUserRemove (docs/protocol.md), answered with the codes of its table plus 401.
+// Client account API: clientUserRemove (docs/protocol.md), answered with the codes of its table plus 401 and 429.
+import { addressSource } from '@irsp/credentials';
 import { operationRoute, type ServedRoute } from '@irsp/http';
 import { clientUserRemove } from '@irsp/protocol';
 import { remove } from '../accounts.js';
+import { answer } from './answer.js';
 import type { AccountServerContext } from '../context.js';
 
 export function clientUserRemoveRoute(ctx: AccountServerContext): ServedRoute {
@@ -9,6 +11,7 @@ export function clientUserRemoveRoute(ctx: AccountServerContext): ServedRoute {
     path: clientUserRemove.path!,
     operations: [clientUserRemove],
     methods: ['POST'],
-    handle: ({ params }) => remove(ctx, params.userid, params.password),
+    handle: async ({ params }, request) =>
+      answer(await remove(ctx, addressSource(request.ip), params.userid, params.password)),
   });
 }

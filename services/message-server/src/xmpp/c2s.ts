@@ -1,14 +1,14 @@
 /** The XMPP side of the message server: users and devices log in with the accounts of Messages 1–6. */
+import { addressSource, type GuessPolicy } from '@irsp/credentials';
 import { canonicalLocalPart } from '@irsp/protocol';
 import {
   C2sServer,
   type ConnectionBudget,
-  LoginThrottle,
   plainMechanism,
   scramMechanism,
   type C2sLimits,
   type CredentialLookup,
-  type LoginThrottleOptions,
+  type LoginGuard,
 } from '@irsp/xmpp';
 import type { Logger } from '@irsp/http';
 import type { CredentialCache } from '../credential-cache.js';
@@ -21,18 +21,15 @@ export function createC2sServer(options: {
   router: MessageRouter;
   logger: Logger;
   limits?: Partial<C2sLimits>;
-  throttle?: Partial<LoginThrottleOptions>;
+  /** The `password` guessing policy, shared with every message server of the AS through the database. */
+  passwords: GuessPolicy;
+  /** The socket budget shared with the process's other listeners. */
   connections?: ConnectionBudget;
   handshakeTimeoutMs?: number;
   maxResourcesPerAccount?: number;
 }): C2sServer {
-  const throttle = new LoginThrottle(options.throttle);
-  // An account under throttling is not even looked up: the attempt fails with temporary-auth-failure.
-  const lookup: CredentialLookup = async (username, hash) => {
-    const local = canonicalLocalPart(username);
-    if (throttle.accountWait(local) > 0) throw new Error('login throttled');
-    return options.credentials.get(local, hash);
-  };
+  const lookup: CredentialLookup = (username, hash) =>
+    options.credentials.get(canonicalLocalPart(username), hash);
   return new C2sServer({
     domain: options.domain,
     tls: options.tls,
@@ -41,11 +38,41 @@ export function createC2sServer(options: {
     router: options.router,
     logger: options.logger,
     limits: options.limits,
-    throttle,
+    throttle: loginGuard(options.passwords, options.logger),
     ...(options.connections ? { connections: options.connections } : {}),
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
     ...(options.maxResourcesPerAccount !== undefined
       ? { maxResourcesPerAccount: options.maxResourcesPerAccount }
       : {}),
   });
+}
+
+/** The c2s engine's guard on the shared policy; a database that fails refuses the attempt (fails closed). */
+export function loginGuard(policy: GuessPolicy, logger: Logger): LoginGuard {
+  return {
+    addressWait: (address) => policy.sourceWait(addressSource(address)),
+    async admit(address, account) {
+      const source = addressSource(address);
+      try {
+        const verdict = await policy.admit(account, source);
+        if (!verdict.allowed) {
+          logger.info(
+            { account, source, limit: verdict.limit, retryAfterMs: verdict.retryAfterMs },
+            'login attempt refused by the guessing throttle',
+          );
+          return 'refused';
+        }
+        return {
+          settle: (right) =>
+            (right ? policy.succeeded(verdict.ticket) : policy.failed(verdict.ticket)).catch(
+              (error: unknown) =>
+                logger.error({ err: error, account }, 'login attempt not settled in the guessing throttle'),
+            ),
+        };
+      } catch (error) {
+        logger.error({ err: error, account }, 'guessing throttle unavailable: login attempt refused');
+        return 'refused';
+      }
+    },
+  };
 }

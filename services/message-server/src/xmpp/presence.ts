@@ -6,14 +6,14 @@
  * - towards another AS the RFC 6121 stanzas are sent as a plain RFC 6121 server expects them: an approval is also a
  *   `subscribe` back (so that server's user subscribes in turn), and initial presence probes remote contacts.
  */
-import { verifyPassword } from '@irsp/credentials';
 import type { Logger } from '@irsp/http';
 import { bareString, jidToString, xml, type C2sSession, type Element, type Jid } from '@irsp/xmpp';
 import type { Delivery, Origin } from './delivery.js';
 import type { RosterStore } from './roster.js';
+import { VERIFY_CODE_NS, type VerifyCodeCheck } from './verify-code-check.js';
 
 /** Our extension: a user presents a device's verification code in its subscription request (docs/client-protocol.md). */
-export const VERIFY_CODE_NS = 'urn:irsp:verifycode:0';
+export { VERIFY_CODE_NS };
 
 export class Presence {
   /** The last available presence each session broadcast. */
@@ -22,6 +22,7 @@ export class Presence {
 
   constructor(
     private readonly delivery: Delivery,
+    private readonly verifyCodes: VerifyCodeCheck,
     private readonly logger: Logger,
   ) {
     this.roster = delivery.roster;
@@ -211,17 +212,28 @@ export class Presence {
     }
     const code = stanza.getChild('verifycode', VERIFY_CODE_NS);
     if (code) {
-      // 14543-5-8 §10: a user who presents the device's verification code binds it without its approval.
-      const hash =
+      // 14543-5-8 §10: a user who presents the device's verification code binds it without its approval. Only a
+      // user binds a device, so nothing else is even checked (or counted).
+      const outcome =
         target.startsWith('#') && !sender.startsWith('#')
-          ? await this.roster.verifyCodeHash(targetLocal)
-          : undefined;
-      if (!hash || !(await verifyPassword(code.text(), hash))) {
-        this.logger.info({ sender, target }, 'wrong verification code');
+          ? await this.verifyCodes.check(targetLocal, target, sender, code.text())
+          : 'wrong';
+      if (outcome === 'right') return this.relate(target, sender);
+      if (outcome === 'wrong') {
         origin.send(this.delivery.errorReply(stanza, 'auth', 'not-authorized'));
         return;
       }
-      return this.relate(target, sender);
+      // Told apart from a wrong code: wait, policy-violation, and when to try again (our element, in seconds).
+      const seconds = Math.ceil(outcome.retryAfterMs / 1000);
+      const reply = this.delivery.errorReply(
+        stanza,
+        'wait',
+        'policy-violation',
+        `too many wrong verification codes: try again in ${seconds} s`,
+      );
+      reply.getChild('error')!.append(xml('retry', { xmlns: VERIFY_CODE_NS, after: String(seconds) }));
+      origin.send(reply);
+      return;
     }
     // A request waiting for the target's approval, delivered now to its online resources and at each login.
     this.delivery.pushChanges(await this.roster.request(sender, target));

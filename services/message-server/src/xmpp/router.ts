@@ -11,6 +11,7 @@
  *   with an XEP-0203 delay stamp when it next sends initial presence;
  * - uploads to application servers become Messages 8/9, device status Messages 10/11 (notifications.ts).
  */
+import type { GuessLimits, GuessPolicy } from '@irsp/credentials';
 import type { Logger } from '@irsp/http';
 import { MAX_DATA_LENGTH } from '@irsp/protocol';
 import type { Db } from '@irsp/store';
@@ -34,6 +35,7 @@ import { Presence } from './presence.js';
 import { RosterStore } from './roster.js';
 import { ServerIqs, isDeviceManagement } from './server-iqs.js';
 import { SessionRegistry } from './sessions.js';
+import { VerifyCodeCheck } from './verify-code-check.js';
 
 export { VERIFY_CODE_NS } from './presence.js';
 export { ACCESS_NS } from './server-iqs.js';
@@ -56,11 +58,24 @@ export class MessageRouter implements C2sRouter {
     /** Stores a device's new verification code and sends Message 7 (verify-code.ts). */
     resetVerifyCode: (device: string, code: string) => Promise<200 | 422>,
     private readonly logger: Logger,
+    /** The `verifycode` guessing policy, shared with every message server of the AS through the database. */
+    verifyCodes: { policy: GuessPolicy; limits: GuessLimits },
   ) {
     this.roster = new RosterStore(db, domain);
     this.access = new AccessRights(db);
     this.delivery = new Delivery(domain, this.sessions, this.roster, logger);
-    this.presence = new Presence(this.delivery, logger);
+    this.presence = new Presence(
+      this.delivery,
+      new VerifyCodeCheck(
+        verifyCodes.policy,
+        verifyCodes.limits,
+        this.delivery,
+        this.access,
+        offline,
+        logger,
+      ),
+      logger,
+    );
     this.serverIqs = new ServerIqs(
       this.delivery,
       this.presence,

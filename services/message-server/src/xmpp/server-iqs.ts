@@ -5,6 +5,7 @@
  * the latter also from an owner in another AS.
  */
 import type { Logger } from '@irsp/http';
+import { weakVerifyCode } from '@irsp/protocol';
 import { NS, bareString, jidToString, parseJid, xml, type C2sSession, type Element } from '@irsp/xmpp';
 import type { Notifications } from '../notifications.js';
 import type { AccessRights } from './access.js';
@@ -177,6 +178,12 @@ export class ServerIqs {
       );
       return;
     }
+    // The standard sets no strength: a weak code is accepted, and the operator warned (decision 0010).
+    if (weakVerifyCode(code))
+      this.logger.warn(
+        { device },
+        'weak verification code (fewer than 20 bits): guessing it is held only by the throttle',
+      );
     const status = await this.resetVerifyCode(device, code);
     from.send(
       status === 200
