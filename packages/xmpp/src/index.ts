@@ -13,3 +13,4 @@ export * from './s2s/resolver.js';
 export * from './s2s/dialback.js';
 export * from './s2s/options.js';
 export * from './s2s/server.js';
+export * from './stream-management.js';

@@ -16,6 +16,7 @@ import {
   type C2sConnectionOptions,
   type C2sLimits,
   type C2sLogger,
+  type ResumableSessions,
 } from './connection.js';
 import type { C2sRouter } from './session.js';
 import { TcpTransport } from './tcp-transport.js';
@@ -40,6 +41,8 @@ export class C2sServer {
   private readonly secureContext: SecureContext;
   private readonly limits: C2sLimits;
   private readonly connections = new Set<C2sConnection>();
+  /** Sessions that may be resumed (XEP-0198 §5) on any listener of this server. */
+  private readonly resumable: ResumableSessions = new Map();
   private readonly servers: Server[] = [];
   /** What the plain listener offers: the SCRAM mechanisms without channel binding, in the configured order. */
   private readonly plainMechanisms: readonly Mechanism[];
@@ -64,6 +67,7 @@ export class C2sServer {
       logger: options.logger,
       ...(options.throttle ? { throttle: options.throttle } : {}),
       onClose: (c) => this.connections.delete(c),
+      resumable: this.resumable,
     };
     this.proxiedConnectionOptions = {
       ...this.connectionOptions,

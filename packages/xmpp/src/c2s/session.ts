@@ -11,6 +11,12 @@ export interface C2sSession {
   readonly remoteAddress: string | undefined;
   /** Writes a stanza; false when the client reads too slowly and output is queued (back-pressure). */
   send(stanza: Element): boolean;
+  /**
+   * Resolves true once the stanza is safe with the client: acknowledged when XEP-0198 is enabled on the stream,
+   * otherwise once the transport has handed it to the network; false when the session ends (and is not resumed)
+   * first. Stanzas sent this way are not given to `unacknowledged()`: their owner keeps them.
+   */
+  sendConfirmed(stanza: Element): Promise<boolean>;
   /** Resolves when queued output has drained (immediately when nothing is queued). */
   writable(): Promise<void>;
   /** Stops reading from this client until resume() (while a recipient of its stanzas catches up). */
@@ -26,6 +32,12 @@ export interface C2sRouter {
   bound(session: C2sSession): void | Promise<void>;
   /** A stanza from a bound session; `from` is stamped with its full JID and `to` is valid when present. */
   route(session: C2sSession, stanza: Element): void | Promise<void>;
-  /** The session has ended (after bound()). */
+  /**
+   * XEP-0198: a session with stream management enabled has ended without being resumed; `stanzas` are those sent
+   * with send() that the client did not acknowledge, in order (none are lost: store them or answer their senders).
+   * Called once, just before unbound().
+   */
+  unacknowledged?(session: C2sSession, stanzas: Element[]): void | Promise<void>;
+  /** The session has ended (after bound()). While it waits to be resumed (XEP-0198 §5) it is still bound. */
   unbound(session: C2sSession): void;
 }

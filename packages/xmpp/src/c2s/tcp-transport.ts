@@ -75,8 +75,8 @@ export class TcpTransport implements C2sTransport {
   }
 
   /** Writes of one tick leave as one TLS record (writeInTick). */
-  write(text: string): boolean {
-    return writeInTick(this.socket, text);
+  write(text: string, onWritten?: (error?: Error | null) => void): boolean {
+    return writeInTick(this.socket, text, onWritten);
   }
 
   cork(): void {

@@ -67,8 +67,8 @@ export class WebSocketTransport implements C2sTransport {
     return framedElement(element);
   }
 
-  write(text: string): boolean {
-    this.ws.send(text);
+  write(text: string, onWritten?: (error?: Error | null) => void): boolean {
+    this.ws.send(text, onWritten);
     return !this.socket.writableNeedDrain;
   }
 
