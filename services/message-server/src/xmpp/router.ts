@@ -35,6 +35,9 @@ import { ServerIqs, isDeviceManagement } from './server-iqs.js';
 import { SessionRegistry } from './sessions.js';
 
 export { VERIFY_CODE_NS } from './presence.js';
+
+/** XEP-0203 delayed delivery. */
+const DELAY_NS = 'urn:xmpp:delay';
 export { ACCESS_NS } from './server-iqs.js';
 
 export class MessageRouter implements C2sRouter {
@@ -83,6 +86,54 @@ export class MessageRouter implements C2sRouter {
     this.logger.info({ jid: jidToString(session.jid) }, 'online');
     // Message 10, written before the device learns it is bound.
     if (firstResource && local.startsWith('#')) await this.notifications.deviceStatus(local, true);
+  }
+
+  /**
+   * XEP-0198 §5: a session with stream management ended without being resumed. What its client did not acknowledge
+   * is handled as if it had been sent to a resource that is gone (RFC 6121 §8.5.3.2): messages are stored offline
+   * (XEP-0160: normal and chat; a stamp from an earlier storage is kept), iq requests are answered to their
+   * senders with service-unavailable, presence and everything else is dropped. Handed over before unbound().
+   */
+  unacknowledged(session: C2sSession, stanzas: Element[]): void {
+    const owner = session.jid.local!;
+    for (const stanza of stanzas) {
+      if (stanza.name === 'message') {
+        this.storeOffline(this.originOf(stanza), stanza, owner);
+      } else if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set')) {
+        const sender = this.originOf(stanza);
+        if (sender !== undefined) this.delivery.refuse(sender, stanza, 'service-unavailable');
+      }
+    }
+    if (stanzas.length > 0)
+      this.logger.info(
+        { jid: jidToString(session.jid), stanzas: stanzas.length },
+        'unacknowledged stanzas of an ended session handled',
+      );
+  }
+
+  /**
+   * Who sent a stanza that went to a local session, to answer it: a local session (by full JID, or every resource
+   * of a bare one) or an account of another AS; undefined for the server's own stanzas and unknown senders.
+   */
+  private originOf(stanza: Element): Origin | undefined {
+    const from = stanza.attrs.from === undefined ? undefined : parseJid(stanza.attrs.from);
+    if (from?.local === undefined) return undefined;
+    if (from.domain !== this.domain)
+      return this.delivery.federated ? this.delivery.remoteOrigin(from) : undefined;
+    const local = from.local;
+    return {
+      jid: from,
+      send: (reply) => {
+        const targets =
+          from.resource === undefined
+            ? this.sessions.resources(local)
+            : [this.sessions.resource(local, from.resource)].filter((s) => s !== undefined);
+        for (const target of targets) target.send(reply);
+        return true;
+      },
+      pause: () => undefined,
+      resume: () => undefined,
+    };
   }
 
   unbound(session: C2sSession): void {
@@ -320,13 +371,13 @@ export class MessageRouter implements C2sRouter {
    * next stanza does not wait for the commit (group commit in offline.ts, in order); a refusal — storage full, or
    * the database failing — comes back to the sender as an error once known.
    */
-  private storeOffline(from: Origin, stanza: Element, owner: string): void {
+  private storeOffline(from: Origin | undefined, stanza: Element, owner: string): void {
     const type = stanza.attrs.type ?? 'normal';
     if (type !== 'normal' && type !== 'chat') return;
     this.offline.store(owner, stanza.toString()).then(
       (stored) => {
         if (!stored)
-          from.send(
+          from?.send(
             this.delivery.errorReply(
               stanza,
               'wait',
@@ -337,24 +388,32 @@ export class MessageRouter implements C2sRouter {
       },
       (error: unknown) => {
         this.logger.error({ err: error, owner }, 'offline message not stored');
-        from.send(this.delivery.errorReply(stanza, 'wait', 'internal-server-error', 'not stored; try again'));
+        from?.send(
+          this.delivery.errorReply(stanza, 'wait', 'internal-server-error', 'not stored; try again'),
+        );
       },
     );
   }
 
-  /** Stored messages, oldest first, each with its XEP-0203 delay stamp; removed once written. */
+  /**
+   * Stored messages, oldest first, each with its XEP-0203 delay stamp — the first one: a message stored again
+   * (sent from storage, never acknowledged, stored back) keeps the stamp of when it was first stored. Removed once
+   * written.
+   */
   private async deliverOffline(session: C2sSession): Promise<void> {
     const stored = await this.offline.pending(session.jid.local!);
     const sent: string[] = [];
     for (const message of stored) {
       const stanza = parseElement(message.stanza);
-      stanza.append(
-        xml(
-          'delay',
-          { xmlns: 'urn:xmpp:delay', from: this.domain, stamp: message.storedAt.toISOString() },
-          'Offline Storage',
-        ),
-      );
+      const stamped = stanza.getChildren('delay', DELAY_NS).some((delay) => delay.attrs.from === this.domain);
+      if (!stamped)
+        stanza.append(
+          xml(
+            'delay',
+            { xmlns: DELAY_NS, from: this.domain, stamp: message.storedAt.toISOString() },
+            'Offline Storage',
+          ),
+        );
       session.send(stanza);
       sent.push(message.id);
     }
