@@ -9,14 +9,10 @@ const uncork = (socket: Socket): void => {
  * the stanzas routed from one read (a client's window of messages) become one TLS record and one system call, not
  * one each. Returns what `socket.write` returns.
  */
-export function writeInTick(
-  socket: Socket,
-  text: string,
-  onWritten?: (error?: Error | null) => void,
-): boolean {
+export function writeInTick(socket: Socket, text: string, written?: (error?: Error | null) => void): boolean {
   if (socket.writableCorked === 0) {
     socket.cork();
     process.nextTick(uncork, socket);
   }
-  return socket.write(text, onWritten);
+  return socket.write(text, written);
 }

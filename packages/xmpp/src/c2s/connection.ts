@@ -202,8 +202,8 @@ export class C2sConnection implements C2sSession {
     return this.output(() => this.transport.write(text));
   }
 
-  private writeElement(element: Element): boolean {
-    return this.output(() => this.transport.write(this.transport.element(element)));
+  private writeElement(element: Element, written?: (error?: Error | null) => void): boolean {
+    return this.output(() => this.transport.write(this.transport.element(element), written));
   }
 
   /** Every write goes through here: slow readers are noticed (and cut off when far behind). */
@@ -245,10 +245,7 @@ export class C2sConnection implements C2sSession {
   sendConfirmed(stanza: Element): Promise<boolean> {
     if (this.sm !== undefined) return new Promise((confirm) => this.sendCounted({ stanza, confirm }));
     if (this.closed || this.transport.destroyed) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const text = this.transport.element(stanza);
-      this.output(() => this.transport.write(text, (error) => resolve(!error)));
-    });
+    return new Promise((resolve) => this.writeElement(stanza, (error) => resolve(!error)));
   }
 
   /**

@@ -12,9 +12,9 @@ export interface C2sSession {
   /** Writes a stanza; false when the client reads too slowly and output is queued (back-pressure). */
   send(stanza: Element): boolean;
   /**
-   * Resolves true once the stanza is safe with the client: acknowledged when XEP-0198 is enabled on the stream,
-   * otherwise once the transport has handed it to the network; false when the session ends (and is not resumed)
-   * first. Stanzas sent this way are not given to `unacknowledged()`: their owner keeps them.
+   * Writes a stanza and resolves true once it is safe with the client — acknowledged (XEP-0198) when stream management
+   * is on, otherwise once the transport has handed it to the operating system — or false when the session ends
+   * first. The caller keeps what it owns (an offline message's row) until then.
    */
   sendConfirmed(stanza: Element): Promise<boolean>;
   /** Resolves when queued output has drained (immediately when nothing is queued). */
@@ -35,7 +35,8 @@ export interface C2sRouter {
   /**
    * XEP-0198: a session with stream management enabled has ended without being resumed; `stanzas` are those sent
    * with send() that the client did not acknowledge, in order (none are lost: store them or answer their senders).
-   * Called once, just before unbound().
+   * Called once, just before unbound(). Stanzas of sendConfirmed() are not among them (their promise says false;
+   * a session waiting for resumption is not ended, so they stay pending).
    */
   unacknowledged?(session: C2sSession, stanzas: Element[]): void | Promise<void>;
   /** The session has ended (after bound()). While it waits to be resumed (XEP-0198 §5) it is still bound. */

@@ -75,8 +75,8 @@ export class TcpTransport implements C2sTransport {
   }
 
   /** Writes of one tick leave as one TLS record (writeInTick). */
-  write(text: string, onWritten?: (error?: Error | null) => void): boolean {
-    return writeInTick(this.socket, text, onWritten);
+  write(text: string, written?: (error?: Error | null) => void): boolean {
+    return writeInTick(this.socket, text, written);
   }
 
   cork(): void {

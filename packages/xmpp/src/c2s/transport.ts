@@ -35,10 +35,10 @@ export interface C2sTransport {
   /** The stream close (RFC 6120 §4.4 `</stream:stream>`, RFC 7395 §3.6 `<close/>`). */
   readonly close: string;
   /**
-   * Writes text produced by header(), element() or close; false when output is queued (back-pressure).
-   * `onWritten` is called once the text has been handed to the network, or with an error when it never will be.
+   * Writes text produced by header(), element() or close; false when output is queued (back-pressure). `written`
+   * is called once the text has been handed to the operating system, or with an error when it never will be.
    */
-  write(text: string, onWritten?: (error?: Error | null) => void): boolean;
+  write(text: string, written?: (error?: Error | null) => void): boolean;
   /** Holds writes until `uncork()`, which sends them at once (one TLS record); optional. */
   cork?(): void;
   uncork?(): void;

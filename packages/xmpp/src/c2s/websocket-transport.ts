@@ -67,8 +67,8 @@ export class WebSocketTransport implements C2sTransport {
     return framedElement(element);
   }
 
-  write(text: string, onWritten?: (error?: Error | null) => void): boolean {
-    this.ws.send(text, onWritten);
+  write(text: string, written?: (error?: Error | null) => void): boolean {
+    this.ws.send(text, written);
     return !this.socket.writableNeedDrain;
   }
 
