@@ -415,13 +415,20 @@ export class IncomingStream {
     this.errored = true;
     this.ctx.logger.info({ id: this.id, remote: this.peer, condition, text }, 's2s incoming stream error');
     this.sendHeader();
+    this.finalAck();
     this.write(streamError(condition, text, detail).toString());
     this.end();
+  }
+
+  /** XEP-0198: a last ack before we close (also on shutdown), so the peer does not send again what we handled. */
+  private finalAck(): void {
+    if (this.sm !== undefined) this.write(ackElement(this.sm.handledCount).toString());
   }
 
   private end(): void {
     if (this.closed) return;
     this.sendHeader();
+    if (!this.errored) this.finalAck();
     this.write(STREAM_CLOSE);
     this.closed = true;
     this.socket.end();

@@ -360,7 +360,8 @@ describe('stream management on an incoming stream (XEP-0198)', () => {
       peer.write(`<a xmlns='${SM}' h='0'/><a xmlns='${SM}' h='1'/>`);
       await peer.closed;
       expect(peer.take()).toBe(
-        "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" +
+        `<a xmlns='${SM}' h='2'/>` +
+          "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" +
           "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>acknowledged more stanzas than were sent</text>" +
           `<handled-count-too-high xmlns='${SM}' h='1' send-count='0'/></stream:error></stream:stream>`,
       );
@@ -368,6 +369,18 @@ describe('stream management on an incoming stream (XEP-0198)', () => {
     } finally {
       a.router.delayMs = 0;
     }
+  });
+
+  it('a last ack goes before the close tag, so the peer does not send again what was handled', async () => {
+    const peer = await externalPeer();
+    peer.write(`<enable xmlns='${SM}'/>`);
+    await peer.waitFor(/<enabled[^>]*\/>/);
+    peer.take();
+    peer.write("<message from='carl@c.test' to='alice@a.test' id='f1'><body>last</body></message>");
+    peer.write('</stream:stream>');
+    await peer.closed;
+    expect(peer.take()).toBe(`<a xmlns='${SM}' h='1'/></stream:stream>`);
+    a.router.received.length = 0;
   });
 
   it('an <a/> or <r/> without stream management enabled, or with a malformed h, ends the stream', async () => {
