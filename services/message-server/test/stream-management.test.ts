@@ -168,6 +168,26 @@ describe('a session not resumed in time', () => {
       .toEqual([]);
   });
 
+  it('a new login binding the same resource replaces the waiting session; its initial presence gets what that one had not acknowledged', async () => {
+    await fixture.register('dave', 'dave pw');
+    const phone = await login('dave', 'phone');
+    const { raw } = await resumableSession('dave', 'sm');
+    const target = `dave@${DOMAIN}/sm`;
+    for (const id of ['d1', 'd2']) await phone.send(chat(target, id));
+    await raw.waitFor(/<body>d2<\/body>/);
+    raw.destroy();
+    // Not resumed: the client logs in afresh with the same resource, long before the window would end.
+    const fresh = await authenticated('dave');
+    fresh.write(
+      "<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>sm</resource></bind></iq>",
+    );
+    await fresh.take(/<iq type='result' id='b2'>.*<\/iq>/);
+    fresh.write('<presence/>');
+    await fresh.waitFor(/<body>d2<\/body>.*<\/message>/);
+    expect(messagesIn(fresh.text).map((m) => m.id)).toEqual(['d1', 'd2']);
+    expect(fresh.text).toContain(`<delay xmlns='urn:xmpp:delay' from='${DOMAIN}'`);
+  });
+
   it('a message from storage that is not acknowledged is stored again with its first stamp only', async () => {
     // carol is related to bob and has never logged in: a message to her is stored.
     await fixture.server.context.router.roster.establish(`bob@${DOMAIN}`, `carol@${DOMAIN}`);
