@@ -16,6 +16,8 @@ export interface Unacked {
   confirm?: (acknowledged: boolean) => void;
   /** Our own (an XEP-0199 ping): nobody else is to be told about it. */
   internal?: boolean;
+  /** When it was first sent (ms since the epoch): the time the server had it, for a delay stamp. */
+  at?: number;
 }
 
 export class StreamManagement {
@@ -47,6 +49,7 @@ export class StreamManagement {
 
   /** Records a sent stanza; true when an ack should be requested (every `requestEvery` stanzas). */
   sent(entry: Unacked, requestEvery: number): boolean {
+    entry.at ??= Date.now();
     this.queue.push(entry);
     if (++this.sinceRequest < requestEvery) return false;
     this.sinceRequest = 0;

@@ -123,6 +123,7 @@ describe('a session not resumed in time', () => {
     const phoneInbox = new XmppInbox(phone);
     const { raw } = await resumableSession('bob', 'sm');
     const target = `bob@${DOMAIN}/sm`;
+    const before = Date.now();
     await phone.send(chat(target, 'u1'));
     await phone.send(xml('message', { to: target, id: 'u2', type: 'headline' }, xml('body', {}, 'u2')));
     await phone.send(chat(target, 'u3'));
@@ -130,6 +131,7 @@ describe('a session not resumed in time', () => {
       xml('iq', { to: target, id: 'q1', type: 'get' }, xml('ping', { xmlns: 'urn:xmpp:ping' })),
     );
     await raw.waitFor(/id='q1'/);
+    const sentBy = Date.now();
     raw.destroy();
     await phone.send(chat(target, 'u4'));
     // The window (1.5 s) ends: the iq comes back to its sender as an error…
@@ -163,6 +165,12 @@ describe('a session not resumed in time', () => {
       expect(message.attrs.from).toBe(`bob@${DOMAIN}/phone`);
       expect(message.getChildren('delay').map((d) => d.attrs.from)).toEqual([DOMAIN]);
     }
+    // Stamped with the time the server had them, not the end of the window when they were stored.
+    const stamps = delivered.map((m) => Date.parse(m.getChild('delay')!.attrs.stamp!));
+    expect(stamps[0]).toBeGreaterThanOrEqual(before);
+    expect(stamps[0]).toBeLessThanOrEqual(sentBy);
+    expect(stamps[1]).toBeLessThanOrEqual(sentBy);
+    expect(stamps[2]).toBeGreaterThanOrEqual(sentBy);
     await expect
       .poll(async () => (await fixture.db.query('SELECT id FROM offline_messages')).rows)
       .toEqual([]);

@@ -925,9 +925,13 @@ export class C2sConnection implements C2sSession {
 
   private reportUnacknowledged(entries: Unacked[]): void {
     const stanzas: Element[] = [];
+    const sentAt: Date[] = [];
     for (const entry of entries) {
       if (entry.confirm) entry.confirm(false);
-      else if (!entry.internal) stanzas.push(entry.stanza);
+      else if (!entry.internal) {
+        stanzas.push(entry.stanza);
+        sentAt.push(new Date(entry.at ?? Date.now()));
+      }
     }
     const logFailure = (error: unknown) =>
       this.options.logger.error(
@@ -935,7 +939,7 @@ export class C2sConnection implements C2sSession {
         'unacknowledged stanzas not handed over',
       );
     try {
-      void Promise.resolve(this.options.router.unacknowledged?.(this, stanzas)).catch(logFailure);
+      void Promise.resolve(this.options.router.unacknowledged?.(this, stanzas, sentAt)).catch(logFailure);
     } catch (error) {
       logFailure(error);
     }

@@ -91,14 +91,15 @@ export class MessageRouter implements C2sRouter {
   /**
    * XEP-0198 §5: a session with stream management ended without being resumed. What its client did not acknowledge
    * is handled as if it had been sent to a resource that is gone (RFC 6121 §8.5.3.2): messages are stored offline
-   * (XEP-0160: normal and chat; a stamp from an earlier storage is kept), iq requests are answered to their
-   * senders with service-unavailable, presence and everything else is dropped. Handed over before unbound().
+   * (XEP-0160: normal and chat), stamped (XEP-0203) with the time the server had them — or keeping the stamp of
+   * an earlier storage; iq requests are answered to their senders with service-unavailable, presence and
+   * everything else is dropped. Handed over before unbound().
    */
-  unacknowledged(session: C2sSession, stanzas: Element[]): void {
+  unacknowledged(session: C2sSession, stanzas: Element[], sentAt: Date[]): void {
     const owner = session.jid.local!;
-    for (const stanza of stanzas) {
+    for (const [i, stanza] of stanzas.entries()) {
       if (stanza.name === 'message') {
-        this.storeOffline(this.originOf(stanza), stanza, owner);
+        this.storeOffline(this.originOf(stanza), this.stamped(stanza, sentAt[i] ?? new Date()), owner);
       } else if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set')) {
         const sender = this.originOf(stanza);
         if (sender !== undefined) this.delivery.refuse(sender, stanza, 'service-unavailable');
@@ -109,6 +110,17 @@ export class MessageRouter implements C2sRouter {
         { jid: jidToString(session.jid), stanzas: stanzas.length },
         'unacknowledged stanzas of an ended session handled',
       );
+  }
+
+  /** The stanza with our XEP-0203 delay stamp of `at`, unless it has one of ours already (then unchanged). */
+  private stamped(stanza: Element, at: Date): Element {
+    if (stanza.getChildren('delay', DELAY_NS).some((delay) => delay.attrs.from === this.domain))
+      return stanza;
+    const copy = stanza.clone();
+    copy.append(
+      xml('delay', { xmlns: DELAY_NS, from: this.domain, stamp: at.toISOString() }, 'Offline Storage'),
+    );
+    return copy;
   }
 
   /**
@@ -396,25 +408,15 @@ export class MessageRouter implements C2sRouter {
   }
 
   /**
-   * Stored messages, oldest first, each with its XEP-0203 delay stamp — the first one: a message stored again
-   * (sent from storage, never acknowledged, stored back) keeps the stamp of when it was first stored. Removed once
-   * written.
+   * Stored messages, oldest first, each with its XEP-0203 delay stamp — the first one: a message stored from an
+   * ended session carries the time the server had it, and one stored again (sent from storage, never
+   * acknowledged, stored back) keeps the stamp of when it was first stored. Removed once written.
    */
   private async deliverOffline(session: C2sSession): Promise<void> {
     const stored = await this.offline.pending(session.jid.local!);
     const sent: string[] = [];
     for (const message of stored) {
-      const stanza = parseElement(message.stanza);
-      const stamped = stanza.getChildren('delay', DELAY_NS).some((delay) => delay.attrs.from === this.domain);
-      if (!stamped)
-        stanza.append(
-          xml(
-            'delay',
-            { xmlns: DELAY_NS, from: this.domain, stamp: message.storedAt.toISOString() },
-            'Offline Storage',
-          ),
-        );
-      session.send(stanza);
+      session.send(this.stamped(parseElement(message.stanza), message.storedAt));
       sent.push(message.id);
     }
     await this.offline.delivered(sent);
