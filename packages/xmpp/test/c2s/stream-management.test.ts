@@ -476,6 +476,30 @@ describe('resumption (XEP-0198 §5)', () => {
     await late.take(exactly(failed('item-not-found')));
   });
 
+  it('a client whose network went silent (connection-timeout after an unanswered ping) can still resume', async () => {
+    const { router, port } = await start({ idleTimeoutMs: 400 });
+    const alice = await login(port, 'alice');
+    const previd = await enableResumable(alice);
+    const ping = await alice.take(
+      new RegExp(
+        `<iq type='get' id='(ping-[0-9a-f]{12})' from='${DOMAIN}' to='${quote(ALICE)}'><ping xmlns='urn:xmpp:ping'/></iq>`,
+      ),
+      5_000,
+    );
+    await alice.take(exactly(streamError('connection-timeout')), 5_000);
+    await alice.closed;
+    expect(router.events).toEqual([`bound ${ALICE}`]);
+    const back = await authenticated(port, 'alice');
+    back.write(`<resume xmlns='${SM}' previd='${previd}' h='0'/>`);
+    // The ping was never acknowledged: sent again (the server's own; nobody else hears of it).
+    await back.take(
+      exactly(`<resumed xmlns='${SM}' previd='${previd}' h='0'/>` + ping[0] + `<r xmlns='${SM}'/>`),
+    );
+    back.write('</stream:stream>');
+    await back.closed;
+    expect(router.unacked).toEqual([{ jid: ALICE, stanzas: [] }]);
+  });
+
   it('a clean close ends the session at once: nothing to resume', async () => {
     const { router, port } = await start();
     const alice = await login(port, 'alice');
