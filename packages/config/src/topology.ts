@@ -90,6 +90,20 @@ export const messageServerSchema = z.object({
       handshakeTimeoutMs: z.number().int().min(100).max(120_000).optional(),
       /** Resources one account may bind at once on this message server (RFC 6120 §7.6.2.1); default 32. */
       maxResourcesPerAccount: z.number().int().min(1).max(10_000).optional(),
+      /** XEP-0198 stream management on c2s; defaults in @irsp/xmpp (docs/configuration.md). */
+      streamManagement: z
+        .object({
+          /** How long a session whose connection was lost waits to be resumed (ms); 0: no resumption. */
+          resumptionTimeoutMs: z.number().int().min(0).max(86_400_000).optional(),
+          /** Stanzas sent and not acknowledged above which a client is cut off. */
+          maxUnackedStanzas: z.number().int().min(1).max(100_000).optional(),
+          /** The server asks for an ack after this many stanzas… */
+          ackRequestStanzas: z.number().int().min(1).max(100_000).optional(),
+          /** …or after this long with output unacknowledged (ms). */
+          ackRequestMs: z.number().int().min(100).max(3_600_000).optional(),
+        })
+        .strict()
+        .optional(),
     })
     .optional(),
   credentials: z.object({

@@ -278,6 +278,42 @@ autonomousSystems:
     await expect(loadTopology(file, { MAX: '0' })).rejects.toThrow(/xmpp\.maxConnections/);
   });
 
+  it('reads XEP-0198 stream management settings, absent by default, and refuses wrong or unknown ones', async () => {
+    const file = (settings: string) =>
+      topologyFile(`
+accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } }
+autonomousSystems:
+  - domain: as1.irsp.test
+    messageServers:
+      - id: ms1
+        url: https://ms1.as1.irsp.test:8543
+        listen: { port: 8543 }
+        xmpp: { c2sPort: 5222, streamManagement: ${settings} }
+        credentials:
+          accountServer: { appid: a1, token: 0123456789abcdef }
+          toAccountServer: { appid: m1, token: fedcba9876543210 }
+`);
+    const settings =
+      '{ resumptionTimeoutMs: 60000, maxUnackedStanzas: 200, ackRequestStanzas: 5, ackRequestMs: 2000 }';
+    expect((await loadTopology(await file(settings))).autonomousSystems[0]!.messageServers[0]!.xmpp).toEqual({
+      host: '127.0.0.1',
+      c2sPort: 5222,
+      streamManagement: {
+        resumptionTimeoutMs: 60_000,
+        maxUnackedStanzas: 200,
+        ackRequestStanzas: 5,
+        ackRequestMs: 2_000,
+      },
+    });
+    await expect(loadTopology(await file('{ maxUnackedStanzas: 0 }'))).rejects.toThrow(
+      /xmpp\.streamManagement\.maxUnackedStanzas/,
+    );
+    await expect(loadTopology(await file('{ resumptionTimeoutMs: -1 }'))).rejects.toThrow(
+      /xmpp\.streamManagement\.resumptionTimeoutMs/,
+    );
+    await expect(loadTopology(await file('{ resumeWindow: 5 }'))).rejects.toThrow(/resumeWindow/);
+  });
+
   it('loads the same topology from JSON', async () => {
     const json = JSON.stringify({
       accountServer: { url: 'https://account.irsp.test:8443', listen: { port: 8443 } },

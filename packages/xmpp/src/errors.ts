@@ -20,6 +20,7 @@ export type StreamErrorCondition =
   | 'resource-constraint'
   | 'restricted-xml'
   | 'system-shutdown'
+  | 'undefined-condition'
   | 'unsupported-encoding'
   | 'unsupported-stanza-type'
   | 'unsupported-version';
@@ -46,12 +47,14 @@ export type StanzaErrorCondition =
   | 'undefined-condition'
   | 'unexpected-request';
 
-export function streamError(condition: StreamErrorCondition, text?: string): Element {
+/** `detail` is an application-specific condition (RFC 6120 §4.9.4), e.g. XEP-0198's handled-count-too-high. */
+export function streamError(condition: StreamErrorCondition, text?: string, detail?: Element): Element {
   return xml(
     'stream:error',
     {},
     xml(condition, { xmlns: NS.streams }),
     text ? xml('text', { xmlns: NS.streams, 'xml:lang': 'en' }, text) : undefined,
+    detail,
   );
 }
 

@@ -16,3 +16,4 @@ export * from './s2s/dialback.js';
 export * from './s2s/options.js';
 export * from './s2s/server.js';
 export * from './connection-budget.js';
+export * from './stream-management.js';

@@ -16,4 +16,6 @@ export const NS = {
   dialback: 'jabber:server:dialback',
   /** The dialback stream feature (XEP-0220 §2.5, with `<errors/>` for §2.4). */
   dialbackFeature: 'urn:xmpp:features:dialback',
+  /** Stream management (XEP-0198 v1.6): acks, and resumption on c2s. */
+  sm: 'urn:xmpp:sm:3',
 } as const;

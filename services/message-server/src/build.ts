@@ -158,7 +158,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           tls: options.tls,
           router,
           logger: logger.child({ module: 'c2s' }),
-          limits: options.c2sLimits,
+          limits: { ...config.xmpp.streamManagement, ...options.c2sLimits },
           passwords: new GuessPolicy('password', guessing.passwords, db, options.now),
         })
       : undefined;
@@ -242,6 +242,8 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       clearInterval(expiry);
       await c2s?.close();
       await s2s?.close();
+      // What ended sessions handed back (XEP-0198) is stored before the database goes.
+      await offline.settled();
       await outbox.stop();
       await app.close();
       await client.close();

@@ -3,7 +3,11 @@
  * resource binding → stanzas handed to the router. The same over TCP and over WebSocket (RFC 7395): the
  * transport only frames and carries. Every failure ends in the stream or stanza error the RFC prescribes, and
  * nothing a client sends can throw out of here (xmpp-notes pitfall 9).
+ *
+ * With XEP-0198 stream management the connection is also the session the router knows: when its transport is
+ * lost it waits (still bound) for the client to resume it on a new connection, which hands its transport over.
  */
+import { randomBytes } from 'node:crypto';
 import { streamError, stanzaError, type StreamErrorCondition } from '../errors.js';
 import {
   canonicalDomain,
@@ -17,6 +21,16 @@ import {
 import { NS } from '../namespaces.js';
 import { decodeSaslData, encodeSaslData, type Mechanism, type SaslSession } from '../sasl/index.js';
 import { randomHex } from '../sasl/random.js';
+import {
+  StreamManagement,
+  ackElement,
+  failedElement,
+  handledCountTooHigh,
+  parseBoolean,
+  parseH,
+  requestElement,
+  type Unacked,
+} from '../stream-management.js';
 import { Element, xml } from '../xml/element.js';
 import { OutputBarrier } from '../output-barrier.js';
 import type { BoundResources } from './resources.js';
@@ -44,6 +58,14 @@ export interface C2sLimits {
   slowReaderTimeoutMs: number;
   /** Longest a sender's reading is paused for a recipient that is behind; one behind longer is not waited for. */
   senderPauseMs: number;
+  /** XEP-0198: how long a session whose connection was lost waits to be resumed (0: no resumption). */
+  resumptionTimeoutMs: number;
+  /** XEP-0198: stanzas sent and not acknowledged above which the client is cut off (policy-violation). */
+  maxUnackedStanzas: number;
+  /** XEP-0198: the server asks for an ack (`<r/>`) after this many stanzas… */
+  ackRequestStanzas: number;
+  /** …or when output has been unacknowledged for this long. */
+  ackRequestMs: number;
 }
 
 export const DEFAULT_C2S_LIMITS: C2sLimits = {
@@ -55,7 +77,14 @@ export const DEFAULT_C2S_LIMITS: C2sLimits = {
   maxBufferedBytes: 1024 * 1024,
   slowReaderTimeoutMs: 30_000,
   senderPauseMs: 250,
+  resumptionTimeoutMs: 300_000,
+  maxUnackedStanzas: 1_000,
+  ackRequestStanzas: 10,
+  ackRequestMs: 5_000,
 };
+
+/** Sessions that can be resumed (XEP-0198 §5), by resumption id; shared by the connections of one server. */
+export type ResumableSessions = Map<string, C2sConnection>;
 
 export interface C2sLogger {
   debug(obj: object, msg: string): void;
@@ -79,6 +108,8 @@ export interface C2sConnectionOptions {
   resources?: BoundResources;
   /** Called once when the connection is gone, whatever the reason. The options may be shared by connections. */
   onClose?: (connection: C2sConnection) => void;
+  /** Where sessions wait to be resumed; without it XEP-0198 acks are offered but not resumption. */
+  resumable?: ResumableSessions;
 }
 
 type Phase = 'tls' | 'sasl' | 'bind' | 'ready';
@@ -92,7 +123,7 @@ const MAX_BACKLOG = 64;
 export class C2sConnection implements C2sSession {
   id = randomHex(12);
   jid: Jid = { local: undefined, domain: '', resource: undefined };
-  readonly remoteAddress: string | undefined;
+  remoteAddress: string | undefined;
 
   private phase: Phase;
   private headerSent = false;
@@ -121,14 +152,31 @@ export class C2sConnection implements C2sSession {
   /** Allocated on the first wait only: most connections never wait. */
   private drainWaiters: (() => void)[] | undefined;
   private reportedGone = false;
+  /** What the transport reports goes to `events.c`: this connection, or the session it resumed. */
+  private events: InstanceType<typeof C2sConnection.Events>;
+  /** The session this connection resumed (XEP-0198 §5), which now owns its transport. */
+  private successor: C2sConnection | undefined;
+  /** XEP-0198 state once enabled; it outlives a lost transport while the session waits to be resumed. */
+  private sm: StreamManagement | undefined;
+  /** The resumption id given in `<enabled/>` (the key in `options.resumable`), and how long this session waits. */
+  private resumptionId: string | undefined;
+  private resumptionWindowMs = 0;
+  /** The transport is lost and the session (still bound) waits to be resumed until `waitTimer` fires. */
+  private waiting = false;
+  private waitTimer: NodeJS.Timeout | undefined;
+  /** The stream ends the session (the client closed it, or a stream error of ours): no resumption. */
+  private terminating = false;
+  private ackTimer: NodeJS.Timeout | undefined;
+  private overflowing = false;
 
   constructor(
-    private readonly transport: C2sTransport,
+    private transport: C2sTransport,
     private readonly options: C2sConnectionOptions,
   ) {
     this.remoteAddress = transport.remoteAddress;
     this.phase = transport.secure || options.tlsByProxy ? 'sasl' : 'tls';
-    transport.start(new C2sConnection.Events(this));
+    this.events = new C2sConnection.Events(this);
+    transport.start(this.events);
     this.authTimer = setTimeout(() => {
       if (!this.bound) this.fail('connection-timeout', 'not authenticated in time');
     }, options.limits.authTimeoutMs);
@@ -136,42 +184,54 @@ export class C2sConnection implements C2sSession {
 
   /** What the transport reports, as methods of one small object rather than a closure per event. */
   private static readonly Events = class implements C2sTransportEvents {
-    constructor(private readonly c: C2sConnection) {}
+    /** Undefined once the transport is left behind (lost, or replaced by a resumption). */
+    constructor(public c: C2sConnection | undefined) {}
     streamStart(attrs: Record<string, string>, namespaces: { default: string | undefined }): void {
-      this.c.enqueue(() => this.c.onStreamStart(attrs, namespaces));
+      this.c?.enqueue(() => this.c?.onStreamStart(attrs, namespaces));
     }
     stanza(element: Element): void {
-      this.c.enqueue(() => this.c.onElement(element));
+      this.c?.enqueue(() => this.c?.onElement(element));
     }
     streamEnd(): void {
       // Stanzas sent before the close tag are still handled (in order) before the stream ends.
-      this.c.enqueue(() => this.c.end());
+      this.c?.enqueue(() => this.c?.end());
     }
     error(condition: StreamErrorCondition, text: string): void {
-      this.c.fail(condition, text);
+      this.c?.fail(condition, text);
     }
     idle(): void {
-      this.c.onIdle();
+      this.c?.onIdle();
     }
     drain(): void {
-      this.c.onDrain();
+      this.c?.onDrain();
     }
     transportError(error: Error): void {
-      this.c.options.logger.debug({ id: this.c.id, err: error.message }, 'socket error');
+      this.c?.options.logger.debug({ id: this.c.id, err: error.message }, 'socket error');
     }
     closed(): void {
-      this.c.teardown();
+      this.c?.teardown();
     }
   };
 
   // --- output --------------------------------------------------------------------------------------------------
 
+  // Writes name the transport they were issued on: one held behind the output barrier when the connection is lost
+  // must not reach the connection a resumed session moves to (what it carried is re-sent from XEP-0198's queue).
   private write(text: string): boolean {
-    return this.output(() => this.transport.write(text));
+    const transport = this.transport;
+    return this.output(() => transport.write(text));
   }
 
   private writeElement(element: Element, written?: (error?: Error | null) => void): boolean {
-    return this.output(() => this.transport.write(this.transport.element(element), written));
+    const transport = this.transport;
+    return this.output(() => transport.write(transport.element(element), written));
+  }
+
+  /** Writes an element now, in front of whatever the output barrier holds (a refusal at the barrier's place). */
+  private emitElement(element: Element): boolean {
+    if (this.closed || this.transport.destroyed) return false;
+    const transport = this.transport;
+    return this.emit(() => transport.write(transport.element(element)));
   }
 
   /** Every write goes through here: behind the output barrier while something is held (hold()). */
@@ -211,13 +271,19 @@ export class C2sConnection implements C2sSession {
   // --- C2sSession ------------------------------------------------------------------------------------------------
 
   send(stanza: Element): boolean {
-    if (this.writeElement(stanza) || this.closed) return true;
+    if (this.sendCounted({ stanza }) || this.closed) return true;
     // Pausing the sender helps a reader only just behind; one behind for longer is left to the slow-reader limits.
     const since = this.slowSince;
     return since === undefined || Date.now() - since >= this.options.limits.senderPauseMs;
   }
 
+  /**
+   * Resolves true once the stanza is safe with the client: acknowledged (XEP-0198) when stream management is on,
+   * else once the transport has handed it to the network; false when the session ends first (not resumed). Such
+   * stanzas are not given to `unacknowledged()`: their owner keeps them.
+   */
   sendConfirmed(stanza: Element): Promise<boolean> {
+    if (this.sm !== undefined) return new Promise((confirm) => this.sendCounted({ stanza, confirm }));
     if (this.closed || this.transport.destroyed) return Promise.resolve(false);
     return new Promise((resolve) => {
       const confirm = (ok: boolean): void => {
@@ -231,9 +297,30 @@ export class C2sConnection implements C2sSession {
   hold(durable: Promise<unknown>): void {
     if (this.closed) return;
     this.barrier ??= new OutputBarrier((refusal) => {
-      if (refusal instanceof Element) this.emit(() => this.transport.write(this.transport.element(refusal)));
+      // Counted by XEP-0198 like any stanza, and written at the barrier's place, not behind what it still holds.
+      if (refusal instanceof Element) this.sendCounted({ stanza: refusal }, true);
     });
     this.barrier.hold(durable);
+  }
+
+  /**
+   * With stream management, every stanza is kept until the client acknowledges it, and queued (not written) while
+   * the session waits to be resumed; too many unacknowledged ones end the session.
+   */
+  private sendCounted(entry: Unacked, now = false): boolean {
+    const write = (stanza: Element) => (now ? this.emitElement(stanza) : this.writeElement(stanza));
+    const sm = this.sm;
+    if (sm === undefined) return write(entry.stanza);
+    const request = sm.sent(entry, this.options.limits.ackRequestStanzas);
+    if (sm.unackedCount > this.options.limits.maxUnackedStanzas) {
+      this.overflow();
+      return true;
+    }
+    if (this.waiting) return true;
+    const written = write(entry.stanza);
+    if (request) this.requestAck();
+    else this.armAckRequest();
+    return written;
   }
 
   writable(): Promise<void> {
@@ -258,6 +345,7 @@ export class C2sConnection implements C2sSession {
   }
 
   close(condition?: StreamErrorCondition, text?: string): void {
+    if (this.waiting) return this.expire();
     if (condition) this.fail(condition, text);
     else this.end();
   }
@@ -291,7 +379,8 @@ export class C2sConnection implements C2sSession {
       { id: this.id, err: error instanceof Error ? error.message : String(error) },
       'c2s handler failed',
     );
-    this.fail('internal-server-error');
+    // After a resumption the transport, and what is still queued here, belong to the resumed session.
+    (this.successor ?? this).fail('internal-server-error');
   }
 
   private sendHeader(): void {
@@ -332,6 +421,7 @@ export class C2sConnection implements C2sSession {
       features.append(
         xml('bind', { xmlns: NS.bind }),
         xml('session', { xmlns: NS.session }, xml('optional')),
+        xml('sm', { xmlns: NS.sm }),
       );
     }
     return features;
@@ -353,7 +443,8 @@ export class C2sConnection implements C2sSession {
       case 'bind':
         return this.negotiateBind(element);
       case 'ready':
-        return this.onStanza(element);
+        if (element.xmlns === NS.sm) return this.onStreamManagement(element);
+        return this.counted(this.onStanza(element));
     }
   }
 
@@ -392,6 +483,11 @@ export class C2sConnection implements C2sSession {
   }
 
   private async negotiateSasl(element: Element): Promise<void> {
+    // XEP-0198 §3, §5: neither before authentication.
+    if (element.xmlns === NS.sm && (element.name === 'enable' || element.name === 'resume')) {
+      this.writeElement(failedElement('unexpected-request'));
+      return;
+    }
     if (element.xmlns !== NS.sasl) return this.fail('not-authorized');
     if (element.name === 'abort') return this.saslFailure('aborted');
     let response: Buffer | undefined;
@@ -464,6 +560,12 @@ export class C2sConnection implements C2sSession {
   // --- resource binding (RFC 6120 §7) ---------------------------------------------------------------------------
 
   private async negotiateBind(element: Element): Promise<void> {
+    if (element.xmlns === NS.sm && element.name === 'resume') return this.resumeSession(element);
+    // XEP-0198 §3: stream management is enabled after binding (or comes back with a resumed session).
+    if (element.xmlns === NS.sm && element.name === 'enable') {
+      this.writeElement(failedElement('unexpected-request'));
+      return;
+    }
     if (element.name !== 'iq' || element.xmlns !== NS.client)
       return this.fail('not-authorized', 'bind a resource first');
     const bind = element.getChild('bind', NS.bind);
@@ -583,6 +685,241 @@ export class C2sConnection implements C2sSession {
     this.send(reply);
   }
 
+  // --- stream management (XEP-0198 v1.6) ---------------------------------------------------------------------
+
+  /** A stanza counts as handled (`h`) once its routing has settled, so an `<a/>` never covers one still in flight. */
+  private counted(result: void | Promise<void>): void | Promise<void> {
+    const sm = this.sm;
+    if (sm === undefined) return result;
+    if (result === undefined) return sm.handledOne();
+    return result.then(() => sm.handledOne());
+  }
+
+  private onStreamManagement(element: Element): void {
+    switch (element.name) {
+      case 'enable':
+        return this.enable(element);
+      case 'resume':
+        // §5: only instead of binding, on a new stream.
+        this.writeElement(failedElement('unexpected-request'));
+        return;
+      case 'r':
+        if (this.sm === undefined)
+          return this.fail('unsupported-stanza-type', 'stream management is not enabled');
+        this.writeElement(ackElement(this.sm.handledCount));
+        return;
+      case 'a':
+        return this.onAck(element);
+      default:
+        return this.fail('unsupported-stanza-type');
+    }
+  }
+
+  /** §3: acks from now on; with `resume='true'` an unguessable id, good only for this account, and the window. */
+  private enable(element: Element): void {
+    if (this.sm !== undefined) {
+      this.writeElement(failedElement('unexpected-request'));
+      return;
+    }
+    const resume = parseBoolean(element.attrs.resume);
+    const max = element.attrs.max;
+    if (resume === undefined || (max !== undefined && !/^[1-9][0-9]{0,8}$/.test(max))) {
+      this.writeElement(failedElement('bad-request'));
+      return;
+    }
+    this.sm = new StreamManagement();
+    const windowMs = Math.min(
+      this.options.limits.resumptionTimeoutMs,
+      max === undefined ? Infinity : Number(max) * 1000,
+    );
+    if (!resume || this.options.resumable === undefined || windowMs <= 0) {
+      this.writeElement(xml('enabled', { xmlns: NS.sm }));
+      return;
+    }
+    this.resumptionId = randomBytes(24).toString('base64url');
+    this.resumptionWindowMs = windowMs;
+    this.options.resumable.set(this.resumptionId, this);
+    this.writeElement(
+      xml('enabled', {
+        xmlns: NS.sm,
+        id: this.resumptionId,
+        resume: 'true',
+        max: String(Math.ceil(windowMs / 1000)),
+      }),
+    );
+  }
+
+  private onAck(element: Element): void {
+    if (this.sm === undefined)
+      return this.fail('unsupported-stanza-type', 'stream management is not enabled');
+    const h = parseH(element.attrs.h);
+    if (h === undefined) return this.fail('bad-format', 'h must be an unsigned 32-bit integer');
+    const acknowledged = this.sm.acknowledge(h);
+    // §4: an h above what was sent (or going backwards) cannot be trusted.
+    if (acknowledged === 'too-high') {
+      return this.fail(
+        'undefined-condition',
+        'acknowledged more stanzas than were sent',
+        handledCountTooHigh(h, this.sm.sentCount),
+      );
+    }
+    for (const entry of acknowledged) entry.confirm?.(true);
+    if (this.sm.unackedCount === 0) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+    }
+  }
+
+  private requestAck(): void {
+    this.sm?.requested();
+    this.writeElement(requestElement());
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.armAckRequest();
+  }
+
+  /** One timer while output is unacknowledged: a client that does not ack on its own is asked. */
+  private armAckRequest(): void {
+    if (this.ackTimer !== undefined) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      if (!this.closed && (this.sm?.unackedCount ?? 0) > 0) this.requestAck();
+    }, this.options.limits.ackRequestMs);
+    this.ackTimer.unref();
+  }
+
+  /** Too many unacknowledged stanzas: the session ends (after the router's current call, not inside it). */
+  private overflow(): void {
+    if (this.overflowing) return;
+    this.overflowing = true;
+    setImmediate(() => {
+      this.options.logger.warn(
+        { id: this.id, jid: jidToString(this.jid) },
+        'too many unacknowledged stanzas',
+      );
+      if (this.waiting) this.expire();
+      else this.fail('policy-violation', 'too many unacknowledged stanzas');
+    });
+  }
+
+  /**
+   * §5: a new stream of the same account takes over a session that waits (or whose old connection is still open):
+   * what the client acknowledged in `h` is done, the rest is sent again after `<resumed/>`.
+   */
+  private async resumeSession(element: Element): Promise<void> {
+    const h = parseH(element.attrs.h);
+    const previd = element.attrs.previd;
+    if (h === undefined || previd === undefined || previd === '') {
+      this.writeElement(failedElement('bad-request'));
+      return;
+    }
+    const session = this.options.resumable?.get(previd);
+    // Unknown, expired and another account's ids get the same answer.
+    if (session === undefined || session.username !== this.username) {
+      this.writeElement(failedElement('item-not-found'));
+      return;
+    }
+    const outcome = await session.takeOver(this, h);
+    if (this.closed) return;
+    if (outcome === 'gone') {
+      this.writeElement(failedElement('item-not-found'));
+      return;
+    }
+    if (outcome !== 'resumed') {
+      this.fail(
+        'undefined-condition',
+        'acknowledged more stanzas than were sent',
+        handledCountTooHigh(h, outcome.sent),
+      );
+    }
+  }
+
+  /** Adopts `next`'s transport for this session; `next` is left without one. */
+  private async takeOver(next: C2sConnection, h: number): Promise<'resumed' | 'gone' | { sent: number }> {
+    if (!this.bound || this.sm === undefined) return 'gone';
+    // The old connection, if still open, is closed, and nothing more is read from it…
+    if (!this.waiting) this.leaveTransport(true);
+    // …and what was read from it is handled (and counted in h) before h is reported.
+    await this.handling;
+    const sm = this.sm;
+    if (!this.waiting || sm === undefined || next.closed) return 'gone';
+    const acknowledged = sm.acknowledge(h);
+    if (acknowledged === 'too-high') return { sent: sm.sentCount };
+    for (const entry of acknowledged) entry.confirm?.(true);
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    this.waiting = false;
+    this.closed = false;
+    this.overflowing = false;
+    this.transport = next.transport;
+    this.remoteAddress = next.remoteAddress;
+    this.events = next.events;
+    this.events.c = this;
+    // Elements read after <resume/> are handled after it, in order, by this session.
+    this.handling = next.handling;
+    this.backlog = 0;
+    this.pausedByBacklog = false;
+    this.headerSent = true;
+    this.pingOutstanding = undefined;
+    this.slowSince = undefined;
+    if (this.pausedByRouter) this.transport.pause();
+    next.handOver(this);
+    this.options.logger.info({ id: this.id, jid: jidToString(this.jid), h }, 'session resumed');
+    this.writeElement(
+      xml('resumed', { xmlns: NS.sm, previd: this.resumptionId, h: String(sm.handledCount) }),
+    );
+    const pending = sm.pending();
+    for (const entry of pending) this.writeElement(entry.stanza);
+    if (pending.length > 0) this.requestAck();
+    this.startKeepalive();
+    return 'resumed';
+  }
+
+  /** This connection's transport now carries `session`; this connection is done without ending anything. */
+  private handOver(session: C2sConnection): void {
+    this.successor = session;
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    if (!this.reportedGone) {
+      this.reportedGone = true;
+      this.options.onClose?.(this);
+    }
+  }
+
+  /** The transport is lost (or replaced): the session waits for resumption until the window ends. */
+  private leaveTransport(replaced: boolean): void {
+    this.events.c = undefined;
+    this.closed = true;
+    this.wheel?.delete(this);
+    this.wheel = undefined;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.onDrain();
+    if (replaced && !this.transport.destroyed) {
+      const old = this.transport;
+      old.write(old.element(streamError('conflict', 'the session was resumed on another connection')));
+      old.write(old.close);
+      old.end();
+      setTimeout(() => old.destroy(), 5_000).unref();
+    }
+    if (this.waiting) return;
+    this.waiting = true;
+    this.options.logger.info(
+      { id: this.id, jid: jidToString(this.jid), windowMs: this.resumptionWindowMs },
+      'connection lost: session kept for resumption',
+    );
+    this.waitTimer = setTimeout(() => this.expire(), this.resumptionWindowMs);
+    this.waitTimer.unref();
+  }
+
+  /** Not resumed in time (or closed meanwhile): the session ends. */
+  private expire(): void {
+    if (!this.waiting) return;
+    this.waiting = false;
+    this.options.logger.info({ id: this.id, jid: jidToString(this.jid) }, 'session not resumed: ended');
+    this.endSession();
+  }
+
   // --- liveness --------------------------------------------------------------------------------------------------
 
   private startKeepalive(): void {
@@ -613,28 +950,34 @@ export class C2sConnection implements C2sSession {
       return;
     }
     this.pingOutstanding = `ping-${randomHex(6)}`;
-    this.send(
-      xml(
+    this.sendCounted({
+      stanza: xml(
         'iq',
         { type: 'get', id: this.pingOutstanding, from: this.options.domain, to: jidToString(this.jid) },
         xml('ping', { xmlns: NS.ping }),
       ),
-    );
+      internal: true,
+    });
   }
 
   // --- ending --------------------------------------------------------------------------------------------------------
 
-  /** A stream error: header first if none was sent, the error, the close tag, then the connection ends. */
-  private fail(condition: StreamErrorCondition, text?: string): void {
+  /**
+   * A stream error: header first if none was sent, the error, the close tag, then the connection ends. It ends the
+   * session too, except a timeout: a client whose network went silent may come back and resume (XEP-0198 §5).
+   */
+  private fail(condition: StreamErrorCondition, text?: string, detail?: Element): void {
     if (this.closed) return;
     this.options.logger.info({ id: this.id, condition, text }, 'stream error');
     this.sendHeader();
-    this.writeElement(streamError(condition, text));
-    this.end();
+    this.writeElement(streamError(condition, text, detail));
+    this.end(condition !== 'connection-timeout');
   }
 
-  private end(): void {
+  /** Our close tag; `terminate`: the session ends with the stream (a clean close does, XEP-0198 §5). */
+  private end(terminate = true): void {
     if (this.closed) return;
+    this.terminating = terminate;
     this.sendHeader();
     this.write(this.transport.close);
     this.closed = true;
@@ -648,23 +991,67 @@ export class C2sConnection implements C2sSession {
   }
 
   private teardown(): void {
+    if (this.waiting) return;
     this.closed = true;
     clearTimeout(this.authTimer);
     this.authTimer = undefined;
+    if (this.bound && this.resumptionId !== undefined && !this.terminating) return this.leaveTransport(false);
+    this.events.c = undefined;
     this.wheel?.delete(this);
     this.wheel = undefined;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
     clearTimeout(this.pauseTimer);
     this.onDrain();
+    this.endSession();
+  }
+
+  /**
+   * The session is over: what the client did not acknowledge goes to the router (`unacknowledged`, before
+   * `unbound`), stanzas sent with confirmation are reported unconfirmed to their owner.
+   */
+  private endSession(): void {
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    if (this.resumptionId !== undefined) {
+      this.options.resumable?.delete(this.resumptionId);
+      this.resumptionId = undefined;
+    }
+    const sm = this.sm;
+    this.sm = undefined;
     // Not confirmed by now: never (the owner keeps what it holds for the stanza).
     for (const confirm of this.confirming ?? []) confirm(false);
     if (this.bound) {
       this.bound = false;
       this.options.resources?.release(this, this.jid.local!);
+      if (sm !== undefined) this.reportUnacknowledged(sm.drain());
       this.options.router.unbound(this);
     }
     if (!this.reportedGone) {
       this.reportedGone = true;
       this.options.onClose?.(this);
+    }
+  }
+
+  private reportUnacknowledged(entries: Unacked[]): void {
+    const stanzas: Element[] = [];
+    const sentAt: Date[] = [];
+    for (const entry of entries) {
+      if (entry.confirm) entry.confirm(false);
+      else if (!entry.internal) {
+        stanzas.push(entry.stanza);
+        sentAt.push(new Date(entry.at ?? Date.now()));
+      }
+    }
+    const logFailure = (error: unknown) =>
+      this.options.logger.error(
+        { id: this.id, err: error instanceof Error ? error.message : String(error) },
+        'unacknowledged stanzas not handed over',
+      );
+    try {
+      void Promise.resolve(this.options.router.unacknowledged?.(this, stanzas, sentAt)).catch(logFailure);
+    } catch (error) {
+      logFailure(error);
     }
   }
 }

@@ -25,6 +25,7 @@ import {
   type C2sConnectionOptions,
   type C2sLimits,
   type C2sLogger,
+  type ResumableSessions,
 } from './connection.js';
 import { BoundResources, DEFAULT_MAX_RESOURCES_PER_ACCOUNT } from './resources.js';
 import type { C2sRouter } from './session.js';
@@ -64,6 +65,8 @@ export class C2sServer {
   private sockets = 0;
   private readonly limits: C2sLimits;
   private readonly connections = new Set<C2sConnection>();
+  /** Sessions that may be resumed (XEP-0198 §5) on any listener of this server. */
+  private readonly resumable: ResumableSessions = new Map();
   private readonly servers: Server[] = [];
   /** What the plain listener offers: the SCRAM mechanisms without channel binding, in the configured order. */
   private readonly plainMechanisms: readonly Mechanism[];
@@ -93,6 +96,7 @@ export class C2sServer {
       ...(options.throttle ? { throttle: options.throttle } : {}),
       resources: new BoundResources(options.maxResourcesPerAccount ?? DEFAULT_MAX_RESOURCES_PER_ACCOUNT),
       onClose: (c) => this.connections.delete(c),
+      resumable: this.resumable,
     };
     this.proxiedConnectionOptions = {
       ...this.connectionOptions,

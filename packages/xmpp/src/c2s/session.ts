@@ -41,6 +41,14 @@ export interface C2sRouter {
   bound(session: C2sSession): void | Promise<void>;
   /** A stanza from a bound session; `from` is stamped with its full JID and `to` is valid when present. */
   route(session: C2sSession, stanza: Element): void | Promise<void>;
-  /** The session has ended (after bound()). */
+  /**
+   * XEP-0198: a session with stream management enabled has ended without being resumed; `stanzas` are those sent
+   * with send() that the client did not acknowledge, in order (none are lost: store them or answer their senders).
+   * Called once, just before unbound(). Stanzas of sendConfirmed() are not among them (their promise says false;
+   * a session waiting for resumption is not ended, so they stay pending). `sentAt[i]`: when `stanzas[i]` was first
+   * given to the session (the time the server had it, for a delay stamp).
+   */
+  unacknowledged?(session: C2sSession, stanzas: Element[], sentAt: Date[]): void | Promise<void>;
+  /** The session has ended (after bound()). While it waits to be resumed (XEP-0198 §5) it is still bound. */
   unbound(session: C2sSession): void;
 }

@@ -4,7 +4,9 @@
  * chains to our CAs and names the stream's `from`) or by dialback (XEP-0220: each `db:result` is checked with the
  * authoritative server over an outgoing stream) → stanzas from authenticated domains to ours go to the router,
  * one at a time and in order. This side also answers `db:verify` for keys we issued (we are the authoritative
- * server then). Whatever a peer sends ends at worst in a stream error: nothing throws out of here.
+ * server then). XEP-0198 stream management is offered: an authenticated peer may enable it and have its stanzas
+ * acknowledged, each once its routing has settled (no resumption between servers). Whatever a peer sends ends at
+ * worst in a stream error: nothing throws out of here.
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -13,6 +15,13 @@ import { streamError, type StreamErrorCondition } from '../errors.js';
 import { canonicalDomain, jidToString, parseJid } from '../jid.js';
 import { NS } from '../namespaces.js';
 import { decodeSaslData } from '../sasl/index.js';
+import {
+  StreamManagement,
+  ackElement,
+  failedElement,
+  handledCountTooHigh,
+  parseH,
+} from '../stream-management.js';
 import { xml, type Element } from '../xml/element.js';
 import { StreamParser } from '../xml/stream-parser.js';
 import { OutputBarrier } from '../output-barrier.js';
@@ -52,6 +61,8 @@ export class IncomingStream implements S2sIncomingStream {
   private readonly authTimer: NodeJS.Timeout;
   /** Allocated on the first hold(). */
   private barrier: OutputBarrier | undefined;
+  /** XEP-0198 once the peer enabled it: the count of its stanzas we handled. */
+  private sm: StreamManagement | undefined;
 
   constructor(
     socket: Socket,
@@ -174,11 +185,13 @@ export class IncomingStream implements S2sIncomingStream {
       features.append(xml('starttls', { xmlns: NS.tls }, xml('required')));
       return features;
     }
-    if (this.saslDone) return features;
+    // XEP-0198: offered alongside authentication; enabled once the peer is authenticated.
+    const sm = xml('sm', { xmlns: NS.sm });
+    if (this.saslDone) return features.append(sm);
     if (this.externalPossible()) {
       features.append(xml('mechanisms', { xmlns: NS.sasl }, xml('mechanism', {}, 'EXTERNAL')));
     }
-    features.append(xml('dialback', { xmlns: NS.dialbackFeature }, xml('errors')));
+    features.append(xml('dialback', { xmlns: NS.dialbackFeature }, xml('errors')), sm);
     return features;
   }
 
@@ -202,7 +215,54 @@ export class IncomingStream implements S2sIncomingStream {
     if (this.phase === 'tls') return this.negotiateTls(element);
     if (element.xmlns === NS.sasl) return this.negotiateSasl(element);
     if (element.xmlns === NS.dialback) return this.onDialback(element);
-    return this.onStanza(element);
+    if (element.xmlns === NS.sm) return this.onStreamManagement(element);
+    const routed = this.onStanza(element);
+    // h counts a stanza once its routing has settled, so an <a/> never covers one still in flight.
+    const sm = this.sm;
+    if (sm === undefined) return routed;
+    if (routed === undefined) return sm.handledOne();
+    return routed.then(() => sm.handledOne());
+  }
+
+  // --- stream management (XEP-0198) -------------------------------------------------------------------------
+
+  private onStreamManagement(element: Element): void {
+    switch (element.name) {
+      case 'enable':
+        if (this.authenticated.size === 0 || this.sm !== undefined) {
+          this.write(failedElement('unexpected-request').toString());
+          return;
+        }
+        this.sm = new StreamManagement();
+        // Without resume='true': no resumption between servers, whatever the peer asked for.
+        this.write(xml('enabled', { xmlns: NS.sm }).toString());
+        return;
+      case 'resume':
+        this.write(failedElement('item-not-found').toString());
+        return;
+      case 'r':
+        if (this.sm === undefined)
+          return this.fail('unsupported-stanza-type', 'stream management is not enabled');
+        this.write(ackElement(this.sm.handledCount).toString());
+        return;
+      case 'a': {
+        if (this.sm === undefined)
+          return this.fail('unsupported-stanza-type', 'stream management is not enabled');
+        const h = parseH(element.attrs.h);
+        if (h === undefined) return this.fail('bad-format', 'h must be an unsigned 32-bit integer');
+        // Streams are one-way (RFC 6120 §13.2): we sent no stanzas here to acknowledge.
+        if (h !== 0) {
+          return this.fail(
+            'undefined-condition',
+            'acknowledged more stanzas than were sent',
+            handledCountTooHigh(h, 0),
+          );
+        }
+        return;
+      }
+      default:
+        return this.fail('unsupported-stanza-type');
+    }
   }
 
   // --- STARTTLS (RFC 6120 §5) ----------------------------------------------------------------------------------
@@ -360,18 +420,25 @@ export class IncomingStream implements S2sIncomingStream {
 
   // --- ending --------------------------------------------------------------------------------------------------------
 
-  private fail(condition: StreamErrorCondition, text?: string): void {
+  private fail(condition: StreamErrorCondition, text?: string, detail?: Element): void {
     if (this.closed) return;
     this.errored = true;
     this.ctx.logger.info({ id: this.id, remote: this.peer, condition, text }, 's2s incoming stream error');
     this.sendHeader();
-    this.write(streamError(condition, text).toString());
+    this.finalAck();
+    this.write(streamError(condition, text, detail).toString());
     this.end();
+  }
+
+  /** XEP-0198: a last ack before we close (also on shutdown), so the peer does not send again what we handled. */
+  private finalAck(): void {
+    if (this.sm !== undefined) this.write(ackElement(this.sm.handledCount).toString());
   }
 
   private end(): void {
     if (this.closed) return;
     this.sendHeader();
+    if (!this.errored) this.finalAck();
     this.write(STREAM_CLOSE);
     this.closed = true;
     if (this.barrier) this.barrier.run(() => this.socket.end());

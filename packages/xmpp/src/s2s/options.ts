@@ -50,6 +50,13 @@ export interface S2sLimits {
   maxPendingDialbacks: number;
   /** Dialback results awaiting verification on all incoming streams; more are answered resource-constraint. */
   maxPendingDialbacksTotal: number;
+  /**
+   * XEP-0198 on our outgoing streams: an ack is asked for (`<r/>`) after this many stanzas, or when output has been
+   * unacknowledged for `ackRequestMs`; above `maxUnackedStanzas` stanzas wait in the route's queue until acks come.
+   */
+  ackRequestStanzas: number;
+  ackRequestMs: number;
+  maxUnackedStanzas: number;
 }
 
 export const DEFAULT_S2S_LIMITS: S2sLimits = {
@@ -65,6 +72,9 @@ export const DEFAULT_S2S_LIMITS: S2sLimits = {
   reconnectMaxMs: 60_000,
   maxPendingDialbacks: 16,
   maxPendingDialbacksTotal: 256,
+  ackRequestStanzas: 10,
+  ackRequestMs: 2_000,
+  maxUnackedStanzas: 1_000,
 };
 
 /** What an incoming stream needs from the manager. */

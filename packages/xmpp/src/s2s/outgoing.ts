@@ -4,12 +4,21 @@
  * EXTERNAL when the certificate is valid for the domain and the peer offers it (XEP-0178 §3), else dialback
  * (XEP-0220 §2.1: our `db:result`, the peer's verdict) → stanzas. The same stream carries our `db:verify`
  * requests when we check a key the remote domain gave one of our incoming streams (§2.2); those may go out as
- * soon as TLS is up, before the stream is authenticated.
+ * soon as TLS is up, before the stream is authenticated. When the peer offers XEP-0198 stream management it is
+ * enabled, and the stanzas it has not acknowledged when the stream dies are handed back (to be sent again on a new
+ * stream: s2s has no resumption).
  */
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { streamError, type StreamErrorCondition } from '../errors.js';
 import { NS } from '../namespaces.js';
+import {
+  StreamManagement,
+  ackElement,
+  handledCountTooHigh,
+  parseH,
+  requestElement,
+} from '../stream-management.js';
 import { Element, xml } from '../xml/element.js';
 import { StreamParser } from '../xml/stream-parser.js';
 import { writeInTick } from '../tick-write.js';
@@ -29,8 +38,11 @@ export interface OutgoingEvents {
   drain(): void;
   /** The peer's answer to one of our `db:verify` requests. */
   verified(id: string, verdict: DialbackVerdict): void;
-  /** The stream is gone; `failure` when it never became ready. */
-  closed(failure: OutgoingFailure | undefined): void;
+  /**
+   * The stream is gone; `failure` when it never became ready. `unacknowledged`: stanzas written with stream
+   * management on that the peer did not acknowledge, in order (it may or may not have them).
+   */
+  closed(failure: OutgoingFailure | undefined, unacknowledged: Element[]): void;
 }
 
 export interface OutgoingStreamOptions {
@@ -61,6 +73,10 @@ export class OutgoingStream {
   private gone = false;
   private failure: OutgoingFailure | undefined;
   private readonly timer: NodeJS.Timeout;
+  /** The peer offered XEP-0198 in its features; `sm` once we enabled it. */
+  private smOffered = false;
+  private sm: StreamManagement | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(
     socket: Socket,
@@ -88,11 +104,51 @@ export class OutgoingStream {
     return this.secured && !this.closed;
   }
 
-  /** Writes a stanza; false when the socket holds more than the limit (wait for `drain`). */
-  send(stanza: Element): boolean {
-    if (this.closed || this.socket.destroyed) return false;
+  /**
+   * Whether a stanza may be written now: the stream is open, the socket holds less than the limit and the peer has
+   * not too many stanzas to acknowledge (else wait for `drain`).
+   */
+  get accepting(): boolean {
+    const { limits } = this.options;
+    return (
+      !this.closed &&
+      !this.socket.destroyed &&
+      this.socket.writableLength < limits.maxBufferedBytes &&
+      this.unackedCount < limits.maxUnackedStanzas
+    );
+  }
+
+  /** Writes a stanza (when `accepting`). */
+  send(stanza: Element): void {
+    if (this.closed || this.socket.destroyed) return;
     writeInTick(this.socket, forServerStream(stanza));
-    return this.socket.writableLength < this.options.limits.maxBufferedBytes;
+    if (this.sm === undefined) return;
+    if (this.sm.sent({ stanza }, this.options.limits.ackRequestStanzas)) this.requestAck();
+    else this.armAckRequest();
+  }
+
+  /** Stanzas written and not yet acknowledged (0 without stream management). */
+  get unackedCount(): number {
+    return this.sm?.unackedCount ?? 0;
+  }
+
+  /** Asks the peer to acknowledge what it has (XEP-0198 §4). */
+  requestAck(): void {
+    if (this.sm === undefined) return;
+    this.sm.requested();
+    this.write(requestElement().toString());
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.armAckRequest();
+  }
+
+  private armAckRequest(): void {
+    if (this.ackTimer !== undefined) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      if (!this.closed && this.unackedCount > 0) this.requestAck();
+    }, this.options.limits.ackRequestMs);
+    this.ackTimer.unref();
   }
 
   /** XEP-0220 §2.2: asks the peer (authoritative for `remote`) whether `key` is one it gave for stream `id`. */
@@ -152,6 +208,7 @@ export class OutgoingStream {
 
   private onElement(element: Element): void {
     if (element.xmlns === NS.stream && element.local === 'error') return this.onStreamError(element);
+    if (element.xmlns === NS.sm && this.phase === 'ready') return this.onStreamManagement(element);
     if (element.xmlns === NS.stream && element.local === 'features') return this.onFeatures(element);
     if (element.xmlns === NS.tls && this.phase === 'starttls') {
       if (element.name === 'proceed') return this.upgrade();
@@ -194,6 +251,7 @@ export class OutgoingStream {
         this.secured = true;
         this.options.events.secured();
         this.dialbackOffered = features.getChild('dialback', NS.dialbackFeature) !== undefined;
+        this.smOffered = features.getChild('sm', NS.sm) !== undefined;
         const mechanisms = features.getChild('mechanisms', NS.sasl)?.getChildren('mechanism') ?? [];
         if (this.peerVerified && mechanisms.some((m) => m.text() === 'EXTERNAL')) {
           // RFC 6120 §6.4.2: `=` is an empty initial response, the authorization identity is the certificate's.
@@ -204,6 +262,7 @@ export class OutgoingStream {
         return this.startDialback();
       }
       case 'sasl-restart':
+        this.smOffered = features.getChild('sm', NS.sm) !== undefined;
         return this.becomeReady('sasl-external');
       default:
         return this.fail('policy-violation', 'unexpected stream features', 'not-found');
@@ -274,6 +333,11 @@ export class OutgoingStream {
   private becomeReady(method: 'sasl-external' | 'dialback'): void {
     this.phase = 'ready';
     clearTimeout(this.timer);
+    if (this.smOffered) {
+      // Stanzas written from here on are counted (XEP-0198 §3); no need to wait for <enabled/>.
+      this.write(xml('enable', { xmlns: NS.sm }).toString());
+      this.sm = new StreamManagement();
+    }
     this.options.logger.info(
       { local: this.options.local, remote: this.options.remote, method },
       's2s outgoing stream authenticated',
@@ -281,13 +345,69 @@ export class OutgoingStream {
     this.options.events.ready();
   }
 
+  // --- stream management (XEP-0198) -------------------------------------------------------------------------
+
+  private onStreamManagement(element: Element): void {
+    switch (element.name) {
+      case 'enabled':
+        return;
+      case 'failed':
+        // Refused after all: what was written meanwhile counts as handed over, as without stream management.
+        this.options.logger.info(
+          { remote: this.options.remote },
+          's2s stream management refused by the peer',
+        );
+        this.sm = undefined;
+        clearTimeout(this.ackTimer);
+        this.options.events.drain();
+        return;
+      case 'r':
+        // Nothing is received on a stream we opened (§13.2): we have handled none.
+        this.write(ackElement(0).toString());
+        return;
+      case 'a': {
+        const h = parseH(element.attrs.h);
+        if (h === undefined) return this.fail('bad-format', 'h must be an unsigned 32-bit integer');
+        if (this.sm === undefined) return;
+        const blocked = this.sm.unackedCount >= this.options.limits.maxUnackedStanzas;
+        const acknowledged = this.sm.acknowledge(h);
+        if (acknowledged === 'too-high') {
+          return this.fail(
+            'undefined-condition',
+            'acknowledged more stanzas than were sent',
+            handledCountTooHigh(h, this.sm.sentCount),
+          );
+        }
+        if (this.sm.unackedCount === 0) {
+          clearTimeout(this.ackTimer);
+          this.ackTimer = undefined;
+        }
+        if (blocked && acknowledged.length > 0) this.options.events.drain();
+        return;
+      }
+      default:
+        return this.fail('unsupported-stanza-type');
+    }
+  }
+
   // --- ending --------------------------------------------------------------------------------------------------------
 
-  private fail(condition: StreamErrorCondition, text?: string, failure?: OutgoingFailure): void {
+  private fail(
+    condition: StreamErrorCondition,
+    text?: string,
+    failureOrDetail?: OutgoingFailure | Element,
+  ): void {
     if (this.closed) return;
+    const failure = typeof failureOrDetail === 'string' ? failureOrDetail : undefined;
     if (this.phase !== 'ready') this.failure = failure ?? 'not-found';
     this.options.logger.info({ remote: this.options.remote, condition, text }, 's2s outgoing stream error');
-    this.write(streamError(condition, text).toString());
+    this.write(
+      streamError(
+        condition,
+        text,
+        typeof failureOrDetail === 'object' ? failureOrDetail : undefined,
+      ).toString(),
+    );
     this.end();
   }
 
@@ -305,10 +425,13 @@ export class OutgoingStream {
     if (this.gone) return;
     this.gone = true;
     clearTimeout(this.timer);
+    clearTimeout(this.ackTimer);
     this.parser.end();
     // Closed by the peer before it was ready: it is not (properly) there.
     const failure = this.phase === 'ready' ? undefined : (this.failure ?? 'not-found');
-    this.options.events.closed(failure);
+    const unacknowledged = (this.sm?.drain() ?? []).map((entry) => entry.stanza);
+    this.sm = undefined;
+    this.options.events.closed(failure, unacknowledged);
   }
 }
 

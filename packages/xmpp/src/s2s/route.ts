@@ -3,7 +3,9 @@
  * (bounded) while it is being set up and bounced when they cannot be delivered in time; reconnection with
  * exponential back-off; the stream closed after a quiet while; dialback verifications (XEP-0220 §2.2) for the
  * remote domain's keys sent over the same stream. A route left with nothing to do retires (the manager forgets it),
- * so the routes held are those in use, not every domain ever named.
+ * so the routes held are those in use, not every domain ever named. With XEP-0198 on the stream, stanzas the peer had
+ * not acknowledged when it died go back to the head of the queue and out on the next stream (at least once: the peer
+ * may have had some of them; XEP-0198 has no resumption between servers).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Element } from '../xml/element.js';
@@ -58,7 +60,8 @@ export class OutgoingRoute {
 
   send(stanza: Element): void {
     if (this.closed) return this.bounce(stanza, 'remote-server-not-found');
-    if (this.ready && this.queue.length === 0 && this.stream!.send(stanza)) {
+    if (this.ready && this.queue.length === 0 && this.stream!.accepting) {
+      this.stream!.send(stanza);
       this.lastSent = Date.now();
       return;
     }
@@ -160,7 +163,7 @@ export class OutgoingRoute {
         ready: () => this.onReady(),
         drain: () => this.flush(),
         verified: (id, verdict) => this.verifications.get(id)?.finish(verdict),
-        closed: (streamFailure) => this.onClosed(streamFailure),
+        closed: (streamFailure, unacknowledged) => this.onClosed(streamFailure, unacknowledged),
       },
     });
   }
@@ -173,12 +176,16 @@ export class OutgoingRoute {
     this.scheduleIdle();
   }
 
-  private onClosed(failure: OutgoingFailure | undefined): void {
+  private onClosed(failure: OutgoingFailure | undefined, unacknowledged: Element[]): void {
     const wasReady = this.ready;
     this.stream = undefined;
     this.ready = false;
     clearTimeout(this.idleTimer);
-    if (this.closed) return;
+    if (this.closed) {
+      for (const stanza of unacknowledged) this.bounce(stanza, 'remote-server-timeout');
+      return;
+    }
+    this.requeue(unacknowledged);
     if (failure !== undefined) return this.failed(failure);
     this.finishVerifications({ error: 'remote-server-not-found' });
     // A working stream went away (the peer restarted, or it was idle): whatever waits gets a new one at once.
@@ -213,12 +220,26 @@ export class OutgoingRoute {
 
   // --- the queue ------------------------------------------------------------------------------------------------------
 
+  /**
+   * Unacknowledged stanzas of a dead stream, ahead of what waits, in their order. They wait no longer than the
+   * oldest waiting stanza (deadlines must not decrease along the queue), or a full bounce timeout when none waits.
+   */
+  private requeue(stanzas: Element[]): void {
+    if (stanzas.length === 0) return;
+    const deadline = this.queue[0]?.deadline ?? Date.now() + this.ctx.limits.bounceTimeoutMs;
+    this.ctx.logger.info(
+      { local: this.local, remote: this.remote, stanzas: stanzas.length },
+      's2s stream lost with unacknowledged stanzas: sent again on the next stream',
+    );
+    this.queue = [...stanzas.map((stanza) => ({ stanza, deadline })), ...this.queue];
+    this.scheduleBounce();
+  }
+
   private flush(): void {
     if (!this.ready || !this.stream) return;
     let written = 0;
-    let accepting = true;
-    while (accepting && written < this.queue.length) {
-      accepting = this.stream.send(this.queue[written]!.stanza);
+    while (written < this.queue.length && this.stream.accepting) {
+      this.stream.send(this.queue[written]!.stanza);
       written++;
     }
     if (written > 0) {
@@ -265,12 +286,17 @@ export class OutgoingRoute {
     this.bounceTimer.unref();
   }
 
-  private scheduleIdle(): void {
+  private scheduleIdle(delay?: number): void {
     const idle = this.ctx.limits.outgoingIdleMs;
     this.idleTimer = setTimeout(
       () => {
         if (!this.ready || !this.stream) return;
         const quiet = Date.now() - this.lastSent;
+        if (quiet >= idle && this.stream.unackedCount > 0) {
+          // Not closed before the peer has acknowledged everything: asked first, looked at again later.
+          this.stream.requestAck();
+          return this.scheduleIdle(this.ctx.limits.ackRequestMs);
+        }
         if (quiet >= idle && this.queue.length === 0 && this.verifications.size === 0) {
           this.ctx.logger.debug(
             { local: this.local, remote: this.remote },
@@ -281,7 +307,7 @@ export class OutgoingRoute {
         }
         this.scheduleIdle();
       },
-      Math.max(idle - (Date.now() - this.lastSent), 10),
+      delay ?? Math.max(idle - (Date.now() - this.lastSent), 10),
     );
     this.idleTimer.unref();
   }

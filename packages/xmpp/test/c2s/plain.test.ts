@@ -3,7 +3,6 @@
  * with SCRAM only (PLAIN is neither offered nor accepted), then bind and stanzas as on every other listener; the
  * STARTTLS listener of the same server keeps requiring TLS.
  */
-import type { ScramHash } from '@irsp/credentials';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   C2sServer,
@@ -13,35 +12,24 @@ import {
   type C2sLogger,
   type C2sRouter,
   type C2sSession,
-  type CredentialLookup,
   type Element,
 } from '../../src/index.js';
 import { serverTlsFor, tempDir } from '../../../../test/support/irsp.js';
 import { RawXmpp } from '../../../../test/support/xmpp.js';
-import { clientFinal, credentialFor } from '../sasl/helpers.js';
-
-const DOMAIN = 'example.test';
-const SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
-const HEADER =
-  "<?xml version='1.0'?><stream:stream to='example.test' version='1.0' xmlns='jabber:client' " +
-  "xmlns:stream='http://etherx.jabber.org/streams'>";
-const quote = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-/** The server's stream header, any stream id, as a pattern. */
-const SERVER_HEADER =
-  quote(
-    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " +
-      "xmlns:stream='http://etherx.jabber.org/streams' id='",
-  ) +
-  '[0-9a-f]{24}' +
-  quote("' from='example.test' version='1.0' xml:lang='en'>");
-const SCRAM_FEATURES =
-  `<stream:features><mechanisms xmlns='${SASL}'><mechanism>SCRAM-SHA-256</mechanism>` +
-  '<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>';
+import {
+  DOMAIN,
+  HEADER,
+  SASL,
+  SCRAM_FEATURES,
+  SERVER_HEADER,
+  authenticate,
+  bind,
+  lookupIn,
+  quote,
+} from './raw-session.js';
 
 const passwords: Record<string, string> = { alice: 'alice pw', bob: 'bob pw' };
-const SALT = 'QSXCR+Q6sek8bf92';
-const lookup: CredentialLookup = async (username: string, hash: ScramHash) =>
-  Object.hasOwn(passwords, username) ? credentialFor(passwords[username]!, SALT, 4096, hash) : undefined;
+const lookup = lookupIn(passwords);
 
 class TestRouter implements C2sRouter {
   readonly sessions = new Map<string, C2sSession>();
@@ -75,44 +63,9 @@ async function open(port = plainPort): Promise<RawXmpp> {
 
 /** SCRAM-SHA-1 on the plain listener, restart, bind: a bound stream. */
 async function login(user: string, resource: string): Promise<RawXmpp> {
-  const raw = await open();
-  raw.write(HEADER);
-  await raw.take(new RegExp(SERVER_HEADER + quote(SCRAM_FEATURES)));
-  const clientFirstBare = `n=${user},r=fyko+d2lbbFgONRv9qkxdawL`;
-  raw.write(`<auth xmlns='${SASL}' mechanism='SCRAM-SHA-1'>${btoa(`n,,${clientFirstBare}`)}</auth>`);
-  const challenge = await raw.take(new RegExp(`<challenge xmlns='${SASL}'>([A-Za-z0-9+/=]+)</challenge>`));
-  const serverFirst = atob(challenge[1]!);
-  const withoutProof = `c=biws,r=${serverFirst.split(',')[0]!.slice(2)}`;
-  const { proof, serverSignature } = clientFinal(
-    'sha1',
-    passwords[user]!,
-    clientFirstBare,
-    serverFirst,
-    withoutProof,
-  );
-  raw.write(`<response xmlns='${SASL}'>${btoa(`${withoutProof},p=${proof}`)}</response>`);
-  await raw.take(new RegExp(quote(`<success xmlns='${SASL}'>${btoa(`v=${serverSignature}`)}</success>`)));
-  raw.write(HEADER);
-  await raw.take(
-    new RegExp(
-      SERVER_HEADER +
-        quote(
-          "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" +
-            "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>",
-        ),
-    ),
-  );
-  raw.write(
-    `<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`,
-  );
-  await raw.take(
-    new RegExp(
-      quote(
-        `<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>` +
-          `<jid>${user}@${DOMAIN}/${resource}</jid></bind></iq>`,
-      ),
-    ),
-  );
+  const raw = await authenticate(plainPort, user, passwords[user]!);
+  raws.push(raw);
+  await bind(raw, user, resource);
   return raw;
 }
 

@@ -36,7 +36,7 @@ const SASL_FEATURES =
 const BIND_FEATURES =
   "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>" +
   "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" +
-  "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
+  "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session><sm xmlns='urn:xmpp:sm:3'/></stream:features>";
 
 /** A stream error as one message: the `stream` prefix declared on it (RFC 7395 §3.5). */
 function streamError(condition: string, text?: string): string {

@@ -49,10 +49,10 @@ afterAll(async () => {
 });
 
 const DIALBACK_ONLY =
-  "<stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>";
+  "<stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback><sm xmlns='urn:xmpp:sm:3'/></stream:features>";
 const EXTERNAL_AND_DIALBACK =
   "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism>" +
-  "</mechanisms><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>";
+  "</mechanisms><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback><sm xmlns='urn:xmpp:sm:3'/></stream:features>";
 
 describe('dialback between servers that cannot verify each other', () => {
   it('authenticates a.test to b.test by dialback and delivers', async () => {

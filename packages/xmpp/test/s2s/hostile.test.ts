@@ -70,11 +70,11 @@ async function externalPeer(): Promise<RawPeer> {
   expect(await peer.waitFor(/<success[^>]*\/>/)).toBe(`<success xmlns='${SASL}'/>`);
   peer.take();
   peer.header('c.test', 'a.test');
-  const restart = await peer.waitFor(/<stream:features\/>/);
+  const restart = await peer.waitFor(/<\/stream:features>/);
   expect(restart).toMatch(
     new RegExp(
       `^<\\?xml version='1.0'\\?><stream:stream ${STREAM_NS} id='[0-9a-f]{24}' from='a\\.test' to='c\\.test' ` +
-        `version='1.0' xml:lang='en'><stream:features/>$`,
+        `version='1.0' xml:lang='en'><stream:features><sm xmlns='urn:xmpp:sm:3'/></stream:features>$`,
     ),
   );
   peer.take();
@@ -314,5 +314,84 @@ describe('idle incoming streams', () => {
     } finally {
       await idle.server.close();
     }
+  });
+});
+
+describe('stream management on an incoming stream (XEP-0198)', () => {
+  const SM = 'urn:xmpp:sm:3';
+
+  it('is refused before authentication (unexpected-request), and resumption always', async () => {
+    const peer = await RawPeer.connect(a.port);
+    await peer.secure('b.test', 'a.test');
+    peer.write(`<enable xmlns='${SM}'/>`);
+    expect(await peer.waitFor(/<\/failed>/)).toBe(
+      `<failed xmlns='${SM}'><unexpected-request xmlns='${STANZAS}'/></failed>`,
+    );
+    peer.take();
+    peer.write(`<resume xmlns='${SM}' previd='x' h='0'/>`);
+    expect(await peer.waitFor(/<\/failed>/)).toBe(
+      `<failed xmlns='${SM}'><item-not-found xmlns='${STANZAS}'/></failed>`,
+    );
+    peer.destroy();
+  });
+
+  it('acknowledges each stanza once its routing has settled; enabling twice is refused', async () => {
+    a.router.delayMs = 300;
+    try {
+      const peer = await externalPeer();
+      peer.write(`<enable xmlns='${SM}' resume='true'/>`);
+      // No resumption between servers, whatever the peer asked for.
+      expect(await peer.waitFor(/<enabled[^>]*\/>/)).toBe(`<enabled xmlns='${SM}'/>`);
+      peer.take();
+      peer.write(`<enable xmlns='${SM}'/>`);
+      expect(await peer.waitFor(/<\/failed>/)).toBe(
+        `<failed xmlns='${SM}'><unexpected-request xmlns='${STANZAS}'/></failed>`,
+      );
+      peer.take();
+      peer.write("<message from='carl@c.test' to='alice@a.test' id='s1'><body>one</body></message>");
+      peer.write("<message from='carl@c.test' to='alice@a.test' id='s2'><body>two</body></message>");
+      peer.write(`<r xmlns='${SM}'/>`);
+      await until(() => a.router.received.length === 1, 'the first stanza is being routed');
+      // The first is still being routed: no ack covers it yet.
+      expect(peer.take()).toBe('');
+      expect(await peer.waitFor(/<a [^>]*\/>/)).toBe(`<a xmlns='${SM}' h='2'/>`);
+      peer.take();
+      // We send nothing on this stream: any other h than 0 is impossible.
+      peer.write(`<a xmlns='${SM}' h='0'/><a xmlns='${SM}' h='1'/>`);
+      await peer.closed;
+      expect(peer.take()).toBe(
+        `<a xmlns='${SM}' h='2'/>` +
+          "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" +
+          "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>acknowledged more stanzas than were sent</text>" +
+          `<handled-count-too-high xmlns='${SM}' h='1' send-count='0'/></stream:error></stream:stream>`,
+      );
+      a.router.received.length = 0;
+    } finally {
+      a.router.delayMs = 0;
+    }
+  });
+
+  it('a last ack goes before the close tag, so the peer does not send again what was handled', async () => {
+    const peer = await externalPeer();
+    peer.write(`<enable xmlns='${SM}'/>`);
+    await peer.waitFor(/<enabled[^>]*\/>/);
+    peer.take();
+    peer.write("<message from='carl@c.test' to='alice@a.test' id='f1'><body>last</body></message>");
+    peer.write('</stream:stream>');
+    await peer.closed;
+    expect(peer.take()).toBe(`<a xmlns='${SM}' h='1'/></stream:stream>`);
+    a.router.received.length = 0;
+  });
+
+  it('an <a/> or <r/> without stream management enabled, or with a malformed h, ends the stream', async () => {
+    const bare = await externalPeer();
+    bare.write(`<r xmlns='${SM}'/>`);
+    await expectStreamError(bare, 'unsupported-stanza-type', 'stream management is not enabled');
+    const peer = await externalPeer();
+    peer.write(`<enable xmlns='${SM}'/>`);
+    await peer.waitFor(/<enabled[^>]*\/>/);
+    peer.take();
+    peer.write(`<a xmlns='${SM}' h='-1'/>`);
+    await expectStreamError(peer, 'bad-format', 'h must be an unsigned 32-bit integer');
   });
 });

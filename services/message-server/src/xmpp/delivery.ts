@@ -87,6 +87,22 @@ export class Delivery {
     };
   }
 
+  /**
+   * An account of another AS as the sender of a stanza that is not being read from its stream (one handed back by
+   * XEP-0198 after the session it went to ended): answers go over s2s; nothing follows them on a stream of ours, so a
+   * refusal is sent once known.
+   */
+  remoteSender(jid: Jid): Origin {
+    return {
+      jid,
+      send: (stanza) => this.toOtherAs(stanza),
+      pause: () => undefined,
+      resume: () => undefined,
+      hold: (durable) =>
+        void durable.then((refusal) => refusal instanceof Element && this.toOtherAs(refusal)),
+    };
+  }
+
   /** To every online resource of a local account, or to the bare JID of an account of another AS. */
   toAll(bare: string, stanza: Element): void {
     const local = this.roster.local(bare);

@@ -23,7 +23,7 @@ import {
   xml,
   type C2sRouter,
   type C2sSession,
-  type Element,
+  Element,
   type Jid,
   type S2sIncomingStream,
 } from '@irsp/xmpp';
@@ -38,6 +38,9 @@ import { SessionRegistry } from './sessions.js';
 import { VerifyCodeCheck } from './verify-code-check.js';
 
 export { VERIFY_CODE_NS } from './presence.js';
+
+/** XEP-0203 delayed delivery. */
+const DELAY_NS = 'urn:xmpp:delay';
 export { ACCESS_NS } from './server-iqs.js';
 
 export class MessageRouter implements C2sRouter {
@@ -101,6 +104,69 @@ export class MessageRouter implements C2sRouter {
     this.logger.info({ jid: jidToString(session.jid) }, 'online');
     // Message 10, written before the device learns it is bound.
     if (firstResource && local.startsWith('#')) await this.notifications.deviceStatus(local, true);
+  }
+
+  /**
+   * XEP-0198 §5: a session with stream management ended without being resumed. What its client did not acknowledge
+   * is handled as if it had been sent to a resource that is gone (RFC 6121 §8.5.3.2): messages are stored offline
+   * (XEP-0160: normal and chat), stamped (XEP-0203) with the time the server had them — or keeping the stamp of
+   * an earlier storage; iq requests are answered to their senders with service-unavailable, presence and
+   * everything else is dropped. Handed over before unbound().
+   */
+  unacknowledged(session: C2sSession, stanzas: Element[], sentAt: Date[]): void {
+    const owner = session.jid.local!;
+    for (const [i, stanza] of stanzas.entries()) {
+      if (stanza.name === 'message') {
+        this.storeOffline(this.originOf(stanza), this.stamped(stanza, sentAt[i] ?? new Date()), owner);
+      } else if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set')) {
+        const sender = this.originOf(stanza);
+        if (sender !== undefined) this.delivery.refuse(sender, stanza, 'service-unavailable');
+      }
+    }
+    if (stanzas.length > 0)
+      this.logger.info(
+        { jid: jidToString(session.jid), stanzas: stanzas.length },
+        'unacknowledged stanzas of an ended session handled',
+      );
+  }
+
+  /** The stanza with our XEP-0203 delay stamp of `at`, unless it has one of ours already (then unchanged). */
+  private stamped(stanza: Element, at: Date): Element {
+    if (stanza.getChildren('delay', DELAY_NS).some((delay) => delay.attrs.from === this.domain))
+      return stanza;
+    const copy = stanza.clone();
+    copy.append(
+      xml('delay', { xmlns: DELAY_NS, from: this.domain, stamp: at.toISOString() }, 'Offline Storage'),
+    );
+    return copy;
+  }
+
+  /**
+   * Who sent a stanza that went to a local session, to answer it: a local session (by full JID, or every resource
+   * of a bare one) or an account of another AS; undefined for the server's own stanzas and unknown senders.
+   */
+  private originOf(stanza: Element): Origin | undefined {
+    const from = stanza.attrs.from === undefined ? undefined : parseJid(stanza.attrs.from);
+    if (from?.local === undefined) return undefined;
+    if (from.domain !== this.domain)
+      return this.delivery.federated ? this.delivery.remoteSender(from) : undefined;
+    const local = from.local;
+    const send = (reply: Element): boolean => {
+      const targets =
+        from.resource === undefined
+          ? this.sessions.resources(local)
+          : [this.sessions.resource(local, from.resource)].filter((s) => s !== undefined);
+      for (const target of targets) target.send(reply);
+      return true;
+    };
+    return {
+      jid: from,
+      send,
+      pause: () => undefined,
+      resume: () => undefined,
+      // Nothing of the sender's is read here to answer after it: a refusal is sent once known.
+      hold: (durable) => void durable.then((refusal) => refusal instanceof Element && send(refusal)),
+    };
   }
 
   unbound(session: C2sSession): void {
@@ -347,31 +413,33 @@ export class MessageRouter implements C2sRouter {
    * now on waits until the message is committed (the output barrier): an answer to a later stanza, a ping say, means
    * the message is stored. A refusal — storage full, or the database failing — takes the message's place there.
    */
-  private storeOffline(from: Origin, stanza: Element, owner: string): void {
+  private storeOffline(from: Origin | undefined, stanza: Element, owner: string): void {
     const type = stanza.attrs.type ?? 'normal';
     if (type !== 'normal' && type !== 'chat') return;
-    from.hold(
-      this.offline.store(owner, stanza.toString()).then(
-        (stored) =>
-          stored
-            ? undefined
-            : this.delivery.errorReply(
-                stanza,
-                'wait',
-                'resource-constraint',
-                'offline storage of the recipient is full',
-              ),
-        (error: unknown) => {
-          this.logger.error({ err: error, owner }, 'offline message not stored');
-          return this.delivery.errorReply(stanza, 'wait', 'internal-server-error', 'not stored; try again');
-        },
-      ),
+    const outcome = this.offline.store(owner, stanza.toString()).then(
+      (stored) =>
+        stored
+          ? undefined
+          : this.delivery.errorReply(
+              stanza,
+              'wait',
+              'resource-constraint',
+              'offline storage of the recipient is full',
+            ),
+      (error: unknown) => {
+        this.logger.error({ err: error, owner }, 'offline message not stored');
+        return this.delivery.errorReply(stanza, 'wait', 'internal-server-error', 'not stored; try again');
+      },
     );
+    // No sender to hold (a message of an ended session handed back by XEP-0198): a failure is only logged.
+    from?.hold(outcome);
   }
 
   /**
-   * Stored messages, oldest first, each with its XEP-0203 delay stamp. A row is deleted only once its stanza is
-   * confirmed (sendConfirmed: acknowledged with XEP-0198, else handed to the operating system); the backlog goes out
+   * Stored messages, oldest first, each with its XEP-0203 delay stamp — the first one: a message stored from an
+   * ended session carries the time the server had it, and one stored again keeps the stamp of when it was first
+   * stored. A row is deleted only once its stanza is confirmed (sendConfirmed: acknowledged with XEP-0198, else
+   * handed to the operating system); the backlog goes out
    * in windows of OFFLINE_WINDOW_BYTES (rows read OFFLINE_QUERY_ROWS at a time), each confirmed and the output
    * drained before the next, so a backlog alone never makes the reader look slow. It stops when the session ends:
    * what was not confirmed stays for the next login.
@@ -388,14 +456,7 @@ export class MessageRouter implements C2sRouter {
         for (let bytes = 0; next < rows.length && bytes < OFFLINE_WINDOW_BYTES; next++) {
           const message = rows[next]!;
           bytes += Buffer.byteLength(message.stanza);
-          const stanza = parseElement(message.stanza);
-          stanza.append(
-            xml(
-              'delay',
-              { xmlns: 'urn:xmpp:delay', from: this.domain, stamp: message.storedAt.toISOString() },
-              'Offline Storage',
-            ),
-          );
+          const stanza = this.stamped(parseElement(message.stanza), message.storedAt);
           sent.push(session.sendConfirmed(stanza).then((ok) => (ok ? message.id : undefined)));
         }
         const confirmed = await Promise.all(sent);
