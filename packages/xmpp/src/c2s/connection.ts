@@ -167,6 +167,8 @@ export class C2sConnection implements C2sSession {
   /** The stream ends the session (the client closed it, or a stream error of ours): no resumption. */
   private terminating = false;
   private ackTimer: NodeJS.Timeout | undefined;
+  /** An ack request is due at the end of this tick (requestAckSoon). */
+  private ackSoon = false;
   private overflowing = false;
 
   constructor(
@@ -319,6 +321,7 @@ export class C2sConnection implements C2sSession {
     if (this.waiting) return true;
     const written = write(entry.stanza);
     if (request) this.requestAck();
+    else if (entry.confirm) this.requestAckSoon();
     else this.armAckRequest();
     return written;
   }
@@ -776,6 +779,20 @@ export class C2sConnection implements C2sSession {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     this.armAckRequest();
+  }
+
+  /**
+   * A stanza whose owner waits for its ack (sendConfirmed: an offline message's row) is asked about at the end of
+   * the tick that sent it, not after ackRequestMs: a backlog sent in windows would otherwise wait that long for
+   * each window.
+   */
+  private requestAckSoon(): void {
+    if (this.ackSoon) return;
+    this.ackSoon = true;
+    setImmediate(() => {
+      this.ackSoon = false;
+      if (!this.closed && !this.waiting && (this.sm?.unackedCount ?? 0) > 0) this.requestAck();
+    });
   }
 
   /** One timer while output is unacknowledged: a client that does not ack on its own is asked. */
