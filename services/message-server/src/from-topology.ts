@@ -41,6 +41,7 @@ export async function messageServerFromTopology(
       ca: await trustedCa(topology),
       http: topology.http,
       applicationServers: as.applicationServers,
+      ...(server.sessionLeaseMs !== undefined ? { onlineSessions: { leaseMs: server.sessionLeaseMs } } : {}),
       federation: {
         routes: s2sRoutes(topology, as.domain),
         limits: { bounceTimeoutMs: topology.federation.bounceTimeoutMs },

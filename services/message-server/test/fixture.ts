@@ -40,7 +40,7 @@ export async function startXmppMessageServer(
   options: Partial<
     Pick<
       MessageServerOptions,
-      'applicationServers' | 'c2sLimits' | 'offline' | 'loginThrottle' | 'federation'
+      'applicationServers' | 'c2sLimits' | 'offline' | 'loginThrottle' | 'federation' | 'onlineSessions'
     >
   > & {
     directTls?: boolean;
