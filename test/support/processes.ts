@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLocalCa, parseTopology, type Topology } from '@irsp/config';
 import { randomSecret } from '@irsp/credentials';
-import { dropTopologySchemas, freePorts, serverTlsFor, tempDir } from './irsp.js';
+import { dropTopologySchemas, form, freePorts, serverTlsFor, tempDir, TestClient } from './irsp.js';
 
 export type ServiceKind = 'account-server' | 'message-server' | 'application-server';
 
@@ -231,6 +231,29 @@ export class ChaosIrsp {
     const service = await ServiceProcess.start(kind, name, env);
     this.processes.push(service);
     return service;
+  }
+
+  /**
+   * Creates a user (`alice`) or device (`#cam`) at the AS's message server as the account server does (Message
+   * 1 or 2), with `extra` fields (a device's `verifycode`); the password is `<name> pw`.
+   */
+  async registerAtMessageServer(name: string, extra: Record<string, string> = {}): Promise<void> {
+    const ms = this.as.messageServers[0]!;
+    const http = new TestClient(this.ca);
+    try {
+      const path = name.startsWith('#') ? '/device/register' : '/user/register.xml';
+      const fields = {
+        version: '1',
+        ...ms.credentials.accountServer,
+        name,
+        password: `${name} pw`,
+        ...extra,
+      };
+      const answer = await http.post(`${ms.url}${path}`, form(fields));
+      if (answer.status !== 200) throw new Error(`registering ${name}: ${answer.status} ${answer.body}`);
+    } finally {
+      await http.close();
+    }
   }
 
   /** Kills what still runs, drops the schemas on DATABASE_URL and removes the folder. */
