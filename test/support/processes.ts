@@ -141,6 +141,8 @@ export interface ChaosIrspOptions {
   messageServers?: number;
   sessionLeaseMs?: number;
   reconcileIntervalMs?: number;
+  /** How long a server waits for another's answer (default 5 000 ms); the account server settles after 6×. */
+  requestTimeoutMs?: number;
   /** The application server's URL is the test's RecordingReceiver (true) or a real application server process. */
   receiver?: boolean;
 }
@@ -176,7 +178,7 @@ export class ChaosIrsp {
         dataDir: join(dir.path, 'data'),
         ...(process.env.DATABASE_URL ? { url: process.env.DATABASE_URL } : {}),
       },
-      http: { connectTimeoutMs: 2_000, requestTimeoutMs: 5_000 },
+      http: { connectTimeoutMs: 2_000, requestTimeoutMs: options.requestTimeoutMs ?? 5_000 },
       logLevel: 'info',
       accountServer: {
         url: `https://127.0.0.1:${accountServer}`,
