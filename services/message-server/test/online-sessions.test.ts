@@ -226,13 +226,17 @@ describe('a message server taking over a dead server’s sessions', () => {
     fixture = undefined;
   });
 
-  it('sends presence unavailable from each lost full JID to the online resources of related accounts', async () => {
+  it('sends presence unavailable from each lost full JID to the online resources of related accounts, and to related accounts of other ASs', async () => {
     fixture = await startXmppMessageServer({ onlineSessions: { leaseMs: 600 } });
+    // Another AS, as the s2s engine is seen by the router.
+    const toOtherAses: string[] = [];
+    fixture.server.context.router.federate({ send: (stanza) => toOtherAses.push(stanza.toString()) });
     await fixture.register('alice', 'alice pw');
     await fixture.register('#lock1', '#lock1 pw');
     for (const [owner, contact] of [
       ['alice', '#lock1@as1.irsp.test'],
       ['#lock1', 'alice@as1.irsp.test'],
+      ['#lock1', 'bob@as2.irsp.test'],
     ])
       await fixture.db.query("INSERT INTO roster (owner, contact, subscription) VALUES ($1, $2, 'both')", [
         owner,
@@ -259,6 +263,9 @@ describe('a message server taking over a dead server’s sessions', () => {
       from: '#lock1@as1.irsp.test/hall',
       to: 'alice@as1.irsp.test/phone',
     });
+    await expect
+      .poll(() => toOtherAses)
+      .toEqual(["<presence type='unavailable' from='#lock1@as1.irsp.test/hall' to='bob@as2.irsp.test'/>"]);
     await alice.stop();
   });
 });
