@@ -128,10 +128,15 @@ export class OnlineSessions {
     while (this.writing) await this.writing;
     if (!this.started) return;
     this.started = false;
-    await this.db.query(
-      'UPDATE message_server_leases SET lease_until = now() WHERE server_id = $1 AND instance = $2',
-      [this.serverId, this.instance],
-    );
+    try {
+      await this.db.query(
+        'UPDATE message_server_leases SET lease_until = now() WHERE server_id = $1 AND instance = $2',
+        [this.serverId, this.instance],
+      );
+    } catch (error) {
+      // The lease then runs out by itself: the sessions left are taken over a lease later.
+      this.logger.error({ err: error }, 'session lease not given up at stop');
+    }
   }
 
   // --- logins and logouts ------------------------------------------------------------------------------------------
