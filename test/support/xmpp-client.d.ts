@@ -27,6 +27,8 @@ declare module '@xmpp/client' {
     start(): Promise<unknown>;
     stop(): Promise<unknown>;
     send(...stanzas: XmlElement[]): Promise<void>;
+    /** Writes raw XML to the stream as it is (several stanzas in one write). */
+    write(xml: string): Promise<void>;
   }
 
   export function client(options: Record<string, unknown>): Client;

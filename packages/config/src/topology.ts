@@ -106,6 +106,12 @@ export const messageServerSchema = z.object({
         .optional(),
     })
     .optional(),
+  /**
+   * How long this server's record of who is online holds without a renewal (renewed every third of it): when the
+   * server dies and does not come back, another message server of the AS reports its devices offline (Message 11)
+   * and its sessions unavailable this long after the last renewal (ms; default 30 000).
+   */
+  sessionLeaseMs: z.number().int().min(300).max(3_600_000).optional(),
   credentials: z.object({
     /** What the account server presents to this message server in Messages 1–6. */
     accountServer: credentialSchema,

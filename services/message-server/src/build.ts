@@ -24,6 +24,11 @@ import { message6Route } from './routes/message6-device-remove.js';
 import { message12and13Route } from './routes/message12-13-push.js';
 import { ACCOUNT_SERVER_TARGET, resetVerifyCode } from './verify-code.js';
 import { Notifications, deliverNotification } from './notifications.js';
+import {
+  DEFAULT_ONLINE_SESSION_OPTIONS,
+  OnlineSessions,
+  type OnlineSessionOptions,
+} from './online-sessions.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
@@ -58,6 +63,11 @@ export interface MessageServerOptions {
   guessing?: GuessingConfig;
   /** The clock of the guessing throttle (tests move it instead of waiting). */
   now?: () => number;
+  /**
+   * The lease on this server's record of who is online (default 30 s): sessions of a server that died are reported
+   * offline by another one this long after its last renewal (docs/decisions/0013-online-sessions.md).
+   */
+  onlineSessions?: Partial<OnlineSessionOptions>;
   /**
    * XMPP federation with other ASs (clause 8.5), when `config.xmpp.s2sPort` is set: where other domains are
    * (`s2sRoutes` of the topology; others by DNS SRV) and the limits of the s2s streams.
@@ -109,11 +119,12 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   };
   const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
   const offline = new OfflineStore(db, { ...DEFAULT_OFFLINE_LIMITS, ...options.offline });
+  const notifications = new Notifications(db, outbox, applicationServers);
   const router = new MessageRouter(
     options.domain,
     db,
     offline,
-    new Notifications(db, outbox, applicationServers),
+    notifications,
     (device, code) => resetVerifyCode(db, outbox, device, code),
     logger.child({ module: 'router' }),
     {
@@ -121,6 +132,18 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       limits: guessing.verifyCodes.limits,
     },
   );
+  const online = new OnlineSessions(
+    db,
+    config.id,
+    notifications,
+    router,
+    logger.child({ module: 'online' }),
+    {
+      ...DEFAULT_ONLINE_SESSION_OPTIONS,
+      ...options.onlineSessions,
+    },
+  );
+  router.trackSessions(online);
   let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
     domain: options.domain,
@@ -221,6 +244,10 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       const ports: ListeningPorts = {
         http: typeof address === 'object' && address ? address.port : listen.port,
       };
+      // s2s first: the sessions held before a crash are reported offline to other ASs too, before any login here.
+      if (s2s && config.xmpp?.s2sPort !== undefined)
+        ports.s2s = await s2s.listen(config.xmpp.s2sPort, config.xmpp.host);
+      await online.start();
       if (c2s && config.xmpp) {
         ports.c2s = await c2s.listen(config.xmpp.c2sPort, config.xmpp.host);
         if (config.xmpp.directTlsPort !== undefined) {
@@ -234,13 +261,13 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           ports.websocket = await c2s.listenWebSocket(websocketPort, host, XMPP_WEBSOCKET_PATH);
         }
       }
-      if (s2s && config.xmpp?.s2sPort !== undefined)
-        ports.s2s = await s2s.listen(config.xmpp.s2sPort, config.xmpp.host);
       return ports;
     },
     async close() {
       clearInterval(expiry);
       await c2s?.close();
+      // The logouts of the sessions just closed (Messages 11) are written before the lease is given up.
+      await online.stop();
       await s2s?.close();
       // What ended sessions handed back (XEP-0198) is stored before the database goes.
       await offline.settled();

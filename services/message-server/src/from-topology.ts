@@ -42,6 +42,7 @@ export async function messageServerFromTopology(
       http: topology.http,
       guessing: topology.guessing,
       applicationServers: as.applicationServers,
+      ...(server.sessionLeaseMs !== undefined ? { onlineSessions: { leaseMs: server.sessionLeaseMs } } : {}),
       federation: {
         routes: s2sRoutes(topology, as.domain),
         limits: {

@@ -8,7 +8,7 @@
 import type { ApplicationServerConfig } from '@irsp/config';
 import type { OperationClient, SendOutcome } from '@irsp/http';
 import { MESSAGES, message10, message11, message8, message9, type MessageDef } from '@irsp/protocol';
-import type { Db } from '@irsp/store';
+import type { Db, Queryable } from '@irsp/store';
 import { enqueue, type Outbox, type OutboxRow } from './outbox.js';
 
 const TARGET_PREFIX = 'application-server:';
@@ -34,15 +34,26 @@ export class Notifications {
     return true;
   }
 
-  /** Message 10 or 11: a device came online or went offline, to every application server that asked for it. */
-  async deviceStatus(device: string, online: boolean): Promise<void> {
+  /**
+   * Message 10 or 11: a device came online or went offline, to every application server that asked for it. Written
+   * in the caller's transaction when given one (`tx`: the caller kicks the outbox once committed).
+   */
+  async deviceStatus(device: string, online: boolean, tx?: Queryable): Promise<void> {
     for (const app of this.applicationServers) {
       if (!app.deviceStatus) continue;
-      await this.enqueue(app, online ? message10 : message11, device, {
-        deviceid: device,
-        type: online ? 'online' : 'offline',
-      });
+      await this.enqueue(
+        app,
+        online ? message10 : message11,
+        device,
+        { deviceid: device, type: online ? 'online' : 'offline' },
+        tx,
+      );
     }
+  }
+
+  /** Notifications were written in a transaction that has committed: they may be sent now. */
+  kick(): void {
+    this.outbox.kick();
   }
 
   /** The application servers' XMPP addresses, for XEP-0030 items. */
@@ -59,15 +70,17 @@ export class Notifications {
     operation: MessageDef,
     local: string,
     params: Record<string, string>,
+    tx?: Queryable,
   ) {
-    await enqueue(this.db, {
+    await enqueue(tx ?? this.db, {
       target: `${TARGET_PREFIX}${app.name}`,
       operation: operation.name,
-      // One queue per application server and account: its notifications arrive in the order they happened.
+      // One queue per application server and account: its notifications arrive in the order they happened (a
+      // device's Message 11 never overtakes its 10).
       orderingKey: `${app.name}:${local}`,
       params,
     });
-    this.outbox.kick();
+    if (!tx) this.outbox.kick();
   }
 }
 

@@ -40,7 +40,7 @@ export async function startXmppMessageServer(
   options: Partial<
     Pick<
       MessageServerOptions,
-      'applicationServers' | 'c2sLimits' | 'offline' | 'guessing' | 'now' | 'federation'
+      'applicationServers' | 'c2sLimits' | 'offline' | 'guessing' | 'now' | 'federation' | 'onlineSessions'
     >
   > & {
     directTls?: boolean;

@@ -67,6 +67,28 @@ export class Presence {
     await this.broadcast(session, xml('presence', { type: 'unavailable' }));
   }
 
+  /**
+   * A session this server no longer holds (its message server crashed: docs/decisions/0013-online-sessions.md):
+   * unavailable from its full JID to the account's own resources here, the online resources here of related local
+   * accounts, and once to each related account of another AS. Its recipients may never have seen it available;
+   * RFC 6121 §4.5.3 has them ignore it then.
+   */
+  async lost(local: string, resource: string): Promise<void> {
+    const from = `${this.roster.bare(local)}/${resource}`;
+    const unavailable = (to: string) => xml('presence', { type: 'unavailable', from, to });
+    for (const other of this.delivery.sessions.resources(local))
+      other.send(unavailable(jidToString(other.jid)));
+    for (const contact of await this.roster.relatedContacts(local)) {
+      const contactLocal = this.roster.local(contact);
+      if (contactLocal === undefined) {
+        this.delivery.toOtherAs(unavailable(contact));
+        continue;
+      }
+      for (const recipient of this.delivery.sessions.resources(contactLocal))
+        recipient.send(unavailable(jidToString(recipient.jid)));
+    }
+  }
+
   /** A session's presence to its own other resources, every online resource of related local accounts, and once
    * to each related account of another AS. */
   private async broadcast(from: C2sSession, stanza: Element): Promise<void> {

@@ -9,7 +9,8 @@
  * - device access rights (§9): a user sends a device commands only as its owner or with the owner's grant;
  * - offline storage (XEP-0160): a message to a related account with no online resource is stored and delivered
  *   with an XEP-0203 delay stamp when it next sends initial presence;
- * - uploads to application servers become Messages 8/9, device status Messages 10/11 (notifications.ts).
+ * - uploads to application servers become Messages 8/9, device status Messages 10/11 (notifications.ts), written
+ *   with the AS's record of who is online where (online-sessions.ts), which also reports sessions lost in a crash.
  */
 import type { GuessLimits, GuessPolicy } from '@irsp/credentials';
 import type { Logger } from '@irsp/http';
@@ -28,6 +29,7 @@ import {
   type S2sIncomingStream,
 } from '@irsp/xmpp';
 import type { Notifications } from '../notifications.js';
+import type { OnlineSessions, SessionHooks, SessionKey } from '../online-sessions.js';
 import { AccessRights } from './access.js';
 import { Delivery, isCommand, type Origin, type OtherAses } from './delivery.js';
 import type { OfflineStore } from './offline.js';
@@ -43,7 +45,7 @@ export { VERIFY_CODE_NS } from './presence.js';
 const DELAY_NS = 'urn:xmpp:delay';
 export { ACCESS_NS } from './server-iqs.js';
 
-export class MessageRouter implements C2sRouter {
+export class MessageRouter implements C2sRouter, SessionHooks {
   readonly sessions = new SessionRegistry();
   readonly roster: RosterStore;
   readonly access: AccessRights;
@@ -52,6 +54,7 @@ export class MessageRouter implements C2sRouter {
   private readonly serverIqs: ServerIqs;
   /** Sessions whose stored messages are being delivered (a second initial presence does not start another run). */
   private readonly deliveringOffline = new WeakSet<C2sSession>();
+  private online: OnlineSessions | undefined;
 
   constructor(
     private readonly domain: string,
@@ -89,6 +92,11 @@ export class MessageRouter implements C2sRouter {
     );
   }
 
+  /** Records sessions in the AS's table of who is online where (Messages 10–11 come from there). */
+  trackSessions(online: OnlineSessions): void {
+    this.online = online;
+  }
+
   /** Switches federation on (clause 8.5): stanzas to other ASs go through the s2s engine. */
   federate(otherAses: OtherAses): void {
     this.delivery.federate(otherAses);
@@ -98,12 +106,12 @@ export class MessageRouter implements C2sRouter {
 
   async bound(session: C2sSession): Promise<void> {
     const local = session.jid.local!;
-    const firstResource = this.sessions.resources(local).length === 0;
+    const resource = session.jid.resource!;
     const previous = this.sessions.add(session);
     if (previous) previous.close('conflict', 'replaced by a new connection with the same resource');
     this.logger.info({ jid: jidToString(session.jid) }, 'online');
-    // Message 10, written before the device learns it is bound.
-    if (firstResource && local.startsWith('#')) await this.notifications.deviceStatus(local, true);
+    // The session's row and a device's Message 10, written before it learns it is bound.
+    await this.online?.bound(local, resource);
   }
 
   /**
@@ -172,18 +180,36 @@ export class MessageRouter implements C2sRouter {
   unbound(session: C2sSession): void {
     this.sessions.remove(session);
     const local = session.jid.local!;
-    if (local.startsWith('#') && this.sessions.resources(local).length === 0) {
-      // Message 11 when the device's last resource has gone.
-      this.notifications
-        .deviceStatus(local, false)
+    const resource = session.jid.resource!;
+    // A newer session of the same full JID keeps the row; otherwise it goes, with a device's Message 11 when it was
+    // the device's last session in the AS.
+    if (!this.sessions.resource(local, resource)) {
+      this.online
+        ?.unbound(local, resource)
         .catch((error: unknown) =>
-          this.logger.error({ err: error, device: local }, 'offline notification not written'),
+          this.logger.error({ err: error, jid: jidToString(session.jid) }, 'logout not written'),
         );
     }
     void this.presence
       .gone(session)
       .catch((error: unknown) => this.logger.error({ err: error }, 'unavailable presence not broadcast'));
     this.logger.info({ jid: jidToString(session.jid) }, 'offline');
+  }
+
+  /** The sessions this server holds (online-sessions.ts writes them again after losing its lease). */
+  held(): SessionKey[] {
+    return this.sessions.keys();
+  }
+
+  /** Sessions of a crashed message server, taken over: whoever saw them online sees them go. */
+  lost(sessions: SessionKey[]): void {
+    for (const { local, resource } of sessions) {
+      this.presence
+        .lost(local, resource)
+        .catch((error: unknown) =>
+          this.logger.error({ err: error, local, resource }, 'unavailable presence not sent'),
+        );
+    }
   }
 
   /**

@@ -29,6 +29,13 @@ export class SessionRegistry {
     return this.byLocal.get(local)?.get(resource);
   }
 
+  /** Every session, by account and resource. */
+  keys(): { local: string; resource: string }[] {
+    return [...this.byLocal].flatMap(([local, resources]) =>
+      [...resources.keys()].map((resource) => ({ local, resource })),
+    );
+  }
+
   /** Every online resource of a user or device. */
   resources(local: string): C2sSession[] {
     return [...(this.byLocal.get(local)?.values() ?? [])];
