@@ -317,7 +317,10 @@ describe('confirmed sends', () => {
     const session = router.sessions.get(ALICE)!;
     const first = session.sendConfirmed(parseElement(`<message id='c1' to='${ALICE}'/>`));
     const second = session.sendConfirmed(parseElement(`<message id='c2' to='${ALICE}'/>`));
-    await alice.take(exactly(`<message id='c1' to='${ALICE}'/><message id='c2' to='${ALICE}'/>`));
+    // The ack their owner waits for is asked for at the end of the tick, once for both.
+    await alice.take(
+      exactly(`<message id='c1' to='${ALICE}'/><message id='c2' to='${ALICE}'/><r xmlns='${SM}'/>`),
+    );
     let settled = false;
     void first.then(() => (settled = true));
     await new Promise((r) => setTimeout(r, 100));
