@@ -12,7 +12,11 @@ export class OutputBarrier {
    * `place` runs at the barrier's position once `durable` has settled, with what it resolved to (undefined when it
    * rejected): an answer about the held stanza (a refusal) then goes before everything issued after hold().
    */
-  constructor(private readonly place: (value: unknown) => void = () => undefined) {}
+  constructor(
+    private readonly place: (value: unknown) => void = () => undefined,
+    /** Told of a write that threw (a bug): it happens where no caller can catch it, once the held promise settles. */
+    private readonly failed: (error: unknown) => void = () => undefined,
+  ) {}
 
   get holding(): boolean {
     return this.queue.length > 0;
@@ -24,7 +28,11 @@ export class OutputBarrier {
     const settle = (value: unknown): void => {
       entry.settled = true;
       entry.value = value;
-      this.flush();
+      try {
+        this.flush();
+      } catch (error) {
+        this.failed(error);
+      }
     };
     durable.then(settle, () => settle(undefined));
   }
@@ -39,13 +47,23 @@ export class OutputBarrier {
     return false;
   }
 
+  /**
+   * Writes what is no longer held back, in order. A write that throws (a bug) must not strand the writes after it:
+   * the rest still go, and the first error is thrown once they have.
+   */
   private flush(): void {
+    let failure: { error: unknown } | undefined;
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
-      if ('held' in head && !head.settled) return;
+      if ('held' in head && !head.settled) break;
       this.queue.shift();
-      if ('held' in head) this.place(head.value);
-      else head.write();
+      try {
+        if ('held' in head) this.place(head.value);
+        else head.write();
+      } catch (error) {
+        failure ??= { error };
+      }
     }
+    if (failure) throw failure.error;
   }
 }

@@ -20,12 +20,19 @@ export interface Unacked {
   at?: number;
 }
 
+/** A place kept in the queue for a stanza that may be written ahead of those sent after it (reserve()). */
+export interface Reserved {
+  readonly reserved: true;
+}
+
 export class StreamManagement {
   /** Stanzas handled from the peer, mod 2^32: the `h` of our `<a/>`. */
   private handled = 0;
   /** Stanzas of ours the peer acknowledged, mod 2^32. */
   private acked = 0;
-  private queue: Unacked[] = [];
+  private queue: (Unacked | Reserved)[] = [];
+  /** Places of the queue reserved and not yet filled. */
+  private reservedCount = 0;
   /** Counted stanzas sent since our last `<r/>`. */
   private sinceRequest = 0;
 
@@ -40,11 +47,11 @@ export class StreamManagement {
 
   /** How many stanzas we sent on this session, mod 2^32 (acknowledged or not). */
   get sentCount(): number {
-    return (this.acked + this.queue.length) % MODULUS;
+    return (this.acked + this.queue.length - this.reservedCount) % MODULUS;
   }
 
   get unackedCount(): number {
-    return this.queue.length;
+    return this.queue.length - this.reservedCount;
   }
 
   /** Records a sent stanza; true when an ack should be requested (every `requestEvery` stanzas). */
@@ -54,6 +61,42 @@ export class StreamManagement {
     if (++this.sinceRequest < requestEvery) return false;
     this.sinceRequest = 0;
     return true;
+  }
+
+  /**
+   * Keeps a place for a stanza that, if it comes, is written at the place of an output barrier (a refusal of a held
+   * message), ahead of stanzas counted after this call but written only once the barrier opens. So the queue keeps
+   * the order of the wire. Filled or released before any ack can cover it: nothing after it has been written yet.
+   */
+  reserve(): Reserved {
+    const place: Reserved = { reserved: true };
+    this.queue.push(place);
+    this.reservedCount++;
+    return place;
+  }
+
+  /** The reserved place now holds `entry` (being written); false when it was released meanwhile. */
+  fill(place: Reserved, entry: Unacked): boolean {
+    const i = this.queue.indexOf(place);
+    if (i < 0) return false;
+    entry.at ??= Date.now();
+    this.queue[i] = entry;
+    this.reservedCount--;
+    return true;
+  }
+
+  /** Nothing came for the place: it leaves the queue. */
+  release(place: Reserved): void {
+    const i = this.queue.indexOf(place);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.reservedCount--;
+  }
+
+  /** Every place still reserved leaves the queue (the stream moves: what comes for them is sent afresh). */
+  releaseReserved(): void {
+    this.queue = this.queue.filter(isSent);
+    this.reservedCount = 0;
   }
 
   /** An `<r/>` is being sent for whatever is outstanding. */
@@ -67,23 +110,28 @@ export class StreamManagement {
    */
   acknowledge(h: number): Unacked[] | 'too-high' {
     const count = (h - this.acked + MODULUS) % MODULUS;
-    if (count > this.queue.length) return 'too-high';
+    // A reserved place was never written: an ack cannot reach it.
+    const reserved = this.reservedCount === 0 ? -1 : this.queue.findIndex((entry) => !isSent(entry));
+    if (count > (reserved < 0 ? this.queue.length : reserved)) return 'too-high';
     this.acked = h;
-    return this.queue.splice(0, count);
+    return this.queue.splice(0, count).filter(isSent);
   }
 
   /** Everything still unacknowledged, in order, and the queue emptied (the session ends). */
   drain(): Unacked[] {
     const all = this.queue;
     this.queue = [];
-    return all;
+    this.reservedCount = 0;
+    return all.filter(isSent);
   }
 
   /** What is still unacknowledged, in order (re-sent on a resumed stream, where it stays queued). */
   pending(): readonly Unacked[] {
-    return this.queue;
+    return this.queue.filter(isSent);
   }
 }
+
+const isSent = (entry: Unacked | Reserved): entry is Unacked => !('reserved' in entry);
 
 /** An `h` attribute: an xs:unsignedInt (0 … 2^32 − 1), digits only; undefined when absent or anything else. */
 export function parseH(value: string | undefined): number | undefined {

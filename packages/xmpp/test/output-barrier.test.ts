@@ -74,4 +74,21 @@ describe('OutputBarrier', () => {
     await settle();
     expect(written).toEqual(['a', 'b', 'from a']);
   });
+
+  it('a write that throws does not strand the writes after it; the error is reported, not thrown', async () => {
+    const written: string[] = [];
+    const failures: unknown[] = [];
+    const barrier = new OutputBarrier(undefined, (error) => failures.push(error));
+    const held = deferred<void>();
+    barrier.hold(held.promise);
+    barrier.run(() => {
+      throw new Error('bug in a write');
+    });
+    barrier.run(() => written.push('b'));
+    held.resolve();
+    await settle();
+    expect(written).toEqual(['b']);
+    expect(failures.map((e) => (e as Error).message)).toEqual(['bug in a write']);
+    expect(barrier.holding).toBe(false);
+  });
 });

@@ -29,6 +29,7 @@ import {
   parseBoolean,
   parseH,
   requestElement,
+  type Reserved,
   type Unacked,
 } from '../stream-management.js';
 import { Element, xml } from '../xml/element.js';
@@ -221,44 +222,48 @@ export class C2sConnection implements C2sSession {
   // must not reach the connection a resumed session moves to (what it carried is re-sent from XEP-0198's queue).
   private write(text: string): boolean {
     const transport = this.transport;
-    return this.output(() => transport.write(text));
+    return this.output(transport, () => transport.write(text));
   }
 
   private writeElement(element: Element, written?: (error?: Error | null) => void): boolean {
     const transport = this.transport;
-    return this.output(() => transport.write(transport.element(element), written));
+    return this.output(transport, () => transport.write(transport.element(element), written));
   }
 
   /** Writes an element now, in front of whatever the output barrier holds (a refusal at the barrier's place). */
   private emitElement(element: Element): boolean {
     if (this.closed || this.transport.destroyed) return false;
     const transport = this.transport;
-    return this.emit(() => transport.write(transport.element(element)));
+    return this.emit(transport, () => transport.write(transport.element(element)));
   }
 
-  /** Every write goes through here: behind the output barrier while something is held (hold()). */
-  private output(write: () => boolean): boolean {
-    if (this.closed || this.transport.destroyed) return false;
+  /**
+   * Every write goes through here: behind the output barrier while something is held (hold()). Each write names the
+   * transport it was issued on, and is judged (and dropped when that one is gone) by it.
+   */
+  private output(transport: C2sTransport, write: () => boolean): boolean {
+    if (this.closed || transport.destroyed) return false;
     if (this.barrier?.holding) {
-      this.barrier.run(() => void this.emit(write));
+      this.barrier.run(() => void this.emit(transport, write));
       return true;
     }
-    return this.emit(write);
+    return this.emit(transport, write);
   }
 
   /** Writes now: slow readers are noticed (and cut off when far behind). */
-  private emit(write: () => boolean): boolean {
-    if (this.transport.destroyed) return false;
+  private emit(transport: C2sTransport, write: () => boolean): boolean {
+    if (transport.destroyed) return false;
     this.lastWrite = Date.now();
     const ok = write();
-    const queued = this.transport.bufferedBytes;
+    const queued = transport.bufferedBytes;
     if (queued > this.options.limits.maxBufferedBytes * 4) {
       // Far behind: drop it now rather than hold its output in memory.
       this.options.logger.warn({ id: this.id, queued }, 'reader too slow: disconnected');
-      this.transport.destroy();
+      transport.destroy();
       return false;
     }
-    if (!ok) this.slowSince ??= Date.now();
+    // Only the session's current connection counts as slow (a write left over from a lost one does not).
+    if (!ok && transport === this.transport) this.slowSince ??= Date.now();
     return ok;
   }
 
@@ -298,28 +303,47 @@ export class C2sConnection implements C2sSession {
 
   hold(durable: Promise<unknown>): void {
     if (this.closed) return;
-    this.barrier ??= new OutputBarrier((refusal) => {
-      // Counted by XEP-0198 like any stanza, and written at the barrier's place, not behind what it still holds.
-      if (refusal instanceof Element) this.sendCounted({ stanza: refusal }, true);
-    });
-    this.barrier.hold(durable);
+    // With XEP-0198, the refusal that may come is counted at its place on the wire, ahead of what is held.
+    const place = this.sm?.reserve();
+    this.barrier ??= new OutputBarrier(
+      (placed) => this.placeRefusal(placed as { place: Reserved | undefined; value: unknown }),
+      (error) => this.internalError(error),
+    );
+    const placed = (value: unknown) => ({ place, value });
+    this.barrier.hold(durable.then(placed, () => placed(undefined)));
+  }
+
+  /** A held promise has settled: its refusal, if any, is written at the barrier's place. */
+  private placeRefusal({ place, value }: { place: Reserved | undefined; value: unknown }): void {
+    const refusal = value instanceof Element ? value : undefined;
+    if (place !== undefined && this.sm !== undefined) {
+      if (refusal === undefined) return this.sm.release(place);
+      if (this.sm.fill(place, { stanza: refusal })) {
+        this.emitElement(refusal);
+        return;
+      }
+    }
+    if (refusal === undefined) return;
+    // Without stream management it goes now; with it but no place kept (the stream moved, or stream management
+    // came later) it is counted and written behind what is still held, where its count matches the wire.
+    if (this.sm === undefined) this.emitElement(refusal);
+    else this.sendCounted({ stanza: refusal });
   }
 
   /**
    * With stream management, every stanza is kept until the client acknowledges it, and queued (not written) while
    * the session waits to be resumed; too many unacknowledged ones end the session.
    */
-  private sendCounted(entry: Unacked, now = false): boolean {
-    const write = (stanza: Element) => (now ? this.emitElement(stanza) : this.writeElement(stanza));
+  private sendCounted(entry: Unacked): boolean {
     const sm = this.sm;
-    if (sm === undefined) return write(entry.stanza);
+    if (sm === undefined) return this.writeElement(entry.stanza);
     const request = sm.sent(entry, this.options.limits.ackRequestStanzas);
     if (sm.unackedCount > this.options.limits.maxUnackedStanzas) {
       this.overflow();
       return true;
     }
     if (this.waiting) return true;
-    const written = write(entry.stanza);
+    const written = this.writeElement(entry.stanza);
     if (request) this.requestAck();
     else if (entry.confirm) this.requestAckSoon();
     else this.armAckRequest();
@@ -885,6 +909,8 @@ export class C2sConnection implements C2sSession {
     this.writeElement(
       xml('resumed', { xmlns: NS.sm, previd: this.resumptionId, h: String(sm.handledCount) }),
     );
+    // A refusal still to come for a held message is sent after what is re-sent, counted there.
+    sm.releaseReserved();
     const pending = sm.pending();
     for (const entry of pending) this.writeElement(entry.stanza);
     if (pending.length > 0) this.requestAck();
@@ -958,7 +984,7 @@ export class C2sConnection implements C2sSession {
       return;
     }
     if (now - this.lastWrite >= this.options.limits.keepaliveIntervalMs)
-      this.output(() => this.transport.keepalive());
+      this.output(this.transport, () => this.transport.keepalive());
   }
 
   private onIdle(): void {
@@ -998,11 +1024,13 @@ export class C2sConnection implements C2sSession {
     this.sendHeader();
     this.write(this.transport.close);
     this.closed = true;
+    // This connection's, not one a resumed session may have moved to meanwhile.
+    const transport = this.transport;
     // After what the output barrier still holds.
-    if (this.barrier) this.barrier.run(() => this.transport.end());
-    else this.transport.end();
+    if (this.barrier) this.barrier.run(() => transport.end());
+    else transport.end();
     // A peer that never closes its side is not waited for.
-    const timer = setTimeout(() => this.transport.destroy(), 5_000);
+    const timer = setTimeout(() => transport.destroy(), 5_000);
     timer.unref();
     this.teardown();
   }

@@ -118,7 +118,14 @@ export class IncomingStream implements S2sIncomingStream {
 
   /** What this stream writes after hold() waits until `durable` (and what was held before) has settled. */
   hold(durable: Promise<unknown>): void {
-    if (!this.closed) (this.barrier ??= new OutputBarrier()).hold(durable);
+    if (this.closed) return;
+    this.barrier ??= new OutputBarrier(undefined, (error) =>
+      this.ctx.logger.error(
+        { id: this.id, err: error instanceof Error ? error.message : String(error) },
+        'held s2s output not written',
+      ),
+    );
+    this.barrier.hold(durable);
   }
 
   /**

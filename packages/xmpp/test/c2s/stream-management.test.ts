@@ -344,6 +344,64 @@ describe('confirmed sends', () => {
   });
 });
 
+describe('the output barrier (a held message)', () => {
+  it("counts a refusal written at the barrier's place where it is on the wire, ahead of what was held", async () => {
+    const { router, port } = await start({ resumptionTimeoutMs: 30_000 });
+    const alice = await login(port, 'alice');
+    const previd = await enableResumable(alice, "'30'");
+    const session = router.sessions.get(ALICE)!;
+    let refuse!: (refusal: Element) => void;
+    session.hold(new Promise<Element>((resolve) => (refuse = resolve)));
+    // Sent after the hold: counted now, written once the held promise settles.
+    session.send(parseElement(`<message to='${ALICE}' id='after'><body>after</body></message>`));
+    refuse(parseElement(`<message to='${ALICE}' id='refusal' type='error'/>`));
+    await alice.take(
+      exactly(
+        `<message to='${ALICE}' id='refusal' type='error'/>` +
+          `<message to='${ALICE}' id='after'><body>after</body></message>`,
+      ),
+    );
+    // The client has handled the first of them only, and the connection drops: the second is sent again.
+    alice.write(`<a xmlns='${SM}' h='1'/>`);
+    await new Promise((r) => setTimeout(r, 100));
+    alice.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    const back = await authenticated(port, 'alice');
+    back.write(`<resume xmlns='${SM}' previd='${previd}' h='1'/>`);
+    await back.take(
+      exactly(
+        `<resumed xmlns='${SM}' previd='${previd}' h='0'/>` +
+          `<message to='${ALICE}' id='after'><body>after</body></message>` +
+          `<r xmlns='${SM}'/>`,
+      ),
+    );
+  });
+
+  it('leaves no count behind for a held message that was stored (no refusal)', async () => {
+    const { router, port } = await start();
+    const alice = await login(port, 'alice');
+    alice.write(`<enable xmlns='${SM}'/>`);
+    await alice.take(exactly(`<enabled xmlns='${SM}'/>`));
+    const session = router.sessions.get(ALICE)!;
+    let store!: () => void;
+    session.hold(new Promise<void>((resolve) => (store = resolve)));
+    session.send(parseElement(`<message to='${ALICE}' id='after'/>`));
+    store();
+    await alice.take(exactly(`<message to='${ALICE}' id='after'/>`));
+    // One stanza went out: h=1 covers it, h=2 would be more than was sent.
+    alice.write(`<a xmlns='${SM}' h='2'/>`);
+    await alice.take(
+      exactly(
+        streamError(
+          'undefined-condition',
+          'acknowledged more stanzas than were sent',
+          `<handled-count-too-high xmlns='${SM}' h='2' send-count='1'/>`,
+        ),
+      ),
+    );
+  });
+});
+
 describe('resumption (XEP-0198 §5)', () => {
   it('after a dropped connection: <resumed/> with our h, then what the client did not ack, nothing twice', async () => {
     const { router, port } = await start({ resumptionTimeoutMs: 30_000 });
@@ -498,6 +556,14 @@ describe('resumption (XEP-0198 §5)', () => {
     await back.take(
       exactly(`<resumed xmlns='${SM}' previd='${previd}' h='0'/>` + ping[0] + `<r xmlns='${SM}'/>`),
     );
+    // The old connection's close (ended, then destroyed 5 s later) must not reach the connection it resumed on.
+    let open = true;
+    void back.closed.then(() => (open = false));
+    for (let i = 0; i < 28 && open; i++) {
+      back.write(`<r xmlns='${SM}'/>`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(open).toBe(true);
     back.write('</stream:stream>');
     await back.closed;
     expect(router.unacked).toEqual([{ jid: ALICE, stanzas: [] }]);

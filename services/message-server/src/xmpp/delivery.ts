@@ -66,9 +66,12 @@ export class Delivery {
   remoteOrigin(jid: Jid, stream: S2sIncomingStream): Origin {
     let barrier = this.remoteBarriers.get(stream);
     if (!barrier) {
-      barrier = new OutputBarrier((refusal) => {
-        if (refusal instanceof Element) this.toOtherAs(refusal);
-      });
+      barrier = new OutputBarrier(
+        (refusal) => {
+          if (refusal instanceof Element) this.toOtherAs(refusal);
+        },
+        (error) => this.logger.error({ err: error }, 'held answer to another AS not written'),
+      );
       this.remoteBarriers.set(stream, barrier);
     }
     const held = barrier;
