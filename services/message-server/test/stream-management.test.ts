@@ -176,6 +176,22 @@ describe('a session not resumed in time', () => {
       .toEqual([]);
   });
 
+  it("sends what was addressed to its full JID to the account's other online resource instead of storing it", async () => {
+    await fixture.register('erin', 'erin pw');
+    const phone = await login('erin', 'phone');
+    const desk = await login('erin', 'desk');
+    const deskInbox = new XmppInbox(desk);
+    const { raw } = await resumableSession('erin', 'sm');
+    await phone.send(chat(`erin@${DOMAIN}/sm`, 'e1'));
+    await raw.waitFor(/<body>e1<\/body>/);
+    raw.destroy();
+    // The window (1.5 s) ends: e1 goes to the other resource that did not send it (RFC 6121 §8.5.3.2), stamped.
+    const redirected = await deskInbox.next((s) => s.is('message') && s.attrs.id === 'e1', 10_000);
+    expect(redirected.attrs).toMatchObject({ from: `erin@${DOMAIN}/phone`, to: `erin@${DOMAIN}/sm` });
+    expect(redirected.getChildren('delay').map((d) => d.attrs.from)).toEqual([DOMAIN]);
+    expect((await fixture.db.query(`SELECT id FROM offline_messages WHERE owner = 'erin'`)).rows).toEqual([]);
+  });
+
   it('a new login binding the same resource replaces the waiting session; its initial presence gets what that one had not acknowledged', async () => {
     await fixture.register('dave', 'dave pw');
     const phone = await login('dave', 'phone');

@@ -116,16 +116,27 @@ export class MessageRouter implements C2sRouter, SessionHooks {
 
   /**
    * XEP-0198 §5: a session with stream management ended without being resumed. What its client did not acknowledge
-   * is handled as if it had been sent to a resource that is gone (RFC 6121 §8.5.3.2): messages are stored offline
-   * (XEP-0160: normal and chat), stamped (XEP-0203) with the time the server had them — or keeping the stamp of
-   * an earlier storage; iq requests are answered to their senders with service-unavailable, presence and
-   * everything else is dropped. Handed over before unbound().
+   * is handled as if it had been sent to a resource that is gone (RFC 6121 §8.5.3.2): a message to that full JID
+   * goes to the account's other online resources (not back to the one that sent it), one to the bare JID had
+   * reached them already; with none online, messages are stored offline (XEP-0160: normal and chat), stamped
+   * (XEP-0203) with the time the server had them — or keeping the stamp of an earlier storage; iq requests are
+   * answered to their senders with service-unavailable, presence and everything else is dropped. Handed over before
+   * unbound().
    */
   unacknowledged(session: C2sSession, stanzas: Element[], sentAt: Date[]): void {
     const owner = session.jid.local!;
     for (const [i, stanza] of stanzas.entries()) {
       if (stanza.name === 'message') {
-        this.storeOffline(this.originOf(stanza), this.stamped(stanza, sentAt[i] ?? new Date()), owner);
+        const delayed = this.stamped(stanza, sentAt[i] ?? new Date());
+        const others = this.sessions
+          .resources(owner)
+          // Not one replacing it (same resource, its bind not yet answered): that one gets them from storage.
+          .filter(
+            (other) => !sameJid(other.jid, session.jid) && jidToString(other.jid) !== stanza.attrs.from,
+          );
+        if (others.length === 0) this.storeOffline(this.originOf(stanza), delayed, owner);
+        else if (parseJid(stanza.attrs.to ?? '')?.resource !== undefined && isLive(stanza))
+          for (const other of others) other.send(delayed);
       } else if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set')) {
         const sender = this.originOf(stanza);
         if (sender !== undefined) this.delivery.refuse(sender, stanza, 'service-unavailable');
@@ -493,6 +504,11 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     }
   }
 }
+
+const sameJid = (a: Jid, b: Jid): boolean => jidToString(a) === jidToString(b);
+
+/** Messages a resource gets when sent to its account's bare JID (not errors or groupchat). */
+const isLive = (stanza: Element): boolean => !['error', 'groupchat'].includes(stanza.attrs.type ?? 'normal');
 
 /** Rows read per query when a backlog is delivered. */
 const OFFLINE_QUERY_ROWS = 50;
