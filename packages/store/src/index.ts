@@ -24,6 +24,7 @@ export { quoteSchema } from './schema.js';
 export { withOwnedDb } from './own.js';
 export {
   KeyedOutbox,
+  deliveryOrigin,
   enqueueItem,
   type Delivery,
   type KeyedOutboxOptions,

@@ -8,6 +8,12 @@
  * back-off are due at once (still in order per key; a receiver still down keeps its back-off). Several servers
  * can share the table: rows are leased with SKIP LOCKED and a lease outlives any one delivery.
  *
+ * Every delivery is marked so that a receiver can tell a retry (docs/protocol.md "Delivery marks"): its delivery
+ * id (`<table>/<row id>@<origin>`, the origin a random id of the database written by a migration, so ids stay
+ * unique across restarts, across servers sharing the database and across databases) and its attempt number,
+ * which the lease itself increments: a row sent, then lost with its server before the 200 was recorded, is
+ * sent again as attempt 2 by whichever server leases it next.
+ *
  * Deliveries are independent: up to `maxInFlight` run at once, each bounded by `deliveryTimeoutMs` (its signal
  * aborted, the row retried), and whenever half of the window is free (or it is empty, or new work was signalled)
  * the outcomes so far are written and the window refilled — the delivered rows deleted and the next heads leased
@@ -50,9 +56,13 @@ export interface KeyedOutboxOptions {
   deliveryTimeoutMs?: number;
 }
 
-/** A leased row as the outbox reads it: its columns by name, its key and receiver, and its attempts so far. */
+/**
+ * A leased row as the outbox reads it: its columns by name, its key and receiver, its delivery id and the number
+ * of this attempt (1 on the first lease; more when an earlier lease may have sent it).
+ */
 export interface LeasedRow {
   id: number;
+  deliveryId: string;
   attempts: number;
   key: string;
   receiver: string;
@@ -73,6 +83,17 @@ interface Failure {
   id: number;
   reason: string;
   delayMs: number;
+}
+
+/**
+ * The database's delivery origin: a random id written once by the service's migration (`delivery_origin`), the
+ * same for every server sharing the database and different for every other database.
+ */
+export async function deliveryOrigin(q: Queryable): Promise<string> {
+  const r = await q.query<{ origin: string }>('SELECT origin FROM delivery_origin');
+  if (r.rows.length !== 1)
+    throw new Error('delivery_origin must hold exactly one row (a migration writes it)');
+  return r.rows[0]!.origin;
 }
 
 /**
@@ -102,6 +123,8 @@ async function insert(q: Queryable, statements: OutboxStatements, item: Record<s
 export class KeyedOutbox<Row> {
   private readonly options: Required<KeyedOutboxOptions>;
   private readonly sql: OutboxStatements;
+  /** The database's delivery origin, read at the first lease (it never changes). */
+  private origin: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pumping: Promise<void> | undefined;
   private again = false;
@@ -228,6 +251,8 @@ export class KeyedOutbox<Row> {
    * statement (after the keys' locks on PostgreSQL), then starts delivering them.
    */
   private async lease(limit: number): Promise<number> {
+    // Before anything is leased: a row leased and not started would wait for its lease to run out.
+    const origin = (this.origin ??= await deliveryOrigin(this.db));
     const done = this.delivered;
     this.delivered = [];
     // Cleared before the statement: a delivery that ends meanwhile may still make its successor the head.
@@ -244,6 +269,7 @@ export class KeyedOutbox<Row> {
     for (const r of leased) {
       const row: LeasedRow = {
         id: Number(r['id']),
+        deliveryId: `${this.sql.table.name}/${String(r['id'])}@${origin}`,
         attempts: r['attempts'] as number,
         key: r[key] as string,
         receiver: r[receiver] as string,
@@ -368,12 +394,12 @@ export class KeyedOutbox<Row> {
       id: leased.id,
       key: leased.key,
       receiver: leased.receiver,
-      attempts: leased.attempts + 1,
+      attempts: leased.attempts,
     };
     if (delivery.kind === 'delivered') {
       this.logger.debug(log, 'delivered');
       this.delivered.push(leased.id);
-      if (leased.attempts > 0 && !this.woken.has(leased.receiver)) this.back.add(leased.receiver);
+      if (leased.attempts > 1 && !this.woken.has(leased.receiver)) this.back.add(leased.receiver);
       return true;
     }
     if (delivery.kind === 'refused') {
@@ -398,7 +424,7 @@ export class KeyedOutbox<Row> {
     this.woken.delete(leased.receiver);
     const delay = Math.min(
       this.options.maxDelayMs,
-      this.options.baseDelayMs * 2 ** Math.min(leased.attempts, 20),
+      this.options.baseDelayMs * 2 ** Math.min(leased.attempts - 1, 20),
     );
     const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
     this.failed.push({ id: leased.id, reason: delivery.reason.slice(0, 500), delayMs: jittered });
