@@ -24,7 +24,6 @@ export { quoteSchema } from './schema.js';
 export { withOwnedDb } from './own.js';
 export {
   KeyedOutbox,
-  deliveryOrigin,
   enqueueItem,
   type Delivery,
   type KeyedOutboxOptions,

@@ -9,7 +9,7 @@
  * can share the table: rows are leased with SKIP LOCKED and a lease outlives any one delivery.
  *
  * Every delivery is marked so that a receiver can tell a retry (docs/protocol.md "Delivery marks"): its delivery
- * id (`<table>/<row id>@<origin>`, the origin a random id of the database written by a migration, so ids stay
+ * id (`<table>/<row id>@<origin>`, the origin a random id of the database written by a migration and returned by the lease, so ids stay
  * unique across restarts, across servers sharing the database and across databases) and its attempt number,
  * which the lease itself increments: a row sent, then lost with its server before the 200 was recorded, is
  * sent again as attempt 2 by whichever server leases it next.
@@ -86,17 +86,6 @@ interface Failure {
 }
 
 /**
- * The database's delivery origin: a random id written once by the service's migration (`delivery_origin`), the
- * same for every server sharing the database and different for every other database.
- */
-export async function deliveryOrigin(q: Queryable): Promise<string> {
-  const r = await q.query<{ origin: string }>('SELECT origin FROM delivery_origin');
-  if (r.rows.length !== 1)
-    throw new Error('delivery_origin must hold exactly one row (a migration writes it)');
-  return r.rows[0]!.origin;
-}
-
-/**
  * Writes an item (its columns by name), in the caller's transaction when given one (`tx`), else in one of its
  * own on PostgreSQL (the key's lock is held until the row is committed).
  */
@@ -123,8 +112,6 @@ async function insert(q: Queryable, statements: OutboxStatements, item: Record<s
 export class KeyedOutbox<Row> {
   private readonly options: Required<KeyedOutboxOptions>;
   private readonly sql: OutboxStatements;
-  /** The database's delivery origin, read at the first lease (it never changes). */
-  private origin: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pumping: Promise<void> | undefined;
   private again = false;
@@ -251,8 +238,6 @@ export class KeyedOutbox<Row> {
    * statement (after the keys' locks on PostgreSQL), then starts delivering them.
    */
   private async lease(limit: number): Promise<number> {
-    // Before anything is leased: a row leased and not started would wait for its lease to run out.
-    const origin = (this.origin ??= await deliveryOrigin(this.db));
     const done = this.delivered;
     this.delivered = [];
     // Cleared before the statement: a delivery that ends meanwhile may still make its successor the head.
@@ -269,7 +254,7 @@ export class KeyedOutbox<Row> {
     for (const r of leased) {
       const row: LeasedRow = {
         id: Number(r['id']),
-        deliveryId: `${this.sql.table.name}/${String(r['id'])}@${origin}`,
+        deliveryId: `${this.sql.table.name}/${String(r['id'])}@${String(r['delivery_origin'])}`,
         attempts: r['attempts'] as number,
         key: r[key] as string,
         receiver: r[receiver] as string,
