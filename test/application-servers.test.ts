@@ -3,6 +3,7 @@
  * durable outbox: device online/offline and uploads arrive in order, also when the application server was down
  * and the message server restarted meanwhile; and the application server's own interface (Tables 5 and 7).
  */
+import { request } from 'undici';
 import { DefaultApplication, basicOf } from './support/default-app.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client } from '@xmpp/client';
@@ -52,6 +53,8 @@ async function startApplicationServer() {
 }
 
 const received = (server = app()) => apps.received(server);
+/** A delivery id of the message server's outbox: the table, the row id, the database's origin. */
+const OUTBOX_ID = /^outbox\/[0-9]+@[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const send = (body: object, authorization = basicOf(app())) => apps.send(app(), body, authorization);
 
 async function login(username: string, resource: string): Promise<Client> {
@@ -107,6 +110,12 @@ describe('Messages 8–11 (clause 8.3)', () => {
         [9, { deviceid: '#lock1', data: 'battery 80% & rising' }],
         [11, { deviceid: '#lock1', type: 'offline' }],
       ]);
+    // Each came marked over HTTPS (docs/protocol.md "Delivery marks"): its own delivery id, a first attempt.
+    const marks = (await received()).map((r) => r.delivery);
+    expect(marks).toEqual(
+      [1, 2, 3].map(() => ({ id: expect.stringMatching(OUTBOX_ID) as string, attempt: 1 })),
+    );
+    expect(new Set(marks.map((m) => m!.id)).size).toBe(3);
   });
 
   it("a user's message to the application server is Message 8; one without a body is refused", async () => {
@@ -153,6 +162,13 @@ describe('Messages 8–11 (clause 8.3)', () => {
         interval: 250,
       })
       .toEqual(expected);
+    // The first was sent while the application server was down (the head of its key, retried); the others
+    // waited behind it and went once. GET /received shows which is which.
+    const marks = (await received()).slice(4).map((r) => r.delivery!);
+    expect(marks[0]!.attempt).toBeGreaterThan(1);
+    expect(marks.slice(1).map((m) => m.attempt)).toEqual([1, 1, 1, 1, 1]);
+    expect(marks.every((m) => OUTBOX_ID.test(m.id))).toBe(true);
+    expect(new Set(marks.map((m) => m.id)).size).toBe(6);
   }, 60_000);
 });
 
@@ -188,7 +204,35 @@ describe("the application server's interface (Tables 5 and 7)", () => {
       message: 14,
       operation: 'exchangeUser',
       params: { userid: 'alice', data: 'hello peer' },
+      delivery: null,
     });
+  });
+
+  it('keeps the delivery mark a message came with, and takes a message whose mark is malformed without it', async () => {
+    const post = async (headers: Record<string, string>, data: string) => {
+      const r = await request(`${app().url}/device/upload`, {
+        method: 'POST',
+        dispatcher: http.agent,
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+        body: form({ deviceid: '#mark', data, ...credentials() }),
+      });
+      return { status: r.statusCode, body: await r.body.text() };
+    };
+    const ok = { status: 200, body: '' };
+    expect(
+      await post({ 'irsp-delivery-id': 'outbox/7@origin-a', 'irsp-delivery-attempt': '3' }, 'a'),
+    ).toEqual(ok);
+    expect(
+      await post({ 'irsp-delivery-id': 'outbox/8@origin-a', 'irsp-delivery-attempt': '0' }, 'b'),
+    ).toEqual(ok);
+    expect(await post({ 'irsp-delivery-id': 'has space', 'irsp-delivery-attempt': '1' }, 'c')).toEqual(ok);
+    expect(await post({ 'irsp-delivery-attempt': '1' }, 'd')).toEqual(ok);
+    expect((await received()).slice(-4).map((r) => [r.params.data, r.delivery])).toEqual([
+      ['a', { id: 'outbox/7@origin-a', attempt: 3 }],
+      ['b', null],
+      ['c', null],
+      ['d', null],
+    ]);
   });
 
   it("GET /received needs the application server's own credentials", async () => {

@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@xmpp/client';
 import { form, TestClient } from './support/irsp.js';
-import { ChaosIrsp, type ServiceProcess } from './support/processes.js';
+import { ChaosIrsp, type Received, type ServiceProcess } from './support/processes.js';
+import { withoutRetries } from './support/retries.js';
 import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
 
 let irsp: ChaosIrsp | undefined;
@@ -24,19 +25,29 @@ afterEach(async () => {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * The `type` of every Message 10/11 the application server received for `device`, in arrival order, a repeat of the
- * one before left out: a notification whose 200 the killed server never read is sent again by the outbox (at least
- * once; its row stays leased until the lease runs out). `sent` counts them all.
- */
-function statuses(chaos: ChaosIrsp, device: string): string[] {
-  return sent(chaos, device).filter((type, i, all) => i === 0 || all[i - 1] !== type);
+/** Every Message 10/11 the application server received for `device`, in arrival order, each marked. */
+function arrivals(chaos: ChaosIrsp, device: string): Received[] {
+  const all = chaos.receiver!.received.filter(
+    (r) => r.path === '/device/status' && r.params.deviceid === device,
+  );
+  expect(all.filter((r) => !r.delivery)).toEqual([]);
+  return all;
 }
 
+/**
+ * The `type` of every Message 10/11 received for `device`, in arrival order, the retries left out: a notification
+ * whose 200 the killed server never read is sent again by the outbox (at least once; its row stays leased until
+ * the lease runs out), with the same delivery id and a higher attempt number. Any other repeat stays in.
+ */
+function statuses(chaos: ChaosIrsp, device: string): string[] {
+  return withoutRetries(arrivals(chaos, device), (a, b) => a.params.type === b.params.type).first.map(
+    (r) => r.params.type!,
+  );
+}
+
+/** Every `type` received for `device`, retries included. */
 function sent(chaos: ChaosIrsp, device: string): string[] {
-  return chaos
-    .receiver!.received.filter((r) => r.path === '/device/status' && r.params.deviceid === device)
-    .map((r) => r.params.type!);
+  return arrivals(chaos, device).map((r) => r.params.type!);
 }
 
 /** Longer than the outbox's lease (60 s), which a row leased by the killed server waits out. */

@@ -10,6 +10,8 @@ export interface Received {
   message: number;
   operation: string;
   params: Record<string, string>;
+  /** The sender's delivery mark (IRSP-Delivery-Id/-Attempt), null when it sent none. */
+  delivery: { id: string; attempt: number } | null;
 }
 
 export const basicOf = (server: ApplicationServerConfig): string =>

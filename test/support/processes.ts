@@ -96,11 +96,14 @@ export class ServiceProcess {
 export interface Received {
   path: string;
   params: Record<string, string>;
+  /** The request's delivery mark (IRSP-Delivery-Id and -Attempt), null without one. */
+  delivery: { id: string; attempt: number } | null;
 }
 
 /**
  * An HTTPS receiver for Messages 8–11 (or anything a service sends), on a certificate of the topology's CA: it
- * records each request's path and parameters (credentials left out) and answers 200 with an empty body.
+ * records each request's path, parameters (credentials left out) and delivery mark, and answers 200 with an empty
+ * body.
  */
 export class RecordingReceiver {
   private constructor(
@@ -122,7 +125,10 @@ export class RecordingReceiver {
         const params = Object.fromEntries(
           [...fields].filter(([name]) => name !== 'appid' && name !== 'token'),
         );
-        received.push({ path: url.pathname, params });
+        const id = request.headers['irsp-delivery-id'];
+        const attempt = Number(request.headers['irsp-delivery-attempt']);
+        const delivery = typeof id === 'string' && Number.isInteger(attempt) ? { id, attempt } : null;
+        received.push({ path: url.pathname, params, delivery });
         response.writeHead(200).end();
       });
     });

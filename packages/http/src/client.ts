@@ -63,7 +63,7 @@ export class OperationClient {
     operation: O,
     baseUrl: string,
     params: ParamsIn<O>,
-    options: { extra?: Extras; serviceUri?: string } = {},
+    options: { extra?: Extras; serviceUri?: string; headers?: Record<string, string> } = {},
   ): Promise<SendOutcome> {
     let target: URL;
     try {
@@ -85,10 +85,10 @@ export class OperationClient {
             method: this.method,
             ...(this.method === 'POST'
               ? {
-                  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+                  headers: { ...options.headers, 'content-type': 'application/x-www-form-urlencoded' },
                   body: buildForm(operation, params, options.extra),
                 }
-              : {}),
+              : { headers: { ...options.headers } }),
           },
           answer,
         );

@@ -10,3 +10,4 @@ export * from './openapi.js';
 export * from './signature.js';
 export * from './across-as.js';
 export * from './third-party.js';
+export * from './delivery.js';

@@ -113,12 +113,16 @@ export class SignedClient {
     signed: { timestamp: number; nonce: string },
     key: string,
     abandoned?: AbortSignal,
+    headers: Record<string, string> = {},
   ): Promise<WebhookOutcome> {
     const target = new URL(url);
     const signature = sign(key, { method: 'POST', path: target.pathname, ...signed, payload: body });
     const answer = await this.exchange(
       target,
-      { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature } },
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json', [SIGNATURE_HEADER]: signature },
+      },
       body,
       abandoned,
     );

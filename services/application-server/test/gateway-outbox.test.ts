@@ -115,7 +115,7 @@ describe('GatewayOutbox', () => {
     await open({ pollMs: 60_000 }).start();
     await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
     expect(sent).toEqual(
-      range(200).map((i) => ({ id: i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 0 })),
+      range(200).map((i) => ({ id: i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 1 })),
     );
   });
 
@@ -125,24 +125,24 @@ describe('GatewayOutbox', () => {
     await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
     expect(sent).toHaveLength(100);
     expect(sent.filter((a) => a.thirdParty === 'alpha')).toEqual(
-      range(50).map((i) => ({ id: 2 * i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 0 })),
+      range(50).map((i) => ({ id: 2 * i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 1 })),
     );
     expect(sent.filter((a) => a.thirdParty === 'beta')).toEqual(
-      range(50).map((i) => ({ id: 2 * i + 2, thirdParty: 'beta', data: `beta-${i}`, attempts: 0 })),
+      range(50).map((i) => ({ id: 2 * i + 2, thirdParty: 'beta', data: `beta-${i}`, attempts: 1 })),
     );
   });
 
   it('holds the successor of a retried webhook until the retry is delivered after its back-off', async () => {
     await enqueue(['alpha'], 3);
-    answer = (a) => (a.id === 2 && a.attempts === 0 ? { kind: 'retry', reason: 'status 503' } : delivered);
+    answer = (a) => (a.id === 2 && a.attempts === 1 ? { kind: 'retry', reason: 'status 503' } : delivered);
     // A back-off of 300 ms ± 25 %, found by a poll every 50 ms.
     await open({ baseDelayMs: 300, pollMs: 50 }).start();
     await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
     expect(sent).toEqual([
-      { id: 1, thirdParty: 'alpha', data: 'alpha-0', attempts: 0 },
-      { id: 2, thirdParty: 'alpha', data: 'alpha-1', attempts: 0 },
+      { id: 1, thirdParty: 'alpha', data: 'alpha-0', attempts: 1 },
       { id: 2, thirdParty: 'alpha', data: 'alpha-1', attempts: 1 },
-      { id: 3, thirdParty: 'alpha', data: 'alpha-2', attempts: 0 },
+      { id: 2, thirdParty: 'alpha', data: 'alpha-1', attempts: 2 },
+      { id: 3, thirdParty: 'alpha', data: 'alpha-2', attempts: 1 },
     ]);
     expect(sentAt[2]! - sentAt[1]!).toBeGreaterThanOrEqual(220);
   });
@@ -157,7 +157,7 @@ describe('GatewayOutbox', () => {
       { id: 1, attempts: 1, last_error: 'status 503', lease_until: null, later: true },
       { id: 2, attempts: 0, last_error: null, lease_until: null, later: false },
     ]);
-    expect(sent).toEqual([{ id: 1, thirdParty: 'alpha', data: 'alpha-0', attempts: 0 }]);
+    expect(sent).toEqual([{ id: 1, thirdParty: 'alpha', data: 'alpha-0', attempts: 1 }]);
   });
 
   it('moves a refused webhook to gateway_dead_letters and delivers its successor at once', async () => {
@@ -166,7 +166,7 @@ describe('GatewayOutbox', () => {
     await open({ pollMs: 60_000 }).start();
     await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
     expect(sent).toEqual(
-      range(3).map((i) => ({ id: i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 0 })),
+      range(3).map((i) => ({ id: i + 1, thirdParty: 'alpha', data: `alpha-${i}`, attempts: 1 })),
     );
     const dead = await db.query(
       'SELECT id::int, third_party, event, attempts, status, reason FROM gateway_dead_letters',
@@ -225,7 +225,7 @@ describe('GatewayOutbox', () => {
     await outbox.start();
     await expect.poll(() => sent.filter((a) => a.thirdParty === 'beta').length, { timeout: 10_000 }).toBe(3);
     expect(sent.filter((a) => a.thirdParty === 'alpha')).toEqual([
-      { id: 1, thirdParty: 'alpha', data: undefined, attempts: 0 },
+      { id: 1, thirdParty: 'alpha', data: undefined, attempts: 1 },
     ]);
     expect(sent.filter((a) => a.thirdParty === 'beta').map((a) => a.id)).toEqual([2, 4, 6]);
     // Alpha answers at last: its webhooks follow, in order.
@@ -291,6 +291,59 @@ describe('GatewayOutbox', () => {
     }
   });
 
+  it('over HTTPS: marks each webhook with its delivery id and attempt, the same id with attempt 2 on a retry', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'irsp-hooks-'));
+    const ca = (await ensureLocalCa(dir)).cert;
+    const tls = await ensureServerCert(dir, 'hooks', { dns: ['localhost'], ip: ['127.0.0.1'] });
+    const arrivals: { data: string; id: unknown; deliveryId: unknown; attempt: unknown }[] = [];
+    const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      req.on('end', () => {
+        const event = JSON.parse(body) as { data: string; id: string };
+        arrivals.push({
+          data: event.data,
+          id: event.id,
+          deliveryId: req.headers['irsp-delivery-id'],
+          attempt: req.headers['irsp-delivery-attempt'],
+        });
+        // The first webhook is refused for now (503), once.
+        res.writeHead(arrivals.length === 1 ? 503 : 200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new SignedClient({ ca });
+    try {
+      await enqueue(['alpha'], 2);
+      const alpha: ThirdPartyConfig = {
+        name: 'alpha',
+        appid: 'alpha',
+        key: 'a-key-shared-with-the-third-party-0123456789',
+        webhookUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+        allow: { addresses: ['127.0.0.1'], messages: [], targets: [] },
+        forward: [9],
+      };
+      outbox = new GatewayOutbox(db, silent, deliverWebhooks([alpha], client, 'gateway'), {
+        baseDelayMs: 50,
+      });
+      await outbox.start();
+      await expect.poll(waiting, { timeout: 10_000, interval: 20 }).toBe(0);
+      const origin = (await db.query<{ origin: string }>('SELECT origin FROM delivery_origin')).rows[0]!
+        .origin;
+      expect(origin).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(arrivals).toEqual([
+        { data: 'alpha-0', id: '1', deliveryId: `gateway_outbox/1@${origin}`, attempt: '1' },
+        { data: 'alpha-0', id: '1', deliveryId: `gateway_outbox/1@${origin}`, attempt: '2' },
+        { data: 'alpha-1', id: '2', deliveryId: `gateway_outbox/2@${origin}`, attempt: '1' },
+      ]);
+    } finally {
+      client.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('abandons a delivery that outlasts deliveryTimeoutMs: its signal is aborted and the webhook retried', async () => {
     await enqueue(['alpha'], 2);
     const aborted: unknown[] = [];
@@ -315,7 +368,7 @@ describe('GatewayOutbox', () => {
       { id: 1, attempts: 1, last_error: 'no answer within 200 ms', lease_until: null, later: true },
       { id: 2, attempts: 0, last_error: null, lease_until: null, later: false },
     ]);
-    expect(sent).toEqual([{ id: 1, thirdParty: 'alpha', data: undefined, attempts: 0 }]);
+    expect(sent).toEqual([{ id: 1, thirdParty: 'alpha', data: undefined, attempts: 1 }]);
   });
 
   it('refuses a delivery timeout that is not shorter than the lease', () => {

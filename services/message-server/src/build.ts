@@ -9,7 +9,7 @@ import {
 } from '@irsp/config';
 import { GuessPolicy, randomSecret, tokenDigest } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
-import { message7, openApiDocument } from '@irsp/protocol';
+import { deliveryHeaders, message7, openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
 import type { MessageServerContext } from './context.js';
@@ -111,11 +111,12 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       return { kind: 'status', status: 400, detail: `no route for ${row.target} ${row.operation}` } as const;
     }
     const { deviceid = '', verifycode = '' } = row.params;
-    return client.send(message7, options.accountServerUrl, {
-      deviceid,
-      verifycode,
-      ...config.credentials.toAccountServer,
-    });
+    return client.send(
+      message7,
+      options.accountServerUrl,
+      { deviceid, verifycode, ...config.credentials.toAccountServer },
+      { headers: deliveryHeaders({ id: row.deliveryId, attempt: row.attempts }) },
+    );
   };
   const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
   const offline = new OfflineStore(db, { ...DEFAULT_OFFLINE_LIMITS, ...options.offline });

@@ -7,7 +7,15 @@
  */
 import type { ApplicationServerConfig } from '@irsp/config';
 import type { OperationClient, SendOutcome } from '@irsp/http';
-import { MESSAGES, message10, message11, message8, message9, type MessageDef } from '@irsp/protocol';
+import {
+  MESSAGES,
+  deliveryHeaders,
+  message10,
+  message11,
+  message8,
+  message9,
+  type MessageDef,
+} from '@irsp/protocol';
 import type { Db, Queryable } from '@irsp/store';
 import { enqueue, type Outbox, type OutboxRow } from './outbox.js';
 
@@ -109,5 +117,6 @@ export function deliverNotification(
   }
   return client.send(operation, app.url, { ...row.params, ...app.credentials } as never, {
     serviceUri: app.serviceUris[operation.serviceUri],
+    headers: deliveryHeaders({ id: row.deliveryId, attempt: row.attempts }),
   });
 }

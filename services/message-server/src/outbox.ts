@@ -3,7 +3,7 @@
  * Messages 8–11 to application servers, written with the change they report and sent until the receiver answers
  * 200, in order per ordering key. The machinery (heads, leases, advisory locks, back-off, dead letters, a window of
  * independent deliveries) is the shared outbox of @irsp/store (docs/decisions/0012-one-outbox.md); this module
- * names the table (`outbox`, `dead_letters`, migrations 002 and 006) and maps the Tables' statuses: 200 is
+ * names the table (`outbox`, `dead_letters`, migrations 002 and 006; `delivery_origin`, 009) and maps the Tables' statuses: 200 is
  * delivered; 400, 403 or 422 (the receiver will never accept it) go to dead_letters with the reason and without
  * secrets; anything else (500, 401, timeouts, refused connections) is retried.
  */
@@ -29,6 +29,8 @@ export interface OutboxItem {
 
 export interface OutboxRow extends OutboxItem {
   id: number;
+  /** Sent as IRSP-Delivery-Id with the attempt's number (`attempts`, 1 on the first). */
+  deliveryId: string;
   attempts: number;
 }
 
@@ -74,6 +76,7 @@ export class Outbox extends KeyedOutbox<OutboxRow> {
         statements: OUTBOX,
         read: (row) => ({
           id: row.id,
+          deliveryId: row.deliveryId,
           attempts: row.attempts,
           target: row.receiver,
           operation: row.columns['operation'] as string,

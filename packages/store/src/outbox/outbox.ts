@@ -8,6 +8,12 @@
  * back-off are due at once (still in order per key; a receiver still down keeps its back-off). Several servers
  * can share the table: rows are leased with SKIP LOCKED and a lease outlives any one delivery.
  *
+ * Every delivery is marked so that a receiver can tell a retry (docs/protocol.md "Delivery marks"): its delivery
+ * id (`<table>/<row id>@<origin>`, the origin a random id of the database written by a migration and returned by the lease, so ids stay
+ * unique across restarts, across servers sharing the database and across databases) and its attempt number,
+ * which the lease itself increments: a row sent, then lost with its server before the 200 was recorded, is
+ * sent again as attempt 2 by whichever server leases it next.
+ *
  * Deliveries are independent: up to `maxInFlight` run at once, each bounded by `deliveryTimeoutMs` (its signal
  * aborted, the row retried), and whenever half of the window is free (or it is empty, or new work was signalled)
  * the outcomes so far are written and the window refilled — the delivered rows deleted and the next heads leased
@@ -50,9 +56,13 @@ export interface KeyedOutboxOptions {
   deliveryTimeoutMs?: number;
 }
 
-/** A leased row as the outbox reads it: its columns by name, its key and receiver, and its attempts so far. */
+/**
+ * A leased row as the outbox reads it: its columns by name, its key and receiver, its delivery id and the number
+ * of this attempt (1 on the first lease; more when an earlier lease may have sent it).
+ */
 export interface LeasedRow {
   id: number;
+  deliveryId: string;
   attempts: number;
   key: string;
   receiver: string;
@@ -244,6 +254,7 @@ export class KeyedOutbox<Row> {
     for (const r of leased) {
       const row: LeasedRow = {
         id: Number(r['id']),
+        deliveryId: `${this.sql.table.name}/${String(r['id'])}@${String(r['delivery_origin'])}`,
         attempts: r['attempts'] as number,
         key: r[key] as string,
         receiver: r[receiver] as string,
@@ -368,12 +379,12 @@ export class KeyedOutbox<Row> {
       id: leased.id,
       key: leased.key,
       receiver: leased.receiver,
-      attempts: leased.attempts + 1,
+      attempts: leased.attempts,
     };
     if (delivery.kind === 'delivered') {
       this.logger.debug(log, 'delivered');
       this.delivered.push(leased.id);
-      if (leased.attempts > 0 && !this.woken.has(leased.receiver)) this.back.add(leased.receiver);
+      if (leased.attempts > 1 && !this.woken.has(leased.receiver)) this.back.add(leased.receiver);
       return true;
     }
     if (delivery.kind === 'refused') {
@@ -398,7 +409,7 @@ export class KeyedOutbox<Row> {
     this.woken.delete(leased.receiver);
     const delay = Math.min(
       this.options.maxDelayMs,
-      this.options.baseDelayMs * 2 ** Math.min(leased.attempts, 20),
+      this.options.baseDelayMs * 2 ** Math.min(leased.attempts - 1, 20),
     );
     const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
     this.failed.push({ id: leased.id, reason: delivery.reason.slice(0, 500), delayMs: jittered });

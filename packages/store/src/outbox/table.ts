@@ -1,8 +1,9 @@
 /**
  * The statements of an outbox over a table of a given shape (docs/decisions/0012-one-outbox.md). Every outbox
- * table has `id bigserial PRIMARY KEY`, an ordering key column, the item's columns, `attempts`,
+ * table has `id bigserial PRIMARY KEY`, an ordering key column, the item's columns, `attempts` (leases so far),
  * `next_attempt_at`, `lease_until`, `last_error`, `created_at`, `head` (with a partial index on `id WHERE head`),
- * and a dead-letter table with `id`, the same key and item columns, `attempts`, `status`, `reason`, `created_at`.
+ * and a dead-letter table with `id`, the same key and item columns, `attempts`, `status`, `reason`, `created_at`;
+ * the database has `delivery_origin` (one row: the `origin` of its delivery ids, docs/decisions/0015).
  */
 
 export interface OutboxTable {
@@ -82,11 +83,12 @@ export function outboxStatements(table: OutboxTable): OutboxStatements {
                           ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED),
             marked AS (UPDATE ${t} SET head = true
                         WHERE id = ANY(ARRAY(SELECT id FROM successor)) AND NOT (id = ANY(ARRAY(SELECT id FROM leasable))))
-            UPDATE ${t} SET head = true, lease_until = now() + make_interval(secs => $2::double precision / 1000)
+            UPDATE ${t} SET head = true, attempts = attempts + 1, lease_until = now() + make_interval(secs => $2::double precision / 1000)
              WHERE id = ANY(ARRAY(SELECT id FROM leasable))
              RETURNING id, ${list}, attempts,
-                       EXISTS (SELECT 1 FROM ${t} x WHERE x.${key} = ${t}.${key} AND x.id > ${t}.id) AS has_next`,
-    fail: `UPDATE ${t} o SET attempts = o.attempts + 1, lease_until = NULL, last_error = f.reason,
+                       EXISTS (SELECT 1 FROM ${t} x WHERE x.${key} = ${t}.${key} AND x.id > ${t}.id) AS has_next,
+                       (SELECT origin FROM delivery_origin) AS delivery_origin`,
+    fail: `UPDATE ${t} o SET lease_until = NULL, last_error = f.reason,
               next_attempt_at = now() + make_interval(secs => f.delay_ms / 1000)
              FROM unnest($1::bigint[], $2::text[], $3::double precision[]) AS f(id, reason, delay_ms)
             WHERE o.id = f.id`,
@@ -97,7 +99,7 @@ export function outboxStatements(table: OutboxTable): OutboxStatements {
         return i < 0 ? c : `$${i + 4}`;
       });
       return `INSERT INTO ${table.deadLetters} (id, ${list}, attempts, status, reason, created_at)
-              SELECT id, ${values.join(', ')}, attempts + 1, $2, $3, created_at FROM ${t} WHERE id = $1`;
+              SELECT id, ${values.join(', ')}, attempts, $2, $3, created_at FROM ${t} WHERE id = $1`;
     },
     remove: `DELETE FROM ${t} WHERE id = $1`,
     markHead: `UPDATE ${t} SET head = true WHERE id = (SELECT min(id) FROM ${t} WHERE ${key} = $1)`,

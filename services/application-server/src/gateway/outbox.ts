@@ -1,6 +1,6 @@
 /**
  * The gateway's durable webhook queue (clause 8.8): the shared outbox of @irsp/store (docs/decisions/
- * 0012-one-outbox.md) over `gateway_outbox` and `gateway_dead_letters` (migrations 003 and 004), one ordering key
+ * 0012-one-outbox.md) over `gateway_outbox` and `gateway_dead_letters` (migrations 003 and 004; `delivery_origin`, 005), one ordering key
  * and receiver per third party: each third party's webhooks leave in order, retried with back-off until a 2xx,
  * refusals that can never succeed dead-lettered; deliveries are independent, so a third party that hangs holds
  * back only its own webhooks.
@@ -27,6 +27,8 @@ export function enqueueWebhook(q: Db | Queryable, thirdParty: string, event: str
 
 export interface GatewayOutboxRow {
   id: number;
+  /** Sent as IRSP-Delivery-Id with the attempt's number (`attempts`, 1 on the first). */
+  deliveryId: string;
   thirdParty: string;
   event: WebhookEvent;
   attempts: number;
@@ -48,6 +50,7 @@ export class GatewayOutbox extends KeyedOutbox<GatewayOutboxRow> {
         statements: GATEWAY_OUTBOX,
         read: (row) => ({
           id: row.id,
+          deliveryId: row.deliveryId,
           thirdParty: row.key,
           event: row.columns['event'] as WebhookEvent,
           attempts: row.attempts,

@@ -1,10 +1,10 @@
 /**
  * The gateway's outbound side (clause 8.8): a message it received becomes a webhook event per third party that
  * takes it (`forward`), queued with the message; delivery adds a fresh envelope (Table 8's `version`, `appid`,
- * `timestamp`, `nonce`, and the stable `id`), signs it with the third party's key and posts it until a 2xx.
+ * `timestamp`, `nonce`, and the stable `id`), signs it with the third party's key and posts it, with its delivery marks, until a 2xx.
  */
 import type { ThirdPartyConfig } from '@irsp/config';
-import { newNonce, nowSeconds, webhookSchema, type WebhookEvent } from '@irsp/protocol';
+import { deliveryHeaders, newNonce, nowSeconds, webhookSchema, type WebhookEvent } from '@irsp/protocol';
 import type { Queryable } from '@irsp/store';
 import type { SignedClient } from '../signed-client.js';
 import { enqueueWebhook, type Delivery, type GatewayOutboxRow } from './outbox.js';
@@ -56,6 +56,7 @@ export function deliverWebhooks(
       signed,
       thirdParty.key,
       signal,
+      deliveryHeaders({ id: row.deliveryId, attempt: row.attempts }),
     );
     if (outcome.kind === 'unreachable') return { kind: 'retry', reason: outcome.reason };
     if (outcome.status >= 200 && outcome.status < 300) return { kind: 'delivered' };

@@ -19,6 +19,7 @@ import {
   message15AcrossAs,
   message8,
   message9,
+  readDeliveryMark,
   type MessageDef,
 } from '@irsp/protocol';
 import type { FastifyRequest } from 'fastify';
@@ -62,11 +63,11 @@ export function messageRoutes(ctx: ApplicationServerContext): ServedRoute[] {
         const caller = ctx.callers.find((c) => c.appid === appid);
         return caller && token !== undefined && tokenMatches(token, caller.tokenDigest) ? undefined : 401;
       },
-      handle: async ({ operation, params }) => {
+      handle: async ({ operation, params }, request) => {
         const fields = params as unknown as Record<string, string>;
         // Messages 8–11 come only from the message server, which presents this server's own pair.
         if (operation.from === 'messageServer' && fields.appid !== ctx.config.credentials.appid) return 403;
-        return receive(ctx, operation, fields);
+        return receive(ctx, operation, fields, readDeliveryMark(request.headers));
       },
     }),
   );
