@@ -2,7 +2,7 @@
  * Our s2s engine federating with a real Prosody 0.12 on loopback: a Prosody user (logged in with @xmpp/client)
  * and our domain exchange messages both ways, authenticated two ways:
  * - dialback (XEP-0220): neither server trusts the other's CA, and Prosody checks our key by opening its own
- *   connection back to us (xmpp-notes pitfall 12);
+ *   connection back to us (docs/xmpp-engine-notes.md, pitfall 12);
  * - SASL EXTERNAL (XEP-0178): one CA issues both certificates, and Prosody requires it (`s2s_secure_auth`).
  *
  * Prosody dials port 5269 of the address its resolver gives, so this file owns 127.0.0.52/53:5269 and

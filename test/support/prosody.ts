@@ -1,5 +1,5 @@
 /**
- * A real Prosody (Debian's package, 0.12) as a federation peer on loopback (../shared/xmpp-notes.md): installed with
+ * A real Prosody (Debian's package, 0.12) as a federation peer on loopback (docs/xmpp-engine-notes.md): installed with
  * apt-get when missing (the tests run as root; failing to install fails the test, it never skips), configured in a
  * temporary folder, users registered with prosodyctl, run in the foreground and stopped with SIGTERM.
  *

@@ -1,6 +1,6 @@
 /**
  * JIDs (RFC 7622): `local@domain/resource`. Parts are checked and canonicalised here because @xmpp/jid does
- * neither (xmpp-notes pitfall 10): localpart NFC lower case without `"&'/:<>@`, spaces or controls; domainpart a
+ * neither (docs/xmpp-engine-notes.md, pitfall 10): localpart NFC lower case without `"&'/:<>@`, spaces or controls; domainpart a
  * lower-case DNS name or IP literal; resourcepart the OpaqueString profile (below); each at most 1023 octets.
  */
 export interface Jid {

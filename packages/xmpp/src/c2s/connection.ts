@@ -2,7 +2,7 @@
  * One client connection (RFC 6120): stream header → STARTTLS (required over plain TCP) → SASL → stream restart →
  * resource binding → stanzas handed to the router. The same over TCP and over WebSocket (RFC 7395): the
  * transport only frames and carries. Every failure ends in the stream or stanza error the RFC prescribes, and
- * nothing a client sends can throw out of here (xmpp-notes pitfall 9).
+ * nothing a client sends can throw out of here (docs/xmpp-engine-notes.md, pitfall 9).
  *
  * With XEP-0198 stream management the connection is also the session the router knows: when its transport is
  * lost it waits (still bound) for the client to resume it on a new connection, which hands its transport over.

@@ -117,7 +117,7 @@ export class TcpTransport implements C2sTransport {
     while (raw.writableCorked > 0) raw.uncork();
     raw.removeListener('data', onData);
     raw.setTimeout(0);
-    // Wrapped in the same tick, before any more bytes are read from the raw socket (xmpp-notes pitfall 2).
+    // Wrapped in the same tick, before any more bytes are read from the raw socket (docs/xmpp-engine-notes.md, pitfall 2).
     const secure = new TLSSocket(raw, { isServer: true, secureContext: this.options.secureContext });
     this.socket = secure;
     this.attach(secure);

@@ -282,7 +282,7 @@ export class IncomingStream implements S2sIncomingStream {
     const raw = this.socket;
     raw.removeListener('data', this.onData);
     raw.setTimeout(0);
-    // Wrapped in the same tick, before any more bytes are read from the raw socket (xmpp-notes pitfall 2). The
+    // Wrapped in the same tick, before any more bytes are read from the raw socket (docs/xmpp-engine-notes.md, pitfall 2). The
     // peer's certificate is asked for but not required: without a valid one, dialback is the way in.
     const secure = new TLSSocket(raw, {
       isServer: true,
