@@ -180,10 +180,13 @@ export async function register(
   }
   if (status === 200) {
     // Confirmed only if the reconciler did not take the row meanwhile (a request that outlasted the settle delay):
-    // it may have removed the row here already, and then the account just made there is taken back below.
+    // it may have removed the row here already, and then the account just made there is taken back below. Nor if
+    // it tried and failed (settle_attempts): its Message 5 may still have removed the account there after this
+    // Message 1 made it, so only a request sent after that (a retry, which starts the row afresh) may confirm it.
     const confirmed = await ctx.db.query(
       `UPDATE accounts SET state = 'active', password_hash = $2, verify_code_hash = $3, device_type = $4, vendor = $5,
-          model = $6, extra = $7, updated_at = now() WHERE local_part = $1 AND state = 'pending' AND claim IS NULL`,
+          model = $6, extra = $7, updated_at = now()
+        WHERE local_part = $1 AND state = 'pending' AND claim IS NULL AND settle_attempts = 0`,
       [
         id.local,
         passwordHash,
@@ -231,7 +234,8 @@ async function takeUnclaimed(
   state?: AccountRow['state'],
 ): Promise<boolean> {
   const taken = await q.query(
-    `UPDATE accounts SET state = coalesce($3::text, state), updated_at = now(), claim = NULL, claimed_until = NULL
+    `UPDATE accounts SET state = coalesce($3::text, state), updated_at = now(), claim = NULL, claimed_until = NULL,
+            settle_attempts = 0
       WHERE local_part = $1 AND state = ANY($2::text[]) AND (claimed_until IS NULL OR claimed_until < now())`,
     [local, states, state ?? null],
   );

@@ -64,6 +64,11 @@ class FakeMessageServer {
     this.url = `https://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
   }
 
+  /** Removals fail from now on (answered 500, nothing removed), held requests still held. */
+  failRemovals(): void {
+    this.releaseWith = 500;
+  }
+
   /** Answers the held requests (and those to come); `500` makes removals fail from now on. */
   release(removals: 200 | 500 = 200): void {
     this.releaseWith = removals;
@@ -217,6 +222,25 @@ describe('reconciler', () => {
       there: false,
     });
     expect(ms.removals).toEqual(['gina', 'gina']);
+  });
+
+  it('a registration whose row the reconciler failed to remove meanwhile is not confirmed either', async () => {
+    const { ms, db, accountServer } = await setup();
+    const server = await accountServer();
+    ms.hold.add('/user/register.xml');
+    const registration = register(server, 'hana@as1.irsp.test', 'pw');
+    await ms.reached('/user/register.xml', 1);
+    // The reconciler's Message 5 fails (no answer it can trust): the row is released for a later round…
+    ms.failRemovals();
+    expect(await reconcileOnce(server.context, 0)).toBe(0);
+    expect(
+      (await db.query(`SELECT state, settle_attempts FROM accounts WHERE local_part = 'hana'`)).rows,
+    ).toEqual([{ state: 'pending', settle_attempts: 1 }]);
+    // …and Message 1, answered 200 after it, does not make the account active: that removal may have come last.
+    ms.release(500);
+    const answer = await registration;
+    expect({ status: answer.statusCode, body: answer.body }).toEqual({ status: 500, body: BODY_500 });
+    expect(await row(db, 'hana')).toEqual({ state: 'pending' });
   });
 
   it('two account-server instances sharing the database never both act on a row', async () => {
