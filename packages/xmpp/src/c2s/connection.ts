@@ -880,8 +880,19 @@ export class C2sConnection implements C2sSession {
     if (!this.bound || this.sm === undefined) return 'gone';
     // The old connection, if still open, is closed, and nothing more is read from it…
     if (!this.waiting) this.leaveTransport(true);
-    // …and what was read from it is handled (and counted in h) before h is reported.
-    await this.handling;
+    // …and the element being handled when it was lost settles (and is counted in h) before h is reported. Elements
+    // read but not yet started are dropped with the connection, uncounted: the client sends them again. A handler
+    // that hangs (a database that does not answer) is waited for half the time a login may take (the new stream's
+    // own timer ends it at the full time): the resumption then fails with <failed/>, and the client logs in afresh.
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      this.handling.then(() => true),
+      new Promise<false>(
+        (resolve) => (timer = setTimeout(() => resolve(false), this.options.limits.authTimeoutMs / 2)),
+      ),
+    ]);
+    clearTimeout(timer);
+    if (!settled) return 'gone';
     const sm = this.sm;
     if (!this.waiting || sm === undefined || next.closed) return 'gone';
     const acknowledged = sm.acknowledge(h);

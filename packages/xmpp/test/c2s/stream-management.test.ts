@@ -569,6 +569,21 @@ describe('resumption (XEP-0198 §5)', () => {
     expect(router.unacked).toEqual([{ jid: ALICE, stanzas: [] }]);
   });
 
+  it('a resumption does not wait longer than a login may take for a handler that hangs', async () => {
+    const { router, port } = await start({ resumptionTimeoutMs: 30_000, authTimeoutMs: 1_000 });
+    const alice = await login(port, 'alice');
+    const previd = await enableResumable(alice, "'30'");
+    // Its routing never settles (a database that does not answer).
+    alice.write(`<message to='slow@${DOMAIN}/x' id='s1'><body>s1</body></message>`);
+    await new Promise((r) => setTimeout(r, 100));
+    alice.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const back = await authenticated(port, 'alice');
+    back.write(`<resume xmlns='${SM}' previd='${previd}' h='0'/>`);
+    await back.take(exactly(failed('item-not-found')), 5_000);
+    router.release();
+  });
+
   it('a clean close ends the session at once: nothing to resume', async () => {
     const { router, port } = await start();
     const alice = await login(port, 'alice');
