@@ -10,6 +10,7 @@ import { buildAccountServer, type AccountServer } from '@irsp/account-server';
 import { messageServerFromTopology, type MessageServer } from '@irsp/message-server';
 import { serverTls, trustedCa, type Topology } from '@irsp/config';
 import { openTestDb, type Db } from '@irsp/store';
+import { hashPassword } from '@irsp/credentials';
 import {
   captureLogger,
   dropTopologySchemas,
@@ -21,6 +22,7 @@ import {
 
 const BODY_401 = '<error><code>401</code><detail>unauthorized</detail></error>';
 const BODY_429 = '<error><code>429</code><detail>too many requests</detail></error>';
+const BODY_421 = '<error><code>421</code><detail>id existed</detail></error>';
 
 let now = Date.UTC(2026, 11, 7, 3, 0, 0);
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -115,6 +117,39 @@ describe('password guessing over the client account API', () => {
     expect(await post(0, '127.0.0.3', '/user/modify', modify('alice right'))).toEqual(throttled(1));
     // The owner, at another address, is not held up.
     expect(await post(0, '127.0.0.4', '/user/modify', modify('alice right'))).toEqual(ok);
+  });
+
+  it('a registration retry is its own by the password only under the throttle: no oracle on a pending account', async () => {
+    // A registration still in flight (pending): a retry with its password is taken as its own.
+    await db.query(
+      `INSERT INTO accounts (local_part, kind, domain, state, password_hash)
+       VALUES ('ivy', 'user', 'as1.irsp.test', 'pending', $1)`,
+      [await hashPassword('ivy right')],
+    );
+    const taken = { status: 421, body: BODY_421, retryAfter: undefined };
+    const answers = [];
+    for (let i = 0; i < 8; i++)
+      answers.push(
+        await post(0, '127.0.0.7', '/user/register.xml', {
+          userid: 'ivy@as1.irsp.test',
+          password: `ivy ${i}`,
+        }),
+      );
+    expect(answers).toEqual(Array(8).fill(taken));
+    // The right password from that address is now refused unchecked: the same 421, nothing learnt.
+    expect(
+      await post(0, '127.0.0.7', '/user/register.xml', {
+        userid: 'ivy@as1.irsp.test',
+        password: 'ivy right',
+      }),
+    ).toEqual(taken);
+    // The client that registers it, from its own address, completes its registration.
+    expect(
+      await post(0, '127.0.0.8', '/user/register.xml', {
+        userid: 'ivy@as1.irsp.test',
+        password: 'ivy right',
+      }),
+    ).toEqual(ok);
   });
 
   it('a slow guesser across two instances: 10 × 401 per hour from one address, then 429 until the hour is over', async () => {

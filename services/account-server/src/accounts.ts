@@ -128,6 +128,7 @@ function definedInfo(info: DeviceInfo): DeviceInfo {
 /** Registers a user or device (client API → Message 1/2). */
 export async function register(
   ctx: AccountServerContext,
+  source: string,
   id: AccountId,
   password: string,
   info: DeviceInfo = {},
@@ -161,7 +162,7 @@ export async function register(
       existing?.state === 'pending' &&
       existing.domain === id.domain &&
       existing.kind === id.kind &&
-      (await verifyPassword(password, existing.password_hash));
+      (await retryPassword(ctx, id, password, existing.password_hash, source));
     if (!ownRetry) return 421;
     // The retry takes the row as in flight, unless the reconciler is removing it: both sending at once could
     // leave the account here and not at the message server (docs/consistency.md, "The reconciler").
@@ -220,6 +221,31 @@ export async function register(
     await ctx.db.query(`DELETE FROM accounts WHERE local_part = $1 AND state = 'pending'`, [id.local]);
   }
   return 500;
+}
+
+/**
+ * Whether a registration naming a pending row is its own retry, by the password, checked under the guessing
+ * throttle like every other password check: otherwise the difference between 421 and a retry would tell a guesser
+ * the password of an account being registered. A refused check counts as another's request (421).
+ */
+async function retryPassword(
+  ctx: AccountServerContext,
+  id: AccountId,
+  password: string,
+  hash: string,
+  source: string,
+): Promise<boolean> {
+  const verdict = await ctx.passwords.admit(id.local, source);
+  if (!verdict.allowed) {
+    ctx.logger.info(
+      { localPart: id.local, source, limit: verdict.limit, retryAfterMs: verdict.retryAfterMs },
+      'registration retry refused by the guessing throttle',
+    );
+    return false;
+  }
+  const right = await verifyPassword(password, hash);
+  await (right ? ctx.passwords.succeeded(verdict.ticket) : ctx.passwords.failed(verdict.ticket));
+  return right;
 }
 
 /**

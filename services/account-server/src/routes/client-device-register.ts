@@ -1,4 +1,5 @@
 // Client account API: clientDeviceRegister (docs/protocol.md), answered with the codes of its table plus 401.
+import { addressSource } from '@irsp/credentials';
 import { operationRoute, type ServedRoute } from '@irsp/http';
 import { clientDeviceRegister } from '@irsp/protocol';
 import { register } from '../accounts.js';
@@ -9,6 +10,7 @@ export function clientDeviceRegisterRoute(ctx: AccountServerContext): ServedRout
     path: clientDeviceRegister.path!,
     operations: [clientDeviceRegister],
     methods: ['POST'],
-    handle: ({ params, extra }) => register(ctx, params.deviceid, params.password, params, extra),
+    handle: ({ params, extra }, request) =>
+      register(ctx, addressSource(request.ip), params.deviceid, params.password, params, extra),
   });
 }

@@ -1,4 +1,5 @@
 // Client account API: clientUserRegister (docs/protocol.md), answered with the codes of its table plus 401.
+import { addressSource } from '@irsp/credentials';
 import { operationRoute, type ServedRoute } from '@irsp/http';
 import { clientUserRegister } from '@irsp/protocol';
 import { register } from '../accounts.js';
@@ -9,6 +10,6 @@ export function clientUserRegisterRoute(ctx: AccountServerContext): ServedRoute 
     path: clientUserRegister.path!,
     operations: [clientUserRegister],
     methods: ['POST'],
-    handle: ({ params }) => register(ctx, params.userid, params.password),
+    handle: ({ params }, request) => register(ctx, addressSource(request.ip), params.userid, params.password),
   });
 }
