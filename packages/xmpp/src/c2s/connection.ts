@@ -303,31 +303,34 @@ export class C2sConnection implements C2sSession {
 
   hold(durable: Promise<unknown>): void {
     if (this.closed) return;
-    // With XEP-0198, the refusal that may come is counted at its place on the wire, ahead of what is held.
+    // With XEP-0198, the element that may come (a refusal) is counted at its place on the wire, ahead of what is held.
     const place = this.sm?.reserve();
     this.barrier ??= new OutputBarrier(
-      (placed) => this.placeRefusal(placed as { place: Reserved | undefined; value: unknown }),
+      (placed) => this.placeAtBarrier(placed as { place: Reserved | undefined; value: unknown }),
       (error) => this.internalError(error),
     );
     const placed = (value: unknown) => ({ place, value });
     this.barrier.hold(durable.then(placed, () => placed(undefined)));
   }
 
-  /** A held promise has settled: its refusal, if any, is written at the barrier's place. */
-  private placeRefusal({ place, value }: { place: Reserved | undefined; value: unknown }): void {
-    const refusal = value instanceof Element ? value : undefined;
+  /**
+   * A held promise has settled: the element it gave, if any, is written at the barrier's place — the refusal of a held
+   * message, or the bind result ahead of what was routed to the resource while the router registered it.
+   */
+  private placeAtBarrier({ place, value }: { place: Reserved | undefined; value: unknown }): void {
+    const element = value instanceof Element ? value : undefined;
     if (place !== undefined && this.sm !== undefined) {
-      if (refusal === undefined) return this.sm.release(place);
-      if (this.sm.fill(place, { stanza: refusal })) {
-        this.emitElement(refusal);
+      if (element === undefined) return this.sm.release(place);
+      if (this.sm.fill(place, { stanza: element })) {
+        this.emitElement(element);
         return;
       }
     }
-    if (refusal === undefined) return;
+    if (element === undefined) return;
     // Without stream management it goes now; with it but no place kept (the stream moved, or stream management
     // came later) it is counted and written behind what is still held, where its count matches the wire.
-    if (this.sm === undefined) this.emitElement(refusal);
-    else this.sendCounted({ stanza: refusal });
+    if (this.sm === undefined) this.emitElement(element);
+    else this.sendCounted({ stanza: element });
   }
 
   /**
@@ -633,15 +636,28 @@ export class C2sConnection implements C2sSession {
     clearTimeout(this.authTimer);
     this.authTimer = undefined;
     this.phase = 'ready';
-    await this.options.router.bound(this);
-    if (this.closed) return;
-    this.writeElement(
-      xml(
-        'iq',
-        { type: 'result', id: element.attrs.id },
-        xml('bind', { xmlns: NS.bind }, xml('jid', {}, jidToString(this.jid))),
+    const result = xml(
+      'iq',
+      { type: 'result', id: element.attrs.id },
+      xml('bind', { xmlns: NS.bind }, xml('jid', {}, jidToString(this.jid))),
+    );
+    // The router may route stanzas to the resource while it registers it (a message arriving meanwhile): they
+    // wait behind the bind result, written at the barrier's place once the router is done (RFC 6120 §7.6.1: the
+    // resource is bound when the client has the result, not before).
+    let registered!: (ok: boolean) => void;
+    this.hold(
+      new Promise<boolean>((resolve) => (registered = resolve)).then((ok) =>
+        ok && !this.closed ? result : undefined,
       ),
     );
+    let ok = false;
+    try {
+      await this.options.router.bound(this);
+      ok = true;
+    } finally {
+      registered(ok);
+    }
+    if (this.closed) return;
     this.startKeepalive();
   }
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   C2sServer,
   jidToString,
+  parseElement,
   plainMechanism,
   type C2sRouter,
   type C2sSession,
@@ -30,6 +31,11 @@ const bound = new Map<string, C2sSession>();
 const router: C2sRouter = {
   bound: (session) => {
     const jid = jidToString(session.jid);
+    if (session.jid.resource === 'eager') {
+      // A message routed to the resource while the router registers it (its database write still under way).
+      session.send(parseElement(`<message to='${jid}' id='early'><body>early</body></message>`));
+      return new Promise<void>((resolve) => setTimeout(resolve, 50));
+    }
     // As the message server does: a second session of one full JID replaces the first (conflict).
     bound.get(jid)?.close('conflict');
     bound.set(jid, session);
@@ -152,5 +158,20 @@ describe('resources per account', () => {
     while (bound.has(`alice@${DOMAIN}/two`) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
     expect(await bind(third, 'three')).toBe(boundAs('three'));
     expect([...bound.keys()].sort()).toEqual([`alice@${DOMAIN}/one`, `alice@${DOMAIN}/three`]);
+  });
+});
+
+describe('what is routed to a resource while it is being bound', () => {
+  it('arrives after the bind result, not before it (RFC 6120 §7.6.1)', async () => {
+    // The account's resources of the tests before are let go (the cap).
+    for (const earlier of raws.splice(0)) earlier.destroy();
+    await expect.poll(() => bound.size).toBe(0);
+    const raw = await authenticated();
+    raw.write(`<iq type='set' id='b1'><bind xmlns='${BIND}'><resource>eager</resource></bind></iq>`);
+    await raw.waitFor(/<body>early<\/body><\/message>/);
+    expect(raw.text).toBe(
+      `<iq type='result' id='b1'><bind xmlns='${BIND}'><jid>alice@${DOMAIN}/eager</jid></bind></iq>` +
+        `<message to='alice@${DOMAIN}/eager' id='early'><body>early</body></message>`,
+    );
   });
 });
