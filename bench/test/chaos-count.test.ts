@@ -19,6 +19,7 @@ describe('chaos counting', () => {
       markedRetries: 0,
       outOfOrder: 0,
       unacknowledged: 0,
+      ids: { lost: [], duplicated: [], outOfOrder: [] },
     });
   });
 
@@ -31,6 +32,7 @@ describe('chaos counting', () => {
       markedRetries: 0,
       outOfOrder: 0,
       unacknowledged: 1,
+      ids: { lost: ['m-2', 'm-3'], duplicated: [], outOfOrder: [] },
     });
   });
 
@@ -41,6 +43,7 @@ describe('chaos counting', () => {
       delivered: 1,
       duplicated: 2,
       markedRetries: 0,
+      ids: { lost: [], duplicated: ['m-1', 'm-1'], outOfOrder: [] },
     });
   });
 
@@ -58,6 +61,7 @@ describe('chaos counting', () => {
       markedRetries: 1,
       outOfOrder: 0,
       unacknowledged: 0,
+      ids: { lost: [], duplicated: [], outOfOrder: [] },
     });
   });
 
@@ -73,7 +77,12 @@ describe('chaos counting', () => {
   it('counts an id that arrived after one acknowledged later for the same key as out of order; other keys apart', () => {
     const list = [...expected('a', 'a-1', 'a-2', 'a-3'), ...expected('b', 'b-1')];
     const arrivals = [plain('b', 'b-1'), plain('a', 'a-2'), plain('a', 'a-1'), plain('a', 'a-3')];
-    expect(tally(list, arrivals)).toMatchObject({ delivered: 4, lost: 0, outOfOrder: 1 });
+    expect(tally(list, arrivals)).toMatchObject({
+      delivered: 4,
+      lost: 0,
+      outOfOrder: 1,
+      ids: { lost: [], duplicated: [], outOfOrder: ['a-1'] },
+    });
   });
 
   it('drops only the marked retries', () => {

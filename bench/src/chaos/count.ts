@@ -35,6 +35,8 @@ export interface Tally {
   outOfOrder: number;
   /** Ids that arrived but were never acknowledged (a message whose ping was not answered before a kill). */
   unacknowledged: number;
+  /** The ids behind lost, duplicated and outOfOrder, for the report's notes. */
+  ids: { lost: string[]; duplicated: string[]; outOfOrder: string[] };
 }
 
 /** Drops the marked retries (a known mark id again, at a higher attempt); counts them. */
@@ -67,9 +69,11 @@ export function tally(expected: readonly Expected[], arrivals: readonly Arrival[
   let duplicated = 0;
   let outOfOrder = 0;
   let unacknowledged = 0;
+  const ids: Tally['ids'] = { lost: [], duplicated: [], outOfOrder: [] };
   for (const a of first) {
     if (seen.has(a.id)) {
       duplicated += 1;
+      ids.duplicated.push(a.id);
       continue;
     }
     seen.add(a.id);
@@ -80,9 +84,12 @@ export function tally(expected: readonly Expected[], arrivals: readonly Arrival[
     }
     delivered += 1;
     const last = latest.get(a.key);
-    if (last !== undefined && i < last) outOfOrder += 1;
-    else latest.set(a.key, i);
+    if (last !== undefined && i < last) {
+      outOfOrder += 1;
+      ids.outOfOrder.push(a.id);
+    } else latest.set(a.key, i);
   }
+  ids.lost = expected.filter((e) => !seen.has(e.id)).map((e) => e.id);
   return {
     expected: expected.length,
     delivered,
@@ -91,6 +98,7 @@ export function tally(expected: readonly Expected[], arrivals: readonly Arrival[
     markedRetries,
     outOfOrder,
     unacknowledged,
+    ids,
   };
 }
 

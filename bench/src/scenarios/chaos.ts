@@ -1,7 +1,7 @@
 /**
  * 8. Chaos (ours only; issue 12): for `duration` a user sends message + ping pairs (m-N, p-N) to a related user
  * who is mostly offline and logs in now and then to collect them; a device logs in and out (Messages 10/11) and
- * uploads numbered data (d-N + a ping: Message 9). Meanwhile, in turns every ~17 s, the IRSP's process (account
+ * uploads numbered data (d-N + a ping: Message 9). Meanwhile, in turns every ~17 s (10 s with `--quick`), the IRSP's process (account
  * server and message server together, as the bench runs them) is killed with SIGKILL and started again on the same
  * databases, and the application server (the load generator's stub) is taken down — every connection cut, its port
  * closed — and brought back 3 s later. Clients reconnect and go on. At the end, with everything up and drained,
@@ -24,7 +24,8 @@ import {
   type ScenarioContext,
 } from './context.js';
 
-const KILL_EVERY_MS = 17_000;
+/** Between two kills: ~6 in a full run (120 s), one of each kind in `--quick` (30 s). */
+const killEveryMs = (quick: boolean) => (quick ? 10_000 : 17_000);
 const APP_DOWN_MS = 3_000;
 /** How long an answer may take before the stream is taken for dead (a kill) and dropped. */
 const ANSWER_MS = 15_000;
@@ -171,8 +172,9 @@ export const chaosScenario: Scenario = {
     })();
 
     // The chaos: kills in turns.
-    for (let turn = 0; performance.now() + KILL_EVERY_MS < end; turn++) {
-      await sleep(KILL_EVERY_MS);
+    const every = killEveryMs(ctx.quick);
+    for (let turn = 0; performance.now() + every < end; turn++) {
+      await sleep(every);
       if (turn % 2 === 0) {
         await irsp.killAndRestart();
         kills.messageServer += 1;
@@ -211,6 +213,11 @@ export const chaosScenario: Scenario = {
     const numbered = numberStatuses(statusArrivals(all));
     const statusTally = tally(statuses, numbered.numbered);
     ctx.notes.push(
+      ...idNotes('messages', messages),
+      ...idNotes('uploads', uploadTally),
+      ...idNotes('statuses', statusTally),
+    );
+    ctx.notes.push(
       'chaos: the application server is the load generator\'s stub, "killed" by cutting its connections and closing its port',
     );
     return {
@@ -247,6 +254,17 @@ function statusArrivals(all: readonly Arrival[]) {
 
 function prefixed(prefix: string, t: Tally): Metrics {
   const out: Metrics = {};
-  for (const [k, v] of Object.entries(t)) out[`${prefix}${k[0]!.toUpperCase()}${k.slice(1)}`] = v;
+  for (const [k, v] of Object.entries(t))
+    if (typeof v === 'number') out[`${prefix}${k[0]!.toUpperCase()}${k.slice(1)}`] = v;
   return out;
+}
+
+/** The ids behind what went wrong, in the notes (the first 20 of each). */
+function idNotes(prefix: string, t: Tally): string[] {
+  return (['lost', 'duplicated', 'outOfOrder'] as const)
+    .filter((what) => t.ids[what].length > 0)
+    .map((what) => {
+      const ids = t.ids[what];
+      return `chaos ${prefix} ${what}: ${ids.slice(0, 20).join(', ')}${ids.length > 20 ? ` and ${ids.length - 20} more` : ''}`;
+    });
 }
