@@ -119,7 +119,32 @@ describe('targets', () => {
       measured: '20 KB at 50 000 vs Prosody 25 KB at 50 000',
       met: true,
     });
-    expect(checks.map((c) => c.met).slice(4)).toEqual([null, null, null, null, null]);
+    expect(checks.map((c) => c.met).slice(4)).toEqual([null, null, null, null, null, null]);
+  });
+
+  it('meets the chaos target only with zero lost and zero unmarked duplicates', () => {
+    const chaos = (lostTotal: number, unmarkedDuplicatesTotal: number) => {
+      const r = structuredClone(run);
+      r.results.push({
+        scenario: 'chaos',
+        server: 'irsp',
+        variant: 'starttls',
+        metrics: { lostTotal, unmarkedDuplicatesTotal },
+        notes: [],
+      });
+      return checkTargets(r).at(-1);
+    };
+    expect(chaos(0, 0)).toEqual({
+      target: 'chaos: zero lost, zero unmarked duplicates',
+      measured: '0 lost, 0 unmarked duplicates',
+      met: true,
+    });
+    expect(chaos(1, 0)?.met).toBe(false);
+    expect(chaos(0, 2)).toEqual({
+      target: 'chaos: zero lost, zero unmarked duplicates',
+      measured: '0 lost, 2 unmarked duplicates',
+      met: false,
+    });
   });
 });
 

@@ -93,5 +93,12 @@ function checkTargetsOf(run: RunResult, variant: string, suffix: string): Target
   add('registrations ≥ 1 000/s', fmt(registrations, '/s'), atLeast(registrations, 1000));
   const backlog = ours('notify', 'backlogDrainPerSecond');
   add('notification backlog drains ≥ 5 000/s', fmt(backlog, '/s'), atLeast(backlog, 5000));
+  const lost = ours('chaos', 'lostTotal');
+  const unmarked = ours('chaos', 'unmarkedDuplicatesTotal');
+  add(
+    'chaos: zero lost, zero unmarked duplicates',
+    `${fmt(lost)} lost, ${fmt(unmarked)} unmarked duplicates`,
+    lost === null || unmarked === null ? null : lost === 0 && unmarked === 0,
+  );
   return checks;
 }

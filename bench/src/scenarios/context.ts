@@ -7,7 +7,8 @@ import { fetchRoster } from '../load/session.js';
 import type { IrspUnderTest } from '../servers/irsp.js';
 import { DOMAIN, PASSWORD, type ServerName, type ServerUnderTest } from '../servers/types.js';
 
-export type ScenarioName = 'login' | 'idle' | 'throughput' | 'offline' | 'push' | 'register' | 'notify';
+export type ScenarioName =
+  'login' | 'idle' | 'throughput' | 'offline' | 'push' | 'register' | 'notify' | 'chaos';
 export const SCENARIO_NAMES: readonly ScenarioName[] = [
   'login',
   'idle',
@@ -16,6 +17,7 @@ export const SCENARIO_NAMES: readonly ScenarioName[] = [
   'push',
   'register',
   'notify',
+  'chaos',
 ];
 
 export type Metrics = Record<string, number | null>;

@@ -1,5 +1,6 @@
 /** The scenarios in the order a run goes through them (issue 5). */
 import type { Scenario } from './context.js';
+import { chaosScenario } from './chaos.js';
 import { idleScenario } from './idle.js';
 import { loginScenario } from './login.js';
 import { notifyScenario } from './notify.js';
@@ -16,4 +17,5 @@ export const SCENARIOS: readonly Scenario[] = [
   pushScenario,
   registerScenario,
   notifyScenario,
+  chaosScenario,
 ];

@@ -8,6 +8,8 @@ export interface Received {
   at: number;
   path: string;
   body: string;
+  /** The outbox's delivery mark (IRSP-Delivery-Id and -Attempt), null without one. */
+  mark: { id: string; attempt: number } | null;
 }
 
 export class AppStub {
@@ -29,7 +31,10 @@ export class AppStub {
       request.on('data', (chunk: string) => (body += chunk));
       request.on('end', () => {
         const answer = () => {
-          this.received.push({ at: performance.now(), path: request.url ?? '', body });
+          const id = request.headers['irsp-delivery-id'];
+          const attempt = Number(request.headers['irsp-delivery-attempt']);
+          const mark = typeof id === 'string' && Number.isInteger(attempt) ? { id, attempt } : null;
+          this.received.push({ at: performance.now(), path: request.url ?? '', body, mark });
           response.writeHead(200).end();
           this.onReceive();
         };

@@ -20,6 +20,11 @@ export interface IrspUnderTest extends ServerUnderTest {
   /** The application server the message server notifies (Messages 8–11). */
   readonly stub: AppStub;
   readonly appJid: string;
+  /**
+   * SIGKILL of the IRSP's process (its account server and message server together), then a start of a new one
+   * on the same topology, ports and databases, ready once its c2s port listens (the chaos scenario).
+   */
+  killAndRestart(): Promise<void>;
 }
 
 /**
@@ -128,14 +133,16 @@ export async function launchIrsp(
   const node = [process.execPath, '--expose-gc'];
   if (o.cpuProfileDir) node.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`);
   const pg = o.database ? await PostgresUnderTest.open(o.database) : undefined;
-  const child = ServerProcess.start(
-    [...o.prefix, ...node, new URL('./irsp-child.js', import.meta.url).pathname, topologyFile],
-    {
-      logFile: join(o.dir, 'irsp.log'),
-      ipc: true,
-      env: pg ? { IRSP_BENCH_DATABASE_URL: o.database, IRSP_BENCH_SCHEMA_PREFIX: pg.prefix } : {},
-    },
-  );
+  const start = () =>
+    ServerProcess.start(
+      [...o.prefix, ...node, new URL('./irsp-child.js', import.meta.url).pathname, topologyFile],
+      {
+        logFile: join(o.dir, 'irsp.log'),
+        ipc: true,
+        env: pg ? { IRSP_BENCH_DATABASE_URL: o.database, IRSP_BENCH_SCHEMA_PREFIX: pg.prefix } : {},
+      },
+    );
+  let child = start();
   try {
     await child.ready(120_000);
     await waitForPort(c2sPort);
@@ -183,6 +190,12 @@ export async function launchIrsp(
       if (failed > 0) throw new Error(`${failed} of ${names.length} registrations failed`);
     },
     register: (name) => register(name, 'user'),
+    async killAndRestart() {
+      await child.kill();
+      child = start();
+      await child.ready(120_000);
+      await waitForPort(c2sPort);
+    },
     async collectGarbage() {
       await child.ask('gc');
     },

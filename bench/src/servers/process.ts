@@ -65,6 +65,14 @@ export class ServerProcess {
     });
   }
 
+  /** SIGKILL: no shutdown path runs (the chaos scenario). Resolves once it has exited. */
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
   async stop(graceMs = 15_000): Promise<void> {
     if (this.exited) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
