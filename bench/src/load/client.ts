@@ -196,8 +196,13 @@ export class XmppClient {
     const jid = /<jid>([^<]+)<\/jid>/.exec(bound.xml)?.[1];
     if (attribute(bound.xml, 'type') !== 'result' || !jid) throw new Error(`bind failed: ${bound.xml}`);
     this.jid = jid;
-    this.online = true;
-    for (const event of this.queue.splice(0)) this.dispatch(event);
+    // Stanzas that came with the bind result, or after it, are for `onStanza`, which the caller sets once login has
+    // resolved: they are handed over on the next turn of the event loop, in order, with anything arriving meanwhile
+    // queued behind them (handed over at once, they went to the default handler and were lost to the count).
+    setImmediate(() => {
+      this.online = true;
+      for (const event of this.queue.splice(0)) this.dispatch(event);
+    });
   }
 
   private async upgrade(o: LoginOptions): Promise<void> {
