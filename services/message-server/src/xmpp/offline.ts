@@ -75,11 +75,6 @@ export class OfflineStore {
     });
   }
 
-  /** Whether a message handed over is still on its way to the database. */
-  get busy(): boolean {
-    return this.waiting.length > 0 || this.writing !== undefined;
-  }
-
   /** Resolves once every message handed over so far is written (or refused). */
   async settled(): Promise<void> {
     while (this.writing) await this.writing;

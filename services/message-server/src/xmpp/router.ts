@@ -395,22 +395,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         return this.storeOffline(from, stanza, local);
       return this.delivery.refuse(from, stanza, 'service-unavailable');
     }
-    this.deliverLive(from, targets, stanza, local);
-  }
-
-  /**
-   * A message to online resources of `owner`; one still receiving its stored messages gets a message that storage
-   * keeps after them instead (XEP-0160 order: what was stored first arrives first): it joins the stored ones, once
-   * for the account, and that resource's backlog run sends it.
-   */
-  private deliverLive(from: Origin, targets: C2sSession[], stanza: Element, owner: string): void {
-    const catchingUp =
-      stanza.name === 'message' && isStorable(stanza)
-        ? targets.filter((t) => this.deliveringOffline.has(t))
-        : [];
-    for (const target of targets)
-      if (!catchingUp.includes(target)) this.delivery.deliver(from, target, stanza);
-    if (catchingUp.length > 0) this.storeOffline(from, stanza, owner);
+    for (const target of targets) this.delivery.deliver(from, target, stanza);
   }
 
   /**
@@ -433,7 +418,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       }
       const targets = this.sessions.resources(local);
       if (targets.length === 0) this.storeOffline(from, copy, local);
-      else this.deliverLive(from, targets, copy, local);
+      for (const target of targets) this.delivery.deliver(from, target, copy);
     }
   }
 
@@ -466,7 +451,8 @@ export class MessageRouter implements C2sRouter, SessionHooks {
    * the message is stored. A refusal — storage full, or the database failing — takes the message's place there.
    */
   private storeOffline(from: Origin | undefined, stanza: Element, owner: string): void {
-    if (!isStorable(stanza)) return;
+    const type = stanza.attrs.type ?? 'normal';
+    if (type !== 'normal' && type !== 'chat') return;
     const outcome = this.offline.store(owner, stanza.toString()).then(
       (stored) =>
         stored
@@ -500,10 +486,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     let after: string | undefined;
     for (;;) {
       const rows = await this.offline.pending(owner, { after, limit: OFFLINE_QUERY_ROWS });
-      // Done only when nothing is on its way to storage either: a message stored for this account while the last
-      // read ran (deliverLive) would otherwise wait for the next login.
-      if (rows.length === 0 && !this.offline.busy) return;
-      if (rows.length === 0) continue;
+      if (rows.length === 0) return;
       after = rows.at(-1)!.id;
       for (let next = 0; next < rows.length;) {
         const sent: Promise<string | undefined>[] = [];
@@ -525,9 +508,6 @@ export class MessageRouter implements C2sRouter, SessionHooks {
 const sameJid = (a: Jid, b: Jid): boolean => jidToString(a) === jidToString(b);
 
 /** Messages a resource gets when sent to its account's bare JID (not errors or groupchat). */
-/** XEP-0160 §3: what offline storage keeps (normal and chat messages). */
-const isStorable = (stanza: Element): boolean => ['normal', 'chat'].includes(stanza.attrs.type ?? 'normal');
-
 const isLive = (stanza: Element): boolean => !['error', 'groupchat'].includes(stanza.attrs.type ?? 'normal');
 
 /** Rows read per query when a backlog is delivered. */
