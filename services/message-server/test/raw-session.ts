@@ -48,7 +48,9 @@ export class RawSession {
     session.write(
       `<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`,
     );
-    await session.take(/<iq [^>]*id='bind'[^>]*>.*<\/iq>/s);
+    // What was routed to the resource may follow the bind result in the same read: it stays in `text`.
+    const bound = await session.waitFor(/^<iq [^>]*id='bind'[^>]*>.*?<\/iq>/s);
+    session.text = session.text.slice(bound[0].length);
     return session;
   }
 

@@ -57,6 +57,8 @@ export class OfflineStore {
   /** Messages waiting for the next group commit, in the order they were handed over. */
   private waiting: Waiting[] = [];
   private writing: Promise<void> | undefined;
+  /** Each recipient's last message not yet written or refused: group commits keep order, so it settles last. */
+  private readonly lastOf = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly db: Db,
@@ -69,15 +71,43 @@ export class OfflineStore {
    * for each commit is not bound by the database's commit latency.
    */
   store(owner: string, stanza: string): Promise<boolean> {
-    return new Promise((resolve, reject) => {
+    const outcome = new Promise<boolean>((resolve, reject) => {
       this.waiting.push({ owner, stanza, resolve, reject });
       this.writing ??= this.writeAll();
     });
+    this.lastOf.set(owner, outcome);
+    const forget = () => {
+      if (this.lastOf.get(owner) === outcome) this.lastOf.delete(owner);
+    };
+    outcome.then(forget, forget);
+    return outcome;
   }
 
   /** Resolves once every message handed over so far is written (or refused). */
   async settled(): Promise<void> {
     while (this.writing) await this.writing;
+  }
+
+  /**
+   * Resolves once every message handed over so far for `owner` is written (or refused) — not waiting for other
+   * recipients' messages, which may keep coming.
+   */
+  async settledFor(owner: string): Promise<void> {
+    for (let last = this.lastOf.get(owner); last; last = this.lastOf.get(owner))
+      await last.then(
+        () => undefined,
+        () => undefined,
+      );
+  }
+
+  /** Whether messages are stored for `owner` (after those handed over so far are written). */
+  async holds(owner: string): Promise<boolean> {
+    await this.settledFor(owner);
+    const r = await this.db.query<{ held: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM offline_messages WHERE owner = $1 AND expires_at > now()) AS held',
+      [owner],
+    );
+    return r.rows[0]!.held;
   }
 
   private async writeAll(): Promise<void> {
@@ -133,8 +163,8 @@ export class OfflineStore {
    * given (a backlog is read a window at a time). Expired ones are deleted on the way.
    */
   async pending(owner: string, window: { after?: string; limit?: number } = {}): Promise<StoredMessage[]> {
-    // Messages still on their way to the database come first.
-    await this.settled();
+    // The recipient's messages still on their way to the database come first.
+    await this.settledFor(owner);
     // One statement, one snapshot and one now(): the rows it deletes are exactly those it does not answer.
     const r = await this.db.query<{ id: string; stanza: string; stored_at: Date }>(
       `WITH expired AS (DELETE FROM offline_messages WHERE owner = $1 AND expires_at <= now())

@@ -60,6 +60,11 @@ export class Presence {
     return initial;
   }
 
+  /** Whether a session has sent initial presence and not gone unavailable since (RFC 6121 §4.1: available). */
+  available(session: C2sSession): boolean {
+    return this.current.has(session);
+  }
+
   /** The session has gone: unavailable to whoever saw it online. */
   async gone(session: C2sSession): Promise<void> {
     if (!this.current.has(session)) return;

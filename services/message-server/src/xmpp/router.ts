@@ -19,7 +19,6 @@ import type { Db } from '@irsp/store';
 import {
   bareString,
   jidToString,
-  parseElement,
   parseJid,
   xml,
   type C2sRouter,
@@ -32,6 +31,7 @@ import type { Notifications } from '../notifications.js';
 import type { OnlineSessions, SessionHooks, SessionKey } from '../online-sessions.js';
 import { AccessRights } from './access.js';
 import { Delivery, isCommand, type Origin, type OtherAses } from './delivery.js';
+import { Inbox } from './inbox.js';
 import type { OfflineStore } from './offline.js';
 import { Presence } from './presence.js';
 import { RosterStore } from './roster.js';
@@ -41,8 +41,6 @@ import { VerifyCodeCheck } from './verify-code-check.js';
 
 export { VERIFY_CODE_NS } from './presence.js';
 
-/** XEP-0203 delayed delivery. */
-const DELAY_NS = 'urn:xmpp:delay';
 export { ACCESS_NS } from './server-iqs.js';
 
 export class MessageRouter implements C2sRouter, SessionHooks {
@@ -52,14 +50,13 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   private readonly delivery: Delivery;
   private readonly presence: Presence;
   private readonly serverIqs: ServerIqs;
-  /** Sessions whose stored messages are being delivered (a second initial presence does not start another run). */
-  private readonly deliveringOffline = new WeakSet<C2sSession>();
+  private readonly inbox: Inbox;
   private online: OnlineSessions | undefined;
 
   constructor(
     private readonly domain: string,
     db: Db,
-    private readonly offline: OfflineStore,
+    offline: OfflineStore,
     private readonly notifications: Notifications,
     /** Stores a device's new verification code and sends Message 7 (verify-code.ts). */
     resetVerifyCode: (device: string, code: string) => Promise<200 | 422>,
@@ -70,6 +67,13 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     this.roster = new RosterStore(db, domain);
     this.access = new AccessRights(db);
     this.delivery = new Delivery(domain, this.sessions, this.roster, logger);
+    this.inbox = new Inbox(
+      domain,
+      offline,
+      this.delivery,
+      (session) => this.presence.available(session),
+      logger,
+    );
     this.presence = new Presence(
       this.delivery,
       new VerifyCodeCheck(
@@ -77,7 +81,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         verifyCodes.limits,
         this.delivery,
         this.access,
-        offline,
+        this.inbox,
         logger,
       ),
       logger,
@@ -110,8 +114,9 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     const previous = this.sessions.add(session);
     if (previous) previous.close('conflict', 'replaced by a new connection with the same resource');
     this.logger.info({ jid: jidToString(session.jid) }, 'online');
-    // The session's row and a device's Message 10, written before it learns it is bound.
-    await this.online?.bound(local, resource);
+    // The session's row and a device's Message 10 written, and whether stored messages wait for the account known,
+    // before it learns it is bound.
+    await Promise.all([this.online?.bound(local, resource), this.inbox.opened(local)]);
   }
 
   /**
@@ -127,16 +132,16 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     const owner = session.jid.local!;
     for (const [i, stanza] of stanzas.entries()) {
       if (stanza.name === 'message') {
-        const delayed = this.stamped(stanza, sentAt[i] ?? new Date());
+        const delayed = this.inbox.stamped(stanza, sentAt[i] ?? new Date());
         const others = this.sessions
           .resources(owner)
           // Not one replacing it (same resource, its bind not yet answered): that one gets them from storage.
           .filter(
             (other) => !sameJid(other.jid, session.jid) && jidToString(other.jid) !== stanza.attrs.from,
           );
-        if (others.length === 0) this.storeOffline(this.originOf(stanza), delayed, owner);
+        if (others.length === 0) void this.inbox.store(this.originOf(stanza), delayed, owner);
         else if (parseJid(stanza.attrs.to ?? '')?.resource !== undefined && isLive(stanza))
-          for (const other of others) other.send(delayed);
+          void this.inbox.toResources(this.originOf(stanza), owner, others, delayed);
       } else if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set')) {
         const sender = this.originOf(stanza);
         if (sender !== undefined) this.delivery.refuse(sender, stanza, 'service-unavailable');
@@ -147,17 +152,6 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         { jid: jidToString(session.jid), stanzas: stanzas.length },
         'unacknowledged stanzas of an ended session handled',
       );
-  }
-
-  /** The stanza with our XEP-0203 delay stamp of `at`, unless it has one of ours already (then unchanged). */
-  private stamped(stanza: Element, at: Date): Element {
-    if (stanza.getChildren('delay', DELAY_NS).some((delay) => delay.attrs.from === this.domain))
-      return stanza;
-    const copy = stanza.clone();
-    copy.append(
-      xml('delay', { xmlns: DELAY_NS, from: this.domain, stamp: at.toISOString() }, 'Offline Storage'),
-    );
-    return copy;
   }
 
   /**
@@ -192,6 +186,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     this.sessions.remove(session);
     const local = session.jid.local!;
     const resource = session.jid.resource!;
+    if (this.sessions.resources(local).length === 0) this.inbox.closed(local);
     // A newer session of the same full JID keeps the row; otherwise it goes, with a device's Message 11 when it was
     // the device's last session in the AS.
     if (!this.sessions.resource(local, resource)) {
@@ -254,9 +249,9 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       xml('body', {}, data),
     );
     const targets = this.sessions.resources(local);
-    if (targets.length === 0) return (await this.offline.store(local, stanza.toString())) ? 'stored' : 'full';
-    for (const target of targets) target.send(stanza);
-    return 'delivered';
+    if (targets.length === 0) return (await this.inbox.store(undefined, stanza, local)) ? 'full' : 'stored';
+    // Live, or stored behind messages that wait for the account.
+    return (await this.inbox.toResources(undefined, local, targets, stanza)) ? 'full' : 'delivered';
   }
 
   // --- from local sessions (c2s) -----------------------------------------------------------------------------------
@@ -270,14 +265,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         if (type !== undefined && type !== 'unavailable') return; // RFC 6121 §4.7.1: ignored without a `to`
         // What was stored while the account was offline follows its initial presence (XEP-0160 §4), alongside the
         // stream: its answers (XEP-0198 acks among them) are read while the backlog is sent.
-        if ((await this.presence.own(from, stanza)) && !this.deliveringOffline.has(from)) {
-          this.deliveringOffline.add(from);
-          this.deliverOffline(from)
-            .catch((error: unknown) =>
-              this.logger.error({ err: error, id: from.id }, 'offline messages not delivered'),
-            )
-            .finally(() => this.deliveringOffline.delete(from));
-        }
+        if (await this.presence.own(from, stanza)) this.inbox.initialPresence(from);
         return;
       }
       return this.presence.directed(from, stanza, to);
@@ -392,9 +380,10 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     targets = targets.filter((s) => s !== from);
     if (targets.length === 0) {
       if (stanza.name === 'message' && this.sessions.resources(local).length === 0)
-        return this.storeOffline(from, stanza, local);
+        return void this.inbox.store(from, stanza, local);
       return this.delivery.refuse(from, stanza, 'service-unavailable');
     }
+    if (stanza.name === 'message') return void this.inbox.toResources(from, local, targets, stanza);
     for (const target of targets) this.delivery.deliver(from, target, stanza);
   }
 
@@ -406,8 +395,8 @@ export class MessageRouter implements C2sRouter, SessionHooks {
    */
   private async toAllRelated(from: C2sSession, stanza: Element): Promise<void> {
     const own = from.jid.local!;
-    for (const other of this.sessions.resources(own))
-      if (other !== from) this.delivery.deliver(from, other, stanza);
+    const others = this.sessions.resources(own).filter((other) => other !== from);
+    if (others.length > 0) void this.inbox.toResources(from, own, others, stanza);
     for (const contact of await this.roster.relatedContacts(own)) {
       const copy = stanza.clone();
       copy.attrs.to = contact;
@@ -417,8 +406,8 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         continue;
       }
       const targets = this.sessions.resources(local);
-      if (targets.length === 0) this.storeOffline(from, copy, local);
-      for (const target of targets) this.delivery.deliver(from, target, copy);
+      if (targets.length === 0) void this.inbox.store(from, copy, local);
+      else void this.inbox.toResources(from, local, targets, copy);
     }
   }
 
@@ -443,77 +432,9 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     }
     await this.notifications.upload(jid, from.jid.local!, data);
   }
-
-  /**
-   * XEP-0160 §3: normal and chat messages are kept; groupchat, headline and error messages are not. The sender's
-   * next stanza is handled at once (group commit in offline.ts, in order), but everything answered to the sender from
-   * now on waits until the message is committed (the output barrier): an answer to a later stanza, a ping say, means
-   * the message is stored. A refusal — storage full, or the database failing — takes the message's place there.
-   */
-  private storeOffline(from: Origin | undefined, stanza: Element, owner: string): void {
-    const type = stanza.attrs.type ?? 'normal';
-    if (type !== 'normal' && type !== 'chat') return;
-    const outcome = this.offline.store(owner, stanza.toString()).then(
-      (stored) =>
-        stored
-          ? undefined
-          : this.delivery.errorReply(
-              stanza,
-              'wait',
-              'resource-constraint',
-              'offline storage of the recipient is full',
-            ),
-      (error: unknown) => {
-        this.logger.error({ err: error, owner }, 'offline message not stored');
-        return this.delivery.errorReply(stanza, 'wait', 'internal-server-error', 'not stored; try again');
-      },
-    );
-    // No sender to hold (a message of an ended session handed back by XEP-0198): a failure is only logged.
-    from?.hold(outcome);
-  }
-
-  /**
-   * Stored messages, oldest first, each with its XEP-0203 delay stamp — the first one: a message stored from an
-   * ended session carries the time the server had it, and one stored again keeps the stamp of when it was first
-   * stored. A row is deleted only once its stanza is confirmed (sendConfirmed: acknowledged with XEP-0198, else
-   * handed to the operating system); the backlog goes out
-   * in windows of OFFLINE_WINDOW_BYTES (rows read OFFLINE_QUERY_ROWS at a time), each confirmed and the output
-   * drained before the next, so a backlog alone never makes the reader look slow. It stops when the session ends:
-   * what was not confirmed stays for the next login.
-   */
-  private async deliverOffline(session: C2sSession): Promise<void> {
-    const owner = session.jid.local!;
-    let after: string | undefined;
-    for (;;) {
-      const rows = await this.offline.pending(owner, { after, limit: OFFLINE_QUERY_ROWS });
-      if (rows.length === 0) return;
-      after = rows.at(-1)!.id;
-      for (let next = 0; next < rows.length;) {
-        const sent: Promise<string | undefined>[] = [];
-        for (let bytes = 0; next < rows.length && bytes < OFFLINE_WINDOW_BYTES; next++) {
-          const message = rows[next]!;
-          bytes += Buffer.byteLength(message.stanza);
-          const stanza = this.stamped(parseElement(message.stanza), message.storedAt);
-          sent.push(session.sendConfirmed(stanza).then((ok) => (ok ? message.id : undefined)));
-        }
-        const confirmed = await Promise.all(sent);
-        await this.offline.delivered(confirmed.filter((id) => id !== undefined));
-        if (confirmed.includes(undefined)) return;
-        await session.writable();
-      }
-    }
-  }
 }
 
 const sameJid = (a: Jid, b: Jid): boolean => jidToString(a) === jidToString(b);
 
 /** Messages a resource gets when sent to its account's bare JID (not errors or groupchat). */
 const isLive = (stanza: Element): boolean => !['error', 'groupchat'].includes(stanza.attrs.type ?? 'normal');
-
-/** Rows read per query when a backlog is delivered. */
-const OFFLINE_QUERY_ROWS = 50;
-/**
- * Bytes of stanzas written before their confirmation is awaited: well under the slow-reader limits
- * (C2sLimits.maxBufferedBytes), so a backlog never gets its reader cut off on its own.
- */
-const OFFLINE_WINDOW_BYTES = 256 * 1024;

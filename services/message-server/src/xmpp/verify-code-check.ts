@@ -10,7 +10,7 @@ import type { Logger } from '@irsp/http';
 import { xml, type Element } from '@irsp/xmpp';
 import type { AccessRights } from './access.js';
 import type { Delivery } from './delivery.js';
-import type { OfflineStore } from './offline.js';
+import type { Inbox } from './inbox.js';
 
 /** Our extension's namespace (docs/client-protocol.md): the code in a request, and our notices and errors. */
 export const VERIFY_CODE_NS = 'urn:irsp:verifycode:0';
@@ -23,7 +23,7 @@ export class VerifyCodeCheck {
     private readonly limits: GuessLimits,
     private readonly delivery: Delivery,
     private readonly access: AccessRights,
-    private readonly offline: OfflineStore,
+    private readonly inbox: Inbox,
     private readonly logger: Logger,
   ) {}
 
@@ -87,11 +87,10 @@ export class VerifyCodeCheck {
       return;
     }
     const sessions = this.delivery.sessions.resources(local);
-    if (sessions.length === 0) {
-      if (!(await this.offline.store(local, notice.toString())))
-        this.logger.warn({ to }, 'wrong verification code notice not stored: offline storage full');
-      return;
-    }
-    for (const session of sessions) session.send(notice);
+    const refusal =
+      sessions.length === 0
+        ? await this.inbox.store(undefined, notice, local)
+        : await this.inbox.toResources(undefined, local, sessions, notice);
+    if (refusal) this.logger.warn({ to }, 'wrong verification code notice not stored');
   }
 }
