@@ -121,6 +121,11 @@ export const messageServerSchema = z.object({
 });
 
 const applicationServerName = z.string().regex(/^[a-z0-9-]{1,32}$/);
+/**
+ * An application's name (services/application-server/src/applications says which exist; the server refuses to
+ * start with one it does not have). It names the application's migration ledger too, so it is an identifier.
+ */
+const applicationName = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/);
 const appid = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/);
 /** A key shared with one peer or third party for HMAC-SHA256 signatures; write it as `${ENV}`, not in the file. */
 const signingKey = z.string().min(32, 'key must be at least 32 characters').max(512);
@@ -201,6 +206,11 @@ export const applicationServerSchema = z.object({
     .prefault({}),
   /** Application servers of other ASs it exchanges Messages 14–15 with (clause 8.6). */
   peers: z.array(peerSchema).optional(),
+  /**
+   * The applications it runs, in order (services/application-server/src/applications): by default the recorder,
+   * and the gateway when `gateway` is configured.
+   */
+  applications: z.array(applicationName).min(1).optional(),
   /** The third-party gateway application (clause 8.8). */
   gateway: z.object({ thirdParties: z.array(thirdPartySchema).min(1) }).optional(),
 });
@@ -355,6 +365,12 @@ function checkApplicationServer(
   });
   if (duplicates(peers.map((p) => `${p.name}@${p.as}`))) issue(['peers'], 'duplicate peer name in one AS');
   if (duplicates(peers.map((p) => p.appid))) issue(['peers'], 'duplicate peer appid');
+  const applications = server.applications ?? [];
+  if (duplicates(applications)) issue(['applications'], 'an application is named twice');
+  if (server.applications !== undefined && server.gateway !== undefined && !applications.includes('gateway'))
+    issue(['applications'], 'the gateway is configured but not among the applications');
+  if (applications.includes('gateway') && server.gateway === undefined)
+    issue(['gateway'], 'the gateway application needs a gateway section (its third parties)');
   const thirdParties = server.gateway?.thirdParties ?? [];
   if (duplicates(thirdParties.map((t) => t.name)))
     issue(['gateway', 'thirdParties'], 'duplicate third party name');
@@ -376,3 +392,8 @@ export type AccountServerConfig = Topology['accountServer'];
 export type AutonomousSystemConfig = Topology['autonomousSystems'][number];
 export type MessageServerConfig = AutonomousSystemConfig['messageServers'][number];
 export type ApplicationServerConfig = AutonomousSystemConfig['applicationServers'][number];
+
+/** The applications a server runs: as configured, else the recorder and, when configured, the gateway. */
+export function applicationsOf(server: ApplicationServerConfig): readonly string[] {
+  return server.applications ?? ['recorder', ...(server.gateway ? ['gateway'] : [])];
+}

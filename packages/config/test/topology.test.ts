@@ -7,6 +7,7 @@ import {
   ConfigError,
   applyEnvOverrides,
   applicationServerSchemaName,
+  applicationsOf,
   databaseFor,
   findAs,
   listenOverride,
@@ -1006,6 +1007,54 @@ describe('application servers of other ASs and third parties (clauses 8.6, 8.8)'
       { gateway: { thirdParties: [] } },
       'gateway.thirdParties: Too small: expected array to have >=1 items',
     );
+  });
+});
+
+describe('the applications of an application server', () => {
+  const withApps = (extra: Record<string, unknown>) =>
+    document([as('as1.irsp.test', [messageServer('ms1', 'm')], [applicationServer('a', extra)])]);
+  const problem = async (extra: Record<string, unknown>, ...lines: string[]) =>
+    expect(await configError(() => parseTopology(withApps(extra), {}))).toBe(
+      invalid(...lines.map((l) => `autonomousSystems.0.applicationServers.0.${l}`)),
+    );
+  const gatewaySection = {
+    thirdParties: [
+      {
+        name: 'acme',
+        appid: 'acme',
+        key: 'k'.repeat(32),
+        webhookUrl: 'https://hooks.acme.test/irsp',
+        allow: { addresses: ['127.0.0.1'] },
+      },
+    ],
+  };
+
+  it('runs the recorder by default, and the gateway too when it is configured', () => {
+    const plain = parseTopology(withApps({}), {}).autonomousSystems[0]!.applicationServers[0]!;
+    expect(applicationsOf(plain)).toEqual(['recorder']);
+    const withGateway = parseTopology(withApps({ gateway: gatewaySection }), {}).autonomousSystems[0]!
+      .applicationServers[0]!;
+    expect(applicationsOf(withGateway)).toEqual(['recorder', 'gateway']);
+    const named = parseTopology(withApps({ applications: ['smartlock', 'recorder'] }), {})
+      .autonomousSystems[0]!.applicationServers[0]!;
+    expect(applicationsOf(named)).toEqual(['smartlock', 'recorder']);
+  });
+
+  it('refuses a name that is not an identifier, one named twice, and a gateway without its section or left out', async () => {
+    await problem(
+      { applications: ['Smart-Lock'] },
+      'applications.0: Invalid string: must match pattern /^[a-z][a-z0-9_]{0,31}$/',
+    );
+    await problem({ applications: ['recorder', 'recorder'] }, 'applications: an application is named twice');
+    await problem(
+      { applications: ['gateway'] },
+      'gateway: the gateway application needs a gateway section (its third parties)',
+    );
+    await problem(
+      { applications: ['recorder'], gateway: gatewaySection },
+      'applications: the gateway is configured but not among the applications',
+    );
+    await problem({ applications: [] }, 'applications: Too small: expected array to have >=1 items');
   });
 });
 

@@ -59,6 +59,9 @@ export async function loadMigrations(dir: URL | string): Promise<Migration[]> {
   return checked(migrations);
 }
 
+/** A ledger is a table of the schema: a plain lower-case identifier. */
+const LEDGER = /^[a-z_][a-z0-9_]{0,62}$/;
+
 interface AppliedRow {
   version: number;
   name: string;
@@ -73,10 +76,20 @@ interface AppliedRow {
  * migration is older than one already applied. Applied versions the caller does not know (a newer
  * release already ran) are accepted. A migration must not contain BEGIN/COMMIT or statements that cannot
  * run in a transaction (CREATE INDEX CONCURRENTLY). Returns how many migrations this call applied.
+ *
+ * `ledger` names the table that records them (default `schema_migrations`): a module with migrations of its own (an
+ * application on the application server) keeps its own ledger in the same schema, numbered independently. All
+ * ledgers of a schema share its lock.
  */
-export async function migrate(db: Db, migrations: Migration[]): Promise<number> {
+export async function migrate(
+  db: Db,
+  migrations: Migration[],
+  options: { ledger?: string } = {},
+): Promise<number> {
   const wanted = checked(migrations);
-  const table = `${quoteSchema(db.schema)}.schema_migrations`;
+  const ledger = options.ledger ?? 'schema_migrations';
+  if (!LEDGER.test(ledger)) throw new TypeError(`invalid migration ledger ${JSON.stringify(ledger)}`);
+  const table = `${quoteSchema(db.schema)}.${ledger}`;
   const lockKey = `irsp_migrate:${db.schema}`;
 
   const lock = async (tx: Executor): Promise<void> => {

@@ -178,6 +178,21 @@ describe('migrate', () => {
     expect((await applied()).map((m) => m.version)).toEqual([1, 2]);
   });
 
+  it('keeps the migrations of a module in a ledger of its own, numbered independently', async () => {
+    expect(await migrate(db, base)).toBe(2);
+    const own: Migration[] = [{ version: 1, name: 'create_locks', sql: 'CREATE TABLE locks (id int);' }];
+    expect(await migrate(db, own, { ledger: 'smartlock_migrations' })).toBe(1);
+    expect(await migrate(db, own, { ledger: 'smartlock_migrations' })).toBe(0);
+    expect((await applied()).map((m) => m.name)).toEqual(['create_notes', 'seed_and_function']);
+    const ledger = await db.query<{ version: number; name: string }>(
+      'SELECT version, name FROM smartlock_migrations ORDER BY version',
+    );
+    expect(ledger.rows).toEqual([{ version: 1, name: 'create_locks' }]);
+    await expect(migrate(db, own, { ledger: 'bad-name; DROP' })).rejects.toThrow(
+      'invalid migration ledger "bad-name; DROP"',
+    );
+  });
+
   it('refuses a pending migration older than an applied one', async () => {
     expect(await migrate(db, [base[0]!, third])).toBe(2);
     await expect(migrate(db, [...base, third])).rejects.toThrow(

@@ -1,24 +1,22 @@
 /**
- * The application server framework (clause 7.3, 8.3, 8.4, 8.6, 8.8): Messages 8–11 and 14–15 on the configured
- * service URIs with Tables 5 and 7, signed Messages 14–15 from application servers of other ASs, and the
- * applications: the default one, which records what it receives (`GET /received`) and sends on request
- * (`POST /send`), and — when configured — the third-party gateway (`/thirdparty/…` in, webhooks out).
+ * The application server framework (clause 7.3, 8.3, 8.4, 8.6): Messages 8–11 and 14–15 on the configured service
+ * URIs with Tables 5 and 7, signed Messages 14–15 from application servers of other ASs, durable sending of 12–15
+ * for its applications (send-outbox.ts), and the applications the topology names (application.ts: the recorder by
+ * default, the third-party gateway of clause 8.8 when configured).
  */
-import type { ApplicationServerConfig, TlsMaterial } from '@irsp/config';
+import { applicationsOf, type ApplicationServerConfig, type TlsMaterial } from '@irsp/config';
 import { tokenDigest } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
 import { openApiDocument } from '@irsp/protocol';
-import { loadMigrations, migrate, type Db } from '@irsp/store';
+import { loadMigrations, migrate, type Db, type KeyedOutboxOptions } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
+import type { Application, ApplicationContext, ApplicationFactory } from './application.js';
+import { applicationFactories } from './applications/index.js';
+import { isOwnCredential } from './basic-auth.js';
 import type { ApplicationServerContext } from './context.js';
-import { gatewayOf } from './gateway/inbound.js';
-import { GatewayOutbox, type GatewayOutboxOptions } from './gateway/outbox.js';
-import { thirdPartyRoute } from './gateway/route.js';
-import { deliverWebhooks } from './gateway/webhooks.js';
 import { NonceStore } from './nonces.js';
 import { messageRoutes } from './routes/messages.js';
-import { receivedRoute } from './routes/received.js';
-import { sendRoute } from './routes/send.js';
+import { SendOutbox, enqueueSend } from './send-outbox.js';
 import { SignedClient } from './signed-client.js';
 
 export interface ApplicationServerOptions {
@@ -34,8 +32,10 @@ export interface ApplicationServerOptions {
   db: Db;
   logger: Logger;
   tls?: TlsMaterial;
-  /** The gateway's webhook queue (tests shorten its delays). */
-  gatewayOutbox?: GatewayOutboxOptions;
+  /** The outboxes' timing (tests shorten their delays). */
+  outbox?: KeyedOutboxOptions;
+  /** Applications besides the built-in ones, by name (tests and embedders); the topology still chooses. */
+  applications?: Record<string, ApplicationFactory>;
 }
 
 export interface ApplicationServer {
@@ -56,13 +56,6 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
     method: options.http?.method,
     requestTimeoutMs: options.http?.requestTimeoutMs,
   });
-  const thirdParties = config.gateway?.thirdParties ?? [];
-  const outbox = new GatewayOutbox(
-    db,
-    options.logger.child({ module: 'gateway-outbox' }),
-    deliverWebhooks(thirdParties, signedClient, config.credentials.appid),
-    options.gatewayOutbox,
-  );
   const context: ApplicationServerContext = {
     domain: options.domain,
     config,
@@ -82,8 +75,46 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
     client,
     signedClient,
     nonces: new NonceStore(db),
-    webhooksQueued: () => outbox.kick(),
+    applications: [],
+    sendsQueued: () => undefined,
   };
+  const sendOutbox = new SendOutbox(
+    db,
+    options.logger.child({ module: 'send-outbox' }),
+    context,
+    options.outbox,
+  );
+  const factories = { ...applicationFactories(options.outbox), ...options.applications };
+  const applications: Application[] = [];
+  for (const name of applicationsOf(config)) {
+    const factory = factories[name];
+    if (!factory)
+      throw new Error(
+        `application server ${config.name}: no application named ${name} (there are: ${Object.keys(factories).join(', ')})`,
+      );
+    const applicationContext: ApplicationContext = {
+      domain: options.domain,
+      server: { name: config.name, jid: config.jid, url: config.url },
+      db,
+      logger: options.logger.child({ application: name }),
+      async push(to, data, tx) {
+        await enqueueSend(tx ?? db, name, { kind: 'message-server' }, to, data);
+        if (!tx) sendOutbox.kick();
+      },
+      async exchange(target, to, data, tx) {
+        await enqueueSend(tx ?? db, name, { kind: 'application-server', ...target }, to, data);
+        if (!tx) sendOutbox.kick();
+      },
+      isOperator: (authorization) => isOwnCredential(context, authorization, ownDigest),
+      framework: context,
+    };
+    const application = factory(applicationContext, config);
+    if (application.migrations)
+      await migrate(db, await loadMigrations(application.migrations), { ledger: `${name}_migrations` });
+    applications.push(application);
+  }
+  context.applications = applications;
+  context.sendsQueued = () => sendOutbox.kick();
   const routes = messageRoutes(context);
   const app = createService({
     logger: options.logger,
@@ -97,20 +128,20 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
       ),
   });
   for (const route of routes) route.register(app);
-  receivedRoute(app, context, ownDigest);
-  sendRoute(app, context, ownDigest);
-  if (thirdParties.length > 0) thirdPartyRoute(app, context, gatewayOf(thirdParties));
+  for (const application of applications) application.routes?.(app);
   return {
     app,
     context,
     async listen(listen = config.listen) {
       await app.listen({ host: listen.host, port: listen.port });
-      if (thirdParties.length > 0) await outbox.start();
+      await sendOutbox.start();
+      for (const application of applications) await application.start?.();
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : listen.port;
     },
     async close() {
-      await outbox.stop();
+      for (const application of [...applications].reverse()) await application.stop?.();
+      await sendOutbox.stop();
       await app.close();
       await client.close();
       signedClient.close();

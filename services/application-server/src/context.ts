@@ -1,6 +1,7 @@
 import type { ApplicationServerConfig, PeerConfig } from '@irsp/config';
 import type { Logger, OperationClient } from '@irsp/http';
 import type { Db } from '@irsp/store';
+import type { Application } from './application.js';
 import type { NonceStore } from './nonces.js';
 import type { SignedClient } from './signed-client.js';
 
@@ -28,6 +29,8 @@ export interface ApplicationServerContext {
   client: OperationClient;
   signedClient: SignedClient;
   nonces: NonceStore;
-  /** Told when webhooks were queued for the gateway's third parties (after the commit). */
-  webhooksQueued: () => void;
+  /** The applications it runs, in the topology's order (each receives every message, in that order). */
+  applications: readonly Application[];
+  /** Wakes the send outbox: a transaction that may have queued Messages 12–15 committed. */
+  sendsQueued: () => void;
 }

@@ -1,13 +1,16 @@
 /**
- * What the applications do with a message received (Messages 8–11, 14–15): the default application records it
- * and the gateway queues it for every third party that takes it, in one transaction before the sender is
- * answered, so nothing acknowledged is lost (DESIGN "Delivery guarantees"). The sender's delivery mark is kept with
- * the record; a retry is recorded again, marked, for the application (and an operator) to tell.
+ * A message received (Messages 8–11, 14–15) goes to every application of the server in one transaction, before the
+ * sender is answered, so nothing acknowledged is lost (docs/principles.md, "Delivery guarantees"): what an
+ * application records or queues commits with the others' or not at all, and a failure answers 500 so that the
+ * sender retries. The sender's delivery mark goes with it: a retry is handed over again, marked, for each
+ * application to tell.
  */
 import type { DeliveryMark, MessageDef } from '@irsp/protocol';
+import type { Received } from './application.js';
 import type { ApplicationServerContext } from './context.js';
-import { enqueueWebhooks, webhookEvent } from './gateway/webhooks.js';
-import { record } from './received.js';
+
+/** How a caller proved itself: no application's business. */
+const PROOF = new Set(['token', 'timestamp', 'nonce']);
 
 export async function receive(
   ctx: ApplicationServerContext,
@@ -15,14 +18,16 @@ export async function receive(
   params: Record<string, string>,
   delivery?: DeliveryMark,
 ): Promise<200> {
-  const thirdParties = (ctx.config.gateway?.thirdParties ?? []).filter((t) =>
-    (t.forward as readonly number[]).includes(message.number),
-  );
-  if (thirdParties.length === 0) return record(ctx.db, message.number, message.name, params, delivery);
+  const received: Received = {
+    message,
+    params: Object.fromEntries(Object.entries(params).filter(([name]) => !PROOF.has(name))),
+    delivery,
+  };
+  const handlers = ctx.applications.filter((a) => a.receive !== undefined);
   await ctx.db.transaction(async (tx) => {
-    await record(tx, message.number, message.name, params, delivery);
-    await enqueueWebhooks(tx, thirdParties, webhookEvent(message.number, params));
+    for (const application of handlers) await application.receive!(received, tx);
   });
-  ctx.webhooksQueued();
+  for (const application of ctx.applications) application.committed?.();
+  ctx.sendsQueued();
   return 200;
 }

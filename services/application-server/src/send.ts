@@ -14,12 +14,23 @@ import type { ApplicationServerContext, LocalApplicationServer } from './context
 /** Whom a message is about: a user or a device, by local part. */
 export type Addressee = { userid: string } | { deviceid: string };
 
+/** An application server Messages 14–15 go to: by name, in this AS or (with `as`) in another. */
+export interface ExchangeTarget {
+  server: string;
+  as?: string;
+}
+
 /** Messages 12–13 through the first reachable message server of the AS. */
-export async function push(ctx: ApplicationServerContext, to: Addressee, data: string): Promise<SendOutcome> {
+export async function push(
+  ctx: ApplicationServerContext,
+  to: Addressee,
+  data: string,
+  headers?: Record<string, string>,
+): Promise<SendOutcome> {
   const credentials = ctx.config.credentials;
   let outcome: SendOutcome = { kind: 'unreachable', reason: 'no message server configured' };
   for (const ms of ctx.messageServers) {
-    const options = { serviceUri: ms.pushUri };
+    const options = { serviceUri: ms.pushUri, headers };
     outcome =
       'userid' in to
         ? await ctx.client.send(message12, ms.url, { userid: to.userid, data, ...credentials }, options)
@@ -35,9 +46,10 @@ export function exchangeInAs(
   server: LocalApplicationServer,
   to: Addressee,
   data: string,
+  headers?: Record<string, string>,
 ): Promise<SendOutcome> {
   const credentials = ctx.config.credentials;
-  const options = { serviceUri: server.exchangeUri };
+  const options = { serviceUri: server.exchangeUri, headers };
   return 'userid' in to
     ? ctx.client.send(message14, server.url, { userid: to.userid, data, ...credentials }, options)
     : ctx.client.send(message15, server.url, { deviceid: to.deviceid, data, ...credentials }, options);
@@ -49,6 +61,7 @@ export function exchangeAcrossAs(
   peer: PeerConfig,
   to: Addressee,
   data: string,
+  headers?: Record<string, string>,
 ): Promise<SendOutcome> {
   const own = { appid: ctx.config.credentials.appid, as: ctx.domain };
   const signed = ctx.signedClient;
@@ -59,6 +72,7 @@ export function exchangeAcrossAs(
         peer.exchangeUri,
         { userid: to.userid, data, ...own },
         peer.key,
+        headers,
       )
     : signed.sendOperation(
         message15AcrossAs,
@@ -66,5 +80,25 @@ export function exchangeAcrossAs(
         peer.exchangeUri,
         { deviceid: to.deviceid, data, ...own },
         peer.key,
+        headers,
       );
+}
+
+/**
+ * Message 14 or 15 to `target`: an application server of this AS or a configured peer of another; undefined when
+ * no such server is configured.
+ */
+export function exchangeWith(
+  ctx: ApplicationServerContext,
+  target: ExchangeTarget,
+  to: Addressee,
+  data: string,
+  headers?: Record<string, string>,
+): Promise<SendOutcome> | undefined {
+  if (target.as === undefined || target.as === ctx.domain) {
+    const server = ctx.localServers.find((s) => s.name === target.server);
+    return server && exchangeInAs(ctx, server, to, data, headers);
+  }
+  const peer = ctx.peers.find((p) => p.name === target.server && p.as === target.as);
+  return peer && exchangeAcrossAs(ctx, peer, to, data, headers);
 }

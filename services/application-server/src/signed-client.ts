@@ -78,6 +78,7 @@ export class SignedClient {
     serviceUri: string,
     params: Omit<ParamsIn<O>, 'timestamp' | 'nonce'>,
     key: string,
+    extraHeaders: Record<string, string> = {},
   ): Promise<SendOutcome> {
     const timestamp = nowSeconds();
     const nonce = newNonce();
@@ -95,6 +96,7 @@ export class SignedClient {
       {
         method: this.method,
         headers: {
+          ...extraHeaders,
           [SIGNATURE_HEADER]: signature,
           ...(get ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
         },

@@ -16,8 +16,8 @@ import {
   enqueueWebhook,
   type Delivery,
   type GatewayOutboxOptions,
-} from '../src/gateway/outbox.js';
-import { deliverWebhooks } from '../src/gateway/webhooks.js';
+} from '../src/applications/gateway/outbox.js';
+import { deliverWebhooks } from '../src/applications/gateway/webhooks.js';
 import { SignedClient } from '../src/signed-client.js';
 import { heldTransaction, planNodes, recordingDb, type Statement } from '../../../test/support/db.js';
 

@@ -12,7 +12,7 @@ import {
   signatureMatches,
   type Params,
 } from '@irsp/protocol';
-import { addressAllowList } from '../src/gateway/addresses.js';
+import { addressAllowList } from '../src/applications/gateway/addresses.js';
 import { SignedClient } from '../src/signed-client.js';
 
 const KEY = 'a-key-shared-by-two-peers-0123456789';

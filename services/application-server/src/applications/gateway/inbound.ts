@@ -15,9 +15,9 @@ import {
   type Status,
   type ThirdPartyOperation,
 } from '@irsp/protocol';
-import type { ApplicationServerContext } from '../context.js';
-import { exchangeInAs, push, type Addressee } from '../send.js';
-import { verifySigned } from '../signed.js';
+import type { ApplicationServerContext } from '../../context.js';
+import { exchangeInAs, push, type Addressee } from '../../send.js';
+import { verifySigned } from '../../signed.js';
 import { addressAllowList } from './addresses.js';
 
 export interface ThirdParty {

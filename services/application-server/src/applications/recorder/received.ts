@@ -1,4 +1,4 @@
-/** The default application: every message received is recorded, in arrival order. */
+/** What the recorder keeps: every message received, in arrival order (table `received`, migrations 001 and 005). */
 import type { DeliveryMark } from '@irsp/protocol';
 import type { Db, Queryable } from '@irsp/store';
 

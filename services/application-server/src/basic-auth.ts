@@ -1,5 +1,5 @@
 import { tokenMatches } from '@irsp/credentials';
-import type { ApplicationServerContext } from '../context.js';
+import type { ApplicationServerContext } from './context.js';
 
 /** HTTP Basic `appid:token` of this application server itself (operator interfaces: /received, /send). */
 export function isOwnCredential(

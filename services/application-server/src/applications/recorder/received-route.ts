@@ -5,18 +5,17 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { sendStatus } from '@irsp/http';
-import type { ApplicationServerContext } from '../context.js';
-import { listReceived } from '../received.js';
-import { isOwnCredential } from './basic-auth.js';
+import type { ApplicationContext } from '../../application.js';
+import { listReceived } from './received.js';
 
 const query = z.object({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(1000).default(1000),
 });
 
-export function receivedRoute(app: FastifyInstance, ctx: ApplicationServerContext, ownDigest: Buffer): void {
+export function receivedRoute(app: FastifyInstance, ctx: ApplicationContext): void {
   app.get('/received', { config: { operation: 'received' } }, async (request, reply) => {
-    if (!isOwnCredential(ctx, request.headers.authorization, ownDigest)) {
+    if (!ctx.isOperator(request.headers.authorization)) {
       return sendStatus(reply.header('www-authenticate', 'Basic realm="irsp"'), 401);
     }
     const parsed = query.safeParse(request.query);

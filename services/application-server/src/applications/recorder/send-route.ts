@@ -9,9 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { sendStatus, type SendOutcome } from '@irsp/http';
 import { MAX_DATA_LENGTH, domainSchema } from '@irsp/protocol';
-import type { ApplicationServerContext } from '../context.js';
-import { exchangeAcrossAs, exchangeInAs, push, type Addressee } from '../send.js';
-import { isOwnCredential } from './basic-auth.js';
+import type { ApplicationContext } from '../../application.js';
+import { exchangeWith, push, type Addressee } from '../../send.js';
 
 const common = { id: z.string().min(1), data: z.string().min(1).max(MAX_DATA_LENGTH) };
 const exchange = { ...common, to: z.string(), as: domainSchema.optional() };
@@ -30,9 +29,9 @@ function answer(outcome: SendOutcome) {
       : { outcome: 'unreachable', detail: outcome.reason };
 }
 
-export function sendRoute(app: FastifyInstance, ctx: ApplicationServerContext, ownDigest: Buffer): void {
+export function sendRoute(app: FastifyInstance, ctx: ApplicationContext): void {
   app.post('/send', { config: { operation: 'send' } }, async (request, reply) => {
-    if (!isOwnCredential(ctx, request.headers.authorization, ownDigest)) {
+    if (!ctx.isOperator(request.headers.authorization)) {
       return sendStatus(reply.header('www-authenticate', 'Basic realm="irsp"'), 401);
     }
     const parsed = body.safeParse(request.body);
@@ -40,18 +39,11 @@ export function sendRoute(app: FastifyInstance, ctx: ApplicationServerContext, o
     const send = parsed.data;
     const to: Addressee =
       send.message === 12 || send.message === 14 ? { userid: send.id } : { deviceid: send.id };
-    let outcome: SendOutcome;
-    if (send.message === 12 || send.message === 13) {
-      outcome = await push(ctx, to, send.data);
-    } else if (send.as === undefined || send.as === ctx.domain) {
-      const server = ctx.localServers.find((s) => s.name === send.to);
-      if (!server) return sendStatus(reply, 400);
-      outcome = await exchangeInAs(ctx, server, to, send.data);
-    } else {
-      const peer = ctx.peers.find((p) => p.name === send.to && p.as === send.as);
-      if (!peer) return sendStatus(reply, 400);
-      outcome = await exchangeAcrossAs(ctx, peer, to, send.data);
-    }
+    const outcome: SendOutcome | undefined =
+      send.message === 12 || send.message === 13
+        ? await push(ctx.framework, to, send.data)
+        : await exchangeWith(ctx.framework, { server: send.to, as: send.as }, to, send.data);
+    if (!outcome) return sendStatus(reply, 400);
     const delivered = outcome.kind === 'status' && outcome.status === 200;
     return reply.code(delivered ? 200 : 502).send(answer(outcome));
   });

@@ -8,7 +8,7 @@ import {
   THIRD_PARTY_ROUTE,
   type ThirdPartyOperation,
 } from '@irsp/protocol';
-import type { ApplicationServerContext } from '../context.js';
+import type { ApplicationServerContext } from '../../context.js';
 import { admit, handleInbound, type Gateway } from './inbound.js';
 
 interface Route {

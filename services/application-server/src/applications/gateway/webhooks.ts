@@ -6,7 +6,7 @@
 import type { ThirdPartyConfig } from '@irsp/config';
 import { deliveryHeaders, newNonce, nowSeconds, webhookSchema, type WebhookEvent } from '@irsp/protocol';
 import type { Queryable } from '@irsp/store';
-import type { SignedClient } from '../signed-client.js';
+import type { SignedClient } from '../../signed-client.js';
 import { enqueueWebhook, type Delivery, type GatewayOutboxRow } from './outbox.js';
 
 /** The event of a received message: its own parameters, and for 14–15 who sent it. */
