@@ -1,1 +1,3 @@
 export * from './status.js';
+export * from './fields.js';
+export * from './message.js';
