@@ -1,3 +1,4 @@
 export * from './status.js';
 export * from './fields.js';
 export * from './message.js';
+export * from './push.js';

@@ -5,6 +5,7 @@ import {
   OPERATION_NAMES,
   statusEntries,
   type Operation,
+  type PushData,
   type RequestBody,
   type ResponseBody,
   type StatusCode,
@@ -150,3 +151,28 @@ export function mutateJson(text: string): fc.Arbitrary<string> {
       return JSON.stringify(root);
     });
 }
+
+export const push: fc.Arbitrary<PushData> = fc.oneof(
+  fc.record({ event: fc.constant('lockState' as const), lockId, state: bolt, battery, at: timestamp }),
+  fc.record(
+    {
+      event: fc.constant('commandResult' as const),
+      lockId,
+      requestId,
+      action,
+      status: statusCode,
+      state: bolt,
+      at: timestamp,
+    },
+    { requiredKeys: ['event', 'lockId', 'requestId', 'action', 'status', 'at'] },
+  ),
+  fc
+    .tuple(lockId, userId, grantWindow, timestamp)
+    .map(([l, g, w, at]) => ({ event: 'accessGranted' as const, lockId: l, grantee: g, ...w, at })),
+  fc.record({ event: fc.constant('accessRevoked' as const), lockId, grantee: userId, at: timestamp }),
+  fc.record({ event: fc.constant('lockRegistered' as const), lockId, gatewayId: deviceId, at: timestamp }),
+  fc.record({ event: fc.constant('lockRemoved' as const), lockId, at: timestamp }),
+  fc.record({ event: fc.constant('gatewayOnline' as const), gatewayId: deviceId, at: timestamp }),
+  fc.record({ event: fc.constant('gatewayOffline' as const), gatewayId: deviceId, at: timestamp }),
+  fc.record({ event: fc.constant('batteryLow' as const), lockId, battery, at: timestamp }),
+);

@@ -8,6 +8,8 @@ import {
   OPERATION_NAMES,
   buildRequest,
   buildResponse,
+  buildPush,
+  parsePush,
   parseRequest,
   parseResponse,
   statusClass,
@@ -17,6 +19,7 @@ import {
   mutateJson,
   mutateText,
   operation,
+  push,
   requestBodies,
   requestId,
   responseBodies,
@@ -95,5 +98,16 @@ describe('fuzz: RAC↔RAS messages', () => {
     }
     const deep = '['.repeat(30_000) + ']'.repeat(30_000);
     expect(parseRequest(deep)).toMatchObject({ ok: false });
+  });
+});
+
+describe('fuzz: push data', () => {
+  it('parsePush never throws on random or mutated text', () => {
+    fc.assert(
+      fc.property(fc.oneof(garbage, mutated(push.map(buildPush))), (text) =>
+        expectTyped(timed(() => parsePush(text))),
+      ),
+      { numRuns: RUNS },
+    );
   });
 });
