@@ -4,6 +4,7 @@ import {
   MAX_UNIX_SECONDS,
   OPERATION_NAMES,
   statusEntries,
+  type Frame,
   type Operation,
   type PushData,
   type RequestBody,
@@ -176,3 +177,31 @@ export const push: fc.Arbitrary<PushData> = fc.oneof(
   fc.record({ event: fc.constant('gatewayOffline' as const), gatewayId: deviceId, at: timestamp }),
   fc.record({ event: fc.constant('batteryLow' as const), lockId, battery, at: timestamp }),
 );
+
+export const key = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b));
+/** A user account ID that fits a frame (at most 255 UTF-8 bytes). */
+export const frameUserId = userId.filter((id) => Buffer.byteLength(id) <= 255);
+const frameHeader = fc.record({
+  lockId,
+  keyId: fc.integer({ min: 0, max: 255 }),
+  counter: uint32,
+  deadline: uint32,
+  nonce: hex(13),
+});
+export const frame: fc.Arbitrary<Frame> = fc
+  .tuple(
+    frameHeader,
+    fc.oneof(
+      fc.record({
+        type: fc.constant('writeUserAccountIdRequest' as const),
+        mode: fc.constantFrom('add' as const, 'remove' as const),
+        userId: frameUserId,
+      }),
+      fc.record({ type: fc.constant('writeUserAccountIdResponse' as const), status: statusCode }),
+      fc.record({ type: fc.constant('authenticateUserAccountIdRequest' as const), userId: frameUserId }),
+      fc.record({ type: fc.constant('authenticateUserAccountIdResponse' as const), status: statusCode }),
+      fc.record({ type: fc.constant('lockOperationRequest' as const), action, userId: frameUserId }),
+      fc.record({ type: fc.constant('lockOperationResponse' as const), status: statusCode, bolt, battery }),
+    ),
+  )
+  .map(([header, body]) => ({ ...header, ...body }));

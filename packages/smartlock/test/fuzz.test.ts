@@ -5,17 +5,26 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  FrameError,
+  HEADER_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_PAYLOAD_BYTES,
   OPERATION_NAMES,
+  TAG_BYTES,
   buildRequest,
   buildResponse,
+  frameKeyRef,
+  openFrame,
   buildPush,
   parsePush,
   parseRequest,
   parseResponse,
+  sealFrame,
   statusClass,
   type ParseResult,
 } from '../src/index.js';
 import {
+  frame,
   mutateJson,
   mutateText,
   operation,
@@ -106,6 +115,53 @@ describe('fuzz: push data', () => {
     fc.assert(
       fc.property(fc.oneof(garbage, mutated(push.map(buildPush))), (text) =>
         expectTyped(timed(() => parsePush(text))),
+      ),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('fuzz: frames', () => {
+  const KEY = Buffer.alloc(16, 0x5a);
+  const KINDS = ['malformed', 'unsupported-version', 'too-long', 'integrity'];
+  const sealed = frame.map((f) => sealFrame(KEY, f));
+  /** Random bytes that pass the structural checks, so that decryption itself is fuzzed. */
+  const structured = fc
+    .tuple(
+      fc.uint8Array({ minLength: HEADER_BYTES, maxLength: HEADER_BYTES }),
+      fc.uint8Array({ minLength: TAG_BYTES, maxLength: MAX_PAYLOAD_BYTES + TAG_BYTES }),
+    )
+    .map(([header, rest]) => {
+      const bytes = Buffer.concat([header, rest]);
+      bytes[0] = 0xa1;
+      bytes.writeUInt16BE(rest.length - TAG_BYTES, 19);
+      return bytes;
+    });
+  const edited = sealed.chain((bytes) =>
+    fc
+      .tuple(fc.nat({ max: bytes.length }), fc.uint8Array({ maxLength: 4 }), fc.nat({ max: 4 }))
+      .map(([at, insert, drop]) =>
+        Buffer.concat([
+          bytes.subarray(0, at),
+          Buffer.from(insert),
+          bytes.subarray(Math.min(bytes.length, at + drop)),
+        ]),
+      ),
+  );
+
+  it('openFrame and frameKeyRef never throw on random, structured or edited bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: MAX_FRAME_BYTES + 8 }), structured, edited),
+        (bytes) => {
+          const opened = timed(() => openFrame(KEY, bytes));
+          if (!opened.ok) {
+            expect(opened.error).toBeInstanceOf(FrameError);
+            expect(KINDS).toContain(opened.error.kind);
+          }
+          const ref = frameKeyRef(bytes);
+          if (!ref.ok) expect(KINDS).toContain(ref.error.kind);
+        },
       ),
       { numRuns: RUNS },
     );
