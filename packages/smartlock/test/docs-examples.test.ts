@@ -1,0 +1,22 @@
+/** Every JSON example in docs/smartlock.md is one the parsers take, so the documentation cannot drift. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { OPERATION_NAMES, parsePush, parseRequest, parseResponse } from '../src/index.js';
+
+const doc = readFileSync(new URL('../../../docs/smartlock.md', import.meta.url), 'utf8');
+const examples = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => match[1]!.trim());
+
+describe('docs/smartlock.md', () => {
+  it('has examples', () => expect(examples.length).toBeGreaterThanOrEqual(15));
+
+  it.each(examples)('parses %s', (text) => {
+    const shape = JSON.parse(text) as Record<string, unknown>;
+    const ok =
+      'operation' in shape
+        ? parseRequest(text).ok
+        : 'event' in shape
+          ? parsePush(text).ok
+          : OPERATION_NAMES.some((operation) => parseResponse(text, operation).ok);
+    expect(ok).toBe(true);
+  });
+});
