@@ -4,3 +4,5 @@ export * from './message.js';
 export * from './push.js';
 export * from './frames.js';
 export * from './guard.js';
+export * from './gateway.js';
+export * from './lock-device.js';

@@ -190,7 +190,7 @@ describe('an application on the seam', () => {
           logger: silent,
         }),
       ).rejects.toThrow(
-        'application server smartlock: no application named nosuch (there are: recorder, gateway)',
+        'application server smartlock: no application named nosuch (there are: recorder, gateway, smartlock)',
       );
     } finally {
       await other.close();

@@ -1,0 +1,280 @@
+/**
+ * What gateways tell the RAS (Messages 9–11): who owns them, whether they are online, what a scan heard, and the
+ * lock's answer to a frame — which finishes the request that sent it (requests.ts). Anything a gateway sends that
+ * does not fit is logged and dropped: a gateway cannot make the RAS stop serving, nor answer for another gateway
+ * (an answer must come from the gateway the frame went to), nor forge a lock's answer (it must open under the
+ * lock's key and echo the frame's counter).
+ */
+import {
+  STATUS,
+  openFrame,
+  parseFromGateway,
+  type FromGateway,
+  type Frame,
+  type StatusName,
+} from '@irsp/smartlock';
+import type { Queryable } from '@irsp/store';
+import type { ApplicationContext } from '../../application.js';
+import { Replies } from './replies.js';
+import { fullUserId, iso, type PendingOperation, type Requests } from './requests.js';
+
+interface Pending {
+  id: string;
+  request_id: string;
+  userid: string;
+  operation: PendingOperation | 'lockDiscover';
+  lock_id: string | null;
+  gateway: string;
+  counter: string | null;
+  detail: Record<string, string>;
+}
+
+/** Below this the owner is told the lock's battery is low. */
+const BATTERY_LOW = 20;
+
+export class Answers {
+  private readonly replies: Replies;
+
+  constructor(
+    private readonly ctx: ApplicationContext,
+    private readonly requests: Requests,
+  ) {
+    this.replies = new Replies(ctx);
+  }
+
+  /** Message 10 or 11 for a device: a gateway's owner hears it go on or off line. */
+  async status(tx: Queryable, deviceid: string, online: boolean): Promise<void> {
+    // Only gateways (devices that said hello) are tracked; Messages 10/11 come for every device of the AS.
+    const row = await tx.query<{ owner: string | null }>(
+      'UPDATE smartlock_gateways SET online = $2, updated_at = now() WHERE deviceid = $1 RETURNING owner',
+      [deviceid, online],
+    );
+    const owner = row.rows[0]?.owner;
+    if (owner)
+      await this.replies.event(tx, owner, {
+        event: online ? 'gatewayOnline' : 'gatewayOffline',
+        gatewayId: deviceid,
+        at: iso(new Date()),
+      });
+  }
+
+  /** Message 9 from a device. */
+  async fromGateway(tx: Queryable, deviceid: string, data: string): Promise<void> {
+    const parsed = parseFromGateway(data);
+    if (!parsed.ok) {
+      this.ctx.logger.warn({ gateway: deviceid, detail: parsed.error.detail }, 'gateway message dropped');
+      return;
+    }
+    const message = parsed.value;
+    if (message.type === 'hello') {
+      const owner = message.owner === null ? null : fullUserId(message.owner, this.ctx.domain);
+      await tx.query(
+        `INSERT INTO smartlock_gateways (deviceid, owner, online) VALUES ($1, $2, true)
+         ON CONFLICT (deviceid) DO UPDATE SET owner = EXCLUDED.owner, online = true, updated_at = now()`,
+        [deviceid, owner],
+      );
+      return;
+    }
+    const pending = await this.take(tx, deviceid, message.requestId);
+    if (!pending) {
+      this.ctx.logger.warn(
+        { gateway: deviceid, requestId: message.requestId },
+        'gateway answer to nothing waiting',
+      );
+      return;
+    }
+    if (message.type === 'scanResult') return this.scanned(tx, pending, message);
+    if (message.lockId !== pending.lock_id) return this.drop(tx, pending, 'answer for another lock');
+    if (message.type === 'unreachable') return this.finish(tx, pending, STATUS.lockUnreachable.code);
+    const key = await tx.query<{ key: Buffer }>(
+      'SELECT key FROM smartlock_factory_records WHERE lock_id = $1',
+      [pending.lock_id],
+    );
+    const opened = openFrame(key.rows[0]!.key, Buffer.from(message.frame, 'base64'));
+    if (!opened.ok) return this.drop(tx, pending, `lock answer refused: ${opened.error.kind}`);
+    const frame = opened.value;
+    if (!frame.type.endsWith('Response') || String(frame.counter) !== pending.counter)
+      return this.drop(tx, pending, 'lock answer does not answer the frame sent');
+    return this.finish(tx, pending, (frame as { status: number }).status, frame);
+  }
+
+  /** What waited too long: the user hears `commandTimeout` (the lock refuses the frame itself once it is late). */
+  async expire(tx: Queryable): Promise<number> {
+    const expired = await tx.query<Pending>(
+      'DELETE FROM smartlock_pending WHERE wait_until < now() RETURNING *',
+    );
+    for (const pending of expired.rows) await this.finish(tx, pending, STATUS.commandTimeout.code);
+    return expired.rows.length;
+  }
+
+  /** The pending row the gateway's `p<id>` names, taken, when it went to that gateway. */
+  private async take(tx: Queryable, gateway: string, requestId: string): Promise<Pending | undefined> {
+    const id = /^p(\d{1,18})$/.exec(requestId)?.[1];
+    if (id === undefined) return undefined;
+    const row = await tx.query<Pending>(
+      'DELETE FROM smartlock_pending WHERE id = $1 AND gateway = $2 RETURNING *',
+      [id, gateway],
+    );
+    return row.rows[0];
+  }
+
+  /** A gateway's answer that cannot be believed: the row goes back, to be answered properly or to time out. */
+  private async drop(tx: Queryable, pending: Pending, why: string): Promise<void> {
+    this.ctx.logger.warn(
+      { gateway: pending.gateway, requestId: `p${pending.id}` },
+      `gateway message dropped: ${why}`,
+    );
+    await tx.query(
+      `INSERT INTO smartlock_pending (id, request_id, userid, operation, lock_id, gateway, counter, detail, wait_until)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, now() + interval '30 seconds'`,
+      [
+        pending.id,
+        pending.request_id,
+        pending.userid,
+        pending.operation,
+        pending.lock_id,
+        pending.gateway,
+        pending.counter,
+        JSON.stringify(pending.detail),
+      ],
+    );
+  }
+
+  private async scanned(
+    tx: Queryable,
+    pending: Pending,
+    message: Extract<FromGateway, { type: 'scanResult' }>,
+  ): Promise<void> {
+    const ids = message.locks.map((l) => l.lockId);
+    const registered = await tx.query<{ lock_id: string }>(
+      'SELECT lock_id FROM smartlock_locks WHERE lock_id = ANY($1::text[])',
+      [ids],
+    );
+    const known = new Set(registered.rows.map((r) => r.lock_id));
+    await this.replies.respond(tx, pending.userid, 'lockDiscover', pending.request_id, 'ok', {
+      gatewayId: pending.gateway,
+      locks: message.locks.map((l) => ({ ...l, registered: known.has(l.lockId) })),
+    });
+  }
+
+  /** The request behind `pending` ends with `code` (Table 1), the lock's answer `frame` when it gave one. */
+  private async finish(tx: Queryable, pending: Pending, code: number, frame?: Frame): Promise<void> {
+    const ok = code === STATUS.ok.code;
+    const lockId = pending.lock_id!;
+    const user = pending.userid;
+    const now = iso(new Date());
+    switch (pending.operation) {
+      case 'lockDiscover':
+        return this.replies.respondCode(tx, user, 'lockDiscover', pending.request_id, code);
+      case 'lockRegister': {
+        await this.requests.audit(tx, lockId, user, 'lockRegister', code);
+        if (!ok) return this.replies.respondCode(tx, user, 'lockRegister', pending.request_id, code);
+        const inserted = await tx.query<{ registered_at: Date }>(
+          `INSERT INTO smartlock_locks (lock_id, owner, gateway, name) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (lock_id) DO NOTHING RETURNING registered_at`,
+          [lockId, user, pending.gateway, pending.detail.name],
+        );
+        await tx.query('DELETE FROM smartlock_claims WHERE lock_id = $1', [lockId]);
+        if (!inserted.rows[0])
+          return this.replies.respond(tx, user, 'lockRegister', pending.request_id, 'lockAlreadyRegistered');
+        await this.replies.respond(tx, user, 'lockRegister', pending.request_id, 'ok', {
+          lockId,
+          gatewayId: pending.gateway,
+          name: pending.detail.name!,
+          registeredAt: iso(inserted.rows[0].registered_at),
+        });
+        return this.replies.event(tx, user, {
+          event: 'lockRegistered',
+          lockId,
+          gatewayId: pending.gateway,
+          at: now,
+        });
+      }
+      case 'lockControl': {
+        const action = pending.detail.action as 'lock' | 'unlock';
+        await this.requests.audit(tx, lockId, user, action, code);
+        const answer = frame?.type === 'lockOperationResponse' ? frame : undefined;
+        if (answer) {
+          await tx.query('UPDATE smartlock_locks SET bolt = $2, battery = $3 WHERE lock_id = $1', [
+            lockId,
+            answer.bolt,
+            answer.battery,
+          ]);
+          if (answer.battery < BATTERY_LOW) {
+            const owner = await tx.query<{ owner: string }>(
+              'SELECT owner FROM smartlock_locks WHERE lock_id = $1',
+              [lockId],
+            );
+            if (owner.rows[0])
+              await this.replies.event(tx, owner.rows[0].owner, {
+                event: 'batteryLow',
+                lockId,
+                battery: answer.battery,
+                at: now,
+              });
+          }
+        }
+        return this.replies.event(tx, user, {
+          event: 'commandResult',
+          lockId,
+          requestId: pending.request_id,
+          action,
+          status: code as 1000,
+          ...(answer ? { state: answer.bolt } : {}),
+          at: now,
+        });
+      }
+      case 'grantAccess': {
+        const { grantee, from, until } = pending.detail as { grantee: string; from: string; until: string };
+        await this.requests.audit(tx, lockId, user, 'grantAccess', code);
+        if (!ok) return this.replies.respondCode(tx, user, 'grantAccess', pending.request_id, code);
+        await tx.query(
+          `INSERT INTO smartlock_grants (lock_id, grantee, valid_from, valid_until) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (lock_id, grantee) DO UPDATE SET valid_from = EXCLUDED.valid_from,
+                                                        valid_until = EXCLUDED.valid_until`,
+          [lockId, grantee, from, until],
+        );
+        await this.replies.respond(tx, user, 'grantAccess', pending.request_id, 'ok', {
+          lockId,
+          grantee,
+          from,
+          until,
+        });
+        return this.replies.event(tx, grantee, {
+          event: 'accessGranted',
+          lockId,
+          grantee,
+          from,
+          until,
+          at: now,
+        });
+      }
+      case 'lockRemove': {
+        await this.requests.audit(tx, lockId, user, 'lockRemove', code);
+        if (!ok) return this.replies.respondCode(tx, user, 'lockRemove', pending.request_id, code);
+        const grantees = await tx.query<{ grantee: string }>(
+          'DELETE FROM smartlock_grants WHERE lock_id = $1 RETURNING grantee',
+          [lockId],
+        );
+        await tx.query('DELETE FROM smartlock_locks WHERE lock_id = $1', [lockId]);
+        for (const { grantee } of grantees.rows)
+          await this.replies.event(tx, grantee, { event: 'accessRevoked', lockId, grantee, at: now });
+        await this.replies.respond(tx, user, 'lockRemove', pending.request_id, 'ok', {
+          lockId,
+          removedAt: now,
+        });
+        return this.replies.event(tx, user, { event: 'lockRemoved', lockId, at: now });
+      }
+      case 'eraseUser':
+        if (!ok)
+          this.ctx.logger.warn(
+            { lockId, status: code, name: statusName(code) },
+            'a user account ID was not erased from the lock',
+          );
+        return;
+    }
+  }
+}
+
+const statusName = (code: number): StatusName | undefined =>
+  (Object.keys(STATUS) as StatusName[]).find((name) => STATUS[name].code === code);
