@@ -1,4 +1,4 @@
-// The parts of @xmpp/client 0.14 (no types of its own) that the tests use.
+// The parts of @xmpp/client 0.14 (no types of its own) that the simulators and the tests use.
 declare module '@xmpp/client' {
   import type { EventEmitter } from 'node:events';
 

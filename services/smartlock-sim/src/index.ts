@@ -1,0 +1,1 @@
+export { BluetoothGateway, type GatewayOptions } from './bluetooth-gateway.js';
