@@ -109,8 +109,22 @@ describe('pnpm start', () => {
     expect(((await stat(join(dir.path, '.irsp/manifest.json'))).mode & 0o777).toString(8)).toBe('600');
     expect(((await stat(join(dir.path, '.irsp/irsp.yaml'))).mode & 0o777).toString(8)).toBe('600');
     expect(output).toContain('IRSP running');
-    expect(output).toContain('XMPP over WebSocket  wss://127.0.0.1:5280/xmpp-websocket');
-    expect(output).toContain('XMPP s2s             port 5269');
+    // Every listener of every message server, with the ports the README tells users to log in on.
+    for (const [domain, ms, c2s, tls, ws, s2s] of [
+      ['as1.irsp.test', 8543, 5222, 5223, 5280, 5269],
+      ['as2.irsp.test', 8544, 5322, 5323, 5380, 5369],
+    ] as const) {
+      expect(output).toContain(
+        [
+          `  AS ${domain}`,
+          `    message server ms1       https://127.0.0.1:${ms}`,
+          `      XMPP c2s STARTTLS    127.0.0.1:${c2s}`,
+          `      XMPP c2s TLS         127.0.0.1:${tls}`,
+          `      XMPP over WebSocket  wss://127.0.0.1:${ws}/xmpp-websocket`,
+          `      XMPP s2s             port ${s2s}`,
+        ].join('\n'),
+      );
+    }
   });
 
   it('serves a client that has only the manifest: register at the account server, reach each server over HTTPS', async () => {

@@ -105,8 +105,7 @@ export function summary(irsp: RunningIrsp): string {
       `  AS ${as.domain}`,
       ...as.messageServers.flatMap((ms) => [
         `    message server ${ms.id}       ${ms.url}`,
-        ...(ms.xmpp?.websocketUrl ? [`      XMPP over WebSocket  ${ms.xmpp.websocketUrl}`] : []),
-        ...(ms.xmpp?.s2sPort !== undefined ? [`      XMPP s2s             port ${ms.xmpp.s2sPort}`] : []),
+        ...xmppListeners(ms.xmpp),
       ]),
       ...as.applicationServers.map((app) => `    application server ${app.name} ${app.url}  (${app.jid})`),
     ]),
@@ -114,4 +113,19 @@ export function summary(irsp: RunningIrsp): string {
     `  manifest            ${irsp.manifestPath} (endpoints and credentials for clients)`,
   ];
   return lines.join('\n');
+}
+
+type XmppEndpoints = NonNullable<Manifest['autonomousSystems'][number]['messageServers'][number]['xmpp']>;
+
+/** Every XMPP listener of a message server, so that a user knows where to log in (README: 5222, 5223…). */
+function xmppListeners(xmpp: XmppEndpoints | undefined): string[] {
+  if (!xmpp) return [];
+  const at = (port: number) => `${xmpp.host}:${port}`;
+  return [
+    `      XMPP c2s STARTTLS    ${at(xmpp.c2sPort)}`,
+    ...(xmpp.directTlsPort !== undefined ? [`      XMPP c2s TLS         ${at(xmpp.directTlsPort)}`] : []),
+    ...(xmpp.plainPort !== undefined ? [`      XMPP c2s plain       ${at(xmpp.plainPort)}`] : []),
+    ...(xmpp.websocketUrl ? [`      XMPP over WebSocket  ${xmpp.websocketUrl}`] : []),
+    ...(xmpp.s2sPort !== undefined ? [`      XMPP s2s             port ${xmpp.s2sPort}`] : []),
+  ];
 }
