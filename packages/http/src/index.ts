@@ -3,3 +3,4 @@ export * from './server.js';
 export * from './operation-route.js';
 export * from './client.js';
 export * from './main.js';
+export * from './reason.js';

@@ -16,22 +16,36 @@ import { sendStatus } from './server.js';
 
 export type Method = 'GET' | 'POST';
 
-/** A status with response headers of its own (e.g. Retry-After with a 429). */
+type Refused = Refusal | Refusal['status'];
+
+/** A status with why (IRSP-Reason) and response headers of its own (e.g. Retry-After with a 429). */
 export interface StatusAnswer {
   status: Status;
-  headers: Record<string, string>;
+  reason?: string;
+  headers?: Record<string, string>;
 }
+
+/** A caller refused by `authenticate`, with why (never which part of its credentials was wrong). */
+export interface Refusal {
+  status: 401 | 403;
+  reason: string;
+}
+
+const REFUSED: Record<Refusal['status'], string> = {
+  401: 'credentials missing or not accepted',
+  403: 'caller not allowed this operation',
+};
 
 export interface OperationRoute<O extends Operation> {
   path: string;
   /** Operations served on this path; several only where the standard shares a URI (Messages 10/11, 12/13…). */
   operations: readonly O[];
   methods?: readonly Method[];
-  /** Checks the caller from the decoded fields: undefined to go on, or 401/403. */
+  /** Checks the caller from the decoded fields: undefined to go on, or 401/403 (with a reason or not). */
   authenticate?: (
     fields: FormFields,
     request: FastifyRequest,
-  ) => 401 | 403 | undefined | Promise<401 | 403 | undefined>;
+  ) => Refused | undefined | Promise<Refused | undefined>;
   handle: (
     parsed: Extract<ParseResult<O>, { ok: true }>,
     request: FastifyRequest,
@@ -87,7 +101,8 @@ export function serveOperation<O extends Operation>(app: FastifyInstance, route:
       method: refused,
       url: route.path,
       config: { operation: operationName },
-      handler: async (_request, reply) => sendStatus(reply.header('allow', methods.join(', ')), 405),
+      handler: async (_request, reply) =>
+        sendStatus(reply.header('allow', methods.join(', ')), 405, `only ${methods.join(', ')} on this path`),
     });
   }
   app.route({
@@ -97,26 +112,25 @@ export function serveOperation<O extends Operation>(app: FastifyInstance, route:
     handler: async (request, reply) => {
       const raw = rawForm(request);
       // A POST without a form body is the 415 of HTTP, in clause 8's body shape.
-      if (raw === undefined) return sendStatus(reply, request.body === undefined ? 400 : 415);
+      // Each refusal's reason reaches the log in the request's line (server.ts), not in one of its own.
+      if (raw === undefined)
+        return request.body === undefined
+          ? sendStatus(reply, 400, 'no form body')
+          : sendStatus(reply, 415, 'body is not application/x-www-form-urlencoded');
       const decoded = decodeForm(raw);
-      if (!decoded.ok) {
-        request.log.info({ reason: decoded.reason }, 'undecodable parameters');
-        return sendStatus(reply, 400);
-      }
-      const refused = route.authenticate ? await route.authenticate(decoded.fields, request) : undefined;
-      if (refused) {
-        request.log.warn({ status: refused }, 'caller refused');
-        return sendStatus(reply, refused);
+      if (!decoded.ok) return sendStatus(reply, 400, decoded.reason);
+      const verdict = route.authenticate ? await route.authenticate(decoded.fields, request) : undefined;
+      if (verdict) {
+        const refused = typeof verdict === 'number' ? { status: verdict, reason: REFUSED[verdict] } : verdict;
+        request.log.warn({ status: refused.status }, 'caller refused');
+        return sendStatus(reply, refused.status, refused.reason);
       }
       const parsed = parseAnyFields(route.operations, decoded.fields);
-      if (!parsed.ok) {
-        request.log.info({ reason: parsed.reason }, 'wrong parameter');
-        return sendStatus(reply, 400);
-      }
+      if (!parsed.ok) return sendStatus(reply, 400, parsed.reason);
       const answer = await route.handle(parsed, request);
-      const status = typeof answer === 'number' ? answer : answer.status;
+      const { status, reason, headers } = typeof answer === 'number' ? { status: answer } : answer;
       request.log.debug({ operation: parsed.operation.name, status }, 'handled');
-      return sendStatus(typeof answer === 'number' ? reply : reply.headers(answer.headers), status);
+      return sendStatus(headers ? reply.headers(headers) : reply, status, reason);
     },
   });
 }

@@ -13,8 +13,9 @@ import {
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { XML_CONTENT_TYPE, errorBody, type ErrorStatus, type Status } from '@irsp/protocol';
+import { STATUS_DETAILS, XML_CONTENT_TYPE, errorBody, type Status } from '@irsp/protocol';
 import { deferredChildLogger, type Logger } from './logger.js';
+import { REASON_HEADER, reasonText } from './reason.js';
 
 export interface TlsOptions {
   cert: string;
@@ -59,12 +60,17 @@ declare module 'fastify' {
   }
 }
 
-export function sendStatus(reply: FastifyReply, status: Status): FastifyReply {
+/**
+ * Answers a status with clause 8's body; an error also with why, in `IRSP-Reason` and the request's log line (the
+ * table's detail when the caller gives no reason).
+ */
+export function sendStatus(reply: FastifyReply, status: Status, reason?: string): FastifyReply {
   if (status === 200) return reply.code(200).header('content-type', XML_CONTENT_TYPE).send('');
   return reply
     .code(status)
     .header('content-type', XML_CONTENT_TYPE)
-    .send(errorBody(status as ErrorStatus));
+    .header(REASON_HEADER, reasonText(reason ?? STATUS_DETAILS[status]))
+    .send(errorBody(status));
 }
 
 /**
@@ -83,7 +89,8 @@ class RequestLog extends LogController {
   ): void {
     const line = { req: request, res: reply, responseTime: reply.elapsedTime };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
-    else if (reply.statusCode >= 400) reply.log.info(line, 'request completed');
+    else if (reply.statusCode >= 400)
+      reply.log.info({ ...line, reason: reply.getHeader(REASON_HEADER) }, 'request completed');
     else reply.log.debug(line, 'request completed');
   }
 }
@@ -205,13 +212,13 @@ export function createService(options: ServiceOptions): FastifyInstance {
     done();
   });
 
-  app.setNotFoundHandler((_request, reply) => sendStatus(reply, 404));
-  app.setErrorHandler((error: { statusCode?: number }, request, reply) => {
+  app.setNotFoundHandler((_request, reply) => sendStatus(reply, 404, 'no such path'));
+  app.setErrorHandler((error: { statusCode?: number; message?: string }, request, reply) => {
     const status = error.statusCode;
-    if (status === 413 || status === 415 || status === 400) {
-      request.log.info({ status }, 'request refused');
-      return sendStatus(reply, status);
-    }
+    if (status === 413) return sendStatus(reply, 413, 'body over the size limit');
+    if (status === 415) return sendStatus(reply, 415, 'content type not accepted here');
+    // Fastify's own 400s (and ours, e.g. a form body that is not UTF-8) say what was wrong with the body.
+    if (status === 400) return sendStatus(reply, 400, error.message ?? 'unreadable body');
     // Never leak details of a 500: they stay in the log.
     request.log.error({ err: error }, 'request failed');
     return sendStatus(reply, 500);

@@ -82,13 +82,22 @@ describe('request logs', () => {
       method: 'GET',
       url: `/push?${push('#lock1', 'wrong-token-0123456789')}`,
     });
-    expect(answer.statusCode).toBe(401);
+    expect({
+      status: answer.statusCode,
+      reason: answer.headers['irsp-reason'],
+      body: answer.body,
+    }).toEqual({
+      status: 401,
+      reason: 'credentials missing or not accepted',
+      body: '<error><code>401</code><detail>unauthorized</detail></error>',
+    });
     const [refused, completed] = [lines.find((l) => l.msg === 'caller refused'), requestLines(lines)[0]];
     expect(refused).toMatchObject({ level: 40, status: 401 });
     expect(completed).toMatchObject({
       level: 30,
       req: { method: 'GET', url: '/push?deviceid=%23lock1&data=open&appid=smartlock&token=[REDACTED]' },
       res: { statusCode: 401 },
+      reason: 'credentials missing or not accepted',
     });
     expect(completed!.reqId).toBe(refused!.reqId);
     expect(JSON.stringify(lines)).not.toContain('wrong-token');

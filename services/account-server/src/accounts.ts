@@ -22,6 +22,12 @@ import { sendToAs, type AutonomousSystemEntry } from './directory.js';
 
 export type AccountStatus = 200 | 400 | 401 | 421 | 422 | 500;
 
+/** A refusal with why, for `IRSP-Reason` (the body stays the table's). */
+export interface Refused {
+  status: 400 | 401;
+  reason: string;
+}
+
 /** A password check refused by the guessing throttle (docs/decisions/0010-guessing-throttle.md). */
 export interface Throttled {
   status: 429;
@@ -133,9 +139,9 @@ export async function register(
   password: string,
   info: DeviceInfo = {},
   extra: Extras = {},
-): Promise<AccountStatus> {
+): Promise<AccountStatus | Refused> {
   const as = ctx.directory.as(id.domain);
-  if (!as) return 400;
+  if (!as) return { status: 400, reason: 'domain is not an AS of this IRSP' };
   warnIfWeak(ctx, id, info.verifycode);
   const passwordHash = await hashPassword(password);
   let retry = false;
@@ -279,7 +285,7 @@ async function authenticate(
   password: string,
   states: AccountRow['state'][],
   source: string,
-): Promise<AccountRow | 401 | 422 | Throttled> {
+): Promise<AccountRow | Refused | 422 | Throttled> {
   const row = await findAccount(ctx.db, id.local);
   if (!row || row.kind !== id.kind || row.domain !== id.domain || !states.includes(row.state)) return 422;
   const verdict = await ctx.passwords.admit(id.local, source);
@@ -292,7 +298,7 @@ async function authenticate(
   }
   const right = await verifyPassword(password, row.password_hash);
   await (right ? ctx.passwords.succeeded(verdict.ticket) : ctx.passwords.failed(verdict.ticket));
-  return right ? row : 401;
+  return right ? row : { status: 401, reason: 'wrong password' };
 }
 
 /** Changes an account (client API → Message 3/4); a message server that lost the account gets it back. */
@@ -303,7 +309,7 @@ export async function modify(
   password: string,
   changes: { newpassword?: string | undefined } & DeviceInfo,
   changedExtra: Extras = {},
-): Promise<AccountStatus | Throttled> {
+): Promise<AccountStatus | Refused | Throttled> {
   const row = await authenticate(ctx, id, password, ['active'], source);
   if (typeof row === 'number' || 'status' in row) return row;
   const as = ctx.directory.as(id.domain);
@@ -356,7 +362,7 @@ export async function remove(
   source: string,
   id: AccountId,
   password: string,
-): Promise<AccountStatus | Throttled> {
+): Promise<AccountStatus | Refused | Throttled> {
   const row = await authenticate(ctx, id, password, ['active', 'removing'], source);
   if (typeof row === 'number' || 'status' in row) return row;
   const as = ctx.directory.as(id.domain);
