@@ -301,14 +301,66 @@ describe('the default application sends on request (POST /send: Messages 12–15
     });
   });
 
-  it('refuses a bad request (400), an unknown peer (400) and a caller without its credentials (401)', async () => {
-    expect((await send({ message: 16, id: 'alice', data: 'x' })).status).toBe(400);
-    expect((await send({ message: 14, id: 'alice', data: 'x', to: 'nobody' })).status).toBe(400);
+  /** A refusal of `POST /send`: JSON with the reason, which IRSP-Reason repeats. */
+  const refused = (status: number, reason: string) => ({
+    status,
+    body: JSON.stringify({ outcome: 'refused', status, reason }),
+    contentType: 'application/json; charset=utf-8',
+    reason,
+  });
+  const sendRaw = async (body: string, contentType = 'application/json', authorization = basicOf(app())) => {
+    const {
+      status,
+      body: text,
+      contentType: type,
+      reason,
+    } = await apps.sendRaw(app(), body, contentType, authorization);
+    return { status, body: text, contentType: type, reason };
+  };
+
+  it.each([
+    ['a body that is not JSON', 'message=12', 'application/json', 'body is not JSON'],
+    ['a body of another content type', '<send/>', 'application/xml', 'body is not JSON'],
+    ['JSON that is not an object', '[12]', 'application/json', 'body is not a JSON object'],
+    [
+      'an unknown message',
+      '{"message":16,"id":"alice","data":"x"}',
+      'application/json',
+      'unknown message: must be 12, 13, 14 or 15',
+    ],
+    [
+      'a missing field',
+      '{"message":12,"id":"alice"}',
+      'application/json',
+      'data: Invalid input: expected string, received undefined',
+    ],
+  ])('refuses %s (400, JSON, with the reason)', async (_label, body, contentType, reason) => {
+    expect(await sendRaw(body, contentType)).toEqual(refused(400, reason));
+  });
+
+  it('refuses Messages 14–15 to a name that is not another application server of the AS (400)', async () => {
+    for (const to of ['nobody', 'default']) {
+      expect(await sendRaw(JSON.stringify({ message: 14, id: 'alice', data: 'x', to }))).toEqual(
+        refused(400, 'to is not another application server of this AS'),
+      );
+    }
     expect(
-      await send({ message: 12, id: 'alice', data: 'x' }, basicOf(as1().applicationServers[1]!)),
-    ).toEqual({
-      status: 401,
-      body: '<error><code>401</code><detail>unauthorized</detail></error>',
-    });
+      await sendRaw(JSON.stringify({ message: 15, id: '#lock1', data: 'x', to: 'nobody', as: DOMAIN })),
+    ).toEqual(refused(400, 'to is not another application server of this AS'));
+  });
+
+  it('refuses a caller without its credentials (401 with WWW-Authenticate), before reading the body', async () => {
+    const reason = 'operator credentials (HTTP Basic appid:token) missing or not accepted';
+    for (const authorization of [basicOf(as1().applicationServers[1]!), 'Bearer x', '']) {
+      expect(await apps.sendRaw(app(), 'not json', 'application/json', authorization)).toEqual({
+        ...refused(401, reason),
+        authenticate: 'Basic realm="irsp"',
+      });
+    }
+    const line = log.lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'request completed' && (l.req as { url: string }).url === '/send')
+      .at(-1);
+    expect(line).toMatchObject({ level: 30, res: { statusCode: 401 }, reason });
   });
 });

@@ -252,13 +252,17 @@ describe('Messages 14–15 between application servers of different ASs (clause 
     expect(await toPeerExchange({ userid: 'alice', deviceid: '#x', data: 'x' })).toEqual(BAD_REQUEST);
   });
 
-  it('POST /send refuses a peer that is not configured for that AS (400)', async () => {
+  it('POST /send refuses a peer that is not configured for that AS (400, JSON, with the reason)', async () => {
+    const noPeer = {
+      status: 400,
+      body: '{"outcome":"refused","status":400,"reason":"to and as name no configured peer"}',
+    };
     expect(
       await send(default1(), { message: 14, id: 'bob', data: 'x', to: 'default', as: 'as3.irsp.test' }),
-    ).toEqual(BAD_REQUEST);
+    ).toEqual(noPeer);
     expect(
       await send(default1(), { message: 14, id: 'bob', data: 'x', to: 'billing', as: 'as2.irsp.test' }),
-    ).toEqual(BAD_REQUEST);
+    ).toEqual(noPeer);
   });
 });
 

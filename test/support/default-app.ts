@@ -26,13 +26,35 @@ export class DefaultApplication {
     body: object,
     authorization = basicOf(server),
   ): Promise<{ status: number; body: string }> {
+    const { status, body: text } = await this.sendRaw(
+      server,
+      JSON.stringify(body),
+      'application/json',
+      authorization,
+    );
+    return { status, body: text };
+  }
+
+  /** `POST /send` with any body, and the headers of the answer that tests look at. */
+  async sendRaw(
+    server: ApplicationServerConfig,
+    body: string,
+    contentType: string,
+    authorization = basicOf(server),
+  ): Promise<{ status: number; body: string; contentType: unknown; reason: unknown; authenticate: unknown }> {
     const r = await request(`${server.url}/send`, {
       method: 'POST',
       dispatcher: this.http.agent,
-      headers: { authorization, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      headers: { authorization, 'content-type': contentType },
+      body,
     });
-    return { status: r.statusCode, body: await r.body.text() };
+    return {
+      status: r.statusCode,
+      body: await r.body.text(),
+      contentType: r.headers['content-type'],
+      reason: r.headers['irsp-reason'],
+      authenticate: r.headers['www-authenticate'],
+    };
   }
 
   /** What `server` has received, in order; throws unless it answers 200. */
