@@ -1,14 +1,14 @@
 /**
  * README command 1 (`pnpm start` → services/all-in-one/dist/main.js): a whole IRSP from nothing — topology with
  * fresh credentials, local CA, embedded databases — and a manifest a client can use with nothing else.
- * It uses the default ports (8443, 8543–8544, 8643–8644, XMPP 5222–5223, 5269, 5280, 5322–5323, 5369 and 5380): they must be
+ * It uses the default ports (8443, 8543–8544, 8643–8646, XMPP 5222–5223, 5269, 5280, 5322–5323, 5369 and 5380): they must be
  * free.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WebSocket } from 'undici';
+import { WebSocket, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { form, tempDir, TestClient } from './support/irsp.js';
 import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
@@ -181,6 +181,56 @@ describe('pnpm start', () => {
           expect((await client.get(`${url}/readyz`)).status).toBe(200);
         }
       }
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('runs Message 14 in an AS and across ASs with the README’s POST /send, as the manifest’s operator', async () => {
+    const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
+    const [as1, as2] = manifest.autonomousSystems;
+    const server = (as: typeof as1, name: string) => as!.applicationServers.find((a) => a.name === name)!;
+    expect(as1!.applicationServers.map((a) => [a.name, a.url, a.jid])).toEqual([
+      ['default', 'https://127.0.0.1:8643', 'default.as1.irsp.test'],
+      ['smartlock', 'https://127.0.0.1:8645', 'smartlock.as1.irsp.test'],
+    ]);
+    expect(server(as2, 'smartlock').url).toBe('https://127.0.0.1:8646');
+    expect(output).toContain(
+      'application server smartlock https://127.0.0.1:8645  (smartlock.as1.irsp.test)',
+    );
+    const client = new TestClient(await readFile(join(dir.path, manifest.caCert), 'utf8'));
+    const basic = (app: { credentials: { appid: string; token: string } }) =>
+      `Basic ${Buffer.from(`${app.credentials.appid}:${app.credentials.token}`).toString('base64')}`;
+    const operator = async (
+      app: Manifest['autonomousSystems'][number]['applicationServers'][number],
+      path: string,
+      body?: object,
+    ) => {
+      const r = await request(`${app.url}${path}`, {
+        method: body ? 'POST' : 'GET',
+        dispatcher: client.agent,
+        headers: { authorization: basic(app), ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: r.statusCode, body: await r.body.text() };
+    };
+    try {
+      // The README's two calls: AS1's default to AS1's smartlock, then to AS2's default (signed, clause 8.6).
+      const sent = { status: 200, body: '{"outcome":"status","status":200}' };
+      const inAs = { message: 14, id: 'alice', data: 'door open?', to: 'smartlock' };
+      expect(await operator(server(as1, 'default'), '/send', inAs)).toEqual(sent);
+      const acrossAs = { message: 14, id: 'bob', data: 'hello AS2', to: 'default', as: 'as2.irsp.test' };
+      expect(await operator(server(as1, 'default'), '/send', acrossAs)).toEqual(sent);
+      const params = async (app: Parameters<typeof operator>[0]) =>
+        (
+          JSON.parse((await operator(app, '/received')).body) as {
+            received: { message: number; params: object }[];
+          }
+        ).received.map((r) => [r.message, r.params]);
+      expect(await params(server(as1, 'smartlock'))).toEqual([[14, { userid: 'alice', data: 'door open?' }]]);
+      expect(await params(server(as2, 'default'))).toEqual([
+        [14, { userid: 'bob', data: 'hello AS2', as: 'as1.irsp.test' }],
+      ]);
     } finally {
       await client.close();
     }

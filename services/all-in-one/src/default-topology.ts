@@ -1,7 +1,9 @@
 /**
  * The topology `pnpm start` runs when none is given: the account server and two ASs (`as1.irsp.test`,
- * `as2.irsp.test`), each with one message server and one application server, on loopback, with credentials
- * made at random on first start and kept in `.irsp/irsp.yaml` (mode 0600) so that clients keep working.
+ * `as2.irsp.test`), each with one message server and two application servers (`default` and `smartlock`, so that
+ * Messages 14–15 can be tried within an AS), the two `default`s peers of each other (the signed exchange across
+ * ASs, clause 8.6), on loopback, with credentials and keys made at random on first start and kept in
+ * `.irsp/irsp.yaml` (mode 0600) so that clients keep working.
  */
 import { randomSecret } from '@irsp/credentials';
 import { stringify } from 'yaml';
@@ -10,7 +12,7 @@ export interface DefaultPorts {
   accountServer: number;
   /**
    * Per AS (in order): admin API and XMPP (STARTTLS, direct TLS, WebSocket, s2s) of its message server, its
-   * application server.
+   * application servers `default` and `smartlock`.
    */
   autonomousSystems: {
     messageServer: number;
@@ -19,19 +21,47 @@ export interface DefaultPorts {
     websocket: number;
     s2s: number;
     applicationServer: number;
+    smartlock: number;
   }[];
 }
 
 export const DEFAULT_PORTS: DefaultPorts = {
   accountServer: 8443,
   autonomousSystems: [
-    { messageServer: 8543, c2s: 5222, directTls: 5223, websocket: 5280, s2s: 5269, applicationServer: 8643 },
-    { messageServer: 8544, c2s: 5322, directTls: 5323, websocket: 5380, s2s: 5369, applicationServer: 8644 },
+    {
+      messageServer: 8543,
+      c2s: 5222,
+      directTls: 5223,
+      websocket: 5280,
+      s2s: 5269,
+      applicationServer: 8643,
+      smartlock: 8645,
+    },
+    {
+      messageServer: 8544,
+      c2s: 5322,
+      directTls: 5323,
+      websocket: 5380,
+      s2s: 5369,
+      applicationServer: 8644,
+      smartlock: 8646,
+    },
   ],
+};
+
+const SERVICE_URIS = {
+  userUpload: '/user/upload',
+  deviceUpload: '/device/upload',
+  deviceStatus: '/device/status',
+  exchange: '/exchange',
 };
 
 export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = '127.0.0.1'): string {
   const domains = ['as1.irsp.test', 'as2.irsp.test'];
+  const defaultUrl = (i: number) => `https://${host}:${ports.autonomousSystems[i]!.applicationServer}`;
+  const defaultAppid = (i: number) => `default-as${i + 1}`;
+  // One key for the pair, in both entries: each signs with it and checks the other's signatures (decision 0006).
+  const peerKey = randomSecret();
   const document = {
     tls: { mode: 'local', dir: '.irsp/tls' },
     database: { dataDir: '.irsp/data' },
@@ -68,16 +98,31 @@ export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = 
         applicationServers: [
           {
             name: 'default',
-            url: `https://${host}:${p.applicationServer}`,
+            url: defaultUrl(i),
             listen: { host, port: p.applicationServer },
             jid: `default.${domain}`,
-            credentials: { appid: `default-${tag}`, token: randomSecret() },
-            serviceUris: {
-              userUpload: '/user/upload',
-              deviceUpload: '/device/upload',
-              deviceStatus: '/device/status',
-              exchange: '/exchange',
-            },
+            credentials: { appid: defaultAppid(i), token: randomSecret() },
+            serviceUris: SERVICE_URIS,
+            // The `default` of the other AS: Messages 14–15 across ASs, signed (clause 8.6).
+            peers: [
+              {
+                name: 'default',
+                as: domains[1 - i]!,
+                url: defaultUrl(1 - i),
+                appid: defaultAppid(1 - i),
+                key: peerKey,
+              },
+            ],
+          },
+          {
+            // Runs the recorder until the smart lock application is there, to receive Messages 14–15 in the AS.
+            name: 'smartlock',
+            url: `https://${host}:${p.smartlock}`,
+            listen: { host, port: p.smartlock },
+            jid: `smartlock.${domain}`,
+            credentials: { appid: `smartlock-${tag}`, token: randomSecret() },
+            serviceUris: SERVICE_URIS,
+            applications: ['recorder'],
           },
         ],
       };
