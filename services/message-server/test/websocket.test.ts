@@ -103,6 +103,19 @@ describe('login over WebSocket (RFC 7395, wss only)', () => {
     expect(lock.jid?.toString()).toBe('#lock1@as1.irsp.test/main');
   });
 
+  // docs/client-protocol.md: what a Node 20 client without a WebSocket of its own sees (Node 22 has one).
+  it.skipIf(typeof nodeWebSocket === 'function')(
+    'without a global WebSocket (Node 20 without --experimental-websocket) @xmpp/client cannot connect',
+    async () => {
+      delete (globalThis as { WebSocket?: unknown }).WebSocket;
+      try {
+        await expect(wsLogin('alice', 'alice pw', 'node20')).rejects.toThrow('WebSocket is not defined');
+      } finally {
+        globalThis.WebSocket = UndiciWebSocket as unknown as typeof globalThis.WebSocket;
+      }
+    },
+  );
+
   it('a wrong password is not-authorized, as over TCP', async () => {
     await expect(wsLogin('alice', 'wrong', 'x')).rejects.toThrow(/not-authorized/);
   });
