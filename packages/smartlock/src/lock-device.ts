@@ -10,6 +10,13 @@ import { STATUS } from './status.js';
 
 export type BoltState = 'locked' | 'unlocked' | 'jammed';
 
+/** What a lock keeps across power cycles (its flash): the simulator saves it. */
+export interface LockDeviceState {
+  memory: LockMemory;
+  bolt: BoltState;
+  battery: number;
+}
+
 export class LockDevice {
   private memory: LockMemory;
   bolt: BoltState;
@@ -18,11 +25,15 @@ export class LockDevice {
   constructor(
     readonly lockId: string,
     private readonly key: Uint8Array,
-    options: { keyId?: number; bolt?: BoltState; battery?: number } = {},
+    options: { keyId?: number; bolt?: BoltState; battery?: number; memory?: LockMemory } = {},
   ) {
-    this.memory = { lockId, keyId: options.keyId ?? 1, lastCounter: 0, users: [] };
+    this.memory = options.memory ?? { lockId, keyId: options.keyId ?? 1, lastCounter: 0, users: [] };
     this.bolt = options.bolt ?? 'locked';
     this.battery = options.battery ?? 100;
+  }
+
+  get state(): LockDeviceState {
+    return { memory: this.memory, bolt: this.bolt, battery: this.battery };
   }
 
   /** The user account IDs the lock holds (what Table 3 wrote). */

@@ -115,14 +115,14 @@ export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = 
             ],
           },
           {
-            // Runs the recorder until the smart lock application is there, to receive Messages 14–15 in the AS.
+            // The smart-lock application (ISO/IEC 14543-5-104); the other end of Messages 14–15 within the AS.
             name: 'smartlock',
             url: `https://${host}:${p.smartlock}`,
             listen: { host, port: p.smartlock },
             jid: `smartlock.${domain}`,
             credentials: { appid: `smartlock-${tag}`, token: randomSecret() },
             serviceUris: SERVICE_URIS,
-            applications: ['recorder'],
+            applications: ['smartlock'],
           },
         ],
       };

@@ -26,6 +26,8 @@ export interface GatewayOptions {
   linkDelayMs?: number;
   /** Signal strength the locks are heard with (dBm). */
   rssi?: number;
+  /** Told after a lock handled a frame (its memory, bolt or battery may have changed). */
+  changed?: () => void;
 }
 
 export class BluetoothGateway {
@@ -116,6 +118,7 @@ export class BluetoothGateway {
     const lock = this.locks.get(message.lockId);
     await sleep(delay);
     const answer = lock?.handle(Buffer.from(message.frame, 'base64'));
+    if (lock) this.options.changed?.();
     if (!lock) {
       return this.toRas(
         buildFromGateway({ type: 'unreachable', requestId: message.requestId, lockId: message.lockId }),
