@@ -69,13 +69,21 @@ export async function startIrsp(options: {
     await accountServer.listen(topology.accountServer.listen);
     for (const as of topology.autonomousSystems) {
       for (const server of as.messageServers) {
-        const child = logger.child({ service: 'message-server', domain: as.domain, id: server.id });
+        const child = logger.child({
+          service: 'message-server',
+          domain: as.domain,
+          messageServer: server.id,
+        });
         const messageServer = await messageServerFromTopology(topology, as, server, child, openDatabase);
         running.push(messageServer);
         await messageServer.listen(server.listen);
       }
       for (const server of as.applicationServers) {
-        const child = logger.child({ service: 'application-server', domain: as.domain, name: server.name });
+        const child = logger.child({
+          service: 'application-server',
+          domain: as.domain,
+          applicationServer: server.name,
+        });
         const applicationServer = await applicationServerFromTopology(
           topology,
           as,

@@ -560,13 +560,14 @@ export class C2sConnection implements C2sSession {
       this.username = canonicalLocal(step.username);
       if (this.username === undefined) return this.saslFailure('not-authorized');
       if (!(await this.settleAttempt(this.username, true))) return;
+      const mechanism = this.sasl?.mechanism.name;
       this.sasl = undefined;
       this.writeElement(
         xml('success', { xmlns: NS.sasl }, step.data ? encodeSaslData(step.data) : undefined),
       );
       this.phase = 'bind';
       this.restart();
-      this.options.logger.info({ id: this.id, username: step.username }, 'authenticated');
+      this.options.logger.info({ id: this.id, username: step.username, mechanism }, 'authenticated');
     }
   }
 

@@ -215,7 +215,8 @@ export class C2sServer {
       this.admit(socket, listener, false);
     });
     server.on('tlsClientError', (error: Error, socket: Duplex) => {
-      this.options.logger.debug({ err: error.message, listener }, 'TLS handshake failed');
+      // At info: an operator looking for why a client cannot connect must see it (no secret is in it).
+      this.options.logger.info({ err: error.message, listener }, 'TLS handshake failed');
       socket.destroy();
     });
   }

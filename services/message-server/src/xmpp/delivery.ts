@@ -171,7 +171,8 @@ export class Delivery {
     if (stanza.attrs.type === 'error' || stanza.attrs.type === 'result') return;
     if (stanza.name === 'presence') return;
     from.send(this.errorReply(stanza, type, condition, text));
-    this.logger.debug(
+    // At info: a blocked or refused stanza is what an operator asks about first.
+    this.logger.info(
       { from: jidToString(from.jid), to: stanza.attrs.to, name: stanza.name, condition },
       'stanza not delivered',
     );
