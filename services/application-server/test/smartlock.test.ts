@@ -44,6 +44,8 @@ const toUsers = new Map<string, Record<string, unknown>[]>();
 /** The gateway: relays frames to the lock while connected; keeps them meanwhile (as offline storage would). */
 const lock = new LockDevice(LOCK_ID, KEY);
 let gatewayConnected = true;
+/** The gateway flips a bit of the lock's answer before uploading it. */
+let tamper = false;
 const heldForGateway: string[] = [];
 /** Frames the gateway relayed, as sent (to replay them). */
 const relayed: string[] = [];
@@ -86,6 +88,7 @@ async function gatewayReceives(data: string): Promise<void> {
   relayed.push(message.frame);
   const answer = lock.handle(Buffer.from(message.frame, 'base64'));
   if (!answer) return; // a forged frame gets no answer
+  if (tamper) answer[answer.length - 1]! ^= 1;
   await send(message9, {
     deviceid: GATEWAY,
     data: buildFromGateway({
@@ -414,6 +417,24 @@ describe('what a gateway cannot do', () => {
     expect(await request('alice', 'lockDiscover', { gatewayId: GATEWAY, seconds: 1 })).toMatchObject({
       status: 1000,
     });
+  });
+});
+
+describe('a lock answer tampered on the way', () => {
+  it('ends the command with 5004 at once', async () => {
+    tamper = true;
+    try {
+      const answer = await request('alice', 'lockControl', {
+        lockId: LOCK_ID,
+        action: 'unlock',
+        deadline: inSeconds(30),
+      });
+      expect(
+        await waitFor('alice', (m) => m.event === 'commandResult' && m.requestId === answer.id),
+      ).toMatchObject({ status: 5004 });
+    } finally {
+      tamper = false;
+    }
   });
 });
 

@@ -3,7 +3,7 @@
  * lock's answer to a frame — which finishes the request that sent it (requests.ts). Anything a gateway sends that
  * does not fit is logged and dropped: a gateway cannot make the RAS stop serving, nor answer for another gateway
  * (an answer must come from the gateway the frame went to), nor forge a lock's answer (it must open under the
- * lock's key and echo the frame's counter).
+ * lock's key and echo the frame's counter: a tampered answer ends its request with `5004`).
  */
 import {
   STATUS,
@@ -84,17 +84,17 @@ export class Answers {
       return;
     }
     if (message.type === 'scanResult') return this.scanned(tx, pending, message);
-    if (message.lockId !== pending.lock_id) return this.drop(tx, pending, 'answer for another lock');
+    if (message.lockId !== pending.lock_id) return this.untrusted(tx, pending, 'answer for another lock');
     if (message.type === 'unreachable') return this.finish(tx, pending, STATUS.lockUnreachable.code);
     const key = await tx.query<{ key: Buffer }>(
       'SELECT key FROM smartlock_factory_records WHERE lock_id = $1',
       [pending.lock_id],
     );
     const opened = openFrame(key.rows[0]!.key, Buffer.from(message.frame, 'base64'));
-    if (!opened.ok) return this.drop(tx, pending, `lock answer refused: ${opened.error.kind}`);
+    if (!opened.ok) return this.untrusted(tx, pending, `lock answer refused: ${opened.error.kind}`);
     const frame = opened.value;
     if (!frame.type.endsWith('Response') || String(frame.counter) !== pending.counter)
-      return this.drop(tx, pending, 'lock answer does not answer the frame sent');
+      return this.untrusted(tx, pending, 'lock answer does not answer the frame sent');
     return this.finish(tx, pending, (frame as { status: number }).status, frame);
   }
 
@@ -118,26 +118,16 @@ export class Answers {
     return row.rows[0];
   }
 
-  /** A gateway's answer that cannot be believed: the row goes back, to be answered properly or to time out. */
-  private async drop(tx: Queryable, pending: Pending, why: string): Promise<void> {
+  /**
+   * A lock's answer that cannot be believed (tampered on the way, or not the answer to this frame): the request
+   * ends with `5004 integrityCheckFailed` — what the lock did is unknown, and the user is told so at once.
+   */
+  private async untrusted(tx: Queryable, pending: Pending, why: string): Promise<void> {
     this.ctx.logger.warn(
       { gateway: pending.gateway, requestId: `p${pending.id}` },
-      `gateway message dropped: ${why}`,
+      `gateway answer refused: ${why}`,
     );
-    await tx.query(
-      `INSERT INTO smartlock_pending (id, request_id, userid, operation, lock_id, gateway, counter, detail, wait_until)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, now() + interval '30 seconds'`,
-      [
-        pending.id,
-        pending.request_id,
-        pending.userid,
-        pending.operation,
-        pending.lock_id,
-        pending.gateway,
-        pending.counter,
-        JSON.stringify(pending.detail),
-      ],
-    );
+    await this.finish(tx, pending, STATUS.integrityCheckFailed.code);
   }
 
   private async scanned(
