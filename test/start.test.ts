@@ -237,6 +237,24 @@ describe('pnpm start', () => {
     }
   });
 
+  it('runs the smart-lock simulator: a gateway with two locks in AS1, its codes printed and kept', async () => {
+    await expect
+      .poll(
+        () =>
+          /Smart-lock simulator: gateway #bgw-demo@as1\.irsp\.test \(verification code \d{9}\)/.test(output),
+        {
+          timeout: 30_000,
+        },
+      )
+      .toBe(true);
+    expect(output.match(/^ {2}lock [0-9a-f]{16} {2}activation code [0-9A-F]{16}$/gm)).toHaveLength(2);
+    const state = JSON.parse(await readFile(join(dir.path, '.irsp/smartlock-sim.json'), 'utf8')) as {
+      gateways: Record<string, { verifycode: string; locks: { lockId: string }[] }>;
+    };
+    expect(Object.keys(state.gateways)).toEqual(['#bgw-demo@as1.irsp.test']);
+    expect(output).toContain(`verification code ${state.gateways['#bgw-demo@as1.irsp.test']!.verifycode}`);
+  });
+
   it('stops cleanly on Ctrl-C (SIGINT) and keeps its state for the next start', async () => {
     child.kill('SIGINT');
     expect(await exit).toBe(0);
