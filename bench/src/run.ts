@@ -74,6 +74,7 @@ async function launch(
   requireTls: boolean,
   profileDir?: string,
   database?: string,
+  smartlock?: boolean,
 ): Promise<ServerUnderTest> {
   // A port found free can be taken before the server binds it (other tests on the machine, our own
   // outgoing connections): start again on fresh ports.
@@ -85,7 +86,8 @@ async function launch(
       requireTls,
     };
     try {
-      if (server === 'irsp') return await launchIrsp({ ...o, cpuProfileDir: profileDir, database });
+      if (server === 'irsp')
+        return await launchIrsp({ ...o, cpuProfileDir: profileDir, database, smartlock });
       return await (server === 'prosody' ? launchProsody(o) : launchEjabberd(o));
     } catch (error) {
       if (attempt === 3) throw error;
@@ -137,7 +139,7 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
       let perf: PerfRecording | undefined;
       const spans: Span[] = [];
       try {
-        sut = await launch(server, variant.requireTls, profileDir, variant.database);
+        sut = await launch(server, variant.requireTls, profileDir, variant.database, variant.smartlock);
         if (args.perf && server === 'irsp')
           perf = PerfRecording.start(sut.pid, join(work, `perf-${serial}.data`), join(work, 'perf.log'));
         run.versions[server] = sut.version;

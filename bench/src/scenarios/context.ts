@@ -8,7 +8,7 @@ import type { IrspUnderTest } from '../servers/irsp.js';
 import { DOMAIN, PASSWORD, type ServerName, type ServerUnderTest } from '../servers/types.js';
 
 export type ScenarioName =
-  'login' | 'idle' | 'throughput' | 'offline' | 'push' | 'register' | 'notify' | 'chaos';
+  'login' | 'idle' | 'throughput' | 'offline' | 'push' | 'register' | 'notify' | 'chaos' | 'unlock';
 export const SCENARIO_NAMES: readonly ScenarioName[] = [
   'login',
   'idle',
@@ -18,6 +18,7 @@ export const SCENARIO_NAMES: readonly ScenarioName[] = [
   'register',
   'notify',
   'chaos',
+  'unlock',
 ];
 
 export type Metrics = Record<string, number | null>;
@@ -50,6 +51,8 @@ const monotonicMicros = (): number => Number(process.hrtime.bigint() / 1000n);
 export interface Variant {
   label: string;
   requireTls: boolean;
+  /** Ours runs the smart-lock application server in its process too (the unlock scenario). */
+  smartlock?: boolean;
 }
 
 export interface Scenario {

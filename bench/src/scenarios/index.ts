@@ -8,6 +8,7 @@ import { offlineScenario } from './offline.js';
 import { pushScenario } from './push.js';
 import { registerScenario } from './register.js';
 import { throughputScenario } from './throughput.js';
+import { unlockScenario } from './unlock.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   loginScenario,
@@ -18,4 +19,5 @@ export const SCENARIOS: readonly Scenario[] = [
   registerScenario,
   notifyScenario,
   chaosScenario,
+  unlockScenario,
 ];

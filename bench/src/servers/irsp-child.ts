@@ -2,11 +2,13 @@
  * Our IRSP under test, in its own process so that /proc shows its CPU and memory alone: the account server and
  * the message server of the topology in argv[2], sharing one embedded database as `pnpm start` does
  * (services/all-in-one/src/start.ts), or, with IRSP_BENCH_DATABASE_URL, each on its own schema of that
- * PostgreSQL (names prefixed with IRSP_BENCH_SCHEMA_PREFIX, which the bench drops afterwards). Its application
- * server is the load generator's stub, so it is not started.
+ * PostgreSQL (names prefixed with IRSP_BENCH_SCHEMA_PREFIX, which the bench drops afterwards). Its `default`
+ * application server is the load generator's stub, so it is not started; any other (the smart-lock one of the
+ * unlock scenario) runs here.
  */
 import { join } from 'node:path';
 import { accountServerFromTopology } from '@irsp/account-server';
+import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
 import { loadTopology, messageServerSchemaName } from '@irsp/config';
 import { createLogger } from '@irsp/http';
 import { messageServerFromTopology } from '@irsp/message-server';
@@ -43,12 +45,25 @@ const messageServer = await messageServerFromTopology(
   openDatabase,
 );
 await messageServer.listen(server.listen);
+const applicationServers: ApplicationServer[] = [];
+for (const app of as.applicationServers.filter((a) => a.name !== 'default')) {
+  const running = await applicationServerFromTopology(
+    topology,
+    as,
+    app,
+    logger.child({ service: 'application-server', applicationServer: app.name }),
+    openDatabase,
+  );
+  await running.listen(app.listen);
+  applicationServers.push(running);
+}
 
 let stopping = false;
 process.on('SIGTERM', () => {
   if (stopping) return;
   stopping = true;
   void (async () => {
+    for (const app of applicationServers) await app.close();
     await messageServer.close();
     await accountServer.close();
     await host?.close();

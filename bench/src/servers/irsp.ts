@@ -20,6 +20,8 @@ export interface IrspUnderTest extends ServerUnderTest {
   /** The application server the message server notifies (Messages 8–11). */
   readonly stub: AppStub;
   readonly appJid: string;
+  /** The smart-lock application server in the IRSP's process, when launched with `smartlock`. */
+  readonly smartlock: { url: string; jid: string; credentials: { appid: string; token: string } } | undefined;
   /**
    * SIGKILL of the IRSP's process (its account server and message server together), then a start of a new one
    * on the same topology, ports and databases, ready once its c2s port listens (the chaos scenario).
@@ -71,7 +73,7 @@ class PostgresUnderTest {
 }
 
 export async function launchIrsp(
-  o: LaunchOptions & { cpuProfileDir?: string; database?: string },
+  o: LaunchOptions & { cpuProfileDir?: string; database?: string; smartlock?: boolean },
 ): Promise<IrspUnderTest> {
   const {
     account: accountPort,
@@ -79,11 +81,24 @@ export async function launchIrsp(
     c2s: starttlsPort,
     plain: plainPort,
     stub: stubPort,
-  } = await freePorts(['account', 'admin', 'c2s', 'plain', 'stub']);
+    smartlock: smartlockPort,
+  } = await freePorts(['account', 'admin', 'c2s', 'plain', 'stub', 'smartlock']);
   // Without TLS the load connects to `xmpp.plainPort`, the listener meant for a TLS-terminating proxy.
   const c2sPort = o.requireTls ? starttlsPort : plainPort;
   const token = () => randomBytes(24).toString('base64url');
   const credentials = { appid: 'default-as1', token: token() };
+  // The smart-lock application server, in the IRSP's process (its CPU is the server's): Messages 8–11 from the
+  // message server, 12–13 back to it.
+  const smartlock = o.smartlock
+    ? {
+        name: 'smartlock',
+        url: `https://127.0.0.1:${smartlockPort}`,
+        listen: { host: '127.0.0.1', port: smartlockPort },
+        jid: `smartlock.${DOMAIN}`,
+        credentials: { appid: 'smartlock-as1', token: token() },
+        applications: ['smartlock'],
+      }
+    : undefined;
   const topology = {
     tls: { mode: 'local', dir: o.tls.dir },
     database: { dataDir: join(o.dir, 'data') },
@@ -116,6 +131,7 @@ export async function launchIrsp(
             jid: APP_JID,
             credentials,
           },
+          ...(smartlock ? [smartlock] : []),
         ],
       },
     ],
@@ -183,6 +199,7 @@ export async function launchIrsp(
     ...(pg ? { databasePids: () => pg.pids } : {}),
     stub,
     appJid: APP_JID,
+    smartlock: smartlock && { url: smartlock.url, jid: smartlock.jid, credentials: smartlock.credentials },
     deviceLocalpart: (name) => `#${name}`,
     async createAccounts(names, kind) {
       // End to end, as a user would: the account server's client API, which sends Message 1/2.
