@@ -207,11 +207,14 @@ describe('inbound: a third party sends in (Table 8)', () => {
     expect(stored[0]).toContain('parcel at the door');
   });
 
-  it('an exchange becomes Message 14 to an allowed application server of the AS', async () => {
+  it('an exchange becomes Message 14 to an allowed application server of the AS, naming the third party', async () => {
     expect(
       await thirdParty({ userid: 'bob', data: 'invoice 42', to: 'default' }, { operation: 'exchange' }),
     ).toEqual(OK);
-    expect((await received(byName('default'))).at(-1)).toEqual([14, { userid: 'bob', data: 'invoice 42' }]);
+    expect((await received(byName('default'))).at(-1)).toEqual([
+      14,
+      { userid: 'bob', data: 'invoice 42', thirdparty: 'acme' },
+    ]);
   });
 
   it('passes on the message server’s 422 for a user we do not have', async () => {

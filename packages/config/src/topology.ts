@@ -213,6 +213,13 @@ export const applicationServerSchema = z.object({
   applications: z.array(applicationName).min(1).optional(),
   /** The third-party gateway application (clause 8.8). */
   gateway: z.object({ thirdParties: z.array(thirdPartySchema).min(1) }).optional(),
+  /** The smart-lock application (ISO/IEC 14543-5-104). */
+  smartlock: z
+    .object({
+      /** The application server of the AS whose gateway carries the TPSPs' traffic (clause 6.6 through 8.8). */
+      gateway: applicationServerName,
+    })
+    .optional(),
 });
 
 export const autonomousSystemSchema = z.object({
@@ -294,7 +301,7 @@ export const topologySchema = z
           message: 'duplicate application server name',
         });
       as.applicationServers.forEach((server, j) =>
-        checkApplicationServer(server, as.domain, names, (path, message) =>
+        checkApplicationServer(server, as.domain, as.applicationServers, (path, message) =>
           ctx.addIssue({
             code: 'custom',
             path: ['autonomousSystems', i, 'applicationServers', j, ...path],
@@ -351,9 +358,10 @@ function duplicates(values: readonly string[]): boolean {
 function checkApplicationServer(
   server: z.infer<typeof applicationServerSchema>,
   domain: string,
-  names: ReadonlySet<string>,
+  servers: readonly z.infer<typeof applicationServerSchema>[],
   issue: Issue,
 ): void {
+  const names = new Set(servers.map((s) => s.name));
   const uris = server.serviceUris;
   const peerExchange = uris.peerExchange ?? DEFAULT_PEER_EXCHANGE_URI;
   if ([uris.userUpload, uris.deviceUpload, uris.deviceStatus, uris.exchange].includes(peerExchange))
@@ -385,6 +393,15 @@ function checkApplicationServer(
         );
     }),
   );
+  if (server.smartlock !== undefined) {
+    if (!applicationsOf(server).includes('smartlock'))
+      issue(['smartlock'], 'the smartlock section needs the smartlock application');
+    const gateway = servers.find((s) => s.name === server.smartlock!.gateway && s !== server);
+    if (!gateway || !applicationsOf(gateway).includes('gateway'))
+      issue(['smartlock', 'gateway'], 'must name another application server of the AS that runs the gateway');
+    else if (!(gateway.gateway?.thirdParties ?? []).some((t) => t.allow.targets.includes(server.name)))
+      issue(['smartlock', 'gateway'], 'none of its third parties may exchange with this application server');
+  }
 }
 
 export type Topology = z.infer<typeof topologySchema>;

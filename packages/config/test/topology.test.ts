@@ -1056,6 +1056,74 @@ describe('the applications of an application server', () => {
     );
     await problem({ applications: [] }, 'applications: Too small: expected array to have >=1 items');
   });
+
+  describe('the smart-lock application and its TPSPs (clause 6.6 through the gateway, 8.8)', () => {
+    const servers = (smartlock: Record<string, unknown>, gateway: Record<string, unknown>) =>
+      document([
+        as(
+          'as1.irsp.test',
+          [messageServer('ms1', 'm')],
+          [applicationServer('locks', smartlock), applicationServer('gw', gateway)],
+        ),
+      ]);
+    const lines = (...found: [number, string][]) =>
+      invalid(...found.map(([i, line]) => `autonomousSystems.0.applicationServers.${i}.${line}`));
+    const toLocks = {
+      thirdParties: [
+        { ...gatewaySection.thirdParties[0]!, allow: { addresses: ['::1'], targets: ['locks'] } },
+      ],
+    };
+
+    it('reads the gateway that carries the TPSPs', () => {
+      const t = parseTopology(
+        servers({ applications: ['smartlock'], smartlock: { gateway: 'gw' } }, { gateway: toLocks }),
+        {},
+      );
+      expect(t.autonomousSystems[0]!.applicationServers[0]!.smartlock).toEqual({ gateway: 'gw' });
+    });
+
+    it('refuses a server that does not run the smart lock, a gateway that is not one, or whose third parties may not call it', async () => {
+      expect(
+        await configError(() =>
+          parseTopology(servers({ smartlock: { gateway: 'gw' } }, { gateway: toLocks }), {}),
+        ),
+      ).toBe(lines([0, 'smartlock: the smartlock section needs the smartlock application']));
+      expect(
+        await configError(() =>
+          parseTopology(servers({ applications: ['smartlock'], smartlock: { gateway: 'gw' } }, {}), {}),
+        ),
+      ).toBe(
+        lines([0, 'smartlock.gateway: must name another application server of the AS that runs the gateway']),
+      );
+      expect(
+        await configError(() =>
+          parseTopology(
+            servers({ applications: ['smartlock'], smartlock: { gateway: 'locks' } }, { gateway: toLocks }),
+            {},
+          ),
+        ),
+      ).toBe(
+        lines([0, 'smartlock.gateway: must name another application server of the AS that runs the gateway']),
+      );
+      expect(
+        await configError(() =>
+          parseTopology(
+            servers(
+              { applications: ['smartlock'], smartlock: { gateway: 'gw' } },
+              {
+                gateway: {
+                  thirdParties: [{ ...gatewaySection.thirdParties[0]!, allow: { addresses: ['::1'] } }],
+                },
+              },
+            ),
+            {},
+          ),
+        ),
+      ).toBe(
+        lines([0, 'smartlock.gateway: none of its third parties may exchange with this application server']),
+      );
+    });
+  });
 });
 
 describe('federation routes (clause 8.5)', () => {

@@ -50,6 +50,12 @@ const fromAccountServer = { from: 'accountServer', to: 'messageServer', added: [
 const mToA = { from: 'messageServer', to: 'applicationServer', added: ['appid', 'token'] } as const;
 const aToM = { from: 'applicationServer', to: 'messageServer', added: ['appid', 'token'] } as const;
 const aToA = { from: 'applicationServer', to: 'applicationServer', added: ['appid', 'token'] } as const;
+/**
+ * Messages 14–15 in the AS, our addition (docs/protocol.md, "The third party of Messages 14–15"): from the gateway
+ * to third-party servers (clause 8.8), the third party whose call the message is; to the gateway, the only third
+ * party it is for. Only the gateway's own application server is believed when it names one.
+ */
+const thirdPartySchema = z.string().regex(/^[a-z0-9-]{1,32}$/, 'thirdparty must name a third party');
 const common = (table: TableName) => ({ table, extras: false }) as const;
 
 export const message1 = message({
@@ -235,9 +241,10 @@ export const message14 = message({
   path: undefined,
   serviceUri: 'exchange',
   ...aToA,
+  added: [...aToA.added, 'thirdparty'],
   ...common('table7'),
   discriminator: { param: 'userid' },
-  schema: z.object({ userid: user, data: dataSchema, ...auth }),
+  schema: z.object({ userid: user, data: dataSchema, ...auth, thirdparty: thirdPartySchema.optional() }),
 });
 
 export const message15 = message({
@@ -249,9 +256,10 @@ export const message15 = message({
   path: undefined,
   serviceUri: 'exchange',
   ...aToA,
+  added: [...aToA.added, 'thirdparty'],
   ...common('table7'),
   discriminator: { param: 'deviceid' },
-  schema: z.object({ deviceid: device, data: dataSchema, ...auth }),
+  schema: z.object({ deviceid: device, data: dataSchema, ...auth, thirdparty: thirdPartySchema.optional() }),
 });
 
 export const MESSAGES = [

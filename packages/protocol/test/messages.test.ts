@@ -175,7 +175,9 @@ const EXPECTED = [
     from: 'applicationServer',
     to: 'applicationServer',
     table: 'table7',
-    params: ['userid', 'data', 'appid', 'token'],
+    params: ['userid', 'data', 'appid', 'token', 'thirdparty'],
+    optional: ['thirdparty'],
+    added: ['appid', 'token', 'thirdparty'],
   },
   {
     number: 15,
@@ -185,7 +187,9 @@ const EXPECTED = [
     from: 'applicationServer',
     to: 'applicationServer',
     table: 'table7',
-    params: ['deviceid', 'data', 'appid', 'token'],
+    params: ['deviceid', 'data', 'appid', 'token', 'thirdparty'],
+    optional: ['thirdparty'],
+    added: ['appid', 'token', 'thirdparty'],
   },
 ] as const;
 

@@ -53,6 +53,11 @@ export const deviceIdSchema = problemSchema((id) =>
 export const LOCK_ID_BYTES = 8;
 export const lockIdSchema = z.string().regex(/^[0-9a-f]{16}$/, 'lock ID must be 16 lower-case hex digits');
 
+/** A TPSP's name (clause 6.6): the name the IRSP gateway's topology gives that third party. */
+export const thirdPartyNameSchema = z
+  .string()
+  .regex(/^[a-z0-9-]{1,32}$/, 'third party must be 1–32 of a-z 0-9 -');
+
 export const lockActionSchema = z.enum(['lock', 'unlock']);
 export const boltStateSchema = z.enum(['locked', 'unlocked', 'jammed']);
 /** Percent of charge left. */

@@ -13,6 +13,7 @@ import {
   deviceIdSchema,
   lockIdSchema,
   nameSchema,
+  thirdPartyNameSchema,
   timestampSchema,
   userIdSchema,
 } from './fields.js';
@@ -54,6 +55,8 @@ const auditActionSchema = z.enum([
   'revokeAccess',
   'lockRegister',
   'lockRemove',
+  'thirdPartyLink',
+  'thirdPartyUnlink',
 ]);
 
 /** Request and response body of every operation; the keys are the `operation` values. */
@@ -122,6 +125,20 @@ export const OPERATIONS = {
     request: z.strictObject({ lockId: lockIdSchema, grantee: userIdSchema }),
     response: z.strictObject({ lockId: lockIdSchema, grantee: userIdSchema }),
   },
+  /** 6.6: the owner lets a TPSP (a third party of the IRSP's gateway) grant guests access and hear the lock's events. */
+  thirdPartyLink: {
+    request: z.strictObject({ lockId: lockIdSchema, thirdParty: thirdPartyNameSchema }),
+    response: z.strictObject({
+      lockId: lockIdSchema,
+      thirdParty: thirdPartyNameSchema,
+      linkedAt: timestampSchema,
+    }),
+  },
+  /** The TPSP's requests for the lock are no longer taken; the grants it made run to their end. */
+  thirdPartyUnlink: {
+    request: z.strictObject({ lockId: lockIdSchema, thirdParty: thirdPartyNameSchema }),
+    response: z.strictObject({ lockId: lockIdSchema, thirdParty: thirdPartyNameSchema }),
+  },
   /** Newest first; `before` pages back. */
   auditLog: {
     request: z.strictObject({
@@ -138,6 +155,8 @@ export const OPERATIONS = {
             userId: userIdSchema,
             action: auditActionSchema,
             status: statusCodeSchema,
+            /** The TPSP concerned: linked or unlinked by the owner, or acting in the owner's name (a guest grant or revocation). */
+            via: thirdPartyNameSchema.optional(),
           }),
         )
         .max(MAX_AUDIT_ENTRIES),

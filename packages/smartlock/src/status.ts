@@ -25,6 +25,10 @@ export const STATUS = {
   forbidden: { code: 3004, message: 'Forbidden: no access right to this lock' },
   accessExpired: { code: 3005, message: 'Forbidden: access expired or not yet valid' },
   rateLimited: { code: 3006, message: 'Too many requests: try again later' },
+  thirdPartyNotLinked: {
+    code: 3007,
+    message: 'Third-party service platform unknown or not linked to this lock',
+  },
   // 4xxx the lock (BSLD) and its registration
   lockNotFound: { code: 4000, message: 'Lock not found' },
   lockAlreadyRegistered: { code: 4001, message: 'Lock already registered' },

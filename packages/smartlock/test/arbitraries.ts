@@ -10,6 +10,8 @@ import {
   type RequestBody,
   type ResponseBody,
   type StatusCode,
+  type TpspEventData,
+  type TpspRequestData,
 } from '../src/index.js';
 
 const LOCAL_CHAR = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789._-#+', 'é', 'ß', '中', '😀');
@@ -49,6 +51,7 @@ export const statusCode = fc.constantFrom(...statusEntries().map((e) => e.code))
 export const action = fc.constantFrom('lock' as const, 'unlock' as const);
 export const bolt = fc.constantFrom('locked' as const, 'unlocked' as const, 'jammed' as const);
 export const battery = fc.integer({ min: 0, max: 100 });
+export const thirdParty = fc.stringMatching(/^[a-z0-9-]{1,32}$/);
 
 export const requestBodies: { [O in Operation]: fc.Arbitrary<RequestBody<O>> } = {
   userRegister: fc.record({ displayName: name, pin }),
@@ -68,6 +71,8 @@ export const requestBodies: { [O in Operation]: fc.Arbitrary<RequestBody<O>> } =
     { lockId, before: timestamp, limit: fc.integer({ min: 1, max: 100 }) },
     { requiredKeys: ['lockId', 'limit'] },
   ),
+  thirdPartyLink: fc.record({ lockId, thirdParty }),
+  thirdPartyUnlink: fc.record({ lockId, thirdParty }),
 };
 
 export const responseBodies: { [O in Operation]: fc.Arbitrary<ResponseBody<O>> } = {
@@ -86,22 +91,30 @@ export const responseBodies: { [O in Operation]: fc.Arbitrary<ResponseBody<O>> }
   lockControl: fc.record({ lockId, action, deadline: timestamp }),
   grantAccess: requestBodies.grantAccess,
   revokeAccess: requestBodies.revokeAccess,
+  thirdPartyLink: fc.record({ lockId, thirdParty, linkedAt: timestamp }),
+  thirdPartyUnlink: requestBodies.thirdPartyUnlink,
   auditLog: fc.record({
     lockId,
     entries: fc.array(
-      fc.record({
-        at: timestamp,
-        userId,
-        action: fc.constantFrom(
-          'lock' as const,
-          'unlock' as const,
-          'grantAccess' as const,
-          'revokeAccess' as const,
-          'lockRegister' as const,
-          'lockRemove' as const,
-        ),
-        status: statusCode,
-      }),
+      fc.record(
+        {
+          at: timestamp,
+          userId,
+          action: fc.constantFrom(
+            'lock' as const,
+            'unlock' as const,
+            'grantAccess' as const,
+            'revokeAccess' as const,
+            'lockRegister' as const,
+            'lockRemove' as const,
+            'thirdPartyLink' as const,
+            'thirdPartyUnlink' as const,
+          ),
+          status: statusCode,
+          via: thirdParty,
+        },
+        { requiredKeys: ['at', 'userId', 'action', 'status'] },
+      ),
       { maxLength: 4 },
     ),
   }),
@@ -205,3 +218,53 @@ export const frame: fc.Arbitrary<Frame> = fc
     ),
   )
   .map(([header, body]) => ({ ...header, ...body }));
+
+/** TPSP requests (clause 6.6), without the version. */
+export const tpspRequest: fc.Arbitrary<TpspRequestData> = fc.oneof(
+  fc.tuple(requestId, timestamp, lockId, userId, grantWindow).map(([id, ts, l, guest, w]) => ({
+    id,
+    operation: 'guestGrant' as const,
+    timestamp: ts,
+    body: { lockId: l, guest, ...w },
+  })),
+  fc.record({
+    id: requestId,
+    operation: fc.constant('guestRevoke' as const),
+    timestamp,
+    body: fc.record({ lockId, guest: userId }),
+  }),
+);
+
+/** Events for a TPSP, without the version. */
+export const tpspEvent: fc.Arbitrary<TpspEventData> = fc.oneof(
+  fc.record({ event: fc.constant('lockLinked' as const), lockId, owner: userId, at: timestamp }),
+  fc.record({ event: fc.constant('lockUnlinked' as const), lockId, owner: userId, at: timestamp }),
+  fc.record(
+    {
+      event: fc.constant('lockOperated' as const),
+      lockId,
+      userId,
+      action,
+      status: statusCode,
+      state: bolt,
+      at: timestamp,
+    },
+    { requiredKeys: ['event', 'lockId', 'userId', 'action', 'status', 'at'] },
+  ),
+  fc.record({ event: fc.constant('batteryLow' as const), lockId, battery, at: timestamp }),
+  fc
+    .tuple(
+      fc.option(requestId, { nil: null }),
+      fc.constantFrom('guestGrant' as const, 'guestRevoke' as const, null),
+      fc.constantFrom(...statusEntries()),
+      timestamp,
+    )
+    .map(([requestId, operation, status, at]) => ({
+      event: 'requestResult' as const,
+      requestId,
+      operation,
+      status: status.code,
+      message: status.message,
+      at,
+    })),
+);

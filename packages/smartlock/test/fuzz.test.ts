@@ -16,7 +16,11 @@ import {
   frameKeyRef,
   openFrame,
   buildPush,
+  buildTpspEvent,
+  buildTpspRequest,
   parsePush,
+  parseTpspEvent,
+  parseTpspRequest,
   parseRequest,
   parseResponse,
   sealFrame,
@@ -28,6 +32,8 @@ import {
   mutateJson,
   mutateText,
   operation,
+  tpspEvent,
+  tpspRequest,
   push,
   requestBodies,
   requestId,
@@ -115,6 +121,21 @@ describe('fuzz: push data', () => {
     fc.assert(
       fc.property(fc.oneof(garbage, mutated(push.map(buildPush))), (text) =>
         expectTyped(timed(() => parsePush(text))),
+      ),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('fuzz: TPSP requests and events', () => {
+  it('parseTpspRequest and parseTpspEvent never throw on random or mutated text', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(garbage, mutated(tpspRequest.map(buildTpspRequest)), mutated(tpspEvent.map(buildTpspEvent))),
+        (text) => {
+          expectTyped(timed(() => parseTpspRequest(text)));
+          expectTyped(timed(() => parseTpspEvent(text)));
+        },
       ),
       { numRuns: RUNS },
     );

@@ -69,6 +69,8 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
       name: p.name,
       url: p.url,
       exchangeUri: p.serviceUris.exchange,
+      appid: p.credentials.appid,
+      thirdParties: (p.gateway?.thirdParties ?? []).map((t) => t.name),
     })),
     peers: config.peers ?? [],
     messageServers: options.messageServers ?? [],

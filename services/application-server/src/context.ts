@@ -10,6 +10,10 @@ export interface LocalApplicationServer {
   name: string;
   url: string;
   exchangeUri: string;
+  /** What it presents in Messages 14–15, so an application can tell which server sent one. */
+  appid: string;
+  /** The third parties of its gateway application (clause 8.8), when it runs one. */
+  thirdParties: readonly string[];
 }
 
 /** Everything an application server's modules need, passed explicitly. */

@@ -1,7 +1,7 @@
 /**
  * What the applications of this server send — Messages 12–13 to users and devices, 14–15 to application servers —
  * written in the application's own transaction and delivered by the shared outbox of @irsp/store
- * (docs/decisions/0012-one-outbox.md) over `send_outbox` and `send_dead_letters` (migration 006): in order per
+ * (docs/decisions/0012-one-outbox.md) over `send_outbox` and `send_dead_letters` (migrations 006, 007): in order per
  * target and addressee, retried with back-off until accepted, each delivery with its marks (decision 0015); 400, 403
  * and 422 (the receiver will never accept it) go to the dead letters with the status.
  */
@@ -17,7 +17,7 @@ const SEND_OUTBOX = outboxStatements({
   deadLetters: 'send_dead_letters',
   key: 'key',
   receiver: 'receiver',
-  payload: ['receiver', 'message', 'addressee', 'data', 'application'],
+  payload: ['receiver', 'message', 'addressee', 'data', 'application', 'third_party'],
 });
 
 /** Where a queued message goes: a message server of the AS (12–13) or an application server (14–15). */
@@ -40,9 +40,14 @@ function receiverOf(target: SendTarget): string {
   return target.as === undefined ? `as:${target.server}` : `peer:${target.as}/${target.server}`;
 }
 
-function targetOf(receiver: string): SendTarget {
+function targetOf(receiver: string, thirdParty: string | null): SendTarget {
   if (receiver === 'message-server') return { kind: 'message-server' };
-  if (receiver.startsWith('as:')) return { kind: 'application-server', server: receiver.slice(3) };
+  if (receiver.startsWith('as:'))
+    return {
+      kind: 'application-server',
+      server: receiver.slice(3),
+      ...(thirdParty === null ? {} : { thirdParty }),
+    };
   const [as, server] = receiver.slice(5).split('/') as [string, string];
   return { kind: 'application-server', server, as };
 }
@@ -60,6 +65,9 @@ export async function enqueueSend(
 ): Promise<void> {
   if (data.length < 1 || data.length > MAX_DATA_LENGTH)
     throw new RangeError(`data must be 1 to ${MAX_DATA_LENGTH} characters`);
+  const thirdParty = target.kind === 'application-server' ? target.thirdParty : undefined;
+  if (thirdParty !== undefined && target.kind === 'application-server' && target.as !== undefined)
+    throw new RangeError('a third party is named only to an application server of this AS');
   const user = 'userid' in to;
   const message = target.kind === 'message-server' ? (user ? 12 : 13) : user ? 14 : 15;
   const addressee = user ? to.userid : to.deviceid;
@@ -71,6 +79,7 @@ export async function enqueueSend(
     addressee,
     data,
     application,
+    third_party: thirdParty ?? null,
   });
 }
 
@@ -96,7 +105,7 @@ export class SendOutbox extends KeyedOutbox<QueuedSend> {
             id: row.id,
             deliveryId: row.deliveryId,
             attempts: row.attempts,
-            target: targetOf(row.receiver),
+            target: targetOf(row.receiver, row.columns['third_party'] as string | null),
             message,
             to: message === 12 || message === 14 ? { userid: addressee } : { deviceid: addressee },
             data: row.columns['data'] as string,

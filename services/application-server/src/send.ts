@@ -14,10 +14,14 @@ import type { ApplicationServerContext, LocalApplicationServer } from './context
 /** Whom a message is about: a user or a device, by local part. */
 export type Addressee = { userid: string } | { deviceid: string };
 
-/** An application server Messages 14–15 go to: by name, in this AS or (with `as`) in another. */
+/**
+ * An application server Messages 14–15 go to: by name, in this AS or (with `as`) in another. `thirdParty`, in the AS
+ * only: the third party of the target's gateway the message is for, or (from the gateway) whose call it is.
+ */
 export interface ExchangeTarget {
   server: string;
   as?: string;
+  thirdParty?: string;
 }
 
 /** Messages 12–13 through the first reachable message server of the AS. */
@@ -46,13 +50,13 @@ export function exchangeInAs(
   server: LocalApplicationServer,
   to: Addressee,
   data: string,
-  headers?: Record<string, string>,
+  { headers, thirdParty }: { headers?: Record<string, string>; thirdParty?: string } = {},
 ): Promise<SendOutcome> {
-  const credentials = ctx.config.credentials;
+  const params = { data, ...ctx.config.credentials, thirdparty: thirdParty };
   const options = { serviceUri: server.exchangeUri, headers };
   return 'userid' in to
-    ? ctx.client.send(message14, server.url, { userid: to.userid, data, ...credentials }, options)
-    : ctx.client.send(message15, server.url, { deviceid: to.deviceid, data, ...credentials }, options);
+    ? ctx.client.send(message14, server.url, { userid: to.userid, ...params }, options)
+    : ctx.client.send(message15, server.url, { deviceid: to.deviceid, ...params }, options);
 }
 
 /** Message 14 or 15 to an application server of another AS, signed with the key shared with it. */
@@ -97,7 +101,7 @@ export function exchangeWith(
 ): Promise<SendOutcome> | undefined {
   if (target.as === undefined || target.as === ctx.domain) {
     const server = ctx.localServers.find((s) => s.name === target.server);
-    return server && exchangeInAs(ctx, server, to, data, headers);
+    return server && exchangeInAs(ctx, server, to, data, { headers, thirdParty: target.thirdParty });
   }
   const peer = ctx.peers.find((p) => p.name === target.server && p.as === target.as);
   return peer && exchangeAcrossAs(ctx, peer, to, data, headers);

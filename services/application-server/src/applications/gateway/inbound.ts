@@ -88,7 +88,11 @@ export async function handleInbound(
   const target = ctx.localServers.find((s) => s.name === parsed.data.to);
   if (!allowed(thirdParty, thirdPartyMessage(operation, parsed.data)) || !target) return 403;
   if (!thirdParty.allow.targets.includes(target.name)) return 403;
-  return answer(await exchangeInAs(ctx, target, addressee(parsed.data), parsed.data.data), [400]);
+  // The receiver learns whose call it is from `thirdparty` (docs/protocol.md), vouched for by our appid and token.
+  const outcome = await exchangeInAs(ctx, target, addressee(parsed.data), parsed.data.data, {
+    thirdParty: thirdParty.name,
+  });
+  return answer(outcome, [400]);
 }
 
 function allowed(thirdParty: ThirdPartyConfig, message: number): boolean {

@@ -26,7 +26,17 @@ export function gateway(outboxOptions: KeyedOutboxOptions = {}): ApplicationFact
         thirdPartyRoute(app, framework, gatewayOf(thirdParties));
       },
       async receive({ message, params }, tx) {
-        const takers = thirdParties.filter((t) => (t.forward as readonly number[]).includes(message.number));
+        // A Message 14–15 that names a third party is for that one alone (an application's event for it).
+        const takers = thirdParties.filter(
+          (t) =>
+            (t.forward as readonly number[]).includes(message.number) &&
+            (params.thirdparty === undefined || params.thirdparty === t.name),
+        );
+        if (params.thirdparty !== undefined && !thirdParties.some((t) => t.name === params.thirdparty))
+          ctx.logger.warn(
+            { thirdParty: params.thirdparty, from: params.appid },
+            'message for an unknown third party',
+          );
         if (takers.length > 0) await enqueueWebhooks(tx, takers, webhookEvent(message.number, params));
       },
       committed: () => outbox.kick(),

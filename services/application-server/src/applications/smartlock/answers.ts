@@ -17,6 +17,7 @@ import type { Queryable } from '@irsp/store';
 import type { ApplicationContext } from '../../application.js';
 import { Replies } from './replies.js';
 import { fullUserId, iso, type PendingOperation, type Requests } from './requests.js';
+import type { ThirdParties } from './third-parties.js';
 
 interface Pending {
   id: string;
@@ -38,6 +39,7 @@ export class Answers {
   constructor(
     private readonly ctx: ApplicationContext,
     private readonly requests: Requests,
+    private readonly thirdParties: ThirdParties,
   ) {
     this.replies = new Replies(ctx);
   }
@@ -195,15 +197,20 @@ export class Answers {
               'SELECT owner FROM smartlock_locks WHERE lock_id = $1',
               [lockId],
             );
-            if (owner.rows[0])
-              await this.replies.event(tx, owner.rows[0].owner, {
-                event: 'batteryLow',
-                lockId,
-                battery: answer.battery,
-                at: now,
-              });
+            const low = { event: 'batteryLow', lockId, battery: answer.battery, at: now } as const;
+            if (owner.rows[0]) await this.replies.event(tx, owner.rows[0].owner, low);
+            await this.thirdParties.tell(tx, lockId, low);
           }
         }
+        await this.thirdParties.tell(tx, lockId, {
+          event: 'lockOperated',
+          lockId,
+          userId: user,
+          action,
+          status: code as 1000,
+          ...(answer ? { state: answer.bolt } : {}),
+          at: now,
+        });
         return this.replies.event(tx, user, {
           event: 'commandResult',
           lockId,
@@ -215,33 +222,45 @@ export class Answers {
         });
       }
       case 'grantAccess': {
-        const { grantee, from, until } = pending.detail as { grantee: string; from: string; until: string };
-        await this.requests.audit(tx, lockId, user, 'grantAccess', code);
-        if (!ok) return this.replies.respondCode(tx, user, 'grantAccess', pending.request_id, code);
+        // `via`: a TPSP's guest grant in the owner's (`user`'s) name; its outcome goes to the TPSP.
+        const { grantee, from, until, via } = pending.detail as {
+          grantee: string;
+          from: string;
+          until: string;
+          via?: string;
+        };
+        await this.requests.audit(tx, lockId, user, 'grantAccess', code, via);
+        const answerRequest = () =>
+          via === undefined
+            ? this.replies.respondCode(tx, user, 'grantAccess', pending.request_id, code)
+            : this.thirdParties.result(tx, via, user, pending.request_id, 'guestGrant', code);
+        if (!ok) return answerRequest();
         await tx.query(
-          `INSERT INTO smartlock_grants (lock_id, grantee, valid_from, valid_until) VALUES ($1, $2, $3, $4)
+          `INSERT INTO smartlock_grants (lock_id, grantee, valid_from, valid_until, granted_by)
+           VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (lock_id, grantee) DO UPDATE SET valid_from = EXCLUDED.valid_from,
-                                                        valid_until = EXCLUDED.valid_until`,
-          [lockId, grantee, from, until],
+                                                        valid_until = EXCLUDED.valid_until,
+                                                        granted_by = EXCLUDED.granted_by`,
+          [lockId, grantee, from, until, via ?? null],
         );
-        await this.replies.respond(tx, user, 'grantAccess', pending.request_id, 'ok', {
-          lockId,
-          grantee,
-          from,
-          until,
-        });
-        return this.replies.event(tx, grantee, {
-          event: 'accessGranted',
-          lockId,
-          grantee,
-          from,
-          until,
-          at: now,
-        });
+        if (via === undefined)
+          await this.replies.respond(tx, user, 'grantAccess', pending.request_id, 'ok', {
+            lockId,
+            grantee,
+            from,
+            until,
+          });
+        else await answerRequest();
+        const granted = { event: 'accessGranted', lockId, grantee, from, until, at: now } as const;
+        await this.replies.event(tx, grantee, granted);
+        // The owner hears of a door opened to someone in their name.
+        if (via !== undefined) await this.replies.event(tx, user, granted);
+        return;
       }
       case 'lockRemove': {
         await this.requests.audit(tx, lockId, user, 'lockRemove', code);
         if (!ok) return this.replies.respondCode(tx, user, 'lockRemove', pending.request_id, code);
+        await this.thirdParties.tell(tx, lockId, { event: 'lockUnlinked', lockId, owner: user, at: now });
         const grantees = await tx.query<{ grantee: string }>(
           'DELETE FROM smartlock_grants WHERE lock_id = $1 RETURNING grantee',
           [lockId],

@@ -11,6 +11,8 @@ import { z } from 'zod';
 import type { ApplicationFactory } from '../../application.js';
 import { Answers } from './answers.js';
 import { DEFAULT_SMARTLOCK_OPTIONS, Requests, type SmartlockOptions } from './requests.js';
+import { ThirdParties } from './third-parties.js';
+import { TpspRequests } from './tpsp-requests.js';
 
 /** How often requests waiting for a lock are checked for their end. */
 const SWEEP_MS = 1_000;
@@ -32,9 +34,15 @@ const factoryRecords = z.strictObject({
 });
 
 export function smartlock(options: Partial<SmartlockOptions> = {}): ApplicationFactory {
-  return (ctx) => {
-    const requests = new Requests(ctx, { ...DEFAULT_SMARTLOCK_OPTIONS, ...options });
-    const answers = new Answers(ctx, requests);
+  return (ctx, config) => {
+    const gatewayName = config.smartlock?.gateway;
+    const thirdParties = new ThirdParties(
+      ctx,
+      ctx.framework.localServers.find((s) => s.name === gatewayName),
+    );
+    const requests = new Requests(ctx, { ...DEFAULT_SMARTLOCK_OPTIONS, ...options }, thirdParties);
+    const answers = new Answers(ctx, requests, thirdParties);
+    const tpspRequests = new TpspRequests(ctx, requests, thirdParties);
     let sweeper: NodeJS.Timeout | undefined;
     const sweep = async () => {
       try {
@@ -85,6 +93,15 @@ export function smartlock(options: Partial<SmartlockOptions> = {}): ApplicationF
           case 10:
           case 11:
             return answers.status(tx, params.deviceid!, message.number === 10);
+          case 14:
+            // Only the gateway is believed when it names the TPSP whose call this is (clause 6.6 through 8.8).
+            if (params.thirdparty !== undefined && thirdParties.isGateway(params.appid))
+              return tpspRequests.handle(tx, params.thirdparty, params.userid!, params.data!);
+            if (params.thirdparty !== undefined)
+              ctx.logger.warn(
+                { from: params.appid },
+                'a third party named by a server that is not the gateway',
+              );
         }
       },
       async start() {

@@ -22,6 +22,7 @@ import {
 import type { Queryable } from '@irsp/store';
 import type { ApplicationContext } from '../../application.js';
 import { Replies } from './replies.js';
+import type { ThirdParties } from './third-parties.js';
 
 export interface SmartlockOptions {
   /** How long a PIN confirmation (userAuthenticate) lets sensitive operations through. */
@@ -51,7 +52,7 @@ interface User {
   failures_since: Date | null;
 }
 
-interface LockRow {
+export interface LockRow {
   lock_id: string;
   owner: string;
   gateway: string;
@@ -66,6 +67,7 @@ export class Requests {
   constructor(
     private readonly ctx: ApplicationContext,
     private readonly options: SmartlockOptions,
+    private readonly thirdParties: ThirdParties,
   ) {
     this.replies = new Replies(ctx);
   }
@@ -107,6 +109,10 @@ export class Requests {
         return this.grantAccess(tx, me, request);
       case 'revokeAccess':
         return this.revokeAccess(tx, me, request);
+      case 'thirdPartyLink':
+        return this.thirdPartyLink(tx, me, request);
+      case 'thirdPartyUnlink':
+        return this.thirdPartyUnlink(tx, me, request);
     }
   }
 
@@ -193,8 +199,9 @@ export class Requests {
     const gateway = await this.ownGateway(tx, me, request.body.gatewayId);
     if (gateway === 'forbidden') return this.refuse(tx, me, request, 'forbidden');
     if (!gateway.online) return this.refuse(tx, me, request, 'gatewayOffline');
-    const pending = await this.pending(tx, me, request, request.body.gatewayId, {
+    const pending = await this.pending(tx, me, request.id, request.body.gatewayId, {
       waitMs: request.body.seconds * 1000 + this.options.frameMs,
+      operation: 'lockDiscover',
     });
     await this.toGateway(
       tx,
@@ -372,11 +379,76 @@ export class Requests {
     return this.replies.respond(tx, me, 'revokeAccess', request.id, 'ok', { lockId: lock.lock_id, grantee });
   }
 
+  /** 6.6: the TPSP hears the lock's events and may grant guests access to it from now on. */
+  private async thirdPartyLink(
+    tx: Queryable,
+    me: string,
+    request: RequestOf<'thirdPartyLink'>,
+  ): Promise<void> {
+    const lock = await this.ownedLock(tx, me, request);
+    if (!lock) return;
+    const { thirdParty } = request.body;
+    if (!this.thirdParties.exists(thirdParty)) return this.refuse(tx, me, request, 'thirdPartyNotLinked');
+    const linked = await tx.query<{ linked_at: Date }>(
+      `INSERT INTO smartlock_third_party_links (lock_id, third_party) VALUES ($1, $2)
+       ON CONFLICT (lock_id, third_party) DO UPDATE SET linked_at = smartlock_third_party_links.linked_at
+       RETURNING linked_at`,
+      [lock.lock_id, thirdParty],
+    );
+    await this.audit(tx, lock.lock_id, me, 'thirdPartyLink', 'ok', thirdParty);
+    const at = iso(new Date());
+    await this.thirdParties.tellOne(tx, thirdParty, me, {
+      event: 'lockLinked',
+      lockId: lock.lock_id,
+      owner: me,
+      at,
+    });
+    return this.replies.respond(tx, me, 'thirdPartyLink', request.id, 'ok', {
+      lockId: lock.lock_id,
+      thirdParty,
+      linkedAt: iso(linked.rows[0]!.linked_at),
+    });
+  }
+
+  /** The TPSP's requests for the lock are refused from now on; the grants it made run to their end. */
+  private async thirdPartyUnlink(
+    tx: Queryable,
+    me: string,
+    request: RequestOf<'thirdPartyUnlink'>,
+  ): Promise<void> {
+    const lock = await this.ownedLock(tx, me, request);
+    if (!lock) return;
+    const { thirdParty } = request.body;
+    const removed = await tx.query(
+      'DELETE FROM smartlock_third_party_links WHERE lock_id = $1 AND third_party = $2',
+      [lock.lock_id, thirdParty],
+    );
+    if (removed.rowCount === 0) return this.refuse(tx, me, request, 'thirdPartyNotLinked');
+    await this.audit(tx, lock.lock_id, me, 'thirdPartyUnlink', 'ok', thirdParty);
+    const at = iso(new Date());
+    await this.thirdParties.tellOne(tx, thirdParty, me, {
+      event: 'lockUnlinked',
+      lockId: lock.lock_id,
+      owner: me,
+      at,
+    });
+    return this.replies.respond(tx, me, 'thirdPartyUnlink', request.id, 'ok', {
+      lockId: lock.lock_id,
+      thirdParty,
+    });
+  }
+
   private async auditLog(tx: Queryable, me: string, request: RequestOf<'auditLog'>): Promise<void> {
     const lock = await this.ownedLock(tx, me, request);
     if (!lock) return;
-    const entries = await tx.query<{ at: Date; userid: string; action: string; status: number }>(
-      `SELECT at, userid, action, status FROM smartlock_audit
+    const entries = await tx.query<{
+      at: Date;
+      userid: string;
+      action: string;
+      status: number;
+      via: string | null;
+    }>(
+      `SELECT at, userid, action, status, via FROM smartlock_audit
         WHERE lock_id = $1 AND ($2::timestamptz IS NULL OR at < $2) ORDER BY at DESC, id DESC LIMIT $3`,
       [lock.lock_id, request.body.before ?? null, request.body.limit],
     );
@@ -387,6 +459,7 @@ export class Requests {
         userId: e.userid,
         action: e.action as 'lock',
         status: e.status as 1000,
+        ...(e.via === null ? {} : { via: e.via }),
       })),
     });
   }
@@ -409,7 +482,7 @@ export class Requests {
     return lock?.owner === me ? lock : undefined;
   }
 
-  private async gatewayOnline(tx: Queryable, gateway: string): Promise<boolean> {
+  async gatewayOnline(tx: Queryable, gateway: string): Promise<boolean> {
     const row = await one<{ online: boolean }>(
       tx,
       'SELECT online FROM smartlock_gateways WHERE deviceid = $1',
@@ -418,37 +491,52 @@ export class Requests {
     return row?.online === true;
   }
 
+  /** A lock control refused before it reached the lock: in the audit log, and told to the lock's TPSPs. */
   private async audited(
     tx: Queryable,
     me: string,
     request: SmartlockRequest,
     lockId: string,
-    action: string,
+    action: 'lock' | 'unlock',
     status: StatusName,
   ): Promise<void> {
     await this.audit(tx, lockId, me, action, status);
+    await this.thirdParties.tell(tx, lockId, {
+      event: 'lockOperated',
+      lockId,
+      userId: me,
+      action,
+      status: STATUS[status].code,
+      at: iso(new Date()),
+    });
     return this.refuse(tx, me, request, status);
   }
 
-  async audit(tx: Queryable, lockId: string, user: string, action: string, status: StatusName | number) {
+  /** `via`: the TPSP concerned (linked, unlinked, or acting in the owner's name). */
+  async audit(
+    tx: Queryable,
+    lockId: string,
+    user: string,
+    action: string,
+    status: StatusName | number,
+    via?: string,
+  ) {
     const code = typeof status === 'number' ? status : STATUS[status].code;
-    await tx.query('INSERT INTO smartlock_audit (lock_id, userid, action, status) VALUES ($1, $2, $3, $4)', [
-      lockId,
-      user,
-      action,
-      code,
-    ]);
+    await tx.query(
+      'INSERT INTO smartlock_audit (lock_id, userid, action, status, via) VALUES ($1, $2, $3, $4, $5)',
+      [lockId, user, action, code, via ?? null],
+    );
   }
 
   /** Records what waits for an answer from `gateway`; answers the id the gateway echoes (`p<id>`). */
   private async pending(
     tx: Queryable,
     me: string,
-    request: SmartlockRequest,
+    requestId: string,
     gateway: string,
     what: {
       waitMs: number;
-      operation?: PendingOperation;
+      operation: PendingOperation | 'lockDiscover';
       lockId?: string;
       counter?: number;
       detail?: object;
@@ -459,9 +547,9 @@ export class Requests {
       `INSERT INTO smartlock_pending (request_id, userid, operation, lock_id, gateway, counter, detail, wait_until)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
       [
-        request.id,
+        requestId,
         me,
-        what.operation ?? request.operation,
+        what.operation,
         what.lockId ?? null,
         gateway,
         what.counter ?? null,
@@ -474,12 +562,13 @@ export class Requests {
 
   /**
    * Seals a request frame for the lock under its key with the lock's next counter and `deadline` (Unix seconds;
-   * `frameMs` from now by default), records what waits for its answer, and sends it to the lock's gateway.
+   * `frameMs` from now by default), records what waits for its answer (the request `request.id` of `me`), and sends
+   * it to the lock's gateway.
    */
-  private async sendFrame(
+  async sendFrame(
     tx: Queryable,
     me: string,
-    request: SmartlockRequest,
+    request: { id: string },
     operation: PendingOperation,
     lock: { lock_id?: string; lockId?: string; gateway: string },
     detail: object,
@@ -496,7 +585,7 @@ export class Requests {
     const counter = Number(record!.counter);
     const frame = sealFrame(record!.key, build({ lockId, keyId: record!.key_id, counter, deadline }));
     const waitMs = Math.max(0, deadline * 1000 - Date.now()) + this.options.graceMs;
-    const requestId = await this.pending(tx, me, request, lock.gateway, {
+    const requestId = await this.pending(tx, me, request.id, lock.gateway, {
       waitMs,
       operation,
       lockId,
@@ -529,7 +618,7 @@ export const iso = (date: Date): string => date.toISOString().replace(/\.\d{3}Z$
 export const fullUserId = (id: string, domain: string): string => (id.includes('@') ? id : `${id}@${domain}`);
 
 /** The request's id when it can be read, for an error answer to a request that was refused whole. */
-function readableId(data: string): string | null {
+export function readableId(data: string): string | null {
   const object = readVersionedObject(data);
   const id = object.ok ? requestIdSchema.safeParse(object.value.id) : undefined;
   return id?.success ? id.data : null;
