@@ -61,7 +61,7 @@ describe('idle figures', () => {
 describe('command line', () => {
   it('defaults to every scenario on every server', () => {
     expect(parseArgs([], {})).toEqual({
-      scenarios: ['login', 'idle', 'throughput', 'offline', 'push', 'register', 'notify', 'chaos'],
+      scenarios: ['login', 'idle', 'throughput', 'offline', 'push', 'register', 'notify', 'chaos', 'unlock'],
       servers: ['irsp', 'prosody', 'ejabberd'],
       quick: false,
       profile: false,

@@ -12,6 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { ensureDebianPackage, onPath } from './debian.js';
 import { tempDir } from './irsp.js';
 
 export interface ProsodyOptions {
@@ -37,27 +38,7 @@ export interface Prosody {
 
 /** Makes sure `prosody` is on PATH, installing Debian's package when it is not. */
 export function ensureProsody(): void {
-  if (onPath('prosody') && onPath('prosodyctl')) return;
-  const attempts: string[] = [];
-  for (const command of [
-    ['apt-get', 'install', '-y', 'prosody'],
-    ['apt-get', 'update'],
-    ['apt-get', 'install', '-y', 'prosody'],
-  ]) {
-    const run = spawnSync(command[0]!, command.slice(1), {
-      encoding: 'utf8',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-    attempts.push(
-      `$ ${command.join(' ')} → ${run.status ?? run.error?.message}\n${(run.stderr ?? '').slice(-2000)}`,
-    );
-    if (command[1] === 'install' && run.status === 0 && onPath('prosody')) return;
-  }
-  throw new Error(`prosody is not installed and could not be installed:\n${attempts.join('\n')}`);
-}
-
-function onPath(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).status === 0;
+  ensureDebianPackage('prosody', () => onPath('prosody') && onPath('prosodyctl'));
 }
 
 const lua = (value: string) => JSON.stringify(value);

@@ -4,7 +4,7 @@
  * new ones for a while, messages are sent to the session meanwhile, then slixmpp reconnects and resumes. Every
  * message sent while it was away arrives once.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client } from '@xmpp/client';
+import { ensureDebianPackage } from '../../../test/support/debian.js';
 import { tempDir } from '../../../test/support/irsp.js';
 import { xmppLogin } from '../../../test/support/xmpp.js';
 import { DOMAIN, startXmppMessageServer, type XmppFixture } from './fixture.js';
@@ -111,12 +112,16 @@ let slixmpp: Slixmpp | undefined;
 let phone: Client | undefined;
 
 beforeAll(async () => {
+  ensureDebianPackage(
+    'python3-slixmpp',
+    () => spawnSync(PYTHON, ['-c', 'import slixmpp'], { encoding: 'utf8' }).status === 0,
+  );
   fixture = await startXmppMessageServer({
     c2sLimits: { resumptionTimeoutMs: 60_000, ackRequestStanzas: 1 },
   });
   await fixture.register('alice', 'alice pw');
   dir = await tempDir();
-});
+}, 300_000); // apt-get, when slixmpp is missing
 
 afterAll(async () => {
   await slixmpp?.stop();
