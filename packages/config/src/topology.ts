@@ -230,6 +230,18 @@ export const autonomousSystemSchema = z.object({
   applicationServers: z.array(applicationServerSchema).default([]),
 });
 
+/**
+ * A person who may call the admin API of the account server and the message servers (HTTP Basic `name:password`).
+ * Only the password's hash is written here (`scram-sha-256$…`, hashPassword of @irsp/credentials).
+ */
+export const operatorSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._~-]{1,64}$/),
+  passwordHash: z
+    .string()
+    .regex(/^scram-sha-256\$\d+\$[^$]+\$[^$]+\$[^$]+$/, 'must be a scram-sha-256$… hash'),
+});
+export type OperatorConfig = z.infer<typeof operatorSchema>;
+
 export const topologySchema = z
   .object({
     tls: z
@@ -275,6 +287,8 @@ export const topologySchema = z
       .default({ routes: {}, bounceTimeoutMs: 30_000 }),
     /** Limits on guessing passwords and verification codes (guessing.ts; decision 0010). */
     guessing: guessingSchema,
+    /** Who may call the admin API; none: every admin call is refused (401). */
+    operators: z.array(operatorSchema).default([]),
   })
   .superRefine((topology, ctx) => {
     const domains = new Set<string>();
@@ -310,6 +324,8 @@ export const topologySchema = z
         ),
       );
     }
+    if (duplicates(topology.operators.map((o) => o.name)))
+      ctx.addIssue({ code: 'custom', path: ['operators'], message: 'duplicate operator name' });
     const appids = new Map<string, string>();
     const claim = (appid: string, owner: string, path: (string | number)[]) => {
       const other = appids.get(appid);

@@ -77,6 +77,7 @@ const MINIMAL_EXPECTED: Topology = {
   http: { method: 'POST', connectTimeoutMs: 5000, requestTimeoutMs: 10000 },
   logLevel: 'info',
   federation: { routes: {}, bounceTimeoutMs: 30000 },
+  operators: [],
   guessing: {
     passwords: {
       backoff: {

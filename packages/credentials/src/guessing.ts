@@ -265,3 +265,23 @@ export class GuessPolicy {
     );
   }
 }
+
+/**
+ * The failures the throttles still count, newest first, for operators (the admin API): an attempt is a failure
+ * from its admission until it is known to be right, so one in flight shows for a moment too.
+ */
+export async function recentFailures(
+  db: SqlQueryable,
+  limit: number,
+): Promise<{ scope: string; target: string; source: string; at: string }[]> {
+  const r = await db.query<{ scope: string; target: string; source: string; at_ms: string | number }>(
+    'SELECT scope, target, source, at_ms FROM guess_failures ORDER BY at_ms DESC, id DESC LIMIT $1',
+    [limit],
+  );
+  return r.rows.map((row) => ({
+    scope: row.scope,
+    target: row.target,
+    source: row.source,
+    at: new Date(Number(row.at_ms)).toISOString(),
+  }));
+}

@@ -4,3 +4,4 @@ export * from './operation-route.js';
 export * from './client.js';
 export * from './main.js';
 export * from './reason.js';
+export * from './admin-route.js';

@@ -11,3 +11,4 @@ export * from './signature.js';
 export * from './across-as.js';
 export * from './third-party.js';
 export * from './delivery.js';
+export * from './admin.js';

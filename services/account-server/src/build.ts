@@ -1,10 +1,11 @@
 /** Builds a ready account server (client API, Message 7, reconciler) without listening. */
 import { DEFAULT_GUESSING, type GuessingConfig, type TlsMaterial, type Topology } from '@irsp/config';
-import { GuessPolicy } from '@irsp/credentials';
-import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
+import { GuessPolicy, isOperator, type OperatorCredential } from '@irsp/credentials';
+import { OperationClient, createService, describeRoutes, serveAdmin, type Logger } from '@irsp/http';
 import { openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
+import { adminRoutes } from './admin/routes.js';
 import type { AccountServerContext } from './context.js';
 import { Directory } from './directory.js';
 import { startReconciler } from './reconciler.js';
@@ -30,6 +31,8 @@ export interface AccountServerOptions {
   guessing?: GuessingConfig;
   /** The clock of the guessing throttle (tests move it instead of waiting). */
   now?: () => number;
+  /** Who may call the admin API (none: every call is refused). */
+  operators?: readonly OperatorCredential[];
 }
 
 export interface AccountServer {
@@ -59,14 +62,22 @@ export async function buildAccountServer(options: AccountServerOptions): Promise
     clientDeviceRemoveRoute(context),
   ];
   const routes = [...clientRoutes, message7Route(context)];
+  const admin = adminRoutes(context, Date.now());
   const app = createService({
     logger,
     tls: options.tls,
     bodyLimit: 64 * 1024,
     ready: async () => (await db.query('SELECT 1')).rowCount === 1,
-    openapi: () => openApiDocument({ title: 'IRSP account server', version: '1' }, describeRoutes(routes)),
+    openapi: () =>
+      openApiDocument(
+        { title: 'IRSP account server', version: '1' },
+        describeRoutes(routes),
+        admin.map((a) => a.call),
+      ),
   });
   for (const route of routes) route.register(app);
+  const operators = options.operators ?? [];
+  serveAdmin(app, (authorization) => isOperator(operators, authorization), admin);
 
   const requestTimeoutMs = options.http?.requestTimeoutMs ?? 10_000;
   let stopReconciler: (() => Promise<void>) | undefined;

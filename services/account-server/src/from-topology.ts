@@ -25,6 +25,7 @@ export async function accountServerFromTopology(
       ca: await trustedCa(topology),
       http: topology.http,
       guessing: topology.guessing,
+      operators: topology.operators,
       reconcile: { intervalMs: config.reconcileIntervalMs },
     }),
   );

@@ -3,7 +3,7 @@
  * `as2.irsp.test`), each with one message server and two application servers (`default` and `smartlock`, so that
  * Messages 14–15 can be tried within an AS), the two `default`s peers of each other (the signed exchange across
  * ASs, clause 8.6), on loopback, with credentials and keys made at random on first start and kept in
- * `.irsp/irsp.yaml` (mode 0600) so that clients keep working.
+ * `.irsp/irsp.yaml` (mode 0600) so that clients keep working, and one operator of the admin API.
  */
 import { randomSecret } from '@irsp/credentials';
 import { stringify } from 'yaml';
@@ -56,7 +56,17 @@ const SERVICE_URIS = {
   exchange: '/exchange',
 };
 
-export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = '127.0.0.1'): string {
+/** The operator of the admin API `pnpm start` creates: its name and password hash go into the topology. */
+export interface DefaultOperator {
+  name: string;
+  passwordHash: string;
+}
+
+export function defaultTopologyYaml(
+  operator: DefaultOperator,
+  ports: DefaultPorts = DEFAULT_PORTS,
+  host = '127.0.0.1',
+): string {
   const domains = ['as1.irsp.test', 'as2.irsp.test'];
   const defaultUrl = (i: number) => `https://${host}:${ports.autonomousSystems[i]!.applicationServer}`;
   const defaultAppid = (i: number) => `default-as${i + 1}`;
@@ -66,6 +76,7 @@ export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = 
     tls: { mode: 'local', dir: '.irsp/tls' },
     database: { dataDir: '.irsp/data' },
     logLevel: 'info',
+    operators: [operator],
     accountServer: {
       url: `https://${host}:${ports.accountServer}`,
       listen: { host, port: ports.accountServer },

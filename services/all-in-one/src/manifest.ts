@@ -1,9 +1,14 @@
 /** `.irsp/manifest.json`: every endpoint and credential a client of the running IRSP needs. */
 import { XMPP_WEBSOCKET_PATH, caCertPath, type MessageServerConfig, type Topology } from '@irsp/config';
 
-export function buildManifest(topology: Topology) {
+/**
+ * `operator`: the admin API's credentials `pnpm start` created (the manifest is mode 0600, as the topology); absent
+ * when the topology was written by someone else, who knows its operators' passwords.
+ */
+export function buildManifest(topology: Topology, operator?: { name: string; password: string }) {
   return {
     caCert: caCertPath(topology),
+    ...(operator ? { operator } : {}),
     accountServer: { url: topology.accountServer.url },
     autonomousSystems: topology.autonomousSystems.map((as) => ({
       domain: as.domain,
@@ -19,6 +24,7 @@ export function buildManifest(topology: Topology) {
       })),
       applicationServers: as.applicationServers.map((app) => ({
         name: app.name,
+        peers: (app.peers ?? []).map((peer) => ({ name: peer.name, as: peer.as })),
         url: app.url,
         jid: app.jid,
         credentials: app.credentials,

@@ -5,6 +5,7 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { loadTopology, type Topology } from '@irsp/config';
+import { hashPassword, randomSecret } from '@irsp/credentials';
 import { accountServerFromTopology } from '@irsp/account-server';
 import { applicationServerFromTopology } from '@irsp/application-server';
 import type { Logger } from '@irsp/http';
@@ -28,6 +29,10 @@ async function writeAtomically(path: string, text: string, mode: number): Promis
   await chmod(path, mode);
 }
 
+/** Where the default topology's operator password is kept (the topology has only its hash). */
+const OPERATOR_FILE = 'operator.json';
+const DEFAULT_OPERATOR = 'admin';
+
 /** The topology file to run: the given one, or `.irsp/irsp.yaml`, written with fresh credentials if missing. */
 export async function ensureTopologyFile(stateDir: string, given?: string): Promise<string> {
   if (given) return given;
@@ -35,9 +40,29 @@ export async function ensureTopologyFile(stateDir: string, given?: string): Prom
   try {
     await readFile(path);
   } catch {
-    await writeAtomically(path, defaultTopologyYaml(), 0o600);
+    const operator = { name: DEFAULT_OPERATOR, password: randomSecret() };
+    await writeAtomically(join(stateDir, OPERATOR_FILE), `${JSON.stringify(operator)}\n`, 0o600);
+    const passwordHash = await hashPassword(operator.password);
+    await writeAtomically(path, defaultTopologyYaml({ name: operator.name, passwordHash }), 0o600);
   }
   return path;
+}
+
+/** The operator `pnpm start` created, when the running topology still has it (for the manifest). */
+async function createdOperator(
+  stateDir: string,
+  topology: Topology,
+): Promise<{ name: string; password: string } | undefined> {
+  let kept: unknown;
+  try {
+    kept = JSON.parse(await readFile(join(stateDir, OPERATOR_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const operator = kept as { name?: unknown; password?: unknown };
+  if (typeof operator.name !== 'string' || typeof operator.password !== 'string') return undefined;
+  if (!topology.operators.some((o) => o.name === operator.name)) return undefined;
+  return { name: operator.name, password: operator.password };
 }
 
 export async function startIrsp(options: {
@@ -99,7 +124,7 @@ export async function startIrsp(options: {
     await close();
     throw error;
   }
-  const manifest = buildManifest(topology);
+  const manifest = buildManifest(topology, await createdOperator(options.stateDir, topology));
   const manifestPath = join(options.stateDir, 'manifest.json');
   await writeAtomically(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
   return { topology, manifest, manifestPath, close };

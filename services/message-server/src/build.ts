@@ -7,11 +7,18 @@ import {
   type MessageServerConfig,
   type TlsMaterial,
 } from '@irsp/config';
-import { GuessPolicy, randomSecret, tokenDigest } from '@irsp/credentials';
-import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
+import {
+  GuessPolicy,
+  isOperator,
+  randomSecret,
+  tokenDigest,
+  type OperatorCredential,
+} from '@irsp/credentials';
+import { OperationClient, createService, describeRoutes, serveAdmin, type Logger } from '@irsp/http';
 import { deliveryHeaders, message7, openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
+import { adminRoutes } from './admin/routes.js';
 import type { MessageServerContext } from './context.js';
 import { CredentialCache } from './credential-cache.js';
 import { Outbox, type OutboxOptions, type OutboxRow } from './outbox.js';
@@ -76,6 +83,8 @@ export interface MessageServerOptions {
     routes?: Record<string, { host: string; port: number }[]>;
     limits?: Partial<S2sLimits>;
   };
+  /** Who may call the admin API (none: every call is refused). */
+  operators?: readonly OperatorCredential[];
 }
 
 export interface ListeningPorts {
@@ -214,6 +223,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     message6Route(context),
     message12and13Route(context),
   ];
+  const admin = adminRoutes(context, Date.now());
   const app = createService({
     logger,
     tls: options.tls,
@@ -226,9 +236,12 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       openApiDocument(
         { title: `IRSP message server of ${options.domain}`, version: '1' },
         describeRoutes(routes),
+        admin.map((a) => a.call),
       ),
   });
   for (const route of routes) route.register(app);
+  const operators = options.operators ?? [];
+  serveAdmin(app, (authorization) => isOperator(operators, authorization), admin);
 
   return {
     app,

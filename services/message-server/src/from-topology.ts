@@ -41,6 +41,7 @@ export async function messageServerFromTopology(
       ca: await trustedCa(topology),
       http: topology.http,
       guessing: topology.guessing,
+      operators: topology.operators,
       applicationServers: as.applicationServers,
       ...(server.sessionLeaseMs !== undefined ? { onlineSessions: { leaseMs: server.sessionLeaseMs } } : {}),
       federation: {

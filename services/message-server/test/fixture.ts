@@ -40,7 +40,14 @@ export async function startXmppMessageServer(
   options: Partial<
     Pick<
       MessageServerOptions,
-      'applicationServers' | 'c2sLimits' | 'offline' | 'guessing' | 'now' | 'federation' | 'onlineSessions'
+      | 'applicationServers'
+      | 'c2sLimits'
+      | 'offline'
+      | 'guessing'
+      | 'now'
+      | 'federation'
+      | 'onlineSessions'
+      | 'operators'
     >
   > & {
     directTls?: boolean;

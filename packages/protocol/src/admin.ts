@@ -1,0 +1,225 @@
+/**
+ * The admin API of the account server and the message servers (our addition, docs/protocol.md "The admin API"):
+ * JSON over HTTPS for operators, authenticated with HTTP Basic `name:password` of an operator of the topology.
+ * Refusals are clause 8's `<error>` bodies with `IRSP-Reason`, as everywhere else. Each call is declared once here,
+ * with its path, parameters and answer, so that servers, the `irsp` command and OpenAPI read the same thing.
+ */
+import { z } from 'zod';
+import { parseAccountId, type AccountId } from './ids.js';
+
+export interface AdminCall<
+  P extends z.ZodObject = z.ZodObject,
+  Q extends z.ZodObject = z.ZodObject,
+  R extends z.ZodType = z.ZodType,
+> {
+  /** Stable name, used in logs, metrics and OpenAPI operation ids. */
+  readonly name: string;
+  readonly title: string;
+  readonly method: 'GET' | 'DELETE';
+  /** OpenAPI path template: `{name}` is a path parameter of `params`. */
+  readonly path: string;
+  readonly params: P;
+  readonly query: Q;
+  readonly response: R;
+  /** Statuses besides 200, 400 and 401 (e.g. 404 when what is named does not exist). */
+  readonly refusals?: readonly 404[];
+}
+
+function adminCall<P extends z.ZodObject, Q extends z.ZodObject, R extends z.ZodType>(
+  call: AdminCall<P, Q, R>,
+): AdminCall<P, Q, R> {
+  return Object.freeze(call);
+}
+
+/** A user ID or a device ID (`#` local part), whichever it is. */
+export const anyAccountIdSchema = z
+  .string()
+  .max(1300)
+  .transform((raw, ctx): AccountId => {
+    const parsed = parseAccountId(raw, raw.startsWith('#') ? 'device' : 'user');
+    if (parsed.ok) return parsed.id;
+    ctx.addIssue({ code: 'custom', message: parsed.reason });
+    return z.NEVER;
+  });
+
+const timestamp = z.string().describe('ISO 8601 date and time');
+const noParams = z.object({});
+const limit = z.coerce.number().int().min(1).max(1000).default(100);
+
+export const adminHealth = adminCall({
+  name: 'adminHealth',
+  title: 'Health of this service',
+  method: 'GET',
+  path: '/admin/health',
+  params: noParams,
+  query: noParams,
+  response: z.object({
+    service: z.enum(['account-server', 'message-server']),
+    /** The AS and message server id, for a message server. */
+    domain: z.string().optional(),
+    messageServer: z.string().optional(),
+    ready: z.boolean(),
+    uptimeSeconds: z.number().int().min(0),
+  }),
+});
+
+const accountSummary = z.object({
+  id: z.string(),
+  kind: z.enum(['user', 'device']),
+  state: z.enum(['pending', 'active', 'removing']),
+  createdAt: timestamp,
+});
+
+export const adminAccounts = adminCall({
+  name: 'adminAccounts',
+  title: 'Accounts of every AS, oldest first; `search` keeps those whose ID contains it',
+  method: 'GET',
+  path: '/admin/accounts',
+  params: noParams,
+  query: z.object({ search: z.string().max(200).optional(), limit }),
+  response: z.object({ accounts: z.array(accountSummary) }),
+});
+
+export const adminAccount = adminCall({
+  name: 'adminAccount',
+  title: 'One account as the account server knows it',
+  method: 'GET',
+  path: '/admin/accounts/{id}',
+  params: z.object({ id: anyAccountIdSchema }),
+  query: noParams,
+  refusals: [404],
+  response: z.object({
+    account: accountSummary.extend({
+      domain: z.string(),
+      type: z.string().nullable(),
+      vendor: z.string().nullable(),
+      model: z.string().nullable(),
+      updatedAt: timestamp,
+    }),
+  }),
+});
+
+export const adminAccountRelations = adminCall({
+  name: 'adminAccountRelations',
+  title: "One account's relationships, devices and sessions in its AS",
+  method: 'GET',
+  path: '/admin/accounts/{id}/relations',
+  params: z.object({ id: anyAccountIdSchema }),
+  query: noParams,
+  refusals: [404],
+  response: z.object({
+    id: z.string(),
+    relationships: z.array(
+      z.object({
+        contact: z.string(),
+        subscription: z.enum(['none', 'to', 'from', 'both']),
+        ask: z.boolean(),
+      }),
+    ),
+    /** A user's devices (clause 7.3: the user who bound them). */
+    devices: z.array(z.object({ id: z.string(), since: timestamp })),
+    /** A device's owner and the users it granted access to. */
+    owner: z.string().nullable(),
+    accessRights: z.array(z.string()),
+    sessions: z.array(z.object({ resource: z.string(), messageServer: z.string(), since: timestamp })),
+  }),
+});
+
+export const adminSessions = adminCall({
+  name: 'adminSessions',
+  title: 'Online sessions held by this message server',
+  method: 'GET',
+  path: '/admin/sessions',
+  params: noParams,
+  query: noParams,
+  response: z.object({
+    sessions: z.array(z.object({ jid: z.string(), since: timestamp, remoteAddress: z.string().nullable() })),
+  }),
+});
+
+export const adminKick = adminCall({
+  name: 'adminKick',
+  title: 'Ends one online session (stream error policy-violation)',
+  method: 'DELETE',
+  path: '/admin/sessions/{jid}',
+  params: z.object({ jid: z.string().min(3).max(3100) }),
+  query: noParams,
+  refusals: [404],
+  response: z.object({ kicked: z.string() }),
+});
+
+export const adminOutbox = adminCall({
+  name: 'adminOutbox',
+  title: 'What waits to be delivered, per receiver (application servers, the account server)',
+  method: 'GET',
+  path: '/admin/outbox',
+  params: noParams,
+  query: noParams,
+  response: z.object({
+    outbox: z.array(
+      z.object({
+        target: z.string(),
+        count: z.number().int(),
+        oldestAgeSeconds: z.number().int(),
+        lastError: z.string().nullable(),
+      }),
+    ),
+    deadLetters: z.number().int(),
+  }),
+});
+
+export const adminFailedLogins = adminCall({
+  name: 'adminFailedLogins',
+  title: 'Recent failed password and verification code checks, newest first (decision 0010)',
+  method: 'GET',
+  path: '/admin/failed-logins',
+  params: noParams,
+  query: z.object({ limit }),
+  response: z.object({
+    failures: z.array(z.object({ scope: z.string(), target: z.string(), source: z.string(), at: timestamp })),
+  }),
+});
+
+export const ACCOUNT_SERVER_ADMIN_CALLS = [
+  adminHealth,
+  adminAccounts,
+  adminAccount,
+  adminFailedLogins,
+] as const;
+export const MESSAGE_SERVER_ADMIN_CALLS = [
+  adminHealth,
+  adminAccountRelations,
+  adminSessions,
+  adminKick,
+  adminOutbox,
+  adminFailedLogins,
+] as const;
+
+export type AdminParamsIn<C extends AdminCall> = z.input<C['params']>;
+export type AdminQueryIn<C extends AdminCall> = z.input<C['query']>;
+export type AdminAnswer<C extends AdminCall> = z.output<C['response']>;
+
+/** The URL of an admin call on a server's base URL, path parameters percent-encoded. */
+export function adminUrl<C extends AdminCall>(
+  call: C,
+  base: string,
+  params: Record<string, string> = {},
+  query: Record<string, string | number | undefined> = {},
+): string {
+  const path = call.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`${call.name} needs ${name}`);
+    return encodeURIComponent(value);
+  });
+  const url = new URL(base);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined) url.searchParams.set(name, String(value));
+  }
+  return url.toString();
+}
+
+/** The route pattern of a call for a router that writes path parameters `:name`. */
+export function adminRoutePattern(call: AdminCall): string {
+  return call.path.replace(/\{(\w+)\}/g, ':$1');
+}
