@@ -12,3 +12,4 @@ export * from './across-as.js';
 export * from './third-party.js';
 export * from './delivery.js';
 export * from './admin.js';
+export * from './recorder.js';

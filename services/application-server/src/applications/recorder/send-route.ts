@@ -7,21 +7,12 @@
  * receiver answered, or why the request was refused (also in IRSP-Reason and the log line, as everywhere).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { z } from 'zod';
 import { REASON_HEADER, reasonText, type SendOutcome } from '@irsp/http';
-import { MAX_DATA_LENGTH, domainSchema } from '@irsp/protocol';
+import { RECORDER_SEND_PATH, recorderSendSchema } from '@irsp/protocol';
 import type { ApplicationContext } from '../../application.js';
 import { exchangeWith, push, type Addressee, type ExchangeTarget } from '../../send.js';
 
 const MESSAGES = [12, 13, 14, 15];
-const common = { id: z.string().min(1), data: z.string().min(1).max(MAX_DATA_LENGTH) };
-const exchange = { ...common, to: z.string(), as: domainSchema.optional() };
-const body = z.discriminatedUnion('message', [
-  z.object({ message: z.literal(12), ...common }),
-  z.object({ message: z.literal(13), ...common }),
-  z.object({ message: z.literal(14), ...exchange }),
-  z.object({ message: z.literal(15), ...exchange }),
-]);
 
 function answer(outcome: SendOutcome) {
   return outcome.kind === 'status'
@@ -58,7 +49,7 @@ function unknownTarget(ctx: ApplicationContext, target: ExchangeTarget): string 
 
 export function sendRoute(app: FastifyInstance, ctx: ApplicationContext): void {
   app.post(
-    '/send',
+    RECORDER_SEND_PATH,
     {
       config: { operation: 'send' },
       // Before the body is read: a caller without the credentials learns nothing about its body.
@@ -82,7 +73,7 @@ export function sendRoute(app: FastifyInstance, ctx: ApplicationContext): void {
     async (request, reply) => {
       const problem = problemOf(request.body);
       if (problem) return refuse(reply, 400, problem);
-      const parsed = body.safeParse(request.body);
+      const parsed = recorderSendSchema.safeParse(request.body);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         return refuse(reply, 400, `${issue?.path.join('.') || 'body'}: ${issue?.message}`);
