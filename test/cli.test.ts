@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from '@xmpp/client';
+import { xml, type Client } from '@xmpp/client';
 import { defaultTopologyYaml, startIrsp, type RunningIrsp } from '@irsp/all-in-one';
 import { EXIT, run } from '@irsp/cli';
 import { hashPassword, randomSecret } from '@irsp/credentials';
@@ -114,6 +114,7 @@ describe('help and usage', () => {
       'exchange FROM TO ID DATA',
       'tail APP',
       'outbox',
+      's2s',
       'failed-logins',
     ])
       expect(help.stdout).toContain(`  ${verb}`);
@@ -135,6 +136,7 @@ describe('help and usage', () => {
     'exchange',
     'tail',
     'outbox',
+    's2s',
     'failed-logins',
   ])('%s --help (exit 0)', async (verb) => {
     const words = verb.split(' ');
@@ -416,6 +418,54 @@ describe('push, exchange, tail, outbox', () => {
       'as2.irsp.test',
     ]);
     expect((await irspCommand(['outbox'])).exit).toBe(EXIT.ok);
+  });
+});
+
+describe('s2s', () => {
+  it('no links before anything crossed; then the stream AS1 opened to AS2, from both ends', async () => {
+    const before = await irspCommand(['s2s']);
+    expect(before).toMatchObject({
+      exit: EXIT.ok,
+      stdout: 'no s2s links (a link opens when a stanza first goes to another domain)\n',
+    });
+    const xmpp = irsp.manifest.autonomousSystems[0]!.messageServers[0]!.xmpp!;
+    const alice = await xmppLogin({
+      port: xmpp.c2sPort,
+      domain: 'as1.irsp.test',
+      username: 'alice',
+      password: 'alice pw',
+      resource: 's2s',
+    });
+    try {
+      // A subscription request crosses to AS2 whoever bob is (a message to a stranger would be refused here).
+      await alice.send(xml('presence', { to: 'bob@as2.irsp.test', type: 'subscribe' }));
+      const links = async () =>
+        ((await json(['s2s'])).body.links as { local: string; peer: string; direction: string }[])
+          .map((l) => `${l.local} ${l.direction} ${l.peer}`)
+          .sort();
+      await expect
+        .poll(links, { timeout: 20_000 })
+        .toEqual(
+          expect.arrayContaining([
+            'as1.irsp.test outgoing as2.irsp.test',
+            'as2.irsp.test incoming as1.irsp.test',
+          ]),
+        );
+      const { exit, body } = await json(['s2s']);
+      expect(exit).toBe(EXIT.ok);
+      expect(body.links).toContainEqual({
+        messageServer: 'ms1',
+        local: 'as1.irsp.test',
+        peer: 'as2.irsp.test',
+        direction: 'outgoing',
+        method: expect.stringMatching(/^(sasl-external|dialback)$/),
+        since: expect.any(String),
+      });
+      const text = await irspCommand(['s2s']);
+      expect(text.stdout).toMatch(/^AS +MESSAGE SERVER +PEER +DIRECTION +AUTHENTICATED BY +SINCE\n/);
+    } finally {
+      await alice.stop();
+    }
   });
 });
 

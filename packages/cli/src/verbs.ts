@@ -3,6 +3,7 @@ import type { Context, Result } from './context.js';
 import { accountsChange, accountsList, accountsShow } from './verbs/accounts.js';
 import { failedLogins } from './verbs/failed-logins.js';
 import { outbox } from './verbs/outbox.js';
+import { s2s } from './verbs/s2s.js';
 import { exchange, push } from './verbs/send.js';
 import { kick, sessions } from './verbs/sessions.js';
 import { status } from './verbs/status.js';
@@ -122,6 +123,15 @@ export const VERBS: readonly Verb[] = [
     details: 'Count, age of the oldest and last error per receiver, and the dead letters.',
     options: {},
     run: (ctx) => outbox(ctx),
+  },
+  {
+    words: ['s2s'],
+    args: [],
+    summary: 'XMPP federation links of every message server',
+    details:
+      'Peer domain, direction, how the peer was authenticated (SASL EXTERNAL or dialback) and since when.',
+    options: {},
+    run: (ctx) => s2s(ctx),
   },
   {
     words: ['failed-logins'],

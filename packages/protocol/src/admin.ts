@@ -180,6 +180,27 @@ export const adminFailedLogins = adminCall({
   }),
 });
 
+export const adminS2s = adminCall({
+  name: 'adminS2s',
+  title: 'XMPP server-to-server streams of this message server now authenticated (clause 8.5)',
+  method: 'GET',
+  path: '/admin/s2s',
+  params: noParams,
+  query: noParams,
+  response: z.object({
+    links: z.array(
+      z.object({
+        /** Our domain and the peer's. */
+        local: z.string(),
+        peer: z.string(),
+        direction: z.enum(['incoming', 'outgoing']),
+        method: z.enum(['sasl-external', 'dialback']),
+        since: timestamp,
+      }),
+    ),
+  }),
+});
+
 export const ACCOUNT_SERVER_ADMIN_CALLS = [
   adminHealth,
   adminAccounts,
@@ -192,6 +213,7 @@ export const MESSAGE_SERVER_ADMIN_CALLS = [
   adminSessions,
   adminKick,
   adminOutbox,
+  adminS2s,
   adminFailedLogins,
 ] as const;
 

@@ -17,3 +17,4 @@ export * from './s2s/options.js';
 export * from './s2s/server.js';
 export * from './connection-budget.js';
 export * from './stream-management.js';
+export * from './s2s/link.js';

@@ -223,7 +223,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     message6Route(context),
     message12and13Route(context),
   ];
-  const admin = adminRoutes(context, Date.now());
+  const admin = adminRoutes(context, Date.now(), s2s);
   const app = createService({
     logger,
     tls: options.tls,

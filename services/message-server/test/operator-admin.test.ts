@@ -160,6 +160,12 @@ describe('with an operator', () => {
     expect(body.outbox[0].oldestAgeSeconds).toBeGreaterThanOrEqual(120);
   });
 
+  it('lists no s2s links when it does not federate', async () => {
+    const answer = await call('GET', `${fx.base}/admin/s2s`);
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ links: [] });
+  });
+
   it('lists failed logins', async () => {
     await expect(
       xmppLogin({ port: fx.c2sPort, domain: fx.domain, username: 'alice', password: 'wrong', resource: 'x' }),

@@ -26,6 +26,7 @@ import { xml, type Element } from '../xml/element.js';
 import { StreamParser } from '../xml/stream-parser.js';
 import { OutputBarrier } from '../output-barrier.js';
 import { dialbackAnswer, dialbackKey, keysEqual, type DialbackVerdict } from './dialback.js';
+import type { S2sLink } from './link.js';
 import type { IncomingContext, S2sIncomingStream } from './options.js';
 
 const STREAM_CLOSE = '</stream:stream>';
@@ -54,6 +55,8 @@ export class IncomingStream implements S2sIncomingStream {
   private saslDone = false;
   /** Authenticated pairs: our domain → the peer domains it accepts stanzas from on this stream. */
   private readonly authenticated = new Map<string, Set<string>>();
+  /** The same pairs with how and when (for operators: the admin API's s2s links). */
+  readonly links: S2sLink[] = [];
   private pendingDialbacks = 0;
   private backlog = 0;
   private handling: Promise<void> = Promise.resolve();
@@ -328,6 +331,8 @@ export class IncomingStream implements S2sIncomingStream {
       remotes = new Set();
       this.authenticated.set(local, remotes);
     }
+    if (!remotes.has(remote))
+      this.links.push({ local, remote, direction: 'incoming', method, since: new Date() });
     remotes.add(remote);
     clearTimeout(this.authTimer);
     this.ctx.logger.info({ id: this.id, local, remote, method }, 's2s incoming stream authenticated');

@@ -24,6 +24,7 @@ import { StreamParser } from '../xml/stream-parser.js';
 import { writeInTick } from '../tick-write.js';
 import { serverCertificateValidFor } from './certificates.js';
 import { dialbackKey, readVerdict, type DialbackVerdict } from './dialback.js';
+import type { S2sAuthMethod } from './link.js';
 import type { OutgoingTls, S2sLimits, S2sLogger } from './options.js';
 
 /** Why a stream ended before it was ready: the peer is not there or refused us, or it did not answer in time. */
@@ -108,6 +109,9 @@ export class OutgoingStream {
    * Whether a stanza may be written now: the stream is open, the socket holds less than the limit and the peer has
    * not too many stanzas to acknowledge (else wait for `drain`).
    */
+  /** How and when the peer was authenticated (for operators: the admin API's s2s links). */
+  authentication: { method: S2sAuthMethod; since: Date } | undefined;
+
   get accepting(): boolean {
     const { limits } = this.options;
     return (
@@ -332,6 +336,7 @@ export class OutgoingStream {
 
   private becomeReady(method: 'sasl-external' | 'dialback'): void {
     this.phase = 'ready';
+    this.authentication = { method, since: new Date() };
     clearTimeout(this.timer);
     if (this.smOffered) {
       // Stanzas written from here on are counted (XEP-0198 §3); no need to wait for <enabled/>.

@@ -10,6 +10,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Element } from '../xml/element.js';
 import type { DialbackVerdict } from './dialback.js';
+import type { S2sLink } from './link.js';
 import type { BounceCondition, OutgoingTls, S2sLimits, S2sLogger, S2sRouter } from './options.js';
 import { OutgoingStream, type OutgoingFailure } from './outgoing.js';
 import type { S2sCandidate, S2sResolver } from './resolver.js';
@@ -57,6 +58,14 @@ export class OutgoingRoute {
     readonly remote: string,
     private readonly ctx: RouteContext,
   ) {}
+
+  /** The authenticated stream of this route, if it has one now. */
+  link(): S2sLink | undefined {
+    const authentication = this.ready ? this.stream?.authentication : undefined;
+    return (
+      authentication && { local: this.local, remote: this.remote, direction: 'outgoing', ...authentication }
+    );
+  }
 
   send(stanza: Element): void {
     if (this.closed) return this.bounce(stanza, 'remote-server-not-found');

@@ -13,6 +13,7 @@ import { randomHex } from '../sasl/random.js';
 import type { Element } from '../xml/element.js';
 import { TrustedCas } from './certificates.js';
 import type { DialbackVerdict } from './dialback.js';
+import type { S2sLink } from './link.js';
 import { IncomingStream } from './incoming.js';
 import { DEFAULT_S2S_LIMITS, type S2sLimits, type S2sLogger, type S2sRouter } from './options.js';
 import { createResolver, type S2sResolver, type S2sRoutes } from './resolver.js';
@@ -135,6 +136,14 @@ export class S2sServer {
       return;
     }
     this.route(local, to.domain).send(stanza);
+  }
+
+  /** Every authenticated stream now, incoming and outgoing: which pair of domains, how, since when. */
+  links(): S2sLink[] {
+    return [
+      ...[...this.incoming].flatMap((stream) => stream.links),
+      ...[...this.routes.values()].flatMap((route) => route.link() ?? []),
+    ];
   }
 
   /** Ends every stream (`system-shutdown` on incoming ones), bounces what waits, stops listening. */

@@ -10,16 +10,22 @@ import {
   adminHealth,
   adminKick,
   adminOutbox,
+  adminS2s,
   adminSessions,
   formatAccountId,
 } from '@irsp/protocol';
-import { jidToString, parseJid } from '@irsp/xmpp';
+import { jidToString, parseJid, type S2sServer } from '@irsp/xmpp';
 import type { MessageServerContext } from '../context.js';
 import { outboxBacklog } from './outbox-backlog.js';
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
-export function adminRoutes(context: MessageServerContext, startedAt: number): AdminRoute[] {
+/** `s2s`: the federation engine, when this server federates (xmpp.s2sPort). */
+export function adminRoutes(
+  context: MessageServerContext,
+  startedAt: number,
+  s2s: S2sServer | undefined,
+): AdminRoute[] {
   const { db, domain, router } = context;
   const serverId = context.config.id;
   return [
@@ -101,6 +107,15 @@ export function adminRoutes(context: MessageServerContext, startedAt: number): A
       return { kicked: jidToString(jid) };
     }),
     adminRoute(adminOutbox, async () => outboxBacklog(db)),
+    adminRoute(adminS2s, async () => ({
+      links: (s2s?.links() ?? []).map((l) => ({
+        local: l.local,
+        peer: l.remote,
+        direction: l.direction,
+        method: l.method,
+        since: l.since.toISOString(),
+      })),
+    })),
     adminRoute(adminFailedLogins, async ({ query }) => ({ failures: await recentFailures(db, query.limit) })),
   ];
 }
