@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client } from '@xmpp/client';
 import { defaultTopologyYaml, startIrsp, type RunningIrsp } from '@irsp/all-in-one';
 import { EXIT, run } from '@irsp/cli';
-import { hashPassword, randomSecret } from '@irsp/credentials';
+import { hashPassword, parsePasswordHash, randomSecret, verifyPassword } from '@irsp/credentials';
 import { captureLogger, freePorts, tempDir } from './support/irsp.js';
 import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
 
@@ -116,6 +116,7 @@ describe('help and usage', () => {
       'outbox',
       's2s',
       'failed-logins',
+      'hash-password',
     ])
       expect(help.stdout).toContain(`  ${verb}`);
     expect((await irspCommand([])).exit).toBe(EXIT.usage);
@@ -138,6 +139,7 @@ describe('help and usage', () => {
     'outbox',
     's2s',
     'failed-logins',
+    'hash-password',
   ])('%s --help (exit 0)', async (verb) => {
     const words = verb.split(' ');
     const ran = await irspCommand([...words, '--help']);
@@ -466,6 +468,36 @@ describe('s2s', () => {
     } finally {
       await alice.stop();
     }
+  });
+});
+
+describe('hash-password', () => {
+  const withStdin = (args: string[], stdin: string) =>
+    run(args, {
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+      env: {},
+      cwd: dir.path,
+      stdin: async () => stdin,
+    });
+  let out: string[] = [];
+  let err: string[] = [];
+
+  it('hashes the password on stdin for the topology (exit 0), with no manifest', async () => {
+    out = [];
+    expect(await withStdin(['hash-password'], 'a long operator password\n')).toBe(EXIT.ok);
+    const hash = out.join('').trim();
+    expect(parsePasswordHash(hash)).toBeDefined();
+    expect(await verifyPassword('a long operator password', hash)).toBe(true);
+    out = [];
+    expect(await withStdin(['hash-password', '--json'], 'a long operator password')).toBe(EXIT.ok);
+    expect(Object.keys(JSON.parse(out.join('')) as object)).toEqual(['passwordHash']);
+  });
+
+  it('refuses a short password (exit 2)', async () => {
+    err = [];
+    expect(await withStdin(['hash-password'], 'short\n')).toBe(EXIT.usage);
+    expect(err.join('')).toBe('irsp: the password on stdin must be at least 12 characters\n');
   });
 });
 

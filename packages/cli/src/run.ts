@@ -3,11 +3,12 @@
  * tests run it against a real IRSP in-process as well as through the bin.
  */
 import { parseArgs } from 'node:util';
+import type { Result } from './context.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
 import { Http } from './http.js';
 import { DEFAULT_MANIFEST, loadManifest } from './manifest.js';
 import { PROGRESS_AFTER_MS, stderrProgress } from './progress.js';
-import { VERBS, type Verb } from './verbs.js';
+import { VERBS, type LocalVerb, type Verb } from './verbs.js';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -16,6 +17,8 @@ export interface Io {
   cwd: string;
   /** Ends a verb that runs until interrupted (tail). */
   signal?: AbortSignal;
+  /** All of standard input (hash-password). */
+  stdin?: () => Promise<string>;
 }
 
 const GLOBAL = {
@@ -46,14 +49,14 @@ export function generalHelp(): string {
   ].join('\n');
 }
 
-function usageOf(verb: Verb): string {
+function usageOf(verb: Verb | LocalVerb): string {
   const options = Object.entries(verb.options).map(([name, o]) =>
     o.type === 'boolean' ? `[--${name}]` : `[--${name} ${name.toUpperCase()}]`,
   );
   return [...verb.words, ...verb.args, ...options].join(' ');
 }
 
-export function verbHelp(verb: Verb): string {
+export function verbHelp(verb: Verb | LocalVerb): string {
   const options = { ...verb.options, ...GLOBAL };
   return [
     `Usage: irsp ${usageOf(verb)}`,
@@ -68,7 +71,7 @@ export function verbHelp(verb: Verb): string {
 }
 
 /** The verb the positionals name, and its arguments. */
-function findVerb(positionals: string[]): { verb: Verb; args: string[] } | undefined {
+function findVerb(positionals: string[]): { verb: Verb | LocalVerb; args: string[] } | undefined {
   const matching = VERBS.filter((v) => v.words.every((w, i) => positionals[i] === w));
   const verb = matching.sort((a, b) => b.words.length - a.words.length)[0];
   return verb ? { verb, args: positionals.slice(verb.words.length) } : undefined;
@@ -113,6 +116,7 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
   let http: Http | undefined;
   try {
+    if ('local' in verb) return output(io, json, await verb.local(io.stdin ?? (async () => '')));
     const path = (typeof values.manifest === 'string' ? values.manifest : undefined) ?? io.env.IRSP_MANIFEST;
     const { manifest, ca } = await loadManifest(path ?? DEFAULT_MANIFEST, io.cwd);
     const progress = stderrProgress(io.stderr, PROGRESS_AFTER_MS);
@@ -132,15 +136,19 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
       values,
       ca,
     );
-    if (json && result.json !== undefined) io.stdout(`${JSON.stringify(result.json, null, 2)}\n`);
-    else if (!json && result.text) io.stdout(`${result.text}\n`);
-    return result.exit;
+    return output(io, json, result);
   } catch (error) {
     if (error instanceof CliError) return fail(io, json, error);
     throw error;
   } finally {
     await http?.close();
   }
+}
+
+function output(io: Io, json: boolean, result: Result): ExitCode {
+  if (json && result.json !== undefined) io.stdout(`${JSON.stringify(result.json, null, 2)}\n`);
+  else if (!json && result.text) io.stdout(`${result.text}\n`);
+  return result.exit;
 }
 
 function operatorFrom(value: string | undefined): { name: string; password: string } | undefined {

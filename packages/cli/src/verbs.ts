@@ -2,6 +2,7 @@
 import type { Context, Result } from './context.js';
 import { accountsChange, accountsList, accountsShow } from './verbs/accounts.js';
 import { failedLogins } from './verbs/failed-logins.js';
+import { hashOperatorPassword } from './verbs/hash-password.js';
 import { outbox } from './verbs/outbox.js';
 import { s2s } from './verbs/s2s.js';
 import { exchange, push } from './verbs/send.js';
@@ -22,9 +23,19 @@ export interface Verb {
   run(ctx: Context, args: string[], values: Values, ca: string): Promise<Result>;
 }
 
+/** A verb that needs no running IRSP (no manifest): given only what it reads from stdin. */
+export interface LocalVerb {
+  words: readonly string[];
+  args: readonly string[];
+  summary: string;
+  details: string;
+  options: Verb['options'];
+  local(stdin: () => Promise<string>): Promise<Result>;
+}
+
 const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
 
-export const VERBS: readonly Verb[] = [
+export const VERBS: readonly (Verb | LocalVerb)[] = [
   {
     words: ['status'],
     args: [],
@@ -140,5 +151,14 @@ export const VERBS: readonly Verb[] = [
     details: 'From the account server and every message server, newest first.',
     options: { limit: { type: 'string', help: 'at most N per server (1–1000, default 100)' } },
     run: (ctx, _args, v) => failedLogins(ctx, { limit: str(v.limit) }),
+  },
+  {
+    words: ['hash-password'],
+    args: [],
+    summary: "an operator password's hash for the topology's operators",
+    details:
+      'Reads the password from stdin (one line) and prints the passwordHash to write in the topology (docs/configuration.md). Needs no running IRSP.',
+    options: {},
+    local: (stdin) => hashOperatorPassword(stdin),
   },
 ];
