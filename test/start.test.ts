@@ -15,6 +15,7 @@ import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const main = fileURLToPath(new URL('../services/all-in-one/dist/main.js', import.meta.url));
+const cliMain = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 
 interface Manifest {
   caCert: string;
@@ -235,6 +236,44 @@ describe('pnpm start', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('creates an operator (hash in the topology, password in the manifest) and `irsp` works from the folder', async () => {
+    const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as {
+      operator: { name: string; password: string };
+    };
+    expect(manifest.operator.name).toBe('admin');
+    expect(manifest.operator.password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const yaml = await readFile(join(dir.path, '.irsp/irsp.yaml'), 'utf8');
+    expect(yaml).not.toContain(manifest.operator.password);
+    expect(yaml).toMatch(/operators:\n {2}- name: admin\n {4}passwordHash: scram-sha-256\$4096\$/);
+    expect(((await stat(join(dir.path, '.irsp/operator.json'))).mode & 0o777).toString(8)).toBe('600');
+    // The README's commands, with the manifest found where `pnpm start` wrote it.
+    const irsp = (...args: string[]) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const cli = spawn(process.execPath, [cliMain, ...args], {
+          cwd: dir.path,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        cli.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+        cli.on('exit', (code) => resolve({ code, stdout }));
+      });
+    const status = await irsp('status', '--json');
+    expect(status.code).toBe(0);
+    expect((JSON.parse(status.stdout) as { services: unknown[] }).services).toHaveLength(7);
+    expect(await irsp('exchange', 'default', 'smartlock', 'alice@as1.irsp.test', 'from the README')).toEqual({
+      code: 0,
+      stdout:
+        'Message 14 from default@as1.irsp.test to smartlock@as1.irsp.test about alice@as1.irsp.test: delivered (200)\n',
+    });
+    const across = await irsp('exchange', 'default', 'default@as2.irsp.test', 'bob@as1.irsp.test', 'across');
+    expect(across.code).toBe(0);
+    const tail = await irsp('tail', 'default@as2.irsp.test', '--once');
+    expect(tail.code).toBe(0);
+    expect(tail.stdout).toMatch(
+      /Message 14 \(exchangeUserAcrossAs\) {2}as=as1\.irsp\.test data=across userid=bob\n$/,
+    );
   });
 
   it('runs the smart-lock simulator: a gateway with two locks in AS1, its codes printed and kept', async () => {
