@@ -115,7 +115,7 @@ afterAll(async () => {
 });
 
 describe('operations', () => {
-  it('the account server describes the client API and Message 7 in OpenAPI, and counts them in /metrics', async () => {
+  it('the account server describes the client API, Message 7 and its admin API in OpenAPI, and counts them in /metrics', async () => {
     const openapi = JSON.parse((await client.get(`${base}/openapi.json`)).body) as {
       paths: Record<string, Record<string, { operationId: string }>>;
     };
@@ -131,6 +131,11 @@ describe('operations', () => {
       '/user/remove': ['post'],
       '/device/remove': ['post'],
       '/modifyVerifyCode.xml': ['get', 'post'],
+      // The operators' admin API (docs/protocol.md "The admin API").
+      '/admin/health': ['get'],
+      '/admin/accounts': ['get'],
+      '/admin/accounts/{id}': ['delete', 'get'],
+      '/admin/failed-logins': ['get'],
     });
     await call('/user/register.xml', { userid: 'metrics@as9.irsp.test', password: 'x' });
     expect((await client.get(`${base}/metrics`)).body).toMatch(

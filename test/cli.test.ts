@@ -315,6 +315,22 @@ describe('accounts, sessions, kick, failed logins', () => {
     ]);
     expect(removed).toMatchObject({ exit: EXIT.ok, stdout: 'removed #lock1@as1.irsp.test\n' });
   });
+
+  it('removes an account as an operator, without its password (exit 0), and not twice (exit 1)', async () => {
+    const registered = await irspCommand([
+      'accounts',
+      'register',
+      'dave@as2.irsp.test',
+      '--password',
+      'dave pw',
+    ]);
+    expect(registered.exit).toBe(EXIT.ok);
+    const removed = await json(['accounts', 'remove', 'dave@as2.irsp.test']);
+    expect(removed).toMatchObject({ exit: EXIT.ok, body: { removed: 'dave@as2.irsp.test' } });
+    const again = await irspCommand(['accounts', 'remove', 'dave@as2.irsp.test']);
+    expect(again).toMatchObject({ exit: EXIT.failed, stderr: 'irsp: 404: no such account\n' });
+    expect((await json(['accounts', 'list', '--search', 'dave'])).body).toEqual({ accounts: [] });
+  });
 });
 
 describe('push, exchange, tail, outbox', () => {

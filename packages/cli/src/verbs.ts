@@ -1,6 +1,6 @@
 /** Every verb of the command: its words, usage, options and what it runs (run.ts parses and dispatches). */
 import type { Context, Result } from './context.js';
-import { accountsChange, accountsList, accountsShow } from './verbs/accounts.js';
+import { accountsChange, accountsList, accountsRemoveByOperator, accountsShow } from './verbs/accounts.js';
 import { failedLogins } from './verbs/failed-logins.js';
 import { hashOperatorPassword } from './verbs/hash-password.js';
 import { outbox } from './verbs/outbox.js';
@@ -76,10 +76,14 @@ export const VERBS: readonly (Verb | LocalVerb)[] = [
   {
     words: ['accounts', 'remove'],
     args: ['ID'],
-    summary: 'remove a user or device with its password',
-    details: 'Through the client account API. Exit 4 on a wrong password, 1 when the ID does not exist.',
-    options: { password: { type: 'string', help: "the account's password (required)" } },
-    run: (ctx, [id], v, ca) => accountsChange(ctx, ca, 'remove', id!, str(v.password)),
+    summary: 'remove a user or device',
+    details:
+      'As an operator through the admin API; with --password through the client account API, as the account itself would (exit 4 on a wrong password). Exit 1 when the ID does not exist or its message server did not confirm (the reconciler then finishes the removal).',
+    options: { password: { type: 'string', help: "the account's password (optional)" } },
+    run: (ctx, [id], v, ca) =>
+      typeof v.password === 'string'
+        ? accountsChange(ctx, ca, 'remove', id!, v.password)
+        : accountsRemoveByOperator(ctx, id!),
   },
   {
     words: ['sessions'],

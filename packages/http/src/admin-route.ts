@@ -11,8 +11,12 @@ import { sendStatus } from './server.js';
 /** Whether the request's `Authorization` header names an operator (HTTP Basic, checked against hashes). */
 export type OperatorCheck = (authorization: string | undefined) => Promise<boolean>;
 
-/** What a handler answers: the call's JSON, or 404 when what it names does not exist. */
-export type AdminResult<C extends AdminCall> = AdminAnswer<C> | { status: 404; reason: string };
+/** What a handler answers: the call's JSON, or a refusal (404: what it names does not exist) with why. */
+export type AdminResult<C extends AdminCall> = AdminAnswer<C> | AdminRefusal;
+export interface AdminRefusal {
+  status: 404 | 500;
+  reason: string;
+}
 
 export interface AdminRoute {
   call: AdminCall;
@@ -62,8 +66,9 @@ export function adminRoute<C extends AdminCall>(
   };
 }
 
-function isRefusal(result: unknown): result is { status: 404; reason: string } {
-  return typeof result === 'object' && result !== null && (result as { status?: unknown }).status === 404;
+function isRefusal(result: unknown): result is AdminRefusal {
+  const status = typeof result === 'object' && result !== null && (result as { status?: unknown }).status;
+  return status === 404 || status === 500;
 }
 
 /** Registers the admin calls of a service behind its operators. */

@@ -22,7 +22,7 @@ export interface AdminCall<
   readonly query: Q;
   readonly response: R;
   /** Statuses besides 200, 400 and 401 (e.g. 404 when what is named does not exist). */
-  readonly refusals?: readonly 404[];
+  readonly refusals?: readonly (404 | 500)[];
 }
 
 function adminCall<P extends z.ZodObject, Q extends z.ZodObject, R extends z.ZodType>(
@@ -97,6 +97,18 @@ export const adminAccount = adminCall({
       updatedAt: timestamp,
     }),
   }),
+});
+
+export const adminRemoveAccount = adminCall({
+  name: 'adminRemoveAccount',
+  title: 'Removes an account (Message 5 or 6 to its message server), without its password',
+  method: 'DELETE',
+  path: '/admin/accounts/{id}',
+  params: z.object({ id: anyAccountIdSchema }),
+  query: noParams,
+  // 500: its message server did not confirm; the account stays `removing` and the reconciler finishes it.
+  refusals: [404, 500],
+  response: z.object({ removed: z.string() }),
 });
 
 export const adminAccountRelations = adminCall({
@@ -205,6 +217,7 @@ export const ACCOUNT_SERVER_ADMIN_CALLS = [
   adminHealth,
   adminAccounts,
   adminAccount,
+  adminRemoveAccount,
   adminFailedLogins,
 ] as const;
 export const MESSAGE_SERVER_ADMIN_CALLS = [

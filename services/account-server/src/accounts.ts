@@ -365,6 +365,14 @@ export async function remove(
 ): Promise<AccountStatus | Refused | Throttled> {
   const row = await authenticate(ctx, id, password, ['active', 'removing'], source);
   if (typeof row === 'number' || 'status' in row) return row;
+  return removeAccount(ctx, id);
+}
+
+/**
+ * Message 5/6 for an account whose removal was asked (by the account itself, or by an operator through the admin
+ * API): 200 once its message server confirmed, 500 when the reconciler has to finish it.
+ */
+export async function removeAccount(ctx: AccountServerContext, id: AccountId): Promise<200 | 500> {
   const as = ctx.directory.as(id.domain);
   if (!as) return 500;
   if (!(await takeUnclaimed(ctx.db, id.local, ['active', 'removing'], 'removing'))) {

@@ -62,8 +62,8 @@ afterAll(async () => {
   await db?.close();
 });
 
-async function get(url: string, headers: Record<string, string> = AUTH) {
-  const answer = await server.app.inject({ method: 'GET', url, headers });
+async function get(url: string, headers: Record<string, string> = AUTH, method: 'GET' | 'DELETE' = 'GET') {
+  const answer = await server.app.inject({ method, url, headers });
   return { status: answer.statusCode, body: answer.body, headers: answer.headers };
 }
 
@@ -79,7 +79,11 @@ describe('without an operator, every admin call is refused', () => {
   ] as const;
   for (const call of ACCOUNT_SERVER_ADMIN_CALLS) {
     it.each(wrong)(`${call.name}: %s → 401`, async (_what, headers) => {
-      const answer = await get(path(adminUrl(call, BASE, { id: 'alice@as1.irsp.test' })), headers);
+      const answer = await get(
+        path(adminUrl(call, BASE, { id: 'alice@as1.irsp.test' })),
+        headers,
+        call.method,
+      );
       expect(answer.status).toBe(401);
       expect(answer.body).toBe(UNAUTHORIZED);
       expect(answer.headers['irsp-reason']).toBe(
@@ -164,6 +168,25 @@ describe('with an operator', () => {
     expect(bad.headers['irsp-reason']).toMatch(/^id: /);
   });
 
+  it('removes an account: 500 while its message server does not confirm (it stays removing), 404 when unknown', async () => {
+    await db.query(
+      `INSERT INTO accounts (local_part, kind, domain, state, password_hash) VALUES ('carol', 'user', 'as1.irsp.test', 'active', 'x')`,
+    );
+    const url = '/admin/accounts/carol%40as1.irsp.test';
+    const unconfirmed = await get(url, AUTH, 'DELETE');
+    expect(unconfirmed.status).toBe(500);
+    expect(unconfirmed.body).toBe('<error><code>500</code><detail>server internal error</detail></error>');
+    expect(unconfirmed.headers['irsp-reason']).toBe(
+      'removal not confirmed by the message server: the reconciler finishes it',
+    );
+    expect((await db.query(`SELECT state FROM accounts WHERE local_part = 'carol'`)).rows).toEqual([
+      { state: 'removing' },
+    ]);
+    const unknown = await get('/admin/accounts/nobody%40as1.irsp.test', AUTH, 'DELETE');
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers['irsp-reason']).toBe('no such account');
+  });
+
   it('lists failed password checks, newest first', async () => {
     const refused = await server.app.inject({
       method: 'POST',
@@ -186,6 +209,10 @@ describe('with an operator', () => {
   it('describes every admin call in the OpenAPI document, with operator security', async () => {
     const doc = JSON.parse((await get('/openapi.json', {})).body);
     expect(doc.components.securitySchemes.operator).toEqual({ type: 'http', scheme: 'basic' });
+    const served = Object.values(doc.paths as Record<string, Record<string, { operationId: string }>>)
+      .flatMap((item) => Object.values(item).map((o) => o.operationId))
+      .filter((id) => id.startsWith('admin'));
+    expect(served.sort()).toEqual(ACCOUNT_SERVER_ADMIN_CALLS.map((c) => c.name).sort());
     for (const call of ACCOUNT_SERVER_ADMIN_CALLS) {
       const operation = doc.paths[call.path][call.method.toLowerCase()];
       expect(operation.operationId).toBe(call.name);

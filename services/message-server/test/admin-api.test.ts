@@ -352,6 +352,13 @@ describe('operations', () => {
       paths: Record<string, object>;
     };
     expect(Object.keys(openapi.paths).sort()).toEqual([
+      '/admin/accounts/{id}/relations',
+      '/admin/failed-logins',
+      '/admin/health',
+      '/admin/outbox',
+      '/admin/s2s',
+      '/admin/sessions',
+      '/admin/sessions/{jid}',
       '/device/modify',
       '/device/register',
       '/device/remove',

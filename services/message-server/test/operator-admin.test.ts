@@ -69,6 +69,19 @@ describe('without an operator, every admin call is refused', () => {
     });
   }
 
+  it('every admin call is in the OpenAPI document, with operator security', async () => {
+    const doc = JSON.parse((await call('GET', `${fx.base}/openapi.json`, {})).body) as {
+      paths: Record<string, Record<string, { operationId: string; security?: unknown }>>;
+    };
+    const admin = Object.values(doc.paths)
+      .flatMap((item) => Object.values(item))
+      .filter((o) => o.operationId.startsWith('admin'));
+    expect(admin.map((o) => o.operationId).sort()).toEqual(
+      MESSAGE_SERVER_ADMIN_CALLS.map((c) => c.name).sort(),
+    );
+    for (const o of admin) expect(o.security).toEqual([{ operator: [] }]);
+  });
+
   it('an unauthorised kick leaves the session alone', async () => {
     const answer = await call(
       'DELETE',

@@ -7,6 +7,7 @@ import {
   adminAccount,
   adminAccountRelations,
   adminAccounts,
+  adminRemoveAccount,
   adminUrl,
   clientDeviceRegister,
   clientDeviceRemove,
@@ -88,7 +89,15 @@ function indent(text: string): string {
     .join('\n');
 }
 
-/** Registration and removal go through the client account API, as a user or device would (with its password). */
+/** An operator's removal, without the account's password (Message 5 or 6 from the account server). */
+export async function accountsRemoveByOperator(ctx: Context, id: string): Promise<Result> {
+  autonomousSystem(ctx, splitId(id).domain);
+  const url = adminUrl(adminRemoveAccount, ctx.manifest.accountServer.url, { id });
+  const { removed } = await ctx.http.json(adminRemoveAccount.response, 'DELETE', url, operatorHeader(ctx));
+  return { exit: EXIT.ok, json: { removed }, text: `removed ${removed}` };
+}
+
+/** Registration and removal with a password go through the client account API, as the user or device would. */
 export async function accountsChange(
   ctx: Context,
   ca: string,

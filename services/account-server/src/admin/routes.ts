@@ -1,7 +1,15 @@
 /** The account server's admin API (@irsp/protocol admin.ts): its accounts, failed logins and health. */
 import { adminRoute, type AdminRoute } from '@irsp/http';
-import { adminAccount, adminAccounts, adminFailedLogins, adminHealth, formatAccountId } from '@irsp/protocol';
+import {
+  adminAccount,
+  adminAccounts,
+  adminFailedLogins,
+  adminHealth,
+  adminRemoveAccount,
+  formatAccountId,
+} from '@irsp/protocol';
 import { recentFailures } from '@irsp/credentials';
+import { removeAccount } from '../accounts.js';
 import type { AccountServerContext } from '../context.js';
 
 interface AccountRow {
@@ -64,6 +72,17 @@ export function adminRoutes(context: AccountServerContext, startedAt: number): A
           updatedAt: iso(row.updated_at),
         },
       };
+    }),
+    adminRoute(adminRemoveAccount, async ({ params: { id } }) => {
+      const r = await db.query(
+        `SELECT 1 FROM accounts WHERE local_part = $1 AND domain = $2 AND state IN ('active', 'removing')`,
+        [id.local, id.domain],
+      );
+      if (r.rowCount === 0) return { status: 404, reason: 'no such account' };
+      context.logger.info({ localPart: id.local, domain: id.domain }, 'account removed by an operator');
+      return (await removeAccount(context, id)) === 200
+        ? { removed: formatAccountId(id) }
+        : { status: 500, reason: 'removal not confirmed by the message server: the reconciler finishes it' };
     }),
     adminRoute(adminFailedLogins, async ({ query }) => ({ failures: await recentFailures(db, query.limit) })),
   ];
