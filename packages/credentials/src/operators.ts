@@ -1,5 +1,5 @@
 /** Operators of the admin API: HTTP Basic `name:password` checked against the topology's password hashes. */
-import { hashPassword, verifyPassword } from './secrets.js';
+import { verifyPassword } from './secrets.js';
 
 export interface OperatorCredential {
   name: string;
@@ -7,9 +7,6 @@ export interface OperatorCredential {
 }
 
 const BASIC = /^Basic ([A-Za-z0-9+/]+={0,2})$/;
-
-/** A hash no password matches, checked for unknown names so that they take as long as known ones. */
-const decoy = hashPassword(Math.random().toString(36));
 
 /** Whether an `Authorization` header names an operator with the right password. */
 export async function isOperator(
@@ -23,7 +20,8 @@ export async function isOperator(
   if (colon <= 0) return false;
   const name = decoded.slice(0, colon);
   const operator = operators.find((o) => o.name === name);
-  const ok = await verifyPassword(decoded.slice(colon + 1), operator?.passwordHash ?? (await decoy));
+  // An unknown name is checked against another operator's hash, so that it takes as long as a known one.
+  const ok = await verifyPassword(decoded.slice(colon + 1), (operator ?? operators[0]!).passwordHash);
   return ok && operator !== undefined;
 }
 

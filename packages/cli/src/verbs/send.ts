@@ -3,6 +3,7 @@
  * through the sending application server's operator interface `POST /send` and its own credentials.
  */
 import { RECORDER_SEND_PATH, recorderSendAnswerSchema, recorderUrl, type RecorderSend } from '@irsp/protocol';
+import { operatorAuthorization } from '@irsp/credentials';
 import { EXIT, usageError } from '../exit.js';
 import { applicationServer, splitId, type Context, type Result } from '../context.js';
 import { parseJson } from '../http.js';
@@ -12,7 +13,7 @@ type Server = ReturnType<typeof applicationServer>;
 async function send(ctx: Context, from: Server, body: RecorderSend, what: string): Promise<Result> {
   const url = recorderUrl(from.url, RECORDER_SEND_PATH);
   const { appid, token } = from.credentials;
-  const authorization = `Basic ${Buffer.from(`${appid}:${token}`, 'utf8').toString('base64')}`;
+  const authorization = operatorAuthorization(appid, token);
   const answer = await ctx.http.send('POST', url, { authorization, json: body });
   const outcome = parseJson(recorderSendAnswerSchema, answer.body, url);
   const delivered = answer.status === 200;

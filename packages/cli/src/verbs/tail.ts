@@ -5,6 +5,7 @@
 import { RECORDER_RECEIVED_PATH, recorderReceivedAnswerSchema, recorderUrl } from '@irsp/protocol';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
+import { operatorAuthorization } from '@irsp/credentials';
 import { EXIT, usageError } from '../exit.js';
 import { applicationServer, type Context, type Result } from '../context.js';
 
@@ -28,7 +29,7 @@ export async function tail(
   let after = Number(options.after ?? 0);
   if (!Number.isInteger(after) || after < 0) throw usageError('--after must be a whole number');
   const { appid, token } = server.credentials;
-  const authorization = `Basic ${Buffer.from(`${appid}:${token}`, 'utf8').toString('base64')}`;
+  const authorization = operatorAuthorization(appid, token);
   const seen: Received[] = [];
   if (!options.once) ctx.note(`irsp: following ${server.name}@${server.domain} (Ctrl-C stops)\n`);
   for (;;) {
