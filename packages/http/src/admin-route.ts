@@ -1,15 +1,20 @@
 /**
  * Serving the admin API's calls (@irsp/protocol admin.ts): operator first, then parameters, then the handler. A
  * caller without operator credentials learns nothing else: 401 with clause 8's body, `IRSP-Reason` and
- * `WWW-Authenticate`, whatever it asked.
+ * `WWW-Authenticate`, whatever it asked (429 with `Retry-After` once the guessing throttle holds it).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { adminRoutePattern, type AdminAnswer, type AdminCall } from '@irsp/protocol';
 import { sendStatus } from './server.js';
 
-/** Whether the request's `Authorization` header names an operator (HTTP Basic, checked against hashes). */
-export type OperatorCheck = (authorization: string | undefined) => Promise<boolean>;
+/**
+ * Whether the request names an operator (HTTP Basic, checked against hashes): `retryAfterMs` when the guessing
+ * throttle refuses to check.
+ */
+export type OperatorCheck = (
+  request: FastifyRequest,
+) => Promise<{ ok: true } | { ok: false; retryAfterMs?: number }>;
 
 /** What a handler answers: the call's JSON, or a refusal (404: what it names does not exist) with why. */
 export type AdminResult<C extends AdminCall> = AdminAnswer<C> | AdminRefusal;
@@ -38,7 +43,14 @@ export function adminRoute<C extends AdminCall>(
         url: adminRoutePattern(call),
         config: { operation: call.name },
         handler: async (request, reply) => {
-          if (!(await isOperator(request.headers.authorization)))
+          const operator = await isOperator(request);
+          if (!operator.ok && operator.retryAfterMs !== undefined)
+            return sendStatus(
+              reply.header('retry-after', String(Math.ceil(operator.retryAfterMs / 1000))),
+              429,
+              'too many failed operator logins',
+            );
+          if (!operator.ok)
             return sendStatus(
               reply.header('www-authenticate', 'Basic realm="irsp"'),
               401,

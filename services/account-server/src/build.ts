@@ -1,6 +1,6 @@
 /** Builds a ready account server (client API, Message 7, reconciler) without listening. */
 import { DEFAULT_GUESSING, type GuessingConfig, type TlsMaterial, type Topology } from '@irsp/config';
-import { GuessPolicy, isOperator, type OperatorCredential } from '@irsp/credentials';
+import { GuessPolicy, OperatorCheck, addressSource, type OperatorCredential } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, serveAdmin, type Logger } from '@irsp/http';
 import { openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
@@ -76,8 +76,16 @@ export async function buildAccountServer(options: AccountServerOptions): Promise
       ),
   });
   for (const route of routes) route.register(app);
-  const operators = options.operators ?? [];
-  serveAdmin(app, (authorization) => isOperator(operators, authorization), admin);
+  // Operators' passwords are throttled as accounts' are, in a scope of their own (decision 0010).
+  const operators = new OperatorCheck(
+    options.operators ?? [],
+    new GuessPolicy('operator', (options.guessing ?? DEFAULT_GUESSING).passwords, db, options.now),
+  );
+  serveAdmin(
+    app,
+    (request) => operators.check(request.headers.authorization, addressSource(request.ip)),
+    admin,
+  );
 
   const requestTimeoutMs = options.http?.requestTimeoutMs ?? 10_000;
   let stopReconciler: (() => Promise<void>) | undefined;

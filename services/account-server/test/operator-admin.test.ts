@@ -62,8 +62,13 @@ afterAll(async () => {
   await db?.close();
 });
 
-async function get(url: string, headers: Record<string, string> = AUTH, method: 'GET' | 'DELETE' = 'GET') {
-  const answer = await server.app.inject({ method, url, headers });
+async function get(
+  url: string,
+  headers: Record<string, string> = AUTH,
+  method: 'GET' | 'DELETE' = 'GET',
+  remoteAddress = '127.0.0.1',
+) {
+  const answer = await server.app.inject({ method, url, headers, remoteAddress });
   return { status: answer.statusCode, body: answer.body, headers: answer.headers };
 }
 
@@ -77,13 +82,11 @@ describe('without an operator, every admin call is refused', () => {
     ['a bearer token', { authorization: 'Bearer abc' }],
     ['Basic without a colon', { authorization: `Basic ${Buffer.from('ops').toString('base64')}` }],
   ] as const;
-  for (const call of ACCOUNT_SERVER_ADMIN_CALLS) {
+  for (const [i, call] of ACCOUNT_SERVER_ADMIN_CALLS.entries()) {
     it.each(wrong)(`${call.name}: %s → 401`, async (_what, headers) => {
-      const answer = await get(
-        path(adminUrl(call, BASE, { id: 'alice@as1.irsp.test' })),
-        headers,
-        call.method,
-      );
+      // From an address per call: the throttle (below) holds an address after six failures.
+      const url = path(adminUrl(call, BASE, { id: 'alice@as1.irsp.test' }));
+      const answer = await get(url, headers, call.method, `198.51.100.${i}`);
       expect(answer.status).toBe(401);
       expect(answer.body).toBe(UNAUTHORIZED);
       expect(answer.headers['irsp-reason']).toBe(
@@ -92,6 +95,22 @@ describe('without an operator, every admin call is refused', () => {
       expect(answer.headers['www-authenticate']).toBe('Basic realm="irsp"');
     });
   }
+});
+
+describe('the guessing throttle (decision 0010)', () => {
+  it('holds an address after six failed operator logins: 429 with Retry-After, even with the right password', async () => {
+    const wrong = { authorization: operatorAuthorization(OPERATOR.name, 'not the password') };
+    // Five failures are free (guessing.passwords.backoff.freeFailures); the sixth starts the back-off.
+    for (let n = 0; n < 6; n++)
+      expect((await get('/admin/health', wrong, 'GET', '203.0.113.9')).status).toBe(401);
+    const held = await get('/admin/health', AUTH, 'GET', '203.0.113.9');
+    expect(held.status).toBe(429);
+    expect(held.body).toBe('<error><code>429</code><detail>too many requests</detail></error>');
+    expect(held.headers['retry-after']).toBe('1');
+    expect(held.headers['irsp-reason']).toBe('too many failed operator logins');
+    // Another address is not held.
+    expect((await get('/admin/health', AUTH, 'GET', '203.0.113.10')).status).toBe(200);
+  });
 });
 
 describe('with an operator', () => {
@@ -198,7 +217,9 @@ describe('with an operator', () => {
     expect(refused.statusCode).toBe(401);
     const answer = await get('/admin/failed-logins');
     expect(answer.status).toBe(200);
-    const { failures } = JSON.parse(answer.body);
+    const failures = (JSON.parse(answer.body) as { failures: { scope: string }[] }).failures.filter(
+      (f) => f.scope === 'password',
+    );
     expect(failures).toHaveLength(1);
     // The target is the local part: local parts are unique across ASs (clause 7.1 b).
     expect(failures).toEqual([

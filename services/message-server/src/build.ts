@@ -9,7 +9,8 @@ import {
 } from '@irsp/config';
 import {
   GuessPolicy,
-  isOperator,
+  OperatorCheck,
+  addressSource,
   randomSecret,
   tokenDigest,
   type OperatorCredential,
@@ -240,8 +241,16 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       ),
   });
   for (const route of routes) route.register(app);
-  const operators = options.operators ?? [];
-  serveAdmin(app, (authorization) => isOperator(operators, authorization), admin);
+  // Operators' passwords are throttled as accounts' are, in a scope of their own (decision 0010).
+  const operators = new OperatorCheck(
+    options.operators ?? [],
+    new GuessPolicy('operator', guessing.passwords, db, options.now),
+  );
+  serveAdmin(
+    app,
+    (request) => operators.check(request.headers.authorization, addressSource(request.ip)),
+    admin,
+  );
 
   return {
     app,
