@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './fixed-header.js';
+export * from './version.js';
+export * from './general-payload.js';
+export * from './frame.js';
