@@ -3,3 +3,4 @@ export * from './fixed-header.js';
 export * from './version.js';
 export * from './general-payload.js';
 export * from './frame.js';
+export * from './negotiation.js';
