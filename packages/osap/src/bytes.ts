@@ -1,5 +1,10 @@
-/** Bounds-checked reading of bytes: a read past the end answers undefined instead of throwing. */
+/** Byte helpers: bounds-checked reading (a read past the end answers undefined), UTF-8, concatenation. */
+import { z } from 'zod';
 
+/** Any Uint8Array (Buffer included), typed loosely enough for Node's Buffers. */
+export const bytesSchema = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'expected bytes');
+
+/** Bounds-checked reading. */
 export class Reader {
   private at = 0;
   constructor(private readonly bytes: Uint8Array) {}

@@ -10,7 +10,7 @@
  * we read it as a misprinted repeat of the Version column, so control messages carry no application payload.
  */
 import { z } from 'zod';
-import { Reader, concat, decodeUtf8 } from './bytes.js';
+import { Reader, bytesSchema, concat, decodeUtf8 } from './bytes.js';
 import { describeIssue, fail, ok, OsapError, type OsapResult } from './errors.js';
 import { decodeFixedHeader, encodeFixedHeader } from './fixed-header.js';
 import { LEN_BYTES, MAX_GENERAL_BYTES, decodePayload, encodePayload } from './general-payload.js';
@@ -84,7 +84,7 @@ const common = {
   controlFlag: z.number().int().min(0).max(15),
   version: protocolVersionSchema,
   /** The transaction content, as sent (sealed by messages.ts). */
-  transaction: z.instanceof(Uint8Array),
+  transaction: bytesSchema,
 };
 const frameOf = <T extends ControlMessageType, S extends z.ZodRawShape>(type: T, shape: S) =>
   z.strictObject({ type: z.literal(type), ...common, ...shape });

@@ -4,3 +4,5 @@ export * from './version.js';
 export * from './general-payload.js';
 export * from './frame.js';
 export * from './negotiation.js';
+export * from './keys.js';
+export * from './seal.js';
