@@ -6,3 +6,4 @@ export * from './frame.js';
 export * from './negotiation.js';
 export * from './keys.js';
 export * from './seal.js';
+export * from './messages.js';

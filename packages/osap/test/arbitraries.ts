@@ -5,6 +5,7 @@ import {
   CONTROL_FLAG_ECDH,
   OSAP_VERSION,
   byteToGroup,
+  type AuthMessage,
   type Frame,
   type ProtocolGroup,
 } from '../src/index.js';
@@ -71,3 +72,47 @@ export const edited = (valid: fc.Arbitrary<Uint8Array>) =>
         return out;
       }),
   );
+
+const key16 = fc.uint8Array({ minLength: 16, maxLength: 16 });
+const challenge = key16;
+const publicKey = fc.uint8Array({ minLength: 97, maxLength: 97 });
+const host = fc.oneof(
+  fc.constantFrom('das.example.net', '192.0.2.7', '2001:db8::1', 'localhost'),
+  fc.stringMatching(/^[a-z0-9-]{1,20}(\.[a-z0-9-]{1,20}){0,3}$/),
+);
+
+/** One valid message of every type of the authentication flow (messages.ts). */
+export const authMessage: fc.Arbitrary<AuthMessage> = fc.oneof(
+  fc.record({
+    type: fc.constant('Authentication_ECDH_Req' as const),
+    protocolType,
+    protocolGroup,
+    serialNumber: identifier,
+    devicePublicKey: publicKey,
+  }),
+  fc.record(
+    {
+      type: fc.constant('Authentication_ECDH_Rsp' as const),
+      protocolType,
+      protocolGroup,
+      lbsPublicKey: publicKey,
+    },
+    { requiredKeys: ['type', 'protocolType', 'protocolGroup'] },
+  ),
+  fc.record({ type: fc.constant('Authentication_apply_devid_Req' as const), challenge }),
+  fc.record({
+    type: fc.constant('Authentication_apply_devid_Rsp' as const),
+    challenge,
+    sessionKey: key16,
+    devId: identifier,
+  }),
+  fc.record({ type: fc.constant('Authentication_apply_devid_Cfm' as const), devId: identifier }),
+  fc.record({ type: fc.constant('Refresh_SessionKey_Req' as const), devId: identifier, challenge }),
+  fc.record({ type: fc.constant('Refresh_SessionKey_Rsp' as const), challenge, sessionKey: key16 }),
+  fc.record({ type: fc.constant('Get_AccessService_Req' as const), challenge }),
+  fc.record({
+    type: fc.constant('Get_AccessService_Rsp' as const),
+    challenge,
+    das: fc.record({ host, port: fc.integer({ min: 1, max: 65_535 }) }),
+  }),
+);
