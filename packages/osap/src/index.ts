@@ -7,3 +7,4 @@ export * from './negotiation.js';
 export * from './keys.js';
 export * from './seal.js';
 export * from './messages.js';
+export * from './business.js';
