@@ -8,3 +8,4 @@ export * from './keys.js';
 export * from './seal.js';
 export * from './messages.js';
 export * from './business.js';
+export * from './device.js';
