@@ -51,7 +51,7 @@ export const RESERVED_CONTROL_MESSAGE_TYPES: readonly number[] = [0x3, 0x5];
  */
 export const CONTROL_FLAG_ECDH = 0x1;
 
-/** The largest protocol type and group member: both are one byte (our layout, docs/osap.md). */
+/** The possible members of a protocol group: the bits of its one byte (docs/osap.md, choice 9). */
 const PROTOCOL_GROUP_MEMBERS = [1, 2, 4, 8, 16, 32, 64, 128] as const;
 export type ProtocolGroupMember = (typeof PROTOCOL_GROUP_MEMBERS)[number];
 

@@ -34,7 +34,7 @@ export const verificationCodeSchema = z
 
 export const shareKeyOptionsSchema = z.strictObject({
   /**
-   * 100 000 PBKDF2-SHA256 rounds (about 40 ms on one server core): a verification code is short, and anyone who
+   * 100 000 PBKDF2-SHA256 rounds (about 30 ms on one server core): a verification code is short, and anyone who
    * sees an Authentication_ECDH_Req can test guesses of it against the sealed public key offline.
    */
   iterations: z.number().int().min(1).max(10_000_000).default(100_000),

@@ -1,6 +1,6 @@
 /**
  * Section 5: "General protocols and business protocol bodies need AES (128) encryption". The draft names no mode;
- * we use AES-128-GCM (docs/osap.md, "AES mode"): authenticated, so a changed or forged body is refused rather
+ * we use AES-128-GCM (docs/osap.md, choice 19): authenticated, so a changed or forged body is refused rather
  * than decrypted to garbage; the AEAD of TLS 1.3 and of most device TLS stacks, so devices already have it; and
  * WebCrypto implements it, which gives the tests an independent second implementation.
  *
