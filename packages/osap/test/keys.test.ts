@@ -3,7 +3,6 @@
  * (md5.ts), PBKDF2, ECDH and HKDF by WebCrypto, ECDH again by diffieHellman() on KeyObjects.
  */
 import { createECDH, createPrivateKey, createPublicKey, diffieHellman, webcrypto } from 'node:crypto';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   MASTER_KEY_INFO,
@@ -142,19 +141,16 @@ describe('master key: ecdh_NID_secp384r1, then HKDF-SHA256 to 16 bytes', () => {
     expect(hex(keyObjectSecret)).toBe(SHARED_SECRET);
   });
 
-  it('agrees on both sides for any fresh key pairs', () => {
-    fc.assert(
-      fc.property(fc.constant(null), () => {
-        const device = createEcdhKeyPair();
-        const lbs = createEcdhKeyPair();
-        expect(device.publicKey).toHaveLength(97);
-        expect(device.privateKey).toHaveLength(48);
-        const a = masterKey(device.privateKey, lbs.publicKey);
-        const b = masterKey(lbs.privateKey, device.publicKey);
-        expect(a.ok && b.ok && hex(a.value) === hex(b.value)).toBe(true);
-      }),
-      { numRuns: 20 },
-    );
+  it('agrees on both sides for fresh key pairs, whose private keys are always 48 bytes', () => {
+    for (let i = 0; i < 20; i++) {
+      const device = createEcdhKeyPair();
+      const lbs = createEcdhKeyPair();
+      expect(device.publicKey).toHaveLength(97);
+      expect(device.privateKey).toHaveLength(48);
+      const a = masterKey(device.privateKey, lbs.publicKey);
+      const b = masterKey(lbs.privateKey, device.publicKey);
+      expect(a.ok && b.ok && hex(a.value) === hex(b.value)).toBe(true);
+    }
   });
 
   it('refuses a public key that is not a point of secp384r1, or keys of the wrong size', () => {
