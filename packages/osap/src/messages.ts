@@ -26,6 +26,7 @@ import { describeIssue, fail, ok, OsapError, type OsapResult } from './errors.js
 import {
   CONTROL_FLAG_ECDH,
   buildFrame,
+  frameSchema,
   identifierSchema,
   protocolGroupSchema,
   protocolTypeSchema,
@@ -191,10 +192,14 @@ function decodePlaintext(frame: Frame, plaintext: Uint8Array): Record<string, un
 }
 
 /**
- * Opens a parsed control message (parseFrame) under `key`. Never throws. An Authentication_ECDH_Rsp with an
- * empty transaction content is the inconsistent answer and needs no key.
+ * Opens a parsed control message (parseFrame) under `key`. Never throws: a frame that parseFrame would not have
+ * returned is 'invalid-input'. An Authentication_ECDH_Rsp with an empty transaction content is the inconsistent
+ * answer and needs no key.
  */
-export function openAuthMessage(key: Uint8Array, frame: Frame): OsapResult<AuthMessage> {
+export function openAuthMessage(key: Uint8Array, input: Frame): OsapResult<AuthMessage> {
+  const checked = frameSchema.safeParse(input);
+  if (!checked.success) return fail('invalid-input', describeIssue(checked.error));
+  const frame = checked.data;
   let fields: Record<string, unknown> | undefined = {};
   if (!(frame.type === 'Authentication_ECDH_Rsp' && frame.transaction.length === 0)) {
     const plaintext = open(key, frame.transaction, associatedData(frame));

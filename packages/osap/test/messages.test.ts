@@ -180,7 +180,7 @@ describe('authentication messages', () => {
     });
   });
 
-  it('builders refuse values outside the schema', () => {
+  it('builders, and openAuthMessage given a frame parseFrame would not return, refuse values outside the schema', () => {
     const bad = [
       {
         type: 'Authentication_ECDH_Req',
@@ -208,5 +208,10 @@ describe('authentication messages', () => {
     expect(() =>
       buildAuthMessage(new Uint8Array(8), { type: 'Get_AccessService_Req', challenge: new Uint8Array(16) }),
     ).toThrow(OsapError);
+    for (const frame of [{ type: 'Rsrv' }, null, { type: 'Get_AccessService_Req', controlFlag: 1 }])
+      expect(openAuthMessage(MASTER_KEY, frame as unknown as Frame)).toMatchObject({
+        ok: false,
+        error: { code: 'invalid-input' },
+      });
   });
 });
