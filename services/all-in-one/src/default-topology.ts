@@ -5,6 +5,7 @@
  * ASs, clause 8.6), on loopback, with credentials and keys made at random on first start and kept in
  * `.irsp/irsp.yaml` (mode 0600) so that clients keep working.
  */
+import { join } from 'node:path';
 import { randomSecret } from '@irsp/credentials';
 import { stringify } from 'yaml';
 
@@ -56,15 +57,20 @@ const SERVICE_URIS = {
   exchange: '/exchange',
 };
 
-export function defaultTopologyYaml(ports: DefaultPorts = DEFAULT_PORTS, host = '127.0.0.1'): string {
+/** `stateDir`: where `pnpm start` keeps its state (IRSP_STATE_DIR); the CA and the databases go under it too. */
+export function defaultTopologyYaml(
+  ports: DefaultPorts = DEFAULT_PORTS,
+  host = '127.0.0.1',
+  stateDir = '.irsp',
+): string {
   const domains = ['as1.irsp.test', 'as2.irsp.test'];
   const defaultUrl = (i: number) => `https://${host}:${ports.autonomousSystems[i]!.applicationServer}`;
   const defaultAppid = (i: number) => `default-as${i + 1}`;
   // One key for the pair, in both entries: each signs with it and checks the other's signatures (decision 0006).
   const peerKey = randomSecret();
   const document = {
-    tls: { mode: 'local', dir: '.irsp/tls' },
-    database: { dataDir: '.irsp/data' },
+    tls: { mode: 'local', dir: join(stateDir, 'tls') },
+    database: { dataDir: join(stateDir, 'data') },
     logLevel: 'info',
     accountServer: {
       url: `https://${host}:${ports.accountServer}`,

@@ -4,7 +4,7 @@
  */
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { loadTopology, type Topology } from '@irsp/config';
+import { ALL_IN_ONE_DATABASE, loadTopology, otherEmbeddedLayout, type Topology } from '@irsp/config';
 import { accountServerFromTopology } from '@irsp/account-server';
 import { applicationServerFromTopology } from '@irsp/application-server';
 import type { Logger } from '@irsp/http';
@@ -35,7 +35,7 @@ export async function ensureTopologyFile(stateDir: string, given?: string): Prom
   try {
     await readFile(path);
   } catch {
-    await writeAtomically(path, defaultTopologyYaml(), 0o600);
+    await writeAtomically(path, defaultTopologyYaml(undefined, undefined, stateDir), 0o600);
   }
   return path;
 }
@@ -55,7 +55,9 @@ export async function startIrsp(options: {
   // hundreds of MB and seconds to open (packages/store/src/db.ts).
   let openDatabase: (o: DbOptions) => Promise<Db> = openDb;
   if (!topology.database.url) {
-    const host = await openPgliteHost({ dataDir: join(topology.database.dataDir, 'irsp') });
+    const other = otherEmbeddedLayout(topology, 'together');
+    if (other) logger.warn(other);
+    const host = await openPgliteHost({ dataDir: join(topology.database.dataDir, ALL_IN_ONE_DATABASE) });
     running.push(host);
     openDatabase = (o) => (o.url ? openDb(o) : host.db(o.schema));
   }
