@@ -6,6 +6,7 @@ import { openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
 import type { AccountServerContext } from './context.js';
+import { allowOrigins } from './cors.js';
 import { Directory } from './directory.js';
 import { startReconciler } from './reconciler.js';
 import { clientDeviceModifyRoute } from './routes/client-device-modify.js';
@@ -30,6 +31,8 @@ export interface AccountServerOptions {
   guessing?: GuessingConfig;
   /** The clock of the guessing throttle (tests move it instead of waiting). */
   now?: () => number;
+  /** Browser origins allowed to call the client API (CORS, cors.ts); none by default. */
+  corsOrigins?: readonly string[];
 }
 
 export interface AccountServer {
@@ -66,6 +69,7 @@ export async function buildAccountServer(options: AccountServerOptions): Promise
     ready: async () => (await db.query('SELECT 1')).rowCount === 1,
     openapi: () => openApiDocument({ title: 'IRSP account server', version: '1' }, describeRoutes(routes)),
   });
+  allowOrigins(app, options.corsOrigins ?? []);
   for (const route of routes) route.register(app);
 
   const requestTimeoutMs = options.http?.requestTimeoutMs ?? 10_000;

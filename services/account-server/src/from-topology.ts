@@ -1,5 +1,5 @@
 /** The account server as the topology describes it: its database, certificate and the ASs it serves. */
-import { databaseFor, serverTls, trustedCa, type Topology } from '@irsp/config';
+import { accountServerCorsOrigins, databaseFor, serverTls, trustedCa, type Topology } from '@irsp/config';
 import type { Logger } from '@irsp/http';
 import { openDb, withOwnedDb, type Db, type DbOptions } from '@irsp/store';
 import { buildAccountServer, type AccountServer } from './build.js';
@@ -26,6 +26,7 @@ export async function accountServerFromTopology(
       http: topology.http,
       guessing: topology.guessing,
       reconcile: { intervalMs: config.reconcileIntervalMs },
+      corsOrigins: accountServerCorsOrigins(topology),
     }),
   );
 }
