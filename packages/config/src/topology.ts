@@ -425,6 +425,14 @@ export function applicationsOf(server: ApplicationServerConfig): readonly string
   return server.applications ?? ['recorder', ...(server.gateway ? ['gateway'] : [])];
 }
 
+/** Where a WebSocket client (RFC 7395) reaches a message server's XMPP, when it serves XMPP over WebSocket. */
+export function xmppWebsocketUrl(server: MessageServerConfig): string | undefined {
+  const xmpp = server.xmpp;
+  if (xmpp?.websocketPort === undefined) return undefined;
+  const host = xmpp.host.includes(':') ? `[${xmpp.host}]` : xmpp.host; // an IPv6 address (RFC 3986 §3.2.2)
+  return `wss://${host}:${xmpp.websocketPort}${XMPP_WEBSOCKET_PATH}`;
+}
+
 /** The origins allowed to call the client account API from a browser (`accountServer.cors`, CORS). */
 export function accountServerCorsOrigins(topology: Topology): readonly string[] {
   return (
