@@ -391,7 +391,7 @@ class Home {
     };
     const card = h(
       'article',
-      { 'aria-label': `Lock ${lock.name}`, class: 'lock' },
+      { 'aria-label': lock.name, class: 'lock' },
       h('h3', {}, lock.name),
       h('p', { class: 'lock-id' }, 'Lock ID ', h('code', {}, lock.lockId)),
       h(
@@ -548,7 +548,7 @@ class Home {
         if (push.grantee !== this.userId) return;
         this.locks.put({
           lockId: push.lockId,
-          name: `Lock ${push.lockId.slice(0, 6)}`,
+          name: `Shared lock ${push.lockId}`,
           role: 'guest',
           from: push.from,
           until: push.until,
