@@ -39,8 +39,9 @@ async function attempt(work: () => Promise<void>): Promise<void> {
   }
 }
 
-function screen(...children: Node[]): void {
-  root.replaceChildren(notice, ...children);
+/** Shows a screen: its header, the notice line, its content. */
+function screen(header: HTMLElement, main: HTMLElement): void {
+  root.replaceChildren(header, notice, main);
 }
 
 // ---------------------------------------------------------------- sign up and log in (7.1, 7.2)
@@ -188,7 +189,7 @@ class Home {
     );
     bindForm.addEventListener('submit', (event) => {
       event.preventDefault();
-      this.bind(value(bindForm, 'gateway'), value(bindForm, 'code'));
+      this.bind(bindForm);
     });
     screen(
       h(
@@ -219,7 +220,9 @@ class Home {
 
   // ------------------------------------------------------------ gateways: binding (14543-5-8 §10.5), presence
 
-  private bind(input: string, code: string): void {
+  private bind(bindForm: HTMLFormElement): void {
+    const input = value(bindForm, 'gateway');
+    const code = value(bindForm, 'code');
     const local = input.replace(/@.*$/, '');
     const id = local.startsWith('#') ? local : `#${local}`;
     const jid = `${id}@${this.config.domain}`;
@@ -227,6 +230,7 @@ class Home {
     this.binding.set(jid, (stanza) => {
       if (stanza.getAttribute('type') === 'subscribed') {
         this.gateway(id);
+        bindForm.reset();
         return tell(`Gateway ${id} is bound to you.`);
       }
       const error = [...stanza.getElementsByTagName('error')][0];
@@ -617,8 +621,7 @@ function auditTable(name: string, entries: ResponseBody<'auditLog'>['entries']):
   );
 }
 
-loadConfig().then(authScreen, () =>
-  screen(
-    h('p', { role: 'alert', class: 'error' }, 'The smart-lock service is not configured. Please try later.'),
-  ),
-);
+loadConfig().then(authScreen, () => {
+  screen(h('header', {}, h('h1', {}, 'Smart lock')), h('main', {}));
+  tell('The smart-lock service is not configured. Please try again later.', 'error');
+});
