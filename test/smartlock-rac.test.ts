@@ -304,6 +304,7 @@ describe('the RAC in Chromium', () => {
     await bobCard.getByRole('button', { name: 'Lock', exact: true }).click();
     await said(bob, 'Your access to this lock has expired (or has not started yet).');
     expect(await notice(bob).getAttribute('role')).toBe('alert');
+    await shows(bobCard.getByRole('status', { name: 'State' }), 'Unlocked');
     expect(lock.bolt).toBe('unlocked');
     await screenshot(bob, 'rac-access-expired');
   }, 90_000);

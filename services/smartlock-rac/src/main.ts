@@ -420,6 +420,7 @@ class Home {
 
   private async control(lock: KnownLock, action: 'lock' | 'unlock'): Promise<void> {
     const deadline = isoSeconds(Date.now() + COMMAND_DEADLINE_S * 1000);
+    const before = lock.state;
     this.locks.update(lock.lockId, { state: action === 'unlock' ? 'unlocking' : 'locking' });
     this.renderLocks();
     tell(`${action === 'unlock' ? 'Unlocking' : 'Locking'} ${lock.name}…`);
@@ -428,7 +429,8 @@ class Home {
       this.commands.set(answer.id!, lock.lockId);
       return;
     }
-    this.locks.update(lock.lockId, { state: undefined });
+    // Refused before reaching the lock: the bolt is where it was.
+    this.locks.update(lock.lockId, { state: before });
     this.renderLocks();
     tell(rasFailure(answer.status), 'error');
   }
@@ -479,7 +481,8 @@ class Home {
               return h(
                 'li',
                 { 'aria-label': `Access of ${grantee}` },
-                `${grantee}: ${when(window.from)} – ${when(window.until)} `,
+                `${grantee}: ${when(window.from)} – ${when(window.until)}`,
+                Date.parse(window.until) <= Date.now() ? ' (ended) ' : ' ',
                 revoke,
               );
             }),
