@@ -78,6 +78,22 @@ async function signUp(page: Page, user: string, name: string, pin: string): Prom
   await said(page, `Welcome, ${user}@${AS1}.`);
 }
 
+/** The simulated BGW with the lock, logged in over XMPP (c2s) and announcing its owner to the RAS. */
+async function startGateway(): Promise<BluetoothGateway> {
+  const as1 = topology.autonomousSystems[0]!;
+  const started = new BluetoothGateway({
+    service: `xmpp://127.0.0.1:${as1.messageServers[0]!.xmpp!.c2sPort}`,
+    domain: AS1,
+    deviceid: '#bgw-hall',
+    password: 'bgw password',
+    ras: as1.applicationServers[0]!.jid,
+    locks: [lock],
+    logger: log.logger.child({ service: 'bgw' }),
+  });
+  await started.start();
+  return started;
+}
+
 beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(
@@ -143,16 +159,7 @@ beforeAll(async () => {
   });
   expect(imported.statusCode).toBe(200);
   await imported.body.text();
-  gateway = new BluetoothGateway({
-    service: `xmpp://127.0.0.1:${ports[5]!}`,
-    domain: AS1,
-    deviceid: '#bgw-hall',
-    password: 'bgw password',
-    ras: app.jid,
-    locks: [lock],
-    logger: log.logger.child({ service: 'bgw' }),
-  });
-  await gateway.start();
+  gateway = await startGateway();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -266,7 +273,7 @@ describe('the RAC in Chromium', () => {
     await screenshot(alice, 'rac-locks');
   }, 60_000);
 
-  it('bob (a second browser) is told a wrong password, signs up, and alice shares the lock with him', async () => {
+  it('bob (a second browser) is told a wrong password and signs up; alice shares and revokes, then shares for 30 s: he unlocks within it and is refused after', async () => {
     await bob.goto(racUrl);
     const logIn = bob.getByRole('form', { name: 'Log in' });
     await logIn.getByLabel('User ID').fill('bob');
@@ -277,26 +284,46 @@ describe('the RAC in Chromium', () => {
     await signUp(bob, 'bob', 'Bob', '135790');
 
     const card = alice.getByRole('article', { name: 'Front door' });
-    const share = card.getByRole('form', { name: 'Share Front door' });
-    const from = new Date(Date.now() - 5_000).toISOString().replace(/\.\d+Z$/, 'Z');
-    const until = new Date(Date.now() + 25_000).toISOString().replace(/\.\d+Z$/, 'Z');
-    await share.getByLabel('Share with (user ID)').fill('bob');
-    await share.getByLabel('From (UTC)').fill(utcInput(Date.parse(from)));
-    await share.getByLabel('Until (UTC)').fill(utcInput(Date.parse(until)));
-    await share.getByRole('button', { name: 'Share' }).click();
+    const bobCard = bob.getByRole('article', { name: `Shared lock ${LOCK_ID}` });
     const shown = (t: string) => `${t.replace('T', ' ').replace('Z', '')} UTC`;
-    await said(alice, `bob@${AS1} can use Front door from ${shown(from)} until ${shown(until)}.`);
-    expect(lock.users).toEqual([`alice@${AS1}`, `bob@${AS1}`]);
-    await said(bob, `A lock was shared with you until ${shown(until)}.`);
+    const share = async (seconds: number) => {
+      const form = card.getByRole('form', { name: 'Share Front door' });
+      const from = new Date(Date.now() - 5_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      const until = new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+      await form.getByLabel('Share with (user ID)').fill('bob');
+      await form.getByLabel('From (UTC)').fill(utcInput(Date.parse(from)));
+      await form.getByLabel('Until (UTC)').fill(utcInput(Date.parse(until)));
+      await form.getByRole('button', { name: 'Share' }).click();
+      await said(alice, `bob@${AS1} can use Front door from ${shown(from)} until ${shown(until)}.`);
+      expect(lock.users).toEqual([`alice@${AS1}`, `bob@${AS1}`]);
+      await said(bob, `A lock was shared with you until ${shown(until)}.`);
+      return until;
+    };
+
+    // Shared for an hour, then revoked: bob's page drops the lock, the lock forgets him.
+    await share(3_600);
+    await shows(bobCard.locator('h3'), `Shared lock ${LOCK_ID}`);
+    await card
+      .getByRole('listitem', { name: `Access of bob@${AS1}` })
+      .getByRole('button', { name: 'Revoke' })
+      .click();
+    await said(alice, `bob@${AS1} can no longer use Front door.`);
+    await said(bob, 'Your access to a shared lock was withdrawn.');
+    expect(await bobCard.count()).toBe(0);
+    await expect.poll(() => lock.users, { timeout: SHOWN_MS }).toEqual([`alice@${AS1}`]);
+
+    // Shared again, for 30 seconds.
+    const until = await share(25);
     await screenshot(alice, 'rac-sharing');
 
     // alice locks again; bob unlocks within his window.
     await card.getByRole('button', { name: 'Lock', exact: true }).click();
     await shows(card.getByRole('status', { name: 'State' }), 'Locked');
-    const bobCard = bob.getByRole('article', { name: `Shared lock ${LOCK_ID}` });
     await bobCard.getByRole('button', { name: 'Unlock' }).click();
-    await shows(bobCard.getByRole('status', { name: 'State' }), 'Unlocked');
+    await shows(bobCard.locator('.state'), 'State: Unlocked · Battery 100 %');
     expect(lock.bolt).toBe('unlocked');
+    // …and alice, the owner, sees it live (a lockState push).
+    await shows(card.locator('.state'), 'State: Unlocked · Battery 100 %');
     await screenshot(bob, 'rac-shared-with-bob');
 
     // After the grant's end the RAS refuses him before anything reaches the lock.
@@ -309,7 +336,7 @@ describe('the RAC in Chromium', () => {
     await screenshot(bob, 'rac-access-expired');
   }, 90_000);
 
-  it('alice reads the audit log, then removes the lock: the lock no longer holds any user', async () => {
+  it('alice reads the audit log, is told when the gateway is offline, and removes the lock: the lock holds no user', async () => {
     const card = alice.getByRole('article', { name: 'Front door' });
     await card.getByRole('button', { name: 'Show audit log' }).click();
     const table = card.getByRole('table', { name: 'Audit log of Front door' });
@@ -322,10 +349,23 @@ describe('the RAC in Chromium', () => {
         [`bob@${AS1}`, 'unlock', 'Success'],
         [`alice@${AS1}`, 'lock', 'Success'],
         [`alice@${AS1}`, 'grantAccess', 'Success'],
+        [`alice@${AS1}`, 'revokeAccess', 'Success'],
+        [`alice@${AS1}`, 'grantAccess', 'Success'],
         [`alice@${AS1}`, 'unlock', 'Success'],
         [`alice@${AS1}`, 'lockRegister', 'Success'],
       ]);
     await screenshot(alice, 'rac-audit-log');
+
+    // The gateway goes offline: alice sees it, and a command is refused in words; then it comes back.
+    const gatewayItem = alice.getByRole('listitem', { name: 'Gateway #bgw-hall' });
+    await gateway.stop();
+    await shows(gatewayItem, '#bgw-hall offline Find locks');
+    await card.getByRole('button', { name: 'Unlock' }).click();
+    await said(alice, 'The gateway is offline: check that it is powered and connected.');
+    await shows(card.getByRole('status', { name: 'State' }), 'Unlocked');
+    await screenshot(alice, 'rac-gateway-offline');
+    gateway = await startGateway();
+    await shows(gatewayItem, '#bgw-hall online Find locks');
 
     await card.getByRole('button', { name: 'Remove lock' }).click();
     await said(alice, "Front door is removed: the lock no longer holds your user ID or anyone else's.");

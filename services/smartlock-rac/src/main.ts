@@ -537,7 +537,8 @@ class Home {
         const lockId = this.commands.get(push.requestId);
         if (!lockId) return;
         this.commands.delete(push.requestId);
-        this.locks.update(lockId, { state: push.state });
+        const battery = push.battery ?? this.locks.get(lockId)?.battery;
+        this.locks.update(lockId, { state: push.state, battery });
         this.renderLocks();
         const name = this.locks.get(lockId)?.name ?? lockId;
         if (push.status === 1000) tell(`${name} is ${stateText(push.state).toLowerCase()}.`);
