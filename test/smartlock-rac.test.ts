@@ -50,6 +50,8 @@ let alice: Page;
 let bob: Page;
 let racUrl: string;
 const lock = new LockDevice(LOCK_ID, KEY);
+/** Uncaught exceptions and console errors of the pages (a CSP violation is one). */
+const browserErrors: string[] = [];
 const log = captureLogger('irsp');
 
 /** The page's one notice line (role status, or alert for a failure). */
@@ -176,6 +178,15 @@ beforeAll(async () => {
   bobContext = await context();
   alice = await aliceContext.newPage();
   bob = await bobContext.newPage();
+  for (const [name, page] of [
+    ['alice', alice],
+    ['bob', bob],
+  ] as const) {
+    page.on('pageerror', (error) => browserErrors.push(`${name}: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') browserErrors.push(`${name}: ${message.text()}`);
+    });
+  }
 }, 120_000);
 
 afterAll(async () => {
@@ -375,4 +386,8 @@ describe('the RAC in Chromium', () => {
       'No lock yet: bind a gateway, find a lock and register it.',
     );
   }, 60_000);
+
+  it('ran without an error in either page (no CSP violation, no uncaught exception)', () => {
+    expect(browserErrors).toEqual([]);
+  });
 });
