@@ -335,6 +335,7 @@ describe('the RAC in Chromium', () => {
     expect(lock.bolt).toBe('unlocked');
     // …and alice, the owner, sees it live (a lockState push).
     await shows(card.locator('.state'), 'State: Unlocked · Battery 100 %');
+    await said(alice, 'Front door is now unlocked.');
     await screenshot(bob, 'rac-shared-with-bob');
 
     // After the grant's end the RAS refuses him before anything reaches the lock.

@@ -545,9 +545,13 @@ class Home {
         else tell(rasFailure(push.status), 'error');
         return;
       }
-      case 'lockState':
+      case 'lockState': {
+        const known = this.locks.get(push.lockId);
+        if (!known) return;
         this.locks.update(push.lockId, { state: push.state, battery: push.battery });
-        return this.renderLocks();
+        this.renderLocks();
+        return tell(`${known.name} is now ${stateText(push.state).toLowerCase()}.`);
+      }
       case 'batteryLow':
         this.locks.update(push.lockId, { battery: push.battery });
         this.renderLocks();
