@@ -4,7 +4,9 @@
  * gateway. The one place where a code becomes a sentence.
  */
 import { STATUS, type StatusName } from '@irsp/smartlock/rac';
-import type { LoginFailure } from './xmpp.js';
+
+/** Why an XMPP login failed. */
+export type LoginFailure = 'not-authorized' | 'unreachable' | 'protocol';
 
 const RAS_WORDS: Partial<Record<StatusName, string>> = {
   unauthorized: 'Please confirm your PIN again: your confirmation has run out.',

@@ -3,14 +3,13 @@
  * (docs/client-protocol.md). Only what the RAC uses: SASL SCRAM-SHA-256 or SCRAM-SHA-1 (RFC 5802, RFC 7677) on
  * WebCrypto, so the password never crosses the wire; resource binding; stanzas in and out.
  */
+import type { LoginFailure } from './failures.js';
+
 const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 const NS_CLIENT = 'jabber:client';
 const LOGIN_TIMEOUT_MS = 20_000;
-
-/** Why a login failed, in terms the page turns into words (failures.ts). */
-export type LoginFailure = 'not-authorized' | 'unreachable' | 'protocol';
 
 export class LoginError extends Error {
   constructor(readonly reason: LoginFailure) {
