@@ -70,14 +70,20 @@ async function screenshot(page: Page, name: string): Promise<void> {
 /** A `datetime-local` value (the page reads it as UTC). */
 const utcInput = (ms: number) => new Date(ms).toISOString().slice(0, 19);
 
-async function signUp(page: Page, user: string, name: string, pin: string): Promise<void> {
+async function signUp(
+  page: Page,
+  user: string,
+  name: string,
+  pin: string,
+  outcome = `Welcome, ${user}@${AS1}.`,
+): Promise<void> {
   const signUpForm = page.getByRole('form', { name: 'Sign up' });
   await signUpForm.getByLabel('User ID').fill(user);
   await signUpForm.getByLabel('Password').fill(`${user} password`);
   await signUpForm.getByLabel('Your name').fill(name);
   await signUpForm.getByLabel('PIN (6–12 digits)').fill(pin);
   await signUpForm.getByRole('button', { name: 'Sign up' }).click();
-  await said(page, `Welcome, ${user}@${AS1}.`);
+  await said(page, outcome);
 }
 
 /** The simulated BGW with the lock, logged in over XMPP (c2s) and announcing its owner to the RAS. */
@@ -292,6 +298,7 @@ describe('the RAC in Chromium', () => {
     await logIn.getByLabel('PIN').fill('135790');
     await logIn.getByRole('button', { name: 'Log in' }).click();
     await said(bob, 'Wrong user ID or password.');
+    await signUp(bob, 'bob', 'Bob', '12', 'The PIN must be 6 to 12 digits.');
     await signUp(bob, 'bob', 'Bob', '135790');
 
     const card = alice.getByRole('article', { name: 'Front door' });
@@ -387,6 +394,27 @@ describe('the RAC in Chromium', () => {
       'No lock yet: bind a gateway, find a lock and register it.',
     );
   }, 60_000);
+
+  it('an IRSP user who never joined the application joins by logging in (after bob logs out)', async () => {
+    const registered = await http.post(
+      `${topology.accountServer.url}/user/register.xml`,
+      form({ userid: `carol@${AS1}`, password: 'carol password' }),
+    );
+    expect(registered.status).toBe(200);
+    await bob.getByRole('button', { name: 'Log out' }).click();
+    await said(bob, 'Logged out.');
+    const logIn = bob.getByRole('form', { name: 'Log in' });
+    await logIn.getByLabel('User ID').fill('carol');
+    await logIn.getByLabel('Password').fill('carol password');
+    await logIn.getByLabel('PIN').fill('975310');
+    await logIn.getByRole('button', { name: 'Log in' }).click();
+    await said(bob, `Welcome, carol@${AS1}.`);
+    await expect
+      .poll(() => bob.locator('.who').innerText())
+      .toMatch(
+        /^Signed in as carol@as1\.irsp\.test · PIN confirmed until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/,
+      );
+  });
 
   it('ran without an error in either page (no CSP violation, no uncaught exception)', () => {
     expect(browserErrors).toEqual([]);

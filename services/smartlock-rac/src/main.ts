@@ -3,7 +3,15 @@
  * gateway with its verification code, discover and register locks (7.3, 7.4, Figure 6), lock and unlock with the
  * state pushed back (Figure 7), share and revoke, read the audit log, remove a lock (7.5).
  */
-import { statusByCode, type Push, type ResponseBody } from '@irsp/smartlock/rac';
+import {
+  MessageError,
+  STATUS,
+  nameSchema,
+  pinSchema,
+  statusByCode,
+  type Push,
+  type ResponseBody,
+} from '@irsp/smartlock/rac';
 import { signUp } from './account.js';
 import { loadConfig, type RacConfig } from './config.js';
 import { field, h, utcInputValue, value, when } from './dom.js';
@@ -35,6 +43,8 @@ async function attempt(work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (error) {
+    // The request builder checks every field before anything is sent; its detail names the field and the rule.
+    if (error instanceof MessageError) return tell(`Please check what you typed (${error.detail}).`, 'error');
     tell(error instanceof NoAnswer ? NO_ANSWER : NETWORK_DOWN, 'error');
   }
 }
@@ -67,7 +77,7 @@ function authScreen(config: RacConfig): void {
     idField('user'),
     field('Password', 'password', { type: 'password', autocomplete: 'new-password' }),
     field('Your name', 'displayName'),
-    field('PIN (6–12 digits)', 'pin', { type: 'password', inputmode: 'numeric', pattern: '[0-9]{6,12}' }),
+    field('PIN (6–12 digits)', 'pin', { type: 'password', inputmode: 'numeric' }),
     h('button', { type: 'submit' }, 'Sign up'),
   );
   const logInForm = h(
@@ -76,33 +86,33 @@ function authScreen(config: RacConfig): void {
     h('h2', {}, 'Log in'),
     idField('user'),
     field('Password', 'password', { type: 'password', autocomplete: 'current-password' }),
-    field('PIN', 'pin', { type: 'password', inputmode: 'numeric', pattern: '[0-9]{6,12}' }),
+    field('PIN', 'pin', { type: 'password', inputmode: 'numeric' }),
     h('button', { type: 'submit' }, 'Log in'),
   );
   signUpForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const local = value(signUpForm, 'user');
     const password = value(signUpForm, 'password');
+    const displayName = value(signUpForm, 'displayName');
+    const pin = value(signUpForm, 'pin');
+    // Checked before the account is created, so that a bad PIN does not leave half a sign-up behind.
+    if (!nameSchema.safeParse(displayName).success)
+      return tell('Your name must be 1 to 64 characters.', 'error');
+    if (!pinSchema.safeParse(pin).success) return tell('The PIN must be 6 to 12 digits.', 'error');
     void attempt(async () => {
       tell('Creating your account…');
       const created = await signUp(config.accountServer, `${local}${suffix}`, password);
       if (!created.ok) return tell(created.reason, 'error');
-      const app = await logIn(config, local, password);
-      if (!app) return;
-      const joined = await app.ras.ask('userRegister', {
-        displayName: value(signUpForm, 'displayName'),
-        pin: value(signUpForm, 'pin'),
-      });
-      if (joined.status !== 1000) return tell(rasFailure(joined.status), 'error');
-      await app.confirmPin(value(signUpForm, 'pin'));
+      await (await logIn(config, local, password))?.join(displayName, pin);
     });
   });
   logInForm.addEventListener('submit', (event) => {
     event.preventDefault();
     void attempt(async () => {
       tell('Logging in…');
-      const app = await logIn(config, value(logInForm, 'user'), value(logInForm, 'password'));
-      await app?.confirmPin(value(logInForm, 'pin'));
+      const local = value(logInForm, 'user');
+      const app = await logIn(config, local, value(logInForm, 'password'));
+      await app?.confirmPin(value(logInForm, 'pin'), local);
     });
   });
   screen(h('header', {}, h('h1', {}, 'Smart lock')), h('main', { class: 'auth' }, logInForm, signUpForm));
@@ -154,9 +164,21 @@ class Home {
     this.render();
   }
 
-  /** 7.2: the PIN step-up that sensitive operations need. */
-  async confirmPin(pin: string): Promise<void> {
+  /** 7.1: joins the smart-lock application with a display name and a PIN, then confirms the PIN. */
+  async join(displayName: string, pin: string): Promise<void> {
+    const joined = await this.ras.ask('userRegister', { displayName, pin });
+    if (joined.status !== 1000) return tell(rasFailure(joined.status), 'error');
+    await this.confirmPin(pin);
+  }
+
+  /**
+   * 7.2: the PIN step-up that sensitive operations need. An IRSP user who never joined the application joins with
+   * this PIN when `joinAs` (a display name) is given: logging in is enough for someone who has an IRSP account.
+   */
+  async confirmPin(pin: string, joinAs?: string): Promise<void> {
     const answer = await this.ras.ask('userAuthenticate', { pin });
+    if (answer.status === STATUS.userNotRegistered.code && joinAs !== undefined)
+      return this.join(joinAs, pin);
     if (answer.status !== 1000) return tell(rasFailure(answer.status), 'error');
     this.pinState.textContent = `PIN confirmed until ${when(answer.body!.validUntil)}`;
     tell(`Welcome, ${this.userId}.`);
@@ -166,7 +188,7 @@ class Home {
     const pinForm = h(
       'form',
       { 'aria-label': 'Confirm PIN', class: 'inline' },
-      field('PIN', 'pin', { type: 'password', inputmode: 'numeric', pattern: '[0-9]{6,12}' }),
+      field('PIN', 'pin', { type: 'password', inputmode: 'numeric' }),
       h('button', { type: 'submit' }, 'Confirm PIN'),
     );
     pinForm.addEventListener('submit', (event) => {
