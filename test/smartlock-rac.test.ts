@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +29,7 @@ import {
 import { trustCaForXmppClients } from './support/xmpp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const RAC_BUILT = fileURLToPath(new URL('../services/smartlock-rac/dist/index.html', import.meta.url));
 const SCREENSHOTS = new URL('./screenshots/', import.meta.url);
 const AS1 = 'as1.irsp.test';
 const LOCK_ID = '00a1b2c3d4e5f607';
@@ -103,6 +105,8 @@ async function startGateway(): Promise<BluetoothGateway> {
 }
 
 beforeAll(async () => {
+  if (!existsSync(RAC_BUILT))
+    throw new Error('The RAC is not built: run pnpm build (pnpm test and pnpm verify do) before this test');
   if (!existsSync(CHROMIUM))
     throw new Error(
       `Debian's Chromium is missing at ${CHROMIUM}: install it with apt-get install -y chromium (.ci/run does)`,
@@ -268,7 +272,7 @@ describe('the RAC in Chromium', () => {
     await said(alice, '1 lock heard near #bgw-hall.');
     const found = alice.getByRole('listitem', { name: `Found lock ${LOCK_ID}` });
     await expect
-      .poll(() => found.innerText())
+      .poll(() => found.innerText(), { timeout: SHOWN_MS })
       .toMatch(new RegExp(`^${LOCK_ID} signal -\\d+ dBm · not registered`));
     await found.getByLabel('Activation code').fill('WRONGCODE1');
     await found.getByRole('button', { name: 'Register lock' }).click();
@@ -353,15 +357,16 @@ describe('the RAC in Chromium', () => {
     await shows(bobCard.getByRole('status', { name: 'State' }), 'Unlocked');
     expect(lock.bolt).toBe('unlocked');
     await screenshot(bob, 'rac-access-expired');
-  }, 90_000);
+  }, 180_000);
 
   it('alice reads the audit log, is told when the gateway is offline, and removes the lock: the lock holds no user', async () => {
     const card = alice.getByRole('article', { name: 'Front door' });
     await card.getByRole('button', { name: 'Show audit log' }).click();
     const table = card.getByRole('table', { name: 'Audit log of Front door' });
     await expect
-      .poll(async () =>
-        (await table.locator('tbody tr').allInnerTexts()).map((row) => row.split('\t').slice(1)),
+      .poll(
+        async () => (await table.locator('tbody tr').allInnerTexts()).map((row) => row.split('\t').slice(1)),
+        { timeout: SHOWN_MS },
       )
       .toEqual([
         [`bob@${AS1}`, 'lock', 'Forbidden: access expired or not yet valid'],
@@ -410,11 +415,11 @@ describe('the RAC in Chromium', () => {
     await logIn.getByRole('button', { name: 'Log in' }).click();
     await said(bob, `Welcome, carol@${AS1}.`);
     await expect
-      .poll(() => bob.locator('.who').innerText())
+      .poll(() => bob.locator('.who').innerText(), { timeout: SHOWN_MS })
       .toMatch(
         /^Signed in as carol@as1\.irsp\.test · PIN confirmed until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/,
       );
-  });
+  }, 60_000);
 
   it('ran without an error in either page (no CSP violation, no uncaught exception)', () => {
     expect(browserErrors).toEqual([]);
