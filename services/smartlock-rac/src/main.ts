@@ -24,6 +24,7 @@ import './style.css';
 const NS_ROSTER = 'jabber:iq:roster';
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 const NS_VERIFYCODE = 'urn:irsp:verifycode:0';
+const NS_PING = 'urn:xmpp:ping';
 /** How long a lock command may take to reach the lock before the lock itself refuses it (Figure 7). */
 const COMMAND_DEADLINE_S = 30;
 /** How long a gateway listens for locks (7.3). */
@@ -297,7 +298,11 @@ class Home {
       if (type === null) this.setOnline(id, true);
       else if (type === 'unavailable') this.setOnline(id, false);
     } else if (stanza.localName === 'iq') {
-      const query = stanza.getElementsByTagNameNS(NS_ROSTER, 'query')[0];
+      const type = stanza.getAttribute('type');
+      // The roster comes from our own server only: the answer to our get, or a push (RFC 6121 §2.1.6).
+      const ours = from === '' || bare === this.userId;
+      const query = ours ? stanza.getElementsByTagNameNS(NS_ROSTER, 'query')[0] : undefined;
+      if (type === 'get' || type === 'set') this.answer(stanza, query !== undefined && type === 'set');
       for (const item of query?.getElementsByTagNameNS(NS_ROSTER, 'item') ?? []) {
         const jid = item.getAttribute('jid') ?? '';
         if (!jid.startsWith('#') || !jid.endsWith(`@${this.config.domain}`)) continue;
@@ -308,6 +313,22 @@ class Home {
         } else if (item.getAttribute('subscription') === 'both') this.gateway(itemId);
       }
     }
+  }
+
+  /**
+   * Every iq get or set is answered (RFC 6120 §8.2.3): a roster push and the server's XEP-0199 ping — which ends an
+   * idle stream when unanswered — with a result, anything else with service-unavailable.
+   */
+  private answer(iq: Element, rosterPush: boolean): void {
+    const to = iq.getAttribute('from');
+    const id = esc(iq.getAttribute('id') ?? '');
+    const address = to ? ` to='${esc(to)}'` : '';
+    const ping = iq.getElementsByTagNameNS(NS_PING, 'ping').length > 0;
+    this.session.send(
+      rosterPush || ping
+        ? `<iq type='result' id='${id}'${address}/>`
+        : `<iq type='error' id='${id}'${address}><error type='cancel'><service-unavailable xmlns='${NS_STANZAS}'/></error></iq>`,
+    );
   }
 
   private renderGateways(): void {
