@@ -25,7 +25,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/**/*.ts', 'services/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    files: [
+      'packages/*/src/**/*.ts',
+      'services/*/src/**/*.ts',
+      'packages/*/test/**/*.ts',
+      'services/*/test/**/*.ts',
+      'test/**/*.ts',
+      'bench/**/*.ts',
+    ],
     ignores: ['**/*.d.ts'],
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
