@@ -16,6 +16,7 @@ const RAS_WORDS: Partial<Record<StatusName, string>> = {
   forbidden: 'You have no access to this lock.',
   accessExpired: 'Your access to this lock has expired (or has not started yet).',
   rateLimited: 'Too many wrong attempts: please wait a while and try again.',
+  thirdPartyNotLinked: 'That partner service is unknown, or not linked to this lock.',
   lockNotFound: 'This lock is not known: check the lock ID.',
   lockAlreadyRegistered: 'This lock already belongs to someone.',
   lockAuthenticationFailed: 'Wrong activation code for this lock.',
