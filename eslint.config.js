@@ -13,6 +13,33 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules: a promise nobody awaits loses its error, and one passed where a callback returns void is
+    // never waited for. Sources are found through their package's tsconfig, tests through tsconfig.tests.json.
+    files: ['packages/*/src/**/*.ts', 'services/*/src/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+  },
+  {
+    files: ['packages/*/test/**/*.ts', 'services/*/test/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.tests.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
+    files: [
+      'packages/*/src/**/*.ts',
+      'services/*/src/**/*.ts',
+      'packages/*/test/**/*.ts',
+      'services/*/test/**/*.ts',
+      'test/**/*.ts',
+      'bench/**/*.ts',
+    ],
+    ignores: ['**/*.d.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  {
     // Message paths and names live in packages/protocol only (DESIGN "Rules we take from them").
     files: ['services/**/src/**/*.ts'],
     rules: {

@@ -8,6 +8,16 @@ import { parse } from 'yaml';
 import { loadTopology, s2sRoutes } from '@irsp/config';
 
 const root = new URL('../', import.meta.url);
+const TOPOLOGY = new URL('deploy/compose/irsp.yaml', root).pathname;
+/** What an operator puts in .env: every secret the compose topology reads. */
+const SECRETS = Object.fromEntries(
+  ['AS1', 'AS2'].flatMap((as) =>
+    ['ACCOUNT_SERVER_TOKEN', 'MESSAGE_SERVER_TOKEN', 'DEFAULT_APP_TOKEN', 'DIALBACK_SECRET'].map((name) => [
+      `${as}_${name}`,
+      `${as}-${name}-0123456789abcdef`.toLowerCase(),
+    ]),
+  ),
+);
 
 interface ComposeService {
   build?: { target?: string };
@@ -19,7 +29,7 @@ interface ComposeService {
 
 describe('docker-compose', () => {
   it('runs every server of deploy/compose/irsp.yaml as its own container with a health check', async () => {
-    const topology = await loadTopology(new URL('deploy/compose/irsp.yaml', root).pathname, {});
+    const topology = await loadTopology(TOPOLOGY, SECRETS);
     const compose = parse(await readFile(new URL('docker-compose.yml', root), 'utf8'), { merge: true }) as {
       services: Record<string, ComposeService>;
     };
@@ -89,11 +99,23 @@ describe('docker-compose', () => {
     for (const [name, service] of Object.entries(compose.services)) {
       if (name === 'postgres') continue;
       for (const variable of read)
-        expect(service.environment?.[variable], `${name} ${variable}`).toBe(`\${${variable}:-}`);
+        expect(service.environment?.[variable], `${name} ${variable}`).toBe(
+          `\${${variable}:?set ${variable} in .env (see .env.example)}`,
+        );
     }
     const example = await readFile(new URL('.env.example', root), 'utf8');
     const named = [...example.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]!).sort();
     expect(named).toEqual([...read, 'POSTGRES_PASSWORD'].sort());
+  });
+
+  it('refuses to start without its secrets: no default stands in for one', async () => {
+    await expect(loadTopology(TOPOLOGY, {})).rejects.toThrow(/environment variable AS1_[A-Z_]+ is not set/);
+    await expect(loadTopology(TOPOLOGY, { ...SECRETS, AS2_DEFAULT_APP_TOKEN: '' })).rejects.toThrow(
+      'autonomousSystems[1].applicationServers[0].credentials.token: environment variable AS2_DEFAULT_APP_TOKEN is not set',
+    );
+    const compose = await readFile(new URL('docker-compose.yml', root), 'utf8');
+    expect(compose).not.toMatch(/change-me|:-\}|POSTGRES_PASSWORD:-/);
+    expect(await readFile(TOPOLOGY, 'utf8')).not.toMatch(/change-me|:-/);
   });
 
   it('has a Dockerfile target for each service image', async () => {

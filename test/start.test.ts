@@ -294,6 +294,42 @@ describe('pnpm start', () => {
     expect(output).toContain(`verification code ${state.gateways['#bgw-demo@as1.irsp.test']!.verifycode}`);
   });
 
+  it('serves the RAC at https://127.0.0.1:8645/ with its config, the account server allowing its origin', async () => {
+    const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
+    const client = new TestClient(await readFile(join(dir.path, manifest.caCert), 'utf8'));
+    try {
+      const page = await client.get('https://127.0.0.1:8645/');
+      expect({ status: page.status, type: page.headers['content-type'] }).toEqual({
+        status: 200,
+        type: 'text/html; charset=utf-8',
+      });
+      expect(page.body).toContain('<title>Smart lock</title>');
+      const config = await client.get('https://127.0.0.1:8645/config.json');
+      expect(JSON.parse(config.body)).toEqual({
+        domain: 'as1.irsp.test',
+        accountServer: 'https://127.0.0.1:8443',
+        websocket: 'wss://127.0.0.1:5280/xmpp-websocket',
+        ras: 'smartlock.as1.irsp.test',
+      });
+      const preflight = await request('https://127.0.0.1:8443/user/register.xml', {
+        method: 'OPTIONS',
+        dispatcher: client.agent,
+        headers: {
+          origin: 'https://127.0.0.1:8645',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      });
+      await preflight.body.text();
+      expect({
+        status: preflight.statusCode,
+        origin: preflight.headers['access-control-allow-origin'],
+      }).toEqual({ status: 204, origin: 'https://127.0.0.1:8645' });
+    } finally {
+      await client.close();
+    }
+  });
+
   it('stops cleanly on Ctrl-C (SIGINT) and keeps its state for the next start', async () => {
     child.kill('SIGINT');
     expect(await exit).toBe(0);

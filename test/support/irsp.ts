@@ -112,6 +112,8 @@ function bindable(port: number): Promise<boolean> {
 export interface XmppPorts {
   c2sPort: number;
   s2sPort?: number;
+  /** XMPP over WebSocket (RFC 7395), for browsers. */
+  websocketPort?: number;
   /** Where XMPP listens (default 127.0.0.1). */
   host?: string;
 }

@@ -1,4 +1,6 @@
 /** Picking one service out of the topology, for a deployment that runs a single service. */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError } from './load.js';
 import type {
   ApplicationServerConfig,
@@ -62,6 +64,32 @@ export function databaseFor(topology: Topology, own: { url?: string | undefined;
   return url
     ? { url, schema: own.schema }
     : { dataDir: `${topology.database.dataDir}/${own.schema}`, schema: own.schema };
+}
+
+/** The database of `pnpm start`, which holds every service's schema: `<dataDir>/irsp`. */
+export const ALL_IN_ONE_DATABASE = 'irsp';
+
+/**
+ * Services started one by one on the embedded database keep one PGlite each, `<dataDir>/<schema>`, while `pnpm
+ * start` keeps all of them in one, `<dataDir>/irsp`: PGlite is one process's database, so the two cannot be the
+ * same. What to tell an operator who finds the other layout's databases beside the ones being opened (accounts
+ * made under one are not seen by the other); undefined when there are none, or on PostgreSQL.
+ */
+export function otherEmbeddedLayout(topology: Topology, started: 'alone' | 'together'): string | undefined {
+  const dir = topology.database.dataDir;
+  if (topology.database.url || !existsSync(dir)) return undefined;
+  const found = readdirSync(dir).filter((name) =>
+    started === 'alone' ? name === ALL_IN_ONE_DATABASE : name !== ALL_IN_ONE_DATABASE,
+  );
+  if (found.length === 0) return undefined;
+  const others = found.map((name) => join(dir, name)).join(', ');
+  const mine =
+    started === 'alone' ? `${join(dir, '<schema>')} of each service` : join(dir, ALL_IN_ONE_DATABASE);
+  return (
+    `${others} ${found.length === 1 ? 'is an embedded database' : 'are embedded databases'} of ` +
+    `${started === 'alone' ? 'pnpm start' : 'services started one by one'}; this uses ${mine}, so accounts ` +
+    'made under one are not seen by the other. Set DATABASE_URL (PostgreSQL) for services that share one database.'
+  );
 }
 
 export function messageServerSchemaName(as: AutonomousSystemConfig): string {

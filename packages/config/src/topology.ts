@@ -14,6 +14,11 @@ const httpsUrl = z
   .string()
   .url()
   .refine((u) => u.startsWith('https://'), 'must be an https:// URL (RFC 2818)');
+/** A web origin as a browser sends it in `Origin`: `https://host[:port]`, nothing after. */
+const webOrigin = z
+  .string()
+  .url()
+  .refine((u) => /^https:\/\//.test(u) && new URL(u).origin === u, 'must be an origin: https://host[:port]');
 const uriPath = z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@/%-]*$/, 'must be an absolute path');
 const domain = z
   .string()
@@ -49,6 +54,11 @@ export const accountServerSchema = z.object({
   tls: certFilesSchema.optional(),
   /** How often pending or removing accounts are reconciled with their message server (ms). */
   reconcileIntervalMs: z.number().int().min(100).default(30_000),
+  /**
+   * Browser pages on other origins allowed to call the client account API (CORS), e.g. the RAC served by a
+   * smart-lock application server. Absent: the origins of the application servers that run `smartlock`.
+   */
+  cors: z.object({ origins: z.array(webOrigin).max(100) }).optional(),
 });
 
 /** Where a message server serves XMPP over WebSocket on `xmpp.websocketPort` (the usual path, as in Prosody). */
@@ -429,4 +439,24 @@ export type ApplicationServerConfig = AutonomousSystemConfig['applicationServers
 /** The applications a server runs: as configured, else the recorder and, when configured, the gateway. */
 export function applicationsOf(server: ApplicationServerConfig): readonly string[] {
   return server.applications ?? ['recorder', ...(server.gateway ? ['gateway'] : [])];
+}
+
+/** Where a WebSocket client (RFC 7395) reaches a message server's XMPP, when it serves XMPP over WebSocket. */
+export function xmppWebsocketUrl(server: MessageServerConfig): string | undefined {
+  const xmpp = server.xmpp;
+  if (xmpp?.websocketPort === undefined) return undefined;
+  const host = xmpp.host.includes(':') ? `[${xmpp.host}]` : xmpp.host; // an IPv6 address (RFC 3986 §3.2.2)
+  return `wss://${host}:${xmpp.websocketPort}${XMPP_WEBSOCKET_PATH}`;
+}
+
+/** The origins allowed to call the client account API from a browser (`accountServer.cors`, CORS). */
+export function accountServerCorsOrigins(topology: Topology): readonly string[] {
+  return (
+    topology.accountServer.cors?.origins ??
+    topology.autonomousSystems.flatMap((as) =>
+      as.applicationServers
+        .filter((server) => applicationsOf(server).includes('smartlock'))
+        .map((server) => new URL(server.url).origin),
+    )
+  );
 }

@@ -1,5 +1,5 @@
 /** The IRSP topology file: loading, `${VAR}` substitution, env overrides, validation and service selection. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
   listenOverride,
   loadTopology,
   messageServerSchemaName,
+  otherEmbeddedLayout,
   parseTopology,
   selectApplicationServer,
   selectAs,
@@ -835,6 +836,30 @@ describe('databases', () => {
       dataDir: '/data/s',
       schema: 's',
     });
+  });
+
+  it("otherEmbeddedLayout: names pnpm start's database to a service started alone, and the reverse", async () => {
+    const dataDir = join(dir, 'layouts');
+    const t = parseTopology(ONE_AS(), { IRSP_DATA_DIR: dataDir });
+    expect(otherEmbeddedLayout(t, 'alone')).toBeUndefined();
+    await mkdir(join(dataDir, 'account_server'), { recursive: true });
+    expect(otherEmbeddedLayout(t, 'alone')).toBeUndefined();
+    expect(otherEmbeddedLayout(t, 'together')).toBe(
+      `${join(dataDir, 'account_server')} is an embedded database of services started one by one; this uses ` +
+        `${join(dataDir, 'irsp')}, so accounts made under one are not seen by the other. Set DATABASE_URL ` +
+        '(PostgreSQL) for services that share one database.',
+    );
+    await mkdir(join(dataDir, 'irsp'));
+    expect(otherEmbeddedLayout(t, 'alone')).toBe(
+      `${join(dataDir, 'irsp')} is an embedded database of pnpm start; this uses ` +
+        `${join(dataDir, '<schema>')} of each service, so accounts made under one are not seen by the other. ` +
+        'Set DATABASE_URL (PostgreSQL) for services that share one database.',
+    );
+    const onPostgres = parseTopology(ONE_AS(), { IRSP_DATA_DIR: dataDir, DATABASE_URL: 'postgres://x' });
+    expect([otherEmbeddedLayout(onPostgres, 'alone'), otherEmbeddedLayout(onPostgres, 'together')]).toEqual([
+      undefined,
+      undefined,
+    ]);
   });
 
   it('messageServerSchemaName: the configured schema, else ms_ + the domain as an identifier of at most 63', () => {

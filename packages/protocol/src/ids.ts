@@ -33,7 +33,12 @@ export function canonicalLocalPart(raw: string): string {
 /** Why a canonical local part is not acceptable for the given kind, or undefined when it is. */
 export function localPartProblem(local: string, kind: IdKind): string | undefined {
   if (local.length === 0) return 'empty local part';
-  if (Buffer.byteLength(local, 'utf8') > MAX_LOCAL_PART_OCTETS) return 'local part longer than 1023 octets';
+  // A UTF-16 code unit is at most 3 octets of UTF-8, so only long parts need encoding (TextEncoder: browsers too).
+  if (
+    local.length * 3 > MAX_LOCAL_PART_OCTETS &&
+    new TextEncoder().encode(local).length > MAX_LOCAL_PART_OCTETS
+  )
+    return 'local part longer than 1023 octets';
   if (FORBIDDEN_IN_LOCAL_PART.test(local)) return 'forbidden character in local part';
   if (kind === 'device') {
     if (!local.startsWith('#')) return 'device local part must start with #';

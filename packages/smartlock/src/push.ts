@@ -34,13 +34,17 @@ const event = <E extends string, T extends z.ZodRawShape>(name: E, shape: T) =>
 export const pushSchema = z.discriminatedUnion('event', [
   /** The bolt moved or was found in a state (also by hand, with a key). */
   event('lockState', { lockId: lockIdSchema, state: boltStateSchema, battery: batterySchema }),
-  /** The outcome of the lockControl request `requestId`: a Table 1 status, and the bolt when the lock answered. */
+  /**
+   * The outcome of the lockControl request `requestId`: a Table 1 status, and the bolt and battery when the lock
+   * answered.
+   */
   event('commandResult', {
     lockId: lockIdSchema,
     requestId: requestIdSchema,
     action: lockActionSchema,
     status: statusCodeSchema,
     state: boltStateSchema.optional(),
+    battery: batterySchema.optional(),
   }),
   event('accessGranted', {
     lockId: lockIdSchema,

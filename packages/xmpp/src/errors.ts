@@ -59,6 +59,16 @@ export function streamError(condition: StreamErrorCondition, text?: string, deta
 }
 
 /** The error reply to a stanza: addresses swapped, type error, the condition (RFC 6120 §8.3). */
+/** Whether an element read from a stream is the peer's `<stream:error/>` (RFC 6120 §4.9). */
+export function isStreamError(element: Element): boolean {
+  return element.xmlns === NS.stream && element.local === 'error';
+}
+
+/** The defined condition of a peer's stream error, for the log (undefined when it names none). */
+export function streamErrorCondition(element: Element): string | undefined {
+  return element.getChildElements().find((c) => c.xmlns === NS.streams && c.local !== 'text')?.local;
+}
+
 export function stanzaError(
   stanza: Element,
   type: StanzaErrorType,

@@ -7,6 +7,7 @@ import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
 import { adminRoutes } from './admin/routes.js';
 import type { AccountServerContext } from './context.js';
+import { allowOrigins } from './cors.js';
 import { Directory } from './directory.js';
 import { startReconciler } from './reconciler.js';
 import { clientDeviceModifyRoute } from './routes/client-device-modify.js';
@@ -31,6 +32,8 @@ export interface AccountServerOptions {
   guessing?: GuessingConfig;
   /** The clock of the guessing throttle (tests move it instead of waiting). */
   now?: () => number;
+  /** Browser origins allowed to call the client API (CORS, cors.ts); none by default. */
+  corsOrigins?: readonly string[];
   /** Who may call the admin API (none: every call is refused). */
   operators?: readonly OperatorCredential[];
 }
@@ -75,6 +78,7 @@ export async function buildAccountServer(options: AccountServerOptions): Promise
         admin.map((a) => a.call),
       ),
   });
+  allowOrigins(app, options.corsOrigins ?? []);
   for (const route of routes) route.register(app);
   // Operators' passwords are throttled as accounts' are, in a scope of their own (decision 0010).
   const operators = new OperatorCheck(

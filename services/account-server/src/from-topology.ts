@@ -1,5 +1,5 @@
 /** The account server as the topology describes it: its database, certificate and the ASs it serves. */
-import { databaseFor, serverTls, trustedCa, type Topology } from '@irsp/config';
+import { accountServerCorsOrigins, databaseFor, serverTls, trustedCa, type Topology } from '@irsp/config';
 import type { Logger } from '@irsp/http';
 import { openDb, withOwnedDb, type Db, type DbOptions } from '@irsp/store';
 import { buildAccountServer, type AccountServer } from './build.js';
@@ -27,6 +27,7 @@ export async function accountServerFromTopology(
       guessing: topology.guessing,
       operators: topology.operators,
       reconcile: { intervalMs: config.reconcileIntervalMs },
+      corsOrigins: accountServerCorsOrigins(topology),
     }),
   );
 }

@@ -5,6 +5,7 @@
  * ASs, clause 8.6), on loopback, with credentials and keys made at random on first start and kept in
  * `.irsp/irsp.yaml` (mode 0600) so that clients keep working, and one operator of the admin API.
  */
+import { join } from 'node:path';
 import { randomSecret } from '@irsp/credentials';
 import { stringify } from 'yaml';
 
@@ -62,10 +63,12 @@ export interface DefaultOperator {
   passwordHash: string;
 }
 
+/** `stateDir`: where `pnpm start` keeps its state (IRSP_STATE_DIR); the CA and the databases go under it too. */
 export function defaultTopologyYaml(
   operator: DefaultOperator,
   ports: DefaultPorts = DEFAULT_PORTS,
   host = '127.0.0.1',
+  stateDir = '.irsp',
 ): string {
   const domains = ['as1.irsp.test', 'as2.irsp.test'];
   const defaultUrl = (i: number) => `https://${host}:${ports.autonomousSystems[i]!.applicationServer}`;
@@ -73,8 +76,8 @@ export function defaultTopologyYaml(
   // One key for the pair, in both entries: each signs with it and checks the other's signatures (decision 0006).
   const peerKey = randomSecret();
   const document = {
-    tls: { mode: 'local', dir: '.irsp/tls' },
-    database: { dataDir: '.irsp/data' },
+    tls: { mode: 'local', dir: join(stateDir, 'tls') },
+    database: { dataDir: join(stateDir, 'data') },
     logLevel: 'info',
     operators: [operator],
     accountServer: {

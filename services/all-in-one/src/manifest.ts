@@ -1,5 +1,5 @@
 /** `.irsp/manifest.json`: every endpoint and credential a client of the running IRSP needs. */
-import { XMPP_WEBSOCKET_PATH, caCertPath, type MessageServerConfig, type Topology } from '@irsp/config';
+import { caCertPath, xmppWebsocketUrl, type MessageServerConfig, type Topology } from '@irsp/config';
 
 /**
  * `operator`: the admin API's credentials `pnpm start` created (the manifest is mode 0600, as the topology); absent
@@ -16,7 +16,7 @@ export function buildManifest(topology: Topology, operator?: { name: string; pas
         id: ms.id,
         url: ms.url,
         pushUri: ms.pushUri,
-        ...(ms.xmpp ? { xmpp: xmppEndpoints(ms.xmpp) } : {}),
+        ...(ms.xmpp ? { xmpp: xmppEndpoints(ms.xmpp, xmppWebsocketUrl(ms)) } : {}),
         credentials: {
           accountServer: ms.credentials.accountServer,
           toAccountServer: ms.credentials.toAccountServer,
@@ -37,13 +37,11 @@ export function buildManifest(topology: Topology, operator?: { name: string; pas
 export type Manifest = ReturnType<typeof buildManifest>;
 
 /** The XMPP ports, and the URL a WebSocket client (RFC 7395) connects to; the dialback secret stays out. */
-function xmppEndpoints({
-  dialbackSecret: _secret,
-  ...xmpp
-}: XmppConfig): Endpoints & { websocketUrl?: string } {
-  if (xmpp.websocketPort === undefined) return xmpp;
-  const host = xmpp.host.includes(':') ? `[${xmpp.host}]` : xmpp.host; // an IPv6 address (RFC 3986 §3.2.2)
-  return { ...xmpp, websocketUrl: `wss://${host}:${xmpp.websocketPort}${XMPP_WEBSOCKET_PATH}` };
+function xmppEndpoints(
+  { dialbackSecret: _secret, ...xmpp }: XmppConfig,
+  websocketUrl: string | undefined,
+): Endpoints & { websocketUrl?: string } {
+  return websocketUrl === undefined ? xmpp : { ...xmpp, websocketUrl };
 }
 
 type XmppConfig = NonNullable<MessageServerConfig['xmpp']>;

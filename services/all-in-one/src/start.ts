@@ -4,7 +4,7 @@
  */
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { loadTopology, type Topology } from '@irsp/config';
+import { ALL_IN_ONE_DATABASE, loadTopology, otherEmbeddedLayout, type Topology } from '@irsp/config';
 import { hashPassword, randomSecret } from '@irsp/credentials';
 import { accountServerFromTopology } from '@irsp/account-server';
 import { applicationServerFromTopology } from '@irsp/application-server';
@@ -43,7 +43,11 @@ export async function ensureTopologyFile(stateDir: string, given?: string): Prom
     const operator = { name: DEFAULT_OPERATOR, password: randomSecret() };
     await writeAtomically(join(stateDir, OPERATOR_FILE), `${JSON.stringify(operator)}\n`, 0o600);
     const passwordHash = await hashPassword(operator.password);
-    await writeAtomically(path, defaultTopologyYaml({ name: operator.name, passwordHash }), 0o600);
+    await writeAtomically(
+      path,
+      defaultTopologyYaml({ name: operator.name, passwordHash }, undefined, undefined, stateDir),
+      0o600,
+    );
   }
   return path;
 }
@@ -80,7 +84,9 @@ export async function startIrsp(options: {
   // hundreds of MB and seconds to open (packages/store/src/db.ts).
   let openDatabase: (o: DbOptions) => Promise<Db> = openDb;
   if (!topology.database.url) {
-    const host = await openPgliteHost({ dataDir: join(topology.database.dataDir, 'irsp') });
+    const other = otherEmbeddedLayout(topology, 'together');
+    if (other) logger.warn(other);
+    const host = await openPgliteHost({ dataDir: join(topology.database.dataDir, ALL_IN_ONE_DATABASE) });
     running.push(host);
     openDatabase = (o) => (o.url ? openDb(o) : host.db(o.schema));
   }

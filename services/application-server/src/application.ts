@@ -27,6 +27,8 @@ export interface ApplicationContext {
   /** The AS the application server belongs to. */
   readonly domain: string;
   readonly server: Pick<ApplicationServerConfig, 'name' | 'jid' | 'url'>;
+  /** Where the AS's users reach the IRSP, for the web apps an application serves (the RAC). */
+  readonly clientEndpoints: ClientEndpoints;
   readonly db: Db;
   readonly logger: Logger;
   /**
@@ -40,6 +42,13 @@ export interface ApplicationContext {
   isOperator(authorization: string | undefined): boolean;
   /** The framework's clients and stores (signed HTTP, nonces, peers), for applications that talk to the outside. */
   readonly framework: ApplicationServerContext;
+}
+
+export interface ClientEndpoints {
+  /** The account server's base URL (its client account API). */
+  accountServer?: string;
+  /** XMPP over WebSocket (RFC 7395) at a message server of the AS. */
+  xmppWebsocket?: string;
 }
 
 export interface Application {

@@ -10,7 +10,7 @@ import { OperationClient, createService, describeRoutes, type Logger } from '@ir
 import { openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db, type KeyedOutboxOptions } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
-import type { Application, ApplicationContext, ApplicationFactory } from './application.js';
+import type { Application, ApplicationContext, ApplicationFactory, ClientEndpoints } from './application.js';
 import { applicationFactories } from './applications/index.js';
 import { isOwnCredential } from './basic-auth.js';
 import type { ApplicationServerContext } from './context.js';
@@ -34,6 +34,8 @@ export interface ApplicationServerOptions {
   tls?: TlsMaterial;
   /** The outboxes' timing (tests shorten their delays). */
   outbox?: KeyedOutboxOptions;
+  /** Where users reach the IRSP (the account server, XMPP over WebSocket), for applications' web apps. */
+  clientEndpoints?: ClientEndpoints;
   /** Applications besides the built-in ones, by name (tests and embedders); the topology still chooses. */
   applications?: Record<string, ApplicationFactory>;
 }
@@ -97,6 +99,7 @@ export async function buildApplicationServer(options: ApplicationServerOptions):
     const applicationContext: ApplicationContext = {
       domain: options.domain,
       server: { name: config.name, jid: config.jid, url: config.url },
+      clientEndpoints: options.clientEndpoints ?? {},
       db,
       logger: options.logger.child({ application: name }),
       async push(to, data, tx) {

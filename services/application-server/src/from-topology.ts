@@ -4,6 +4,7 @@ import {
   databaseFor,
   serverTls,
   trustedCa,
+  xmppWebsocketUrl,
   type ApplicationServerConfig,
   type AutonomousSystemConfig,
   type Topology,
@@ -35,6 +36,10 @@ export async function applicationServerFromTopology(
       config: server,
       peers: as.applicationServers.filter((a) => a !== server),
       messageServers: as.messageServers.map((ms) => ({ url: ms.url, pushUri: ms.pushUri })),
+      clientEndpoints: {
+        accountServer: topology.accountServer.url,
+        xmppWebsocket: as.messageServers.map(xmppWebsocketUrl).find((url) => url !== undefined),
+      },
       ca: await trustedCa(topology),
       http: topology.http,
       db,

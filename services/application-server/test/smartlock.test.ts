@@ -374,6 +374,12 @@ describe('sharing and the audit log', () => {
     expect(await waitFor('bob', (m) => m.event === 'commandResult' && m.requestId === ok.id)).toMatchObject({
       status: 1000,
       state: 'locked',
+      battery: 100,
+    });
+    // The owner sees the bolt move when a grantee moved it.
+    expect(await waitFor('alice', (m) => m.event === 'lockState' && m.state === 'locked')).toMatchObject({
+      lockId: LOCK_ID,
+      battery: 100,
     });
     await new Promise((r) => setTimeout(r, 2_100));
     expect(

@@ -8,7 +8,13 @@
  * lost it waits (still bound) for the client to resume it on a new connection, which hands its transport over.
  */
 import { randomBytes } from 'node:crypto';
-import { streamError, stanzaError, type StreamErrorCondition } from '../errors.js';
+import {
+  streamError,
+  stanzaError,
+  type StreamErrorCondition,
+  isStreamError,
+  streamErrorCondition,
+} from '../errors.js';
 import {
   canonicalDomain,
   canonicalLocal,
@@ -465,6 +471,7 @@ export class C2sConnection implements C2sSession {
   }
 
   private onElement(element: Element): void | Promise<void> {
+    if (isStreamError(element)) return this.onPeerStreamError(element);
     switch (this.phase) {
       case 'tls':
         return this.negotiateTls(element);
@@ -660,6 +667,15 @@ export class C2sConnection implements C2sSession {
     }
     if (this.closed) return;
     this.startKeepalive();
+  }
+
+  /** RFC 6120 §4.9.1.1: the client's stream error closes its stream; ours is closed in turn, with no error of ours. */
+  private onPeerStreamError(element: Element): void {
+    this.options.logger.info(
+      { id: this.id, condition: streamErrorCondition(element) },
+      'stream error from the client',
+    );
+    this.end();
   }
 
   // --- stanzas (RFC 6120 §8) -------------------------------------------------------------------------------------

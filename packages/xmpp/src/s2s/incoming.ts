@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { streamError, type StreamErrorCondition } from '../errors.js';
+import { streamError, type StreamErrorCondition, isStreamError, streamErrorCondition } from '../errors.js';
 import { canonicalDomain, jidToString, parseJid } from '../jid.js';
 import { NS } from '../namespaces.js';
 import { decodeSaslData } from '../sasl/index.js';
@@ -222,6 +222,7 @@ export class IncomingStream implements S2sIncomingStream {
   }
 
   private onElement(element: Element): void | Promise<void> {
+    if (isStreamError(element)) return this.onPeerStreamError(element);
     if (this.phase === 'tls') return this.negotiateTls(element);
     if (element.xmlns === NS.sasl) return this.negotiateSasl(element);
     if (element.xmlns === NS.dialback) return this.onDialback(element);
@@ -431,6 +432,18 @@ export class IncomingStream implements S2sIncomingStream {
   }
 
   // --- ending --------------------------------------------------------------------------------------------------------
+
+  /**
+   * RFC 6120 §4.9.1.1: the peer's stream error (Prosody's `system-shutdown` as it stops) closes its stream; ours is
+   * closed in turn, with no error of ours.
+   */
+  private onPeerStreamError(element: Element): void {
+    this.ctx.logger.info(
+      { id: this.id, remote: this.peer, condition: streamErrorCondition(element) },
+      's2s incoming stream: stream error from the peer',
+    );
+    this.end();
+  }
 
   private fail(condition: StreamErrorCondition, text?: string, detail?: Element): void {
     if (this.closed) return;

@@ -10,7 +10,7 @@
  */
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { streamError, type StreamErrorCondition } from '../errors.js';
+import { streamError, type StreamErrorCondition, isStreamError, streamErrorCondition } from '../errors.js';
 import { NS } from '../namespaces.js';
 import {
   StreamManagement,
@@ -211,7 +211,7 @@ export class OutgoingStream {
   }
 
   private onElement(element: Element): void {
-    if (element.xmlns === NS.stream && element.local === 'error') return this.onStreamError(element);
+    if (isStreamError(element)) return this.onStreamError(element);
     if (element.xmlns === NS.sm && this.phase === 'ready') return this.onStreamManagement(element);
     if (element.xmlns === NS.stream && element.local === 'features') return this.onFeatures(element);
     if (element.xmlns === NS.tls && this.phase === 'starttls') {
@@ -233,9 +233,8 @@ export class OutgoingStream {
   }
 
   private onStreamError(element: Element): void {
-    const condition = element.getChildElements().find((c) => c.xmlns === NS.streams && c.local !== 'text');
     this.options.logger.info(
-      { remote: this.options.remote, condition: condition?.local },
+      { remote: this.options.remote, condition: streamErrorCondition(element) },
       's2s outgoing stream: stream error from the peer',
     );
     if (this.phase !== 'ready') this.failure = 'not-found';

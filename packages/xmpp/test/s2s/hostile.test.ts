@@ -274,6 +274,21 @@ describe('SASL EXTERNAL on an incoming stream (XEP-0178)', () => {
     await expectStreamError(peer, 'unsupported-stanza-type');
   });
 
+  it("answers the peer's stream error (Prosody's system-shutdown) by closing, with no stream error of its own", async () => {
+    const peer = await externalPeer();
+    const errorsBefore = logged(a.lines, 's2s incoming stream error').length;
+    peer.write(
+      "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
+    await peer.closed;
+    expect(peer.take()).toBe('</stream:stream>');
+    expect(logged(a.lines, 's2s incoming stream: stream error from the peer').at(-1)).toMatchObject({
+      remote: 'c.test',
+      condition: 'system-shutdown',
+    });
+    expect(logged(a.lines, 's2s incoming stream error')).toHaveLength(errorsBefore);
+  });
+
   it('closes the stream for malformed XML (not-well-formed)', async () => {
     const peer = await externalPeer();
     peer.write("<message from='carol@c.test' to='alice@a.test'><body>x</message>");

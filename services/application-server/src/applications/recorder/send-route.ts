@@ -62,12 +62,13 @@ export function sendRoute(app: FastifyInstance, ctx: ApplicationContext): void {
           );
       },
       // A body Fastify could not read (not JSON, too large) is answered here, in JSON, not by the service's XML.
+      // A reply is thenable; the handler sends it and returns nothing (Fastify's errorHandler returns void).
       errorHandler: (error: { statusCode?: number }, request, reply) => {
-        if (error.statusCode === 413) return refuse(reply, 413, 'body over the size limit');
+        if (error.statusCode === 413) return void refuse(reply, 413, 'body over the size limit');
         if (error.statusCode !== undefined && error.statusCode < 500)
-          return refuse(reply, 400, 'body is not JSON');
+          return void refuse(reply, 400, 'body is not JSON');
         request.log.error({ err: error }, 'request failed');
-        return refuse(reply, 500, 'server internal error');
+        void refuse(reply, 500, 'server internal error');
       },
     },
     async (request, reply) => {

@@ -187,18 +187,24 @@ export class Answers {
         await this.requests.audit(tx, lockId, user, action, code);
         const answer = frame?.type === 'lockOperationResponse' ? frame : undefined;
         if (answer) {
-          await tx.query('UPDATE smartlock_locks SET bolt = $2, battery = $3 WHERE lock_id = $1', [
-            lockId,
-            answer.bolt,
-            answer.battery,
-          ]);
+          const owner = (
+            await tx.query<{ owner: string }>(
+              'UPDATE smartlock_locks SET bolt = $2, battery = $3 WHERE lock_id = $1 RETURNING owner',
+              [lockId, answer.bolt, answer.battery],
+            )
+          ).rows[0]?.owner;
+          // The owner sees the bolt move live when a grantee moved it (the actor has its commandResult).
+          if (owner !== undefined && owner !== user)
+            await this.replies.event(tx, owner, {
+              event: 'lockState',
+              lockId,
+              state: answer.bolt,
+              battery: answer.battery,
+              at: now,
+            });
           if (answer.battery < BATTERY_LOW) {
-            const owner = await tx.query<{ owner: string }>(
-              'SELECT owner FROM smartlock_locks WHERE lock_id = $1',
-              [lockId],
-            );
             const low = { event: 'batteryLow', lockId, battery: answer.battery, at: now } as const;
-            if (owner.rows[0]) await this.replies.event(tx, owner.rows[0].owner, low);
+            if (owner !== undefined) await this.replies.event(tx, owner, low);
             await this.thirdParties.tell(tx, lockId, low);
           }
         }
@@ -217,7 +223,7 @@ export class Answers {
           requestId: pending.request_id,
           action,
           status: code as 1000,
-          ...(answer ? { state: answer.bolt } : {}),
+          ...(answer ? { state: answer.bolt, battery: answer.battery } : {}),
           at: now,
         });
       }

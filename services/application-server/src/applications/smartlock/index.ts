@@ -10,6 +10,7 @@ import { KEY_BYTES, lockIdSchema, nameSchema } from '@irsp/smartlock';
 import { z } from 'zod';
 import type { ApplicationFactory } from '../../application.js';
 import { Answers } from './answers.js';
+import { racRoutes } from './rac.js';
 import { DEFAULT_SMARTLOCK_OPTIONS, Requests, type SmartlockOptions } from './requests.js';
 import { ThirdParties } from './third-parties.js';
 import { TpspRequests } from './tpsp-requests.js';
@@ -55,6 +56,7 @@ export function smartlock(options: Partial<SmartlockOptions> = {}): ApplicationF
       name: 'smartlock',
       migrations: new URL('../../../migrations/smartlock/', import.meta.url),
       routes(app) {
+        racRoutes(app, ctx);
         app.post(
           '/smartlock/factory-records',
           { config: { operation: 'smartlockFactoryRecords' } },

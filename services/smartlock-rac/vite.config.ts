@@ -1,0 +1,16 @@
+// The RAC's build: plain TypeScript and DOM, bundled into dist/ (served by the smart-lock application server).
+import { defaultClientConditions, defineConfig } from 'vite';
+
+export default defineConfig({
+  root: import.meta.dirname,
+  // The workspace's packages from their TypeScript sources, as the rest of the repository resolves them.
+  resolve: { conditions: ['@irsp/source', ...defaultClientConditions] },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    // Nothing inline: the page runs under a CSP without 'unsafe-inline'.
+    modulePreload: { polyfill: false },
+    assetsInlineLimit: 0,
+  },
+});
