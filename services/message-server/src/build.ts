@@ -10,6 +10,7 @@ import {
 import { GuessPolicy, randomSecret, tokenDigest } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, type Logger } from '@irsp/http';
 import { deliveryHeaders, message7, openApiDocument } from '@irsp/protocol';
+import { SHARE_KEY_DEFAULTS } from '@irsp/osap';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
 import type { MessageServerContext } from './context.js';
@@ -104,6 +105,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   const client = new OperationClient({ ca: options.ca, ...options.http });
   const guessing = options.guessing ?? DEFAULT_GUESSING;
   const applicationServers = options.applicationServers ?? [];
+  const shareKeyIterations = config.osap?.shareKeyIterations ?? SHARE_KEY_DEFAULTS.iterations;
   const deliver = async (row: OutboxRow) => {
     const notification = deliverNotification(client, applicationServers, row);
     if (notification) return notification;
@@ -126,7 +128,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     db,
     offline,
     notifications,
-    (device, code) => resetVerifyCode(db, outbox, device, code),
+    (device, code) => resetVerifyCode(db, outbox, device, code, shareKeyIterations),
     logger.child({ module: 'router' }),
     {
       policy: new GuessPolicy('verifycode', guessing.verifyCodes, db, options.now),
@@ -156,6 +158,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     outbox,
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
     router,
+    shareKeyIterations,
     applicationServers: applicationServers.map((a) => ({
       name: a.name,
       jid: a.jid,
