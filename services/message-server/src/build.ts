@@ -30,6 +30,9 @@ import {
   OnlineSessions,
   type OnlineSessionOptions,
 } from './online-sessions.js';
+import { DasDirectory, type DasProbe } from './osap/das-choice.js';
+import { LbsServer } from './osap/lbs-server.js';
+import { LbsStore } from './osap/lbs-store.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
@@ -77,6 +80,8 @@ export interface MessageServerOptions {
     routes?: Record<string, { host: string; port: number }[]>;
     limits?: Partial<S2sLimits>;
   };
+  /** How the LBS learns the health and load of the DAS instances (default: das-choice.ts). */
+  dasProbe?: DasProbe;
 }
 
 export interface ListeningPorts {
@@ -89,6 +94,8 @@ export interface ListeningPorts {
   plain?: number;
   /** XMPP server-to-server (clause 8.5). */
   s2s?: number;
+  /** The OSAP LBS (direct TLS), when the configuration has an `osap` section. */
+  lbs?: number;
 }
 
 export interface MessageServer {
@@ -208,6 +215,24 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       : undefined;
   if (s2s) router.federate(s2s);
 
+  // OSAP device access: the LBS beside c2s, on the accounts it authenticates (decision 0020).
+  const lbs =
+    config.osap && options.tls
+      ? new LbsServer({
+          config: config.osap.lbs,
+          tls: options.tls,
+          connections,
+          logger: logger.child({ module: 'osap-lbs' }),
+          deps: {
+            offer: { protocolType: config.osap.protocol.type, protocolGroup: config.osap.protocol.group },
+            store: new LbsStore(db, shareKeyIterations),
+            codes: new GuessPolicy('osapcode', guessing.osapCodes, db, options.now),
+            das: new DasDirectory(config.osap.das, options.dasProbe),
+            logger: logger.child({ module: 'osap-lbs' }),
+          },
+        })
+      : undefined;
+
   const routes = [
     message1Route(context),
     message2Route(context),
@@ -265,10 +290,12 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           ports.websocket = await c2s.listenWebSocket(websocketPort, host, XMPP_WEBSOCKET_PATH);
         }
       }
+      if (lbs && config.osap) ports.lbs = await lbs.listen(config.osap.lbs.port, config.osap.lbs.host);
       return ports;
     },
     async close() {
       clearInterval(expiry);
+      await lbs?.close();
       await c2s?.close();
       // The logouts of the sessions just closed (Messages 11) are written before the lease is given up.
       await online.stop();
