@@ -420,4 +420,12 @@ describe('OSAP LBS: hostile input closes the connection without an answer', () =
     const connection = await connectOnce(blank, bytes);
     expect(connection.received).toBe(0);
   });
+
+  it('a burst of more messages than the exchange has in flight, even right ones, is not answered', async () => {
+    const request = deviceStep(blank, { kind: 'connected' }).send[0]!;
+    const connection = await connectOnce(blank, Buffer.concat(Array<Uint8Array>(10).fill(request)));
+    expect(connection.received).toBe(0);
+    const single = await connectOnce(blank, request);
+    expect(single.received).toBe(1);
+  });
 });

@@ -12,6 +12,12 @@ import { frameLength } from '@irsp/osap';
 import type { ConnectionBudget } from '@irsp/xmpp';
 import { LbsSession, type LbsDeps } from './lbs-session.js';
 
+/**
+ * Control messages a connection may have waiting for their answer. A device never has more than two in flight
+ * (apply_devid_Cfm and F1); a peer that sends more is not following the exchange, and is not buffered.
+ */
+const MAX_PENDING_MESSAGES = 4;
+
 export interface LbsServerOptions {
   config: OsapConfig['lbs'];
   tls: TlsMaterial;
@@ -47,6 +53,7 @@ export class LbsServer {
     const session = new LbsSession(deps, addressSource(socket.remoteAddress));
     let buffered: Buffer = Buffer.alloc(0);
     let done = false;
+    let pending = 0;
     let queue = Promise.resolve();
     const finish = () => {
       done = true;
@@ -63,8 +70,10 @@ export class LbsServer {
         if (length.value === undefined) return;
         const frame = buffered.subarray(0, length.value);
         buffered = buffered.subarray(length.value);
+        if (++pending > MAX_PENDING_MESSAGES) return finish();
         // One message at a time, in order: each answer depends on the state the previous one left.
         queue = queue.then(async () => {
+          pending--;
           if (done) return;
           try {
             const reply = await session.receive(frame);
