@@ -365,6 +365,25 @@ describe('OSAP LBS: a new verification code changes what authenticates', () => {
   });
 });
 
+describe('OSAP LBS: a removed device (Message 6)', () => {
+  it('loses its DevID: re-authentication and first authentication are refused', async () => {
+    now += 3_600_000;
+    await registerDevice('cam-0006', 'code-0006');
+    const [first] = await authenticate(initialDeviceState(device('cam-0006', 'code-0006')));
+    expect(first!.atClose.phase).toBe('ready');
+    const removed = await http.post(
+      `${base}/device/remove`,
+      form({ ...accountServerAuth, name: '#cam-0006' }),
+    );
+    expect(removed.status).toBe(200);
+    expect(await storedDevice('#cam-0006')).toEqual([]);
+    const [refresh] = await authenticate(initialDeviceState(first!.atClose.device), 1);
+    expect([refresh!.atClose.phase, refresh!.received]).toEqual(['refreshing', 0]);
+    const [again] = await authenticate(initialDeviceState(device('cam-0006', 'code-0006')), 1);
+    expect([again!.atClose.phase, again!.received]).toEqual(['negotiating', 0]);
+  });
+});
+
 describe('OSAP LBS: get access service chooses a DAS by load and health', () => {
   beforeAll(async () => {
     now += 3_600_000;
