@@ -4,15 +4,12 @@
  * a new code (Message 4, the reset iq) changing what authenticates, the DAS chosen by load and health, and hostile
  * bytes closing the connection without an answer.
  */
-import { once } from 'node:events';
-import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_GUESSING, type DasInstanceConfig } from '@irsp/config';
 import { buildMessageServer, resetVerifyCode, type MessageServer } from '@irsp/message-server';
 import {
   buildAuthMessage,
   deviceStep,
-  frameLength,
   initialDeviceState,
   shareKey,
   type DeviceCredentials,
@@ -21,6 +18,7 @@ import {
 } from '@irsp/osap';
 import { openTestDb, type Db } from '@irsp/store';
 import { captureLogger, form, serverTlsFor, tempDir, TestClient } from '../../../test/support/irsp.js';
+import { authenticateAt, lbsConnection, type LbsAddress } from '../../../test/support/osap.js';
 import type { DasStatus } from '../src/osap/das-choice.js';
 import { accountServerAuth, credentials, DOMAIN } from './fixture.js';
 
@@ -107,58 +105,9 @@ const device = (serial: string, code: string, supports = [LBS_OFFER]): DeviceCre
   supports,
 });
 
-interface Connection {
-  /** The device's state when the connection closed (before the `disconnected` event). */
-  atClose: DeviceState;
-  /** Its state after `disconnected`: what the next connection starts from. */
-  next: DeviceState;
-  /** Control messages the LBS sent. */
-  received: number;
-}
-
-/** One TLS connection to the LBS, the device driven by deviceStep until either side closes. */
-async function connectOnce(state: DeviceState, raw?: Uint8Array): Promise<Connection> {
-  const socket = connect({ host: '127.0.0.1', port: lbsPort, ca, servername: 'localhost' });
-  await once(socket, 'secureConnect');
-  let current = state;
-  let received = 0;
-  let buffered = Buffer.alloc(0);
-  const closed = once(socket, 'close');
-  const apply = (step: ReturnType<typeof deviceStep>) => {
-    current = step.state;
-    for (const bytes of step.send) socket.write(bytes);
-    if (step.close) socket.end();
-  };
-  socket.on('data', (chunk: Buffer) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    for (;;) {
-      const length = frameLength(buffered);
-      if (!length.ok || length.value === undefined) return;
-      const bytes = buffered.subarray(0, length.value);
-      buffered = buffered.subarray(length.value);
-      received++;
-      apply(deviceStep(current, { kind: 'received', bytes }));
-    }
-  });
-  if (raw) socket.write(raw);
-  else apply(deviceStep(current, { kind: 'connected' }));
-  await closed;
-  return { atClose: current, next: deviceStep(current, { kind: 'disconnected' }).state, received };
-}
-
-/** Connections until the device is ready or failed, or the LBS stops answering. */
-async function authenticate(state: DeviceState, connections = 3): Promise<Connection[]> {
-  const all: Connection[] = [];
-  let current = state;
-  for (let i = 0; i < connections && current.phase === 'disconnected'; i++) {
-    const connection = await connectOnce(current);
-    all.push(connection);
-    if (connection.atClose.phase === 'ready' || connection.atClose.phase === 'failed') break;
-    if (connection.next.phase !== 'disconnected' || connection.received === 0) break;
-    current = connection.next;
-  }
-  return all;
-}
+const lbs = (): LbsAddress => ({ host: '127.0.0.1', port: lbsPort, ca });
+const connectOnce = (state: DeviceState, raw?: Uint8Array) => lbsConnection(lbs(), state, raw);
+const authenticate = (state: DeviceState, connections = 3) => authenticateAt(lbs(), state, connections);
 
 async function storedDevice(local: string) {
   const r = await db.query<{ dev_id: string; session_key: Uint8Array }>(
