@@ -164,6 +164,17 @@ describe('OSAP LBS: authentication over TLS', () => {
     expect(connection!.received).toBe(2);
   });
 
+  it('a replayed Refresh_SessionKey_Req is answered but changes no stored session key (kept only at F1)', async () => {
+    const stored = await storedDevice('#cam-0001');
+    const replayed = buildAuthMessage(first.device.masterKey!, {
+      type: 'Refresh_SessionKey_Req',
+      devId: first.device.devId!,
+      challenge: new Uint8Array(16).fill(1),
+    });
+    for (let i = 0; i < 2; i++) expect((await connectOnce(first, replayed)).received).toBe(1);
+    expect(await storedDevice('#cam-0001')).toEqual(stored);
+  });
+
   it('a DevID with a forged master key is refused without an answer', async () => {
     const forged = { ...first.device, masterKey: new Uint8Array(16).fill(7) };
     const before = refusals('refresh not sealed under the master key');

@@ -4,7 +4,12 @@
  *   awaitingRequest ─ECDH_Req, consistent, code right→ awaitingApply ─apply_devid_Req→ awaitingConfirm
  *        │    └─ECDH_Req inconsistent→ (answer our offer, close)                             │ apply_devid_Cfm
  *        └─Refresh_SessionKey_Req, master key right→ authenticated ←─────────────────────────┘
+ *                                                   (new session key kept at F1)
  *                                                      └─Get_AccessService_Req→ (F2 with a DAS address, close)
+ *
+ * A new session key is stored only once the device has used it — the Cfm of a first authentication, the F1 after a
+ * re-authentication — so a replayed Refresh_SessionKey_Req (which only the device could have sealed) gets an answer
+ * nobody can read and changes nothing.
  *
  * The draft defines no refusal message, so anything else — a wrong code, an unknown DevID, a failed tag, a message
  * out of turn, a throttled source — closes the connection without an answer (docs/osap.md, choice 16). A wrong
@@ -50,7 +55,13 @@ type State =
       devId: string;
       sessionKey: Uint8Array;
     }
-  | { phase: 'authenticated'; devId: string; sessionKey: Uint8Array }
+  | {
+      phase: 'authenticated';
+      devId: string;
+      sessionKey: Uint8Array;
+      /** A refreshed session key the device has not used yet: stored when F1 opens under it. */
+      unconfirmed: boolean;
+    }
   | { phase: 'closed' };
 
 export interface LbsReply {
@@ -177,7 +188,7 @@ export class LbsSession {
     const stored = await this.deps.store.issue(serialNumber, devId, state.masterKey, state.sessionKey);
     if (!stored) return this.refuse('the device account went away', { serialNumber });
     this.deps.logger.info({ serialNumber, devId, source: this.source }, 'osap first authentication');
-    this.state = { phase: 'authenticated', devId, sessionKey: state.sessionKey };
+    this.state = { phase: 'authenticated', devId, sessionKey: state.sessionKey, unconfirmed: false };
     return { send: [], close: false };
   }
 
@@ -192,10 +203,7 @@ export class LbsSession {
     if (!request.ok || request.value.type !== 'Refresh_SessionKey_Req')
       return this.refuse('refresh not sealed under the master key', { devId });
     const sessionKey = createSessionKey();
-    if (!(await this.deps.store.refresh(devId, sessionKey)))
-      return this.refuse('the DevID was revoked', { devId });
-    this.deps.logger.info({ devId, device: device.local, source: this.source }, 'osap re-authentication');
-    this.state = { phase: 'authenticated', devId, sessionKey };
+    this.state = { phase: 'authenticated', devId, sessionKey, unconfirmed: true };
     const rsp = { type: 'Refresh_SessionKey_Rsp', challenge: request.value.challenge, sessionKey } as const;
     return answer(buildAuthMessage(device.masterKey, rsp));
   }
@@ -205,6 +213,11 @@ export class LbsSession {
     const request = openAuthMessage(state.sessionKey, frame);
     if (!request.ok || request.value.type !== 'Get_AccessService_Req')
       return this.refuse('F1 not sealed under the session key', { devId: state.devId });
+    if (state.unconfirmed) {
+      if (!(await this.deps.store.refresh(state.devId, state.sessionKey)))
+        return this.refuse('the DevID was revoked', { devId: state.devId });
+      this.deps.logger.info({ devId: state.devId, source: this.source }, 'osap re-authentication');
+    }
     const das = await this.deps.das.choose();
     if (das === undefined) {
       this.deps.logger.warn({ devId: state.devId }, 'osap: no healthy DAS to send a device to');
