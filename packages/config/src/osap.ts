@@ -29,6 +29,11 @@ export const osapSchema = z
         port,
         /** Time for the TLS handshake and each control message of the exchange (ms). */
         idleTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+        /**
+         * The whole connection, from accept to F2 (ms): a device needs a few round trips, so a peer that drips
+         * bytes to stay under the idle timeout does not hold a connection for long.
+         */
+        exchangeTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
       })
       .strict(),
     /** What this LBS negotiates (section 6, Figures 4–5): one protocol type and its group, one bit per member. */

@@ -10,7 +10,7 @@ describe('osap configuration', () => {
     expect(
       osapSchema.parse({ lbs: { port: '8990' }, das: [{ host: 'das1.as1.irsp.test', port: 8883 }] }),
     ).toEqual({
-      lbs: { host: '127.0.0.1', port: 8990, idleTimeoutMs: 10_000 },
+      lbs: { host: '127.0.0.1', port: 8990, idleTimeoutMs: 10_000, exchangeTimeoutMs: 30_000 },
       protocol: { type: 1, group: [1, 2, 4, 8] },
       shareKeyIterations: 100_000,
       das: [{ host: 'das1.as1.irsp.test', port: 8883, capacity: 10_000, enabled: true }],

@@ -4,6 +4,8 @@
  * a new code (Message 4, the reset iq) changing what authenticates, the DAS chosen by load and health, and hostile
  * bytes closing the connection without an answer.
  */
+import { once } from 'node:events';
+import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_GUESSING, type DasInstanceConfig } from '@irsp/config';
 import { buildMessageServer, resetVerifyCode, type MessageServer } from '@irsp/message-server';
@@ -58,7 +60,7 @@ beforeAll(async () => {
       pushUri: '/push',
       credentials,
       osap: {
-        lbs: { host: '127.0.0.1', port: 0, idleTimeoutMs: 10_000 },
+        lbs: { host: '127.0.0.1', port: 0, idleTimeoutMs: 10_000, exchangeTimeoutMs: 30_000 },
         protocol: { type: LBS_OFFER.protocolType, group: [1, 2, 4, 8] },
         shareKeyIterations: ITERATIONS,
         das: DAS,
@@ -406,5 +408,55 @@ describe('OSAP LBS: hostile input closes the connection without an answer', () =
     expect(connection.received).toBe(0);
     const single = await connectOnce(blank, request);
     expect(single.received).toBe(1);
+  });
+});
+
+describe('OSAP LBS: a connection that drips bytes', () => {
+  let slow: MessageServer;
+  let slowPort: number;
+
+  beforeAll(async () => {
+    const tls = await serverTlsFor(dir.path, 'ms-osap', [DOMAIN]);
+    slow = await buildMessageServer({
+      domain: DOMAIN,
+      config: {
+        id: 'ms2',
+        url: 'https://127.0.0.1:1',
+        listen: { host: '127.0.0.1', port: 0 },
+        pushUri: '/push',
+        credentials,
+        osap: {
+          lbs: { host: '127.0.0.1', port: 0, idleTimeoutMs: 60_000, exchangeTimeoutMs: 500 },
+          protocol: { type: 1, group: [1, 2, 4, 8] },
+          shareKeyIterations: ITERATIONS,
+          das: DAS,
+        },
+      },
+      accountServerUrl: 'https://127.0.0.1:1',
+      db,
+      logger: captureLogger('slow').logger,
+      tls,
+      ca,
+      outbox: { pollMs: 60_000 },
+    });
+    slowPort = (await slow.listen({ host: '127.0.0.1', port: 0 })).lbs!;
+  });
+
+  afterAll(() => slow?.close());
+
+  it('is closed at exchangeTimeoutMs although it is never idle', async () => {
+    const request = deviceStep(initialDeviceState(device('cam-0001', 'code-0001')), { kind: 'connected' })
+      .send[0]!;
+    const socket = connect({ host: '127.0.0.1', port: slowPort, ca, servername: 'localhost' });
+    await once(socket, 'secureConnect');
+    const closed = once(socket, 'close');
+    // One byte of the request every 50 ms: the request takes longer than the exchange may.
+    let at = 0;
+    const drip = setInterval(() => {
+      if (at < request.length - 1) socket.write(request.subarray(at, ++at));
+    }, 50);
+    await closed;
+    clearInterval(drip);
+    expect(at).toBeLessThan(request.length - 1);
   });
 });

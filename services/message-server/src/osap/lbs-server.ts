@@ -1,7 +1,8 @@
 /**
  * The LBS listener (Figure 1: TCP+TLS): direct TLS, control messages split off the stream with frameLength and
  * answered one at a time by the connection's LbsSession. A connection idle (TLS handshake included) for
- * `idleTimeoutMs` is closed, and every socket takes a slot of the message server's connection budget.
+ * `idleTimeoutMs`, or open for `exchangeTimeoutMs` in all, is closed, and every socket takes a slot of the message
+ * server's connection budget.
  */
 import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
@@ -39,7 +40,11 @@ export class LbsServer {
         return;
       }
       this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+      const deadline = setTimeout(() => socket.destroy(), config.exchangeTimeoutMs);
+      socket.once('close', () => {
+        clearTimeout(deadline);
+        this.sockets.delete(socket);
+      });
     });
     this.server.on('secureConnection', (socket) => this.serve(socket));
     this.server.on('tlsClientError', (error, socket) => {
