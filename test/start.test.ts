@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initialDeviceState, shareKey } from '@irsp/osap';
 import { form, tempDir, TestClient } from './support/irsp.js';
+import { authenticateAt } from './support/osap.js';
 import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
@@ -32,6 +34,12 @@ interface Manifest {
         websocketPort?: number;
         s2sPort?: number;
         websocketUrl?: string;
+      };
+      osap?: {
+        lbs: { host: string; port: number };
+        protocol: { type: number; group: (1 | 2 | 4 | 8 | 16 | 32 | 64 | 128)[] };
+        shareKeyIterations: number;
+        das: { host: string; port: number }[];
       };
       credentials: Record<string, { appid: string; token: string }>;
     }[];
@@ -126,6 +134,42 @@ describe('pnpm start', () => {
         ].join('\n'),
       );
     }
+    expect(output).toContain(
+      '      XMPP s2s             port 5269\n      OSAP LBS (TLS)       127.0.0.1:8990 (the DAS is not implemented yet)\n',
+    );
+    expect(manifest.autonomousSystems.map((as) => as.messageServers[0]!.osap)).toEqual([
+      {
+        lbs: { host: '127.0.0.1', port: 8990 },
+        protocol: { type: 1, group: [1, 2, 4, 8] },
+        shareKeyIterations: 100_000,
+        das: [{ host: '127.0.0.1', port: 8883 }],
+      },
+      undefined,
+    ]);
+  });
+
+  it('authenticates an OSAP device registered at the account server at the LBS of AS1, as the manifest says', async () => {
+    const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
+    const ca = await readFile(join(dir.path, manifest.caCert), 'utf8');
+    const client = new TestClient(ca);
+    try {
+      const answer = await client.post(
+        `${manifest.accountServer.url}/device/register`,
+        form({ deviceid: '#cam1@as1.irsp.test', password: 'cam pw', verifycode: 'cam1-code' }),
+      );
+      expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: '' });
+    } finally {
+      await client.close();
+    }
+    const osap = manifest.autonomousSystems[0]!.messageServers[0]!.osap!;
+    const device = {
+      serialNumber: 'cam1',
+      shareKey: shareKey('cam1-code', 'cam1', { iterations: osap.shareKeyIterations }),
+      supports: [{ protocolType: osap.protocol.type, protocolGroup: osap.protocol.group }],
+    };
+    const [connection, ...more] = await authenticateAt({ ...osap.lbs, ca }, initialDeviceState(device));
+    expect(more).toEqual([]);
+    expect(connection!.atClose).toMatchObject({ phase: 'ready', das: { host: '127.0.0.1', port: 8883 } });
   });
 
   it('serves a client that has only the manifest: register at the account server, reach each server over HTTPS', async () => {

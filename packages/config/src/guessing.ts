@@ -70,6 +70,22 @@ export const guessingSchema = z
         limits: limitsSchema({ perPair: 5, perTarget: 10, perSource: 20, knownForMs: 0, maxKnownSources: 0 }),
       })
       .prefault({}),
+    /**
+     * OSAP verification codes at the LBS (decision 0020), like passwords: the target is the device, the source its
+     * address, and the address a device authenticated from stays known for it, so a guesser cannot lock it out.
+     */
+    osapCodes: z
+      .object({
+        backoff: backoffSchema({ freeFailures: 3 }),
+        limits: limitsSchema({
+          perPair: 5,
+          perTarget: 10,
+          perSource: 20,
+          knownForMs: 30 * 24 * 3_600_000,
+          maxKnownSources: 5,
+        }),
+      })
+      .prefault({}),
   })
   .prefault({});
 

@@ -4,3 +4,4 @@ export * from './select.js';
 export * from './tls.js';
 export * from './server-tls.js';
 export * from './guessing.js';
+export * from './osap.js';

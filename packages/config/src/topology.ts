@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { guessingSchema } from './guessing.js';
+import { osapSchema } from './osap.js';
 
 // Coerced so that `port: ${PORT}` (a string after substitution) is accepted.
 const port = z.coerce.number().int().min(0).max(65535);
@@ -122,6 +123,8 @@ export const messageServerSchema = z.object({
    * and its sessions unavailable this long after the last renewal (ms; default 30 000).
    */
   sessionLeaseMs: z.number().int().min(300).max(3_600_000).optional(),
+  /** OSAP device access: the LBS this message server runs beside c2s, and the DAS instances (osap.ts). */
+  osap: osapSchema.optional(),
   credentials: z.object({
     /** What the account server presents to this message server in Messages 1–6. */
     accountServer: credentialSchema,

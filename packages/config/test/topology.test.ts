@@ -114,6 +114,23 @@ const MINIMAL_EXPECTED: Topology = {
         maxKnownSources: 0,
       },
     },
+    osapCodes: {
+      backoff: {
+        freeFailures: 3,
+        baseDelayMs: 1000,
+        maxDelayMs: 60000,
+        forgetAfterMs: 900000,
+        maxEntries: 100000,
+      },
+      limits: {
+        windowMs: 3600000,
+        perPair: 5,
+        perTarget: 10,
+        perSource: 20,
+        knownForMs: 2592000000,
+        maxKnownSources: 5,
+      },
+    },
   },
   accountServer: {
     url: 'https://account.irsp.test:8443',

@@ -12,7 +12,8 @@
  * - PBKDF2's password is the last hex digest; salt, iterations and length are SHARE_KEY_DEFAULTS, configurable;
  * - the ECDH output (48 bytes, the x coordinate) goes through HKDF-SHA256 to the 16-byte master key.
  */
-import { createECDH, createHash, hkdfSync, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { createECDH, createHash, hkdfSync, pbkdf2, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { z } from 'zod';
 import { bytesSchema } from './bytes.js';
 import { describeIssue, fail, ok, OsapError, type OsapResult } from './errors.js';
@@ -47,12 +48,8 @@ export const SHARE_KEY_DEFAULTS = shareKeyOptionsSchema.parse({});
 
 const md5Hex = (text: string): string => createHash('md5').update(text, 'utf8').digest('hex');
 
-/** The share key of a device; throws OsapError('invalid-input') on a code, serial number or option out of schema. */
-export function shareKey(
-  verificationCode: string,
-  serialNumber: string,
-  options: ShareKeyOptions = {},
-): Uint8Array {
+/** PBKDF2's inputs for a share key; throws OsapError('invalid-input') on a code, serial number or option out of schema. */
+function shareKeyInputs(verificationCode: string, serialNumber: string, options: ShareKeyOptions) {
   const code = verificationCodeSchema.safeParse(verificationCode);
   if (!code.success) throw new OsapError('invalid-input', `verification code: ${describeIssue(code.error)}`);
   const serial = identifierSchema.safeParse(serialNumber);
@@ -61,7 +58,26 @@ export function shareKey(
   if (!opts.success) throw new OsapError('invalid-input', describeIssue(opts.error));
   const password = md5Hex(md5Hex(md5Hex(code.data + serial.data) + SHARE_KEY_CONSTANT));
   const salt = opts.data.salt ?? Buffer.from(serial.data, 'utf8');
-  return new Uint8Array(pbkdf2Sync(password, salt, opts.data.iterations, opts.data.keyLength, 'sha256'));
+  return [password, salt, opts.data.iterations, opts.data.keyLength, 'sha256'] as const;
+}
+
+/** The share key of a device; throws OsapError('invalid-input') on a code, serial number or option out of schema. */
+export function shareKey(
+  verificationCode: string,
+  serialNumber: string,
+  options: ShareKeyOptions = {},
+): Uint8Array {
+  return new Uint8Array(pbkdf2Sync(...shareKeyInputs(verificationCode, serialNumber, options)));
+}
+
+/** shareKey off the event loop, for a server deriving it while it serves others; rejects like shareKey throws. */
+export async function shareKeyAsync(
+  verificationCode: string,
+  serialNumber: string,
+  options: ShareKeyOptions = {},
+): Promise<Uint8Array> {
+  const inputs = shareKeyInputs(verificationCode, serialNumber, options);
+  return new Uint8Array(await promisify(pbkdf2)(...inputs));
 }
 
 export interface EcdhKeyPair {

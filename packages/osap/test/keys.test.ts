@@ -13,6 +13,7 @@ import {
   createSessionKey,
   masterKey,
   shareKey,
+  shareKeyAsync,
 } from '../src/index.js';
 import { md5Reference } from './md5.js';
 
@@ -74,9 +75,10 @@ describe('share key: pdkdf2_SHA256(md5(md5(MD5(code + serial) + www.88075998.com
     const expected = 'cbd8b206b4615252790be23f756028f8690393c51c98ccc2dd680056f5118a70';
     expect(await pbkdf2Subtle('2c7dced591bd5cad74e6f6fa4e07c96e', options.salt, 1000, 32)).toBe(expected);
     expect(hex(shareKey(CODE, SERIAL, options))).toBe(expected);
+    expect(hex(await shareKeyAsync(CODE, SERIAL, options))).toBe(expected);
   });
 
-  it('refuses a code, serial number or option outside the schema with a typed error', () => {
+  it('refuses a code, serial number or option outside the schema with a typed error', async () => {
     const cases: [string, string, object][] = [
       ['', SERIAL, {}],
       ['ABC DEF', SERIAL, {}],
@@ -87,6 +89,7 @@ describe('share key: pdkdf2_SHA256(md5(md5(MD5(code + serial) + www.88075998.com
     ];
     for (const [code, serial, options] of cases) {
       expect(() => shareKey(code, serial, options)).toThrow(OsapError);
+      await expect(shareKeyAsync(code, serial, options)).rejects.toThrow(OsapError);
     }
   });
 });

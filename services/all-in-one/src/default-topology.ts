@@ -2,8 +2,9 @@
  * The topology `pnpm start` runs when none is given: the account server and two ASs (`as1.irsp.test`,
  * `as2.irsp.test`), each with one message server and two application servers (`default` and `smartlock`, so that
  * Messages 14–15 can be tried within an AS), the two `default`s peers of each other (the signed exchange across
- * ASs, clause 8.6), on loopback, with credentials and keys made at random on first start and kept in
- * `.irsp/irsp.yaml` (mode 0600) so that clients keep working, and one operator of the admin API.
+ * ASs, clause 8.6), on loopback, the message server of AS1 with an OSAP LBS (decision 0020), with credentials and
+ * keys made at random on first start and kept in `.irsp/irsp.yaml` (mode 0600) so that clients keep working, and one
+ * operator of the admin API.
  */
 import { join } from 'node:path';
 import { randomSecret } from '@irsp/credentials';
@@ -23,6 +24,8 @@ export interface DefaultPorts {
     s2s: number;
     applicationServer: number;
     smartlock: number;
+    /** The OSAP LBS of its message server and the one DAS address it names (nothing listens there yet). */
+    osap?: { lbs: number; das: number };
   }[];
 }
 
@@ -37,6 +40,7 @@ export const DEFAULT_PORTS: DefaultPorts = {
       s2s: 5269,
       applicationServer: 8643,
       smartlock: 8645,
+      osap: { lbs: 8990, das: 8883 },
     },
     {
       messageServer: 8544,
@@ -103,6 +107,9 @@ export function defaultTopologyYaml(
               websocketPort: p.websocket,
               s2sPort: p.s2s,
             },
+            ...(p.osap
+              ? { osap: { lbs: { host, port: p.osap.lbs }, das: [{ host, port: p.osap.das }] } }
+              : {}),
             credentials: {
               accountServer: { appid: `account-server-at-${tag}`, token: randomSecret() },
               toAccountServer: { appid: `message-server-${tag}`, token: randomSecret() },

@@ -1,5 +1,11 @@
 /** `.irsp/manifest.json`: every endpoint and credential a client of the running IRSP needs. */
-import { caCertPath, xmppWebsocketUrl, type MessageServerConfig, type Topology } from '@irsp/config';
+import {
+  caCertPath,
+  xmppWebsocketUrl,
+  type MessageServerConfig,
+  type OsapConfig,
+  type Topology,
+} from '@irsp/config';
 
 /**
  * `operator`: the admin API's credentials `pnpm start` created (the manifest is mode 0600, as the topology); absent
@@ -17,6 +23,7 @@ export function buildManifest(topology: Topology, operator?: { name: string; pas
         url: ms.url,
         pushUri: ms.pushUri,
         ...(ms.xmpp ? { xmpp: xmppEndpoints(ms.xmpp, xmppWebsocketUrl(ms)) } : {}),
+        ...(ms.osap ? { osap: osapEndpoints(ms.osap) } : {}),
         credentials: {
           accountServer: ms.credentials.accountServer,
           toAccountServer: ms.credentials.toAccountServer,
@@ -42,6 +49,16 @@ function xmppEndpoints(
   websocketUrl: string | undefined,
 ): Endpoints & { websocketUrl?: string } {
   return websocketUrl === undefined ? xmpp : { ...xmpp, websocketUrl };
+}
+
+/** What a device needs besides its serial number and code: where the LBS is, what it negotiates, the share key's rounds. */
+function osapEndpoints(osap: OsapConfig) {
+  return {
+    lbs: { host: osap.lbs.host, port: osap.lbs.port },
+    protocol: osap.protocol,
+    shareKeyIterations: osap.shareKeyIterations,
+    das: osap.das.map(({ host, port }) => ({ host, port })),
+  };
 }
 
 type XmppConfig = NonNullable<MessageServerConfig['xmpp']>;

@@ -145,6 +145,11 @@ export function summary(irsp: RunningIrsp): string {
       ...as.messageServers.flatMap((ms) => [
         `    message server ${ms.id}       ${ms.url}`,
         ...xmppListeners(ms.xmpp),
+        ...(ms.osap
+          ? [
+              `      OSAP LBS (TLS)       ${ms.osap.lbs.host}:${ms.osap.lbs.port} (the DAS is not implemented yet)`,
+            ]
+          : []),
       ]),
       ...as.applicationServers.map((app) => `    application server ${app.name} ${app.url}  (${app.jid})`),
     ]),

@@ -17,6 +17,7 @@ import {
 } from '@irsp/credentials';
 import { OperationClient, createService, describeRoutes, serveAdmin, type Logger } from '@irsp/http';
 import { deliveryHeaders, message7, openApiDocument } from '@irsp/protocol';
+import { SHARE_KEY_DEFAULTS } from '@irsp/osap';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
 import { adminRoutes } from './admin/routes.js';
@@ -37,6 +38,9 @@ import {
   OnlineSessions,
   type OnlineSessionOptions,
 } from './online-sessions.js';
+import { DasDirectory, type DasProbe } from './osap/das-choice.js';
+import { LbsServer } from './osap/lbs-server.js';
+import { LbsStore } from './osap/lbs-store.js';
 import { createC2sServer } from './xmpp/c2s.js';
 import { DEFAULT_OFFLINE_LIMITS, OfflineStore, type OfflineLimits } from './xmpp/offline.js';
 import { MessageRouter } from './xmpp/router.js';
@@ -86,6 +90,8 @@ export interface MessageServerOptions {
   };
   /** Who may call the admin API (none: every call is refused). */
   operators?: readonly OperatorCredential[];
+  /** How the LBS learns the health and load of the DAS instances (default: das-choice.ts). */
+  dasProbe?: DasProbe;
 }
 
 export interface ListeningPorts {
@@ -98,6 +104,8 @@ export interface ListeningPorts {
   plain?: number;
   /** XMPP server-to-server (clause 8.5). */
   s2s?: number;
+  /** The OSAP LBS (direct TLS), when the configuration has an `osap` section. */
+  lbs?: number;
 }
 
 export interface MessageServer {
@@ -114,6 +122,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   const client = new OperationClient({ ca: options.ca, ...options.http });
   const guessing = options.guessing ?? DEFAULT_GUESSING;
   const applicationServers = options.applicationServers ?? [];
+  const shareKeyIterations = config.osap?.shareKeyIterations ?? SHARE_KEY_DEFAULTS.iterations;
   const deliver = async (row: OutboxRow) => {
     const notification = deliverNotification(client, applicationServers, row);
     if (notification) return notification;
@@ -136,7 +145,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     db,
     offline,
     notifications,
-    (device, code) => resetVerifyCode(db, outbox, device, code),
+    (device, code) => resetVerifyCode(db, outbox, device, code, shareKeyIterations),
     logger.child({ module: 'router' }),
     {
       policy: new GuessPolicy('verifycode', guessing.verifyCodes, db, options.now),
@@ -166,6 +175,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     outbox,
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
     router,
+    shareKeyIterations,
     applicationServers: applicationServers.map((a) => ({
       name: a.name,
       jid: a.jid,
@@ -214,6 +224,24 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
         })
       : undefined;
   if (s2s) router.federate(s2s);
+
+  // OSAP device access: the LBS beside c2s, on the accounts it authenticates (decision 0020).
+  const lbs =
+    config.osap && options.tls
+      ? new LbsServer({
+          config: config.osap.lbs,
+          tls: options.tls,
+          connections,
+          logger: logger.child({ module: 'osap-lbs' }),
+          deps: {
+            offer: { protocolType: config.osap.protocol.type, protocolGroup: config.osap.protocol.group },
+            store: new LbsStore(db, shareKeyIterations),
+            codes: new GuessPolicy('osapcode', guessing.osapCodes, db, options.now),
+            das: new DasDirectory(config.osap.das, options.dasProbe),
+            logger: logger.child({ module: 'osap-lbs' }),
+          },
+        })
+      : undefined;
 
   const routes = [
     message1Route(context),
@@ -284,10 +312,12 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           ports.websocket = await c2s.listenWebSocket(websocketPort, host, XMPP_WEBSOCKET_PATH);
         }
       }
+      if (lbs && config.osap) ports.lbs = await lbs.listen(config.osap.lbs.port, config.osap.lbs.host);
       return ports;
     },
     async close() {
       clearInterval(expiry);
+      await lbs?.close();
       await c2s?.close();
       // The logouts of the sessions just closed (Messages 11) are written before the lease is given up.
       await online.stop();

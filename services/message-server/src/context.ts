@@ -20,6 +20,8 @@ export interface MessageServerContext {
   accountServerTokenDigest: Buffer;
   /** Online XMPP sessions and the rules that route between them. */
   router: MessageRouter;
+  /** PBKDF2 rounds of the OSAP share keys derived when a device's code is set (decision 0020). */
+  shareKeyIterations: number;
   /** The application servers of this AS (clause 8.3): their XMPP address and the digest of their token. */
   applicationServers: { name: string; jid: string; appid: string; tokenDigest: Buffer }[];
 }

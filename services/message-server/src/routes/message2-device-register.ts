@@ -11,6 +11,6 @@ export function message2Route(ctx: MessageServerContext): ServedRoute {
     operations: [message2],
     authenticate: authenticateAccountServer(ctx),
     handle: ({ params, extra }) =>
-      createAccount(ctx.db, 'device', params.name, params.password, params, extra),
+      createAccount(ctx.db, 'device', params.name, params.password, params, extra, ctx.shareKeyIterations),
   });
 }

@@ -11,6 +11,15 @@ export function message4Route(ctx: MessageServerContext): ServedRoute {
     operations: [message4],
     authenticate: authenticateAccountServer(ctx),
     handle: ({ params, extra }) =>
-      modifyAccount(ctx.db, ctx.credentials, 'device', params.name, params.password, params, extra),
+      modifyAccount(
+        ctx.db,
+        ctx.credentials,
+        'device',
+        params.name,
+        params.password,
+        params,
+        extra,
+        ctx.shareKeyIterations,
+      ),
   });
 }

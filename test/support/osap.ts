@@ -1,0 +1,72 @@
+/** An OSAP device on a real TLS connection to an LBS, driven by @irsp/osap's deviceStep. */
+import { once } from 'node:events';
+import { connect } from 'node:tls';
+import { deviceStep, frameLength, type DeviceState } from '@irsp/osap';
+
+export interface LbsAddress {
+  host: string;
+  port: number;
+  /** The CA the LBS's certificate is checked with. */
+  ca: string;
+}
+
+export interface LbsConnection {
+  /** The device's state when the connection closed (before the `disconnected` event). */
+  atClose: DeviceState;
+  /** Its state after `disconnected`: what the next connection starts from. */
+  next: DeviceState;
+  /** Control messages the LBS sent. */
+  received: number;
+}
+
+/** One connection, until either side closes; `raw` bytes are sent instead of what the device would send first. */
+export async function lbsConnection(
+  lbs: LbsAddress,
+  state: DeviceState,
+  raw?: Uint8Array,
+): Promise<LbsConnection> {
+  const socket = connect({ host: lbs.host, port: lbs.port, ca: lbs.ca, servername: 'localhost' });
+  await once(socket, 'secureConnect');
+  let current = state;
+  let received = 0;
+  let buffered = Buffer.alloc(0);
+  const closed = once(socket, 'close');
+  const apply = (step: ReturnType<typeof deviceStep>) => {
+    current = step.state;
+    for (const bytes of step.send) socket.write(bytes);
+    if (step.close) socket.end();
+  };
+  socket.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    for (;;) {
+      const length = frameLength(buffered);
+      if (!length.ok || length.value === undefined) return;
+      const bytes = buffered.subarray(0, length.value);
+      buffered = buffered.subarray(length.value);
+      received++;
+      apply(deviceStep(current, { kind: 'received', bytes }));
+    }
+  });
+  if (raw) socket.write(raw);
+  else apply(deviceStep(current, { kind: 'connected' }));
+  await closed;
+  return { atClose: current, next: deviceStep(current, { kind: 'disconnected' }).state, received };
+}
+
+/** Connections until the device is ready or failed, or the LBS stops answering (at most `connections`). */
+export async function authenticateAt(
+  lbs: LbsAddress,
+  state: DeviceState,
+  connections = 3,
+): Promise<LbsConnection[]> {
+  const all: LbsConnection[] = [];
+  let current = state;
+  for (let i = 0; i < connections && current.phase === 'disconnected'; i++) {
+    const connection = await lbsConnection(lbs, current);
+    all.push(connection);
+    if (connection.atClose.phase === 'ready' || connection.atClose.phase === 'failed') break;
+    if (connection.next.phase !== 'disconnected' || connection.received === 0) break;
+    current = connection.next;
+  }
+  return all;
+}
