@@ -183,4 +183,29 @@ describe('discovery (14543-5-8 §13, XEP-0030)', () => {
       'urn:irsp:access:0',
     ]);
   });
+
+  it('an application server the server lists answers disco#info and disco#items; other iqs are refused', async () => {
+    const alice = await login('alice', 'disco-app');
+    const ask = (xmlns: string) =>
+      alice.iqCaller.request(
+        xml('iq', { type: 'get', to: 'smartlock.as1.irsp.test' }, xml('query', { xmlns })),
+      );
+    const info = await ask('http://jabber.org/protocol/disco#info');
+    expect(info.attrs.from).toBe('smartlock.as1.irsp.test');
+    expect(info.getChild('query')?.toString()).toBe(
+      '<query xmlns="http://jabber.org/protocol/disco#info">' +
+        '<identity category="component" type="generic" name="smartlock"/>' +
+        '<feature var="http://jabber.org/protocol/disco#info"/>' +
+        '<feature var="http://jabber.org/protocol/disco#items"/></query>',
+    );
+    const items = await ask('http://jabber.org/protocol/disco#items');
+    expect(items.getChild('query')?.toString()).toBe(
+      '<query xmlns="http://jabber.org/protocol/disco#items"/>',
+    );
+    await expect(
+      alice.iqCaller.request(
+        xml('iq', { type: 'get', to: 'smartlock.as1.irsp.test' }, xml('ping', { xmlns: 'urn:xmpp:ping' })),
+      ),
+    ).rejects.toMatchObject({ condition: 'service-unavailable' });
+  });
 });

@@ -413,9 +413,11 @@ export class MessageRouter implements C2sRouter, SessionHooks {
 
   /**
    * Clause 8.3.1: a message from a user or device to an application server's address becomes Message 8 or 9, its
-   * `<body>` the `data`. Only messages carry uploads; an iq to the application server gets service-unavailable.
+   * `<body>` the `data`. Only messages carry uploads; an iq to the application server is answered by us when it is
+   * discovery (the server's disco#items lists these addresses, XEP-0030), service-unavailable otherwise.
    */
   private async toApplicationServer(from: C2sSession, stanza: Element, jid: string): Promise<void> {
+    if (stanza.name === 'iq') return this.serverIqs.answerForApplicationServer(from, stanza, jid);
     if (stanza.name !== 'message') return this.delivery.refuse(from, stanza, 'service-unavailable');
     if (stanza.attrs.type === 'error') return;
     const data = stanza.getChildText('body');

@@ -88,6 +88,38 @@ export class ServerIqs {
     this.delivery.refuse(from, stanza, 'service-unavailable');
   }
 
+  /**
+   * XEP-0030 for an application server's address, which the server's disco#items lists: its identity (a component,
+   * named as in the topology) and the one feature it has over XMPP, taking messages (clause 8.3.1); no items.
+   * Anything else is service-unavailable, as before.
+   */
+  answerForApplicationServer(from: C2sSession, stanza: Element, jid: string): void {
+    if (stanza.attrs.type === 'result' || stanza.attrs.type === 'error') return;
+    const payload = stanza.getChildElements()[0];
+    const get = stanza.attrs.type === 'get' && payload !== undefined && !payload.attrs.node;
+    const name = this.notifications.applicationServerItems().find((item) => item.jid === jid)?.name ?? jid;
+    if (get && payload.name === 'query' && payload.xmlns === DISCO_INFO) {
+      from.send(
+        this.delivery
+          .result(stanza)
+          .append(
+            xml(
+              'query',
+              { xmlns: DISCO_INFO },
+              xml('identity', { category: 'component', type: 'generic', name }),
+              ...[DISCO_INFO, DISCO_ITEMS].map((v) => xml('feature', { var: v })),
+            ),
+          ),
+      );
+      return;
+    }
+    if (get && payload.name === 'query' && payload.xmlns === DISCO_ITEMS) {
+      from.send(this.delivery.result(stanza).append(xml('query', { xmlns: DISCO_ITEMS })));
+      return;
+    }
+    this.delivery.refuse(from, stanza, 'service-unavailable');
+  }
+
   // --- rosters (RFC 6121 §2) ------------------------------------------------------------------------------------------
 
   private async onRosterIq(from: C2sSession, stanza: Element, query: Element): Promise<void> {
