@@ -8,6 +8,8 @@
  */
 import { z } from 'zod';
 import {
+  batterySchema,
+  boltStateSchema,
   describeIssue,
   lockActionSchema,
   deviceIdSchema,
@@ -31,6 +33,8 @@ export const MESSAGE_VERSION = 1;
 export const MAX_MESSAGE_LENGTH = 65_536;
 export const MAX_AUDIT_ENTRIES = 100;
 export const MAX_DISCOVERED_LOCKS = 32;
+/** Locks a lockList answer holds (and grants per lock). */
+export const MAX_LISTED = 100;
 
 export const requestIdSchema = z
   .string()
@@ -140,6 +144,34 @@ export const OPERATIONS = {
     response: z.strictObject({ lockId: lockIdSchema, thirdParty: thirdPartyNameSchema }),
   },
   /** Newest first; `before` pages back. */
+  /** The user's locks as the RAS knows them: those it owns (with their grants) and those shared with it. */
+  lockList: {
+    request: z.strictObject({}),
+    response: z.strictObject({
+      locks: z
+        .array(
+          z.strictObject({
+            lockId: lockIdSchema,
+            name: nameSchema,
+            role: z.enum(['owner', 'grantee']),
+            /** The owner's: the gateway the lock is reached through. */
+            gatewayId: deviceIdSchema.optional(),
+            /** The grantee's: its window. */
+            from: timestampSchema.optional(),
+            until: timestampSchema.optional(),
+            /** As the lock last reported. */
+            state: boltStateSchema.optional(),
+            battery: batterySchema.optional(),
+            /** The owner's: who else may operate it, and when. */
+            grants: z
+              .array(z.strictObject({ grantee: userIdSchema, from: timestampSchema, until: timestampSchema }))
+              .max(MAX_LISTED)
+              .optional(),
+          }),
+        )
+        .max(MAX_LISTED),
+    }),
+  },
   auditLog: {
     request: z.strictObject({
       lockId: lockIdSchema,

@@ -73,6 +73,7 @@ export const requestBodies: { [O in Operation]: fc.Arbitrary<RequestBody<O>> } =
   ),
   thirdPartyLink: fc.record({ lockId, thirdParty }),
   thirdPartyUnlink: fc.record({ lockId, thirdParty }),
+  lockList: fc.constant({}),
 };
 
 export const responseBodies: { [O in Operation]: fc.Arbitrary<ResponseBody<O>> } = {
@@ -93,6 +94,27 @@ export const responseBodies: { [O in Operation]: fc.Arbitrary<ResponseBody<O>> }
   revokeAccess: requestBodies.revokeAccess,
   thirdPartyLink: fc.record({ lockId, thirdParty, linkedAt: timestamp }),
   thirdPartyUnlink: requestBodies.thirdPartyUnlink,
+  lockList: fc.record({
+    locks: fc.array(
+      fc.record(
+        {
+          lockId,
+          name,
+          role: fc.constantFrom('owner' as const, 'grantee' as const),
+          gatewayId: deviceId,
+          from: timestamp,
+          until: timestamp,
+          state: bolt,
+          battery,
+          grants: fc.array(fc.record({ grantee: userId, from: timestamp, until: timestamp }), {
+            maxLength: 3,
+          }),
+        },
+        { requiredKeys: ['lockId', 'name', 'role'] },
+      ),
+      { maxLength: 3 },
+    ),
+  }),
   auditLog: fc.record({
     lockId,
     entries: fc.array(

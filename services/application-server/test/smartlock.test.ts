@@ -366,6 +366,26 @@ describe('sharing and the audit log', () => {
     ).toMatchObject({ status: 1000, body: { grantee: `bob@${DOMAIN}` } });
     expect(lock.users).toEqual([`alice@${DOMAIN}`, `bob@${DOMAIN}`]);
     await waitFor('bob', (m) => m.event === 'accessGranted');
+    // What a RAC shows after a login, from the RAS rather than from what it remembers.
+    const listed = (await request('alice', 'lockList', {})).body as { locks: Record<string, unknown>[] };
+    expect(listed.locks).toEqual([
+      {
+        lockId: LOCK_ID,
+        name: expect.any(String),
+        role: 'owner',
+        gatewayId: GATEWAY,
+        state: expect.stringMatching(/^(locked|unlocked)$/),
+        battery: 100,
+        grants: [{ grantee: `bob@${DOMAIN}`, from: expect.any(String), until: expect.any(String) }],
+      },
+    ]);
+    expect(await request('bob', 'lockList', {})).toMatchObject({
+      status: 1000,
+      body: {
+        locks: [{ lockId: LOCK_ID, role: 'grantee', from: expect.any(String), until: expect.any(String) }],
+      },
+    });
+    expect(await request('carol', 'lockList', {})).toMatchObject({ status: 3003 });
     const ok = await request('bob', 'lockControl', {
       lockId: LOCK_ID,
       action: 'lock',

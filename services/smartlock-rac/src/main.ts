@@ -163,6 +163,32 @@ class Home {
     session.send(`<iq type='get' id='${session.id('roster')}'><query xmlns='${NS_ROSTER}'/></iq>`);
     session.send('<presence/>');
     this.render();
+    void attempt(() => this.sync());
+  }
+
+  /**
+   * The locks as the RAS knows them (lockList), in place of what this browser remembered: a login elsewhere, a
+   * grant made or ended meanwhile. A user who has not joined the application yet has none to list.
+   */
+  private async sync(): Promise<void> {
+    const listed = await this.ras.ask('lockList', {});
+    if (listed.status !== 1000) return;
+    this.locks.replaceAll(
+      listed.body!.locks.map((lock) => ({
+        lockId: lock.lockId,
+        name: lock.name,
+        role: lock.role === 'owner' ? 'owner' : 'guest',
+        ...(lock.gatewayId === undefined ? {} : { gatewayId: lock.gatewayId }),
+        ...(lock.from === undefined ? {} : { from: lock.from }),
+        ...(lock.until === undefined ? {} : { until: lock.until }),
+        ...(lock.state === undefined ? {} : { state: lock.state }),
+        ...(lock.battery === undefined ? {} : { battery: lock.battery }),
+        grants: Object.fromEntries(
+          (lock.grants ?? []).map((g) => [g.grantee, { from: g.from, until: g.until }]),
+        ),
+      })),
+    );
+    this.renderLocks();
   }
 
   /** 7.1: joins the smart-lock application with a display name and a PIN, then confirms the PIN. */

@@ -1,7 +1,7 @@
 /**
- * The locks a user knows, kept in the browser (localStorage, per user ID): the RAS answers requests and pushes
- * events but has no "list my locks" operation in 7.7, so the RAC remembers what it registered and what was shared
- * with it. What is read back is checked like any input; anything unreadable is dropped.
+ * The locks a user knows, kept in the browser (localStorage, per user ID) between the RAS's list at login
+ * (lockList) and the pushes that change it, so the page shows them at once. What is read back is checked like any
+ * input; anything unreadable is dropped.
  */
 import { boltStateSchema, lockIdSchema, nameSchema, timestampSchema } from '@irsp/smartlock/rac';
 import { z } from 'zod';
@@ -52,6 +52,13 @@ export class LockStore {
   update(lockId: string, change: Partial<KnownLock>): void {
     const lock = this.locks.get(lockId);
     if (lock) this.put({ ...lock, ...change });
+  }
+
+  /** The RAS's list replaces what was remembered. */
+  replaceAll(locks: readonly KnownLock[]): void {
+    this.locks.clear();
+    for (const lock of locks) this.locks.set(lock.lockId, lock);
+    this.save();
   }
 
   remove(lockId: string): void {

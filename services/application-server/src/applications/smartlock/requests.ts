@@ -6,6 +6,7 @@
  */
 import { hashPassword, verifyPassword } from '@irsp/credentials';
 import {
+  MAX_LISTED,
   STATUS,
   buildToGateway,
   parseRequest,
@@ -94,6 +95,8 @@ export class Requests {
         return this.lockAuthenticate(tx, me, user, request);
       case 'auditLog':
         return this.auditLog(tx, me, request);
+      case 'lockList':
+        return this.lockList(tx, me, request);
     }
     // The rest changes who may open a door: the PIN must have been confirmed lately (7.2).
     if (!user.step_up_until || user.step_up_until.getTime() <= Date.now())
@@ -436,6 +439,59 @@ export class Requests {
       lockId: lock.lock_id,
       thirdParty,
     });
+  }
+
+  /** What the user's RAC shows after a login: the locks it owns with their grants, and those shared with it. */
+  private async lockList(tx: Queryable, me: string, request: RequestOf<'lockList'>): Promise<void> {
+    const owned = await tx.query<LockRow & { name: string; bolt: string | null; battery: number | null }>(
+      `SELECT lock_id, owner, gateway, name, bolt, battery FROM smartlock_locks WHERE owner = $1
+        ORDER BY registered_at, lock_id LIMIT $2`,
+      [me, MAX_LISTED],
+    );
+    const grants = await tx.query<{ lock_id: string; grantee: string; valid_from: Date; valid_until: Date }>(
+      `SELECT lock_id, grantee, valid_from, valid_until FROM smartlock_grants WHERE lock_id = ANY($1::text[])
+        ORDER BY lock_id, grantee`,
+      [owned.rows.map((l) => l.lock_id)],
+    );
+    const shared = await tx.query<{
+      lock_id: string;
+      name: string;
+      bolt: string | null;
+      battery: number | null;
+      valid_from: Date;
+      valid_until: Date;
+    }>(
+      `SELECT g.lock_id, l.name, l.bolt, l.battery, g.valid_from, g.valid_until
+         FROM smartlock_grants g JOIN smartlock_locks l USING (lock_id)
+        WHERE g.grantee = $1 ORDER BY g.valid_from, g.lock_id LIMIT $2`,
+      [me, MAX_LISTED],
+    );
+    const reported = (l: { bolt: string | null; battery: number | null }) => ({
+      ...(l.bolt === null ? {} : { state: l.bolt as 'locked' }),
+      ...(l.battery === null ? {} : { battery: l.battery }),
+    });
+    const locks = [
+      ...owned.rows.map((l) => ({
+        lockId: l.lock_id,
+        name: l.name,
+        role: 'owner' as const,
+        gatewayId: l.gateway,
+        ...reported(l),
+        grants: grants.rows
+          .filter((g) => g.lock_id === l.lock_id)
+          .slice(0, MAX_LISTED)
+          .map((g) => ({ grantee: g.grantee, from: iso(g.valid_from), until: iso(g.valid_until) })),
+      })),
+      ...shared.rows.map((l) => ({
+        lockId: l.lock_id,
+        name: l.name,
+        role: 'grantee' as const,
+        from: iso(l.valid_from),
+        until: iso(l.valid_until),
+        ...reported(l),
+      })),
+    ].slice(0, MAX_LISTED);
+    return this.replies.respond(tx, me, 'lockList', request.id, 'ok', { locks });
   }
 
   private async auditLog(tx: Queryable, me: string, request: RequestOf<'auditLog'>): Promise<void> {
