@@ -12,7 +12,8 @@ import { xml, type Client } from '@xmpp/client';
 import { defaultTopologyYaml, startIrsp, type RunningIrsp } from '@irsp/all-in-one';
 import { EXIT, run } from '@irsp/cli';
 import { hashPassword, parsePasswordHash, randomSecret, verifyPassword } from '@irsp/credentials';
-import { captureLogger, freePorts, tempDir } from './support/irsp.js';
+import { parseTopology, type Topology } from '@irsp/config';
+import { captureLogger, dropTopologySchemas, freePorts, tempDir } from './support/irsp.js';
 import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
 
 const bin = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
@@ -20,6 +21,8 @@ const bin = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.ur
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let irsp: RunningIrsp;
 let untrust: () => void;
+/** The topology as run, for the schemas to drop. */
+let schemas: Topology | undefined;
 const operator = { name: 'admin', password: randomSecret() };
 
 beforeAll(async () => {
@@ -43,6 +46,24 @@ beforeAll(async () => {
   topology.tls = { mode: 'local', dir: join(dir.path, 'tls') };
   topology.database = { dataDir: join(dir.path, 'data') };
   topology.logLevel = 'warn';
+  // On a shared PostgreSQL (DATABASE_URL) this run gets schemas of its own, dropped at the end: the names pnpm start
+  // uses would meet what an earlier run left.
+  const prefix = `c${randomSecret(6)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')}`;
+  const doc = topology as {
+    accountServer: { database?: { schema: string } };
+    autonomousSystems: {
+      database?: { schema: string };
+      applicationServers: { name: string; database?: { schema: string } }[];
+    }[];
+  };
+  doc.accountServer.database = { schema: `${prefix}_account` };
+  doc.autonomousSystems.forEach((as, i) => {
+    as.database = { schema: `${prefix}_ms${i}` };
+    for (const app of as.applicationServers) app.database = { schema: `${prefix}_app${i}_${app.name}` };
+  });
+  schemas = parseTopology(topology, { DATABASE_URL: process.env.DATABASE_URL });
   await writeFile(join(dir.path, 'irsp.yaml'), stringify(topology), { mode: 0o600 });
   await writeFile(join(dir.path, 'operator.json'), JSON.stringify(operator), { mode: 0o600 });
   irsp = await startIrsp({
@@ -56,6 +77,7 @@ beforeAll(async () => {
 afterAll(async () => {
   untrust?.();
   await irsp?.close();
+  if (schemas) await dropTopologySchemas(schemas);
   await dir?.remove();
 });
 
