@@ -269,6 +269,30 @@ export function readVersionedObject(text: unknown): ParseResult<Record<string, u
   return { ok: true, value: object };
 }
 
+/** Parses JSON data against a versioned schema; anything the schema refuses is Table 1 `malformed`. Never throws. */
+export function parseVersioned<S extends z.ZodType>(text: string, schema: S): ParseResult<z.output<S>> {
+  const object = readVersionedObject(text);
+  if (!object.ok) return object;
+  const parsed = schema.safeParse(object.value);
+  if (!parsed.success) return fail('malformed', describeIssue(parsed.error));
+  return { ok: true, value: parsed.data };
+}
+
+/** The schema of one event pushed unasked (Table 2 pushes, TPSP events): its name, its fields and when it happened. */
+export const eventSchema = <E extends string, T extends z.ZodRawShape>(name: E, shape: T) =>
+  z.strictObject({
+    version: z.literal(MESSAGE_VERSION),
+    event: z.literal(name),
+    ...shape,
+    at: timestampSchema,
+  });
+
+/** A builder's text, once its own parser accepted it; throws MessageError otherwise. */
+export function acceptedText<T>(text: string, result: ParseResult<T>): string {
+  if (!result.ok) throw new MessageError(result.error.status, result.error.detail);
+  return text;
+}
+
 const isOperation = (value: unknown): value is Operation =>
   typeof value === 'string' && Object.hasOwn(OPERATIONS, value);
 
@@ -335,11 +359,6 @@ export function parseResponse<O extends Operation>(
   return { ok: true, value: parsed.data as SmartlockResponse<O> };
 }
 
-function checked<T>(text: string, result: ParseResult<T>): string {
-  if (!result.ok) throw new MessageError(result.error.status, result.error.detail);
-  return text;
-}
-
 /** JSON text of a request; throws MessageError when parseRequest would refuse it. */
 export function buildRequest<O extends Operation>(request: {
   id: string;
@@ -354,7 +373,7 @@ export function buildRequest<O extends Operation>(request: {
     timestamp: request.timestamp,
     body: request.body,
   });
-  return checked(text, parseRequest(text));
+  return acceptedText(text, parseRequest(text));
 }
 
 /** JSON text of a response, its message taken from Table 1; throws MessageError when parseResponse would refuse it. */
@@ -370,5 +389,5 @@ export function buildResponse<O extends Operation>(
     message,
     body: response.body,
   });
-  return checked(text, parseResponse(text, operation));
+  return acceptedText(text, parseResponse(text, operation));
 }

@@ -7,7 +7,6 @@ import { z } from 'zod';
 import {
   batterySchema,
   boltStateSchema,
-  describeIssue,
   deviceIdSchema,
   lockActionSchema,
   lockIdSchema,
@@ -16,29 +15,22 @@ import {
 } from './fields.js';
 import {
   MESSAGE_VERSION,
-  MessageError,
-  readVersionedObject,
+  acceptedText,
+  eventSchema,
+  parseVersioned,
   requestIdSchema,
   type ParseResult,
 } from './message.js';
-import { STATUS, statusCodeSchema } from './status.js';
-
-const event = <E extends string, T extends z.ZodRawShape>(name: E, shape: T) =>
-  z.strictObject({
-    version: z.literal(MESSAGE_VERSION),
-    event: z.literal(name),
-    ...shape,
-    at: timestampSchema,
-  });
+import { statusCodeSchema } from './status.js';
 
 export const pushSchema = z.discriminatedUnion('event', [
   /** The bolt moved or was found in a state (also by hand, with a key). */
-  event('lockState', { lockId: lockIdSchema, state: boltStateSchema, battery: batterySchema }),
+  eventSchema('lockState', { lockId: lockIdSchema, state: boltStateSchema, battery: batterySchema }),
   /**
    * The outcome of the lockControl request `requestId`: a Table 1 status, and the bolt and battery when the lock
    * answered.
    */
-  event('commandResult', {
+  eventSchema('commandResult', {
     lockId: lockIdSchema,
     requestId: requestIdSchema,
     action: lockActionSchema,
@@ -46,18 +38,18 @@ export const pushSchema = z.discriminatedUnion('event', [
     state: boltStateSchema.optional(),
     battery: batterySchema.optional(),
   }),
-  event('accessGranted', {
+  eventSchema('accessGranted', {
     lockId: lockIdSchema,
     grantee: userIdSchema,
     from: timestampSchema,
     until: timestampSchema,
   }).refine((w) => Date.parse(w.from) < Date.parse(w.until), { message: 'from must be before until' }),
-  event('accessRevoked', { lockId: lockIdSchema, grantee: userIdSchema }),
-  event('lockRegistered', { lockId: lockIdSchema, gatewayId: deviceIdSchema }),
-  event('lockRemoved', { lockId: lockIdSchema }),
-  event('gatewayOnline', { gatewayId: deviceIdSchema }),
-  event('gatewayOffline', { gatewayId: deviceIdSchema }),
-  event('batteryLow', { lockId: lockIdSchema, battery: batterySchema }),
+  eventSchema('accessRevoked', { lockId: lockIdSchema, grantee: userIdSchema }),
+  eventSchema('lockRegistered', { lockId: lockIdSchema, gatewayId: deviceIdSchema }),
+  eventSchema('lockRemoved', { lockId: lockIdSchema }),
+  eventSchema('gatewayOnline', { gatewayId: deviceIdSchema }),
+  eventSchema('gatewayOffline', { gatewayId: deviceIdSchema }),
+  eventSchema('batteryLow', { lockId: lockIdSchema, battery: batterySchema }),
 ]);
 
 export type Push = z.output<typeof pushSchema>;
@@ -69,18 +61,11 @@ export const PUSH_EVENTS = pushSchema.options.map((option) => option.shape.event
 
 /** Parses push data; never throws. */
 export function parsePush(text: string): ParseResult<Push> {
-  const object = readVersionedObject(text);
-  if (!object.ok) return object;
-  const parsed = pushSchema.safeParse(object.value);
-  if (!parsed.success)
-    return { ok: false, error: { status: STATUS.malformed.code, detail: describeIssue(parsed.error) } };
-  return { ok: true, value: parsed.data };
+  return parseVersioned(text, pushSchema);
 }
 
 /** JSON text of a push; throws MessageError when parsePush would refuse it. */
 export function buildPush(push: PushData): string {
   const text = JSON.stringify({ version: MESSAGE_VERSION, ...push });
-  const parsed = parsePush(text);
-  if (!parsed.ok) throw new MessageError(parsed.error.status, parsed.error.detail);
-  return text;
+  return acceptedText(text, parsePush(text));
 }

@@ -18,7 +18,9 @@ import {
 } from './fields.js';
 import {
   MESSAGE_VERSION,
-  MessageError,
+  acceptedText,
+  eventSchema,
+  parseVersioned,
   readVersionedObject,
   requestIdSchema,
   type ParseResult,
@@ -56,32 +58,24 @@ const tpspRequestSchema = z.discriminatedUnion('operation', [request('guestGrant
 
 export type TpspRequest = z.output<typeof tpspRequestSchema>;
 
-const event = <E extends string, T extends z.ZodRawShape>(name: E, shape: T) =>
-  z.strictObject({
-    version: z.literal(MESSAGE_VERSION),
-    event: z.literal(name),
-    ...shape,
-    at: timestampSchema,
-  });
-
 /** What the RAS tells a TPSP about the locks linked to it. */
 export const tpspEventSchema = z
   .discriminatedUnion('event', [
     /** The owner linked the lock to this TPSP: its requests for the lock are now taken. */
-    event('lockLinked', { lockId: lockIdSchema, owner: userIdSchema }),
+    eventSchema('lockLinked', { lockId: lockIdSchema, owner: userIdSchema }),
     /** The owner unlinked it (or removed the lock): nothing more is taken or told for it. */
-    event('lockUnlinked', { lockId: lockIdSchema, owner: userIdSchema }),
+    eventSchema('lockUnlinked', { lockId: lockIdSchema, owner: userIdSchema }),
     /** Someone locked or unlocked the lock (or tried): the Table 1 outcome, and the bolt when the lock answered. */
-    event('lockOperated', {
+    eventSchema('lockOperated', {
       lockId: lockIdSchema,
       userId: userIdSchema,
       action: lockActionSchema,
       status: statusCodeSchema,
       state: boltStateSchema.optional(),
     }),
-    event('batteryLow', { lockId: lockIdSchema, battery: batterySchema }),
+    eventSchema('batteryLow', { lockId: lockIdSchema, battery: batterySchema }),
     /** The outcome of this TPSP's request `requestId`. */
-    event('requestResult', {
+    eventSchema('requestResult', {
       requestId: requestIdSchema.nullable(),
       operation: z.enum(TPSP_OPERATION_NAMES).nullable(),
       status: statusCodeSchema,
@@ -113,27 +107,17 @@ export function parseTpspRequest(text: string): ParseResult<TpspRequest> {
 
 /** Parses an event for a TPSP; never throws. */
 export function parseTpspEvent(text: string): ParseResult<TpspEvent> {
-  const object = readVersionedObject(text);
-  if (!object.ok) return object;
-  const parsed = tpspEventSchema.safeParse(object.value);
-  if (!parsed.success)
-    return { ok: false, error: { status: STATUS.malformed.code, detail: describeIssue(parsed.error) } };
-  return { ok: true, value: parsed.data };
-}
-
-function checked<T>(text: string, result: ParseResult<T>): string {
-  if (!result.ok) throw new MessageError(result.error.status, result.error.detail);
-  return text;
+  return parseVersioned(text, tpspEventSchema);
 }
 
 /** JSON text of a TPSP request; throws MessageError when parseTpspRequest would refuse it. */
 export function buildTpspRequest(tpspRequest: TpspRequestData): string {
   const text = JSON.stringify({ version: MESSAGE_VERSION, ...tpspRequest });
-  return checked(text, parseTpspRequest(text));
+  return acceptedText(text, parseTpspRequest(text));
 }
 
 /** JSON text of an event for a TPSP; throws MessageError when parseTpspEvent would refuse it. */
 export function buildTpspEvent(event: TpspEventData): string {
   const text = JSON.stringify({ version: MESSAGE_VERSION, ...event });
-  return checked(text, parseTpspEvent(text));
+  return acceptedText(text, parseTpspEvent(text));
 }
