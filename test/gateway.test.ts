@@ -11,15 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
 import { trustedCa, type ApplicationServerConfig, type Topology } from '@irsp/config';
 import { messageServerFromTopology, type MessageServer } from '@irsp/message-server';
-import {
-  SIGNATURE_HEADER,
-  newNonce,
-  nowSeconds,
-  sign,
-  signatureMatches,
-  thirdPartyPath,
-  webhookSchema,
-} from '@irsp/protocol';
+import { SIGNATURE_HEADER, newNonce, nowSeconds, signatureMatches, webhookSchema } from '@irsp/protocol';
 import {
   captureLogger,
   dropTopologySchemas,
@@ -30,6 +22,7 @@ import {
   TestClient,
   twoAsTopology,
 } from './support/irsp.js';
+import { callGateway, type ThirdPartyCall } from './support/third-party.js';
 
 const KEY = randomBytes(32).toString('base64url');
 const FAR_KEY = randomBytes(32).toString('base64url');
@@ -66,40 +59,9 @@ const byName = (name: string) => as1().applicationServers.find((a) => a.name ===
 const basicOf = (server: ApplicationServerConfig) =>
   `Basic ${Buffer.from(`${server.credentials.appid}:${server.credentials.token}`).toString('base64')}`;
 
-interface Call {
-  name?: string;
-  operation?: string;
-  key?: string;
-  timestamp?: number;
-  nonce?: string;
-  /** Replaces the computed signature; null sends none. */
-  signature?: string | null;
-  /** Replaces the JSON body. */
-  raw?: string;
-  contentType?: string;
-}
-
 /** A Table 8 request from the third party `acme` (or as told), signed over the body's bytes. */
-async function thirdParty(fields: Record<string, unknown>, call: Call = {}) {
-  const timestamp = call.timestamp ?? nowSeconds();
-  const nonce = call.nonce ?? newNonce();
-  const body = call.raw ?? JSON.stringify({ version: '1', appid: 'acme', timestamp, nonce, ...fields });
-  const path = thirdPartyPath(call.name ?? 'acme', 'push').replace(/push$/, call.operation ?? 'push');
-  const signature =
-    call.signature === undefined
-      ? sign(call.key ?? KEY, { method: 'POST', path, timestamp, nonce, payload: body })
-      : call.signature;
-  const r = await request(`${byName('gateway').url}${path}`, {
-    method: 'POST',
-    dispatcher: http.agent,
-    headers: {
-      'content-type': call.contentType ?? 'application/json',
-      ...(signature === null ? {} : { [SIGNATURE_HEADER]: signature }),
-    },
-    body,
-  });
-  return { status: r.statusCode, body: await r.body.text() };
-}
+const thirdParty = (fields: Record<string, unknown>, call: Partial<ThirdPartyCall> = {}) =>
+  callGateway(http, byName('gateway'), { name: 'acme', appid: 'acme', key: KEY, ...call, fields });
 
 async function received(server: ApplicationServerConfig) {
   const r = await request(`${server.url}/received`, {

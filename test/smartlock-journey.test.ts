@@ -5,14 +5,13 @@
  * XMPP messages to the application server (Message 8) and come back as messages from it (Message 12), the frames
  * travel through Messages 13 and 9 — and the door opens.
  */
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { xml, type XmlElement } from '@xmpp/client';
+import { xml } from '@xmpp/client';
 import { accountServerFromTopology, type AccountServer } from '@irsp/account-server';
 import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
 import { trustedCa, type Topology } from '@irsp/config';
 import { messageServerFromTopology, type MessageServer } from '@irsp/message-server';
-import { LockDevice, buildRequest, type Operation, type RequestBody } from '@irsp/smartlock';
+import { LockDevice } from '@irsp/smartlock';
 import { BluetoothGateway } from '@irsp/smartlock-sim';
 import {
   captureLogger,
@@ -23,6 +22,7 @@ import {
   TestClient,
   twoAsTopology,
 } from './support/irsp.js';
+import { importFactoryRecords, inSeconds, RacOverXmpp } from './support/smartlock.js';
 import { trustCaForXmppClients, XmppInbox, xmppLogin } from './support/xmpp.js';
 
 const AS1 = 'as1.irsp.test';
@@ -40,40 +40,9 @@ let app1: ApplicationServer;
 let c2s: number;
 let gateway: BluetoothGateway;
 let alice: XmppInbox;
+let rac: RacOverXmpp;
 const lock = new LockDevice(LOCK_ID, KEY);
 const log = captureLogger('irsp');
-let next = 0;
-
-/** alice's request to the smart-lock application, and its response (a message from the application server). */
-async function ask<O extends Operation>(
-  operation: O,
-  body: RequestBody<O>,
-): Promise<Record<string, unknown>> {
-  const id = `j${++next}`;
-  const data = buildRequest({
-    id,
-    operation,
-    timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    body,
-  });
-  await alice.client.send(xml('message', { to: RAS }, xml('body', {}, data)));
-  return fromRas((m) => m.id === id);
-}
-
-async function fromRas(match: (m: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  const stanza = await alice.next((s: XmlElement) => {
-    if (!s.is('message') || s.attrs.from !== RAS) return false;
-    try {
-      return match(JSON.parse(s.getChildText('body') ?? '') as Record<string, unknown>);
-    } catch {
-      return false;
-    }
-  }, 15_000);
-  return JSON.parse(stanza.getChildText('body')!) as Record<string, unknown>;
-}
-
-const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-
 beforeAll(async () => {
   dir = await tempDir();
   const ports = await freePorts(6);
@@ -136,28 +105,8 @@ describe('a door opened from a phone, through the IRSP', () => {
         })
       ).status,
     ).toBe(200);
-    const app = topology.autonomousSystems[0]!.applicationServers[0]!;
-    const imported = await request(`${app.url}/smartlock/factory-records`, {
-      method: 'POST',
-      dispatcher: http.agent,
-      headers: {
-        'content-type': 'application/json',
-        authorization: `Basic ${Buffer.from(`${app.credentials.appid}:${app.credentials.token}`).toString('base64')}`,
-      },
-      body: JSON.stringify({
-        records: [
-          {
-            lockId: LOCK_ID,
-            model: 'BSLD-1',
-            firmware: '1.0.0',
-            activationCode: 'K7Q2M9XW4P',
-            keyId: 1,
-            key: KEY.toString('hex'),
-          },
-        ],
-      }),
-    });
-    expect({ status: imported.statusCode, body: await imported.body.text() }).toEqual({
+    const ras = topology.autonomousSystems[0]!.applicationServers[0]!;
+    expect(await importFactoryRecords(http, ras, [{ lockId: LOCK_ID, key: KEY }])).toEqual({
       status: 200,
       body: '{"imported":1}',
     });
@@ -177,6 +126,7 @@ describe('a door opened from a phone, through the IRSP', () => {
     alice = new XmppInbox(
       await xmppLogin({ port: c2s, domain: AS1, username: 'alice', password: 'alice pw', resource: 'phone' }),
     );
+    rac = new RacOverXmpp(alice, RAS);
     await alice.client.send(xml('presence'));
     await alice.client.send(
       xml(
@@ -200,32 +150,34 @@ describe('a door opened from a phone, through the IRSP', () => {
   });
 
   it('alice joins the application, finds and registers the lock, and unlocks it', async () => {
-    expect(await ask('userRegister', { displayName: 'Alice', pin: '246810' })).toMatchObject({
+    expect(await rac.ask('userRegister', { displayName: 'Alice', pin: '246810' })).toMatchObject({
       status: 1000,
     });
-    expect(await ask('userAuthenticate', { pin: '246810' })).toMatchObject({ status: 1000 });
-    expect(await ask('lockDiscover', { gatewayId: '#bgw-hall', seconds: 1 })).toMatchObject({
+    expect(await rac.ask('userAuthenticate', { pin: '246810' })).toMatchObject({ status: 1000 });
+    expect(await rac.ask('lockDiscover', { gatewayId: '#bgw-hall', seconds: 1 })).toMatchObject({
       status: 1000,
       body: { locks: [{ lockId: LOCK_ID, registered: false }] },
     });
     expect(
-      await ask('lockAuthenticate', {
+      await rac.ask('lockAuthenticate', {
         gatewayId: '#bgw-hall',
         lockId: LOCK_ID,
         activationCode: 'K7Q2M9XW4P',
       }),
     ).toMatchObject({ status: 1000 });
     expect(
-      await ask('lockRegister', { gatewayId: '#bgw-hall', lockId: LOCK_ID, name: 'Front door' }),
+      await rac.ask('lockRegister', { gatewayId: '#bgw-hall', lockId: LOCK_ID, name: 'Front door' }),
     ).toMatchObject({ status: 1000 });
     expect(lock.users).toEqual([`alice@${AS1}`]);
-    const accepted = await ask('lockControl', {
+    const accepted = await rac.ask('lockControl', {
       lockId: LOCK_ID,
       action: 'unlock',
       deadline: inSeconds(30),
     });
     expect(accepted).toMatchObject({ status: 1001 });
-    expect(await fromRas((m) => m.event === 'commandResult' && m.requestId === accepted.id)).toMatchObject({
+    expect(
+      await rac.fromRas((m) => m.event === 'commandResult' && m.requestId === accepted.id),
+    ).toMatchObject({
       status: 1000,
       state: 'unlocked',
     });

@@ -9,7 +9,6 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountServerFromTopology, type AccountServer } from '@irsp/account-server';
 import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
@@ -27,6 +26,7 @@ import {
   twoAsTopology,
 } from './support/irsp.js';
 import { ensureDebianPackage } from './support/debian.js';
+import { importFactoryRecords } from './support/smartlock.js';
 import { trustCaForXmppClients } from './support/xmpp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -147,29 +147,12 @@ beforeAll(async () => {
     form({ deviceid: `#bgw-hall@${AS1}`, password: 'bgw password', verifycode: 'bgw-1234' }),
   );
   expect(registered.status).toBe(200);
-  const app = as1.applicationServers[0]!;
-  const imported = await request(`${app.url}/smartlock/factory-records`, {
-    method: 'POST',
-    dispatcher: http.agent,
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Basic ${Buffer.from(`${app.credentials.appid}:${app.credentials.token}`).toString('base64')}`,
-    },
-    body: JSON.stringify({
-      records: [
-        {
-          lockId: LOCK_ID,
-          model: 'BSLD-1',
-          firmware: '1.0.0',
-          activationCode: 'K7Q2M9XW4P',
-          keyId: 1,
-          key: KEY.toString('hex'),
-        },
-      ],
-    }),
+  expect(
+    await importFactoryRecords(http, as1.applicationServers[0]!, [{ lockId: LOCK_ID, key: KEY }]),
+  ).toEqual({
+    status: 200,
+    body: '{"imported":1}',
   });
-  expect(imported.statusCode).toBe(200);
-  await imported.body.text();
   gateway = await startGateway();
   browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -6,31 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { xml, type XmlElement } from '@xmpp/client';
+import { xml } from '@xmpp/client';
 import { accountServerFromTopology, type AccountServer } from '@irsp/account-server';
 import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
 import { trustedCa, type ApplicationServerConfig, type Topology } from '@irsp/config';
 import { messageServerFromTopology, type MessageServer } from '@irsp/message-server';
-import {
-  SIGNATURE_HEADER,
-  newNonce,
-  nowSeconds,
-  sign,
-  signatureMatches,
-  thirdPartyPath,
-  webhookSchema,
-} from '@irsp/protocol';
-import {
-  LockDevice,
-  buildRequest,
-  buildTpspRequest,
-  parseTpspEvent,
-  type Operation,
-  type RequestBody,
-  type TpspEvent,
-} from '@irsp/smartlock';
+import { SIGNATURE_HEADER, signatureMatches, webhookSchema } from '@irsp/protocol';
+import { LockDevice, buildTpspRequest, parseTpspEvent, type TpspEvent } from '@irsp/smartlock';
 import { BluetoothGateway } from '@irsp/smartlock-sim';
 import {
   captureLogger,
@@ -42,6 +25,8 @@ import {
   TestClient,
   twoAsTopology,
 } from './support/irsp.js';
+import { importFactoryRecords, inSeconds, isoSeconds, RacOverXmpp } from './support/smartlock.js';
+import { callGateway } from './support/third-party.js';
 import { trustCaForXmppClients, XmppInbox, xmppLogin } from './support/xmpp.js';
 
 const AS1 = 'as1.irsp.test';
@@ -66,7 +51,6 @@ let alice: XmppInbox;
 let carol: XmppInbox;
 const lock = new LockDevice(LOCK_ID, KEY);
 const log = captureLogger('irsp');
-let next = 0;
 /** When carol's stay ends. */
 let stayUntil: string;
 
@@ -82,54 +66,19 @@ const events = (): TpspEvent[] =>
 const as1 = () => topology.autonomousSystems[0]!;
 const byName = (name: string): ApplicationServerConfig =>
   as1().applicationServers.find((a) => a.name === name)!;
-const iso = (date: Date) => date.toISOString().replace(/\.\d+Z$/, 'Z');
-const inSeconds = (s: number) => iso(new Date(Date.now() + s * 1000));
-
-/** A user's request to the smart-lock application over XMPP (Message 8), and its response (Message 12). */
-async function ask<O extends Operation>(user: XmppInbox, operation: O, body: RequestBody<O>) {
-  const id = `t${++next}`;
-  const data = buildRequest({ id, operation, timestamp: iso(new Date()), body });
-  await user.client.send(xml('message', { to: RAS }, xml('body', {}, data)));
-  return fromRas(user, (m) => m.id === id);
-}
-
-async function fromRas(user: XmppInbox, match: (m: Record<string, unknown>) => boolean) {
-  const stanza = await user.next((s: XmlElement) => {
-    if (!s.is('message') || s.attrs.from !== RAS) return false;
-    try {
-      return match(JSON.parse(s.getChildText('body') ?? '') as Record<string, unknown>);
-    } catch {
-      return false;
-    }
-  }, 15_000);
-  return JSON.parse(stanza.getChildText('body')!) as Record<string, unknown>;
-}
+const racs = new Map<XmppInbox, RacOverXmpp>();
+/** The user as a RAC: requests to the RAS (Message 8), responses and pushes back (Message 12). */
+const rac = (user: XmppInbox) => racs.get(user) ?? racs.set(user, new RacOverXmpp(user, RAS)).get(user)!;
 
 /** rentals calls the gateway (Table 8 exchange to `smartlock`), signed with its key. */
-async function rentalsCalls(userid: string, data: string) {
-  const timestamp = nowSeconds();
-  const nonce = newNonce();
-  const body = JSON.stringify({
-    version: '1',
+const rentalsCalls = (userid: string, data: string) =>
+  callGateway(http, byName('gateway'), {
+    name: 'rentals',
     appid: 'rentals',
-    timestamp,
-    nonce,
-    userid,
-    data,
-    to: 'smartlock',
+    key: RENTALS_KEY,
+    operation: 'exchange',
+    fields: { userid, data, to: 'smartlock' },
   });
-  const path = thirdPartyPath('rentals', 'exchange');
-  const r = await request(`${byName('gateway').url}${path}`, {
-    method: 'POST',
-    dispatcher: http.agent,
-    headers: {
-      'content-type': 'application/json',
-      [SIGNATURE_HEADER]: sign(RENTALS_KEY, { method: 'POST', path, timestamp, nonce, payload: body }),
-    },
-    body,
-  });
-  return { status: r.statusCode, body: await r.body.text() };
-}
 
 /** Waits for the first event rentals received after `from` that matches. */
 async function rentalsHears(match: (e: TpspEvent) => boolean, from = 0): Promise<TpspEvent> {
@@ -144,7 +93,7 @@ const grant = (id: string, lockId: string, guest: string, from: string, until: s
   buildTpspRequest({
     id,
     operation: 'guestGrant',
-    timestamp: iso(new Date()),
+    timestamp: isoSeconds(new Date()),
     body: { lockId, guest, from, until },
   });
 
@@ -241,27 +190,12 @@ beforeAll(async () => {
       })
     ).status,
   ).toBe(200);
-  const ras = byName('smartlock');
-  const imported = await request(`${ras.url}/smartlock/factory-records`, {
-    method: 'POST',
-    dispatcher: http.agent,
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Basic ${Buffer.from(`${ras.credentials.appid}:${ras.credentials.token}`).toString('base64')}`,
-    },
-    body: JSON.stringify({
-      records: [LOCK_ID, OTHER_LOCK].map((lockId) => ({
-        lockId,
-        model: 'BSLD-1',
-        firmware: '1.0.0',
-        activationCode: 'K7Q2M9XW4P',
-        keyId: 1,
-        key: KEY.toString('hex'),
-      })),
-    }),
-  });
-  expect(imported.statusCode).toBe(200);
-  await imported.body.text();
+  expect(
+    await importFactoryRecords(http, byName('smartlock'), [
+      { lockId: LOCK_ID, key: KEY },
+      { lockId: OTHER_LOCK, key: KEY },
+    ]),
+  ).toEqual({ status: 200, body: '{"imported":2}' });
 }, 60_000);
 
 afterAll(async () => {
@@ -318,25 +252,25 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
         { timeout: 10_000 },
       )
       .toBe(`alice@${AS1}`);
-    expect(await ask(alice, 'userRegister', { displayName: 'Alice', pin: '246810' })).toMatchObject({
+    expect(await rac(alice).ask('userRegister', { displayName: 'Alice', pin: '246810' })).toMatchObject({
       status: 1000,
     });
-    expect(await ask(alice, 'userAuthenticate', { pin: '246810' })).toMatchObject({ status: 1000 });
+    expect(await rac(alice).ask('userAuthenticate', { pin: '246810' })).toMatchObject({ status: 1000 });
     const claim = { gatewayId: '#bgw-hall', lockId: LOCK_ID, activationCode: 'K7Q2M9XW4P' };
-    expect(await ask(alice, 'lockAuthenticate', claim)).toMatchObject({ status: 1000 });
+    expect(await rac(alice).ask('lockAuthenticate', claim)).toMatchObject({ status: 1000 });
     expect(
-      await ask(alice, 'lockRegister', { gatewayId: '#bgw-hall', lockId: LOCK_ID, name: 'Beach house' }),
+      await rac(alice).ask('lockRegister', { gatewayId: '#bgw-hall', lockId: LOCK_ID, name: 'Beach house' }),
     ).toMatchObject({
       status: 1000,
     });
-    expect(await ask(carol, 'userRegister', { displayName: 'Carol', pin: '135790' })).toMatchObject({
+    expect(await rac(carol).ask('userRegister', { displayName: 'Carol', pin: '135790' })).toMatchObject({
       status: 1000,
     });
-    expect(await ask(carol, 'userAuthenticate', { pin: '135790' })).toMatchObject({ status: 1000 });
+    expect(await rac(carol).ask('userAuthenticate', { pin: '135790' })).toMatchObject({ status: 1000 });
   }, 60_000);
 
   it('refuses to link a third party the gateway does not have', async () => {
-    expect(await ask(alice, 'thirdPartyLink', { lockId: LOCK_ID, thirdParty: 'unknown' })).toEqual({
+    expect(await rac(alice).ask('thirdPartyLink', { lockId: LOCK_ID, thirdParty: 'unknown' })).toEqual({
       version: 1,
       id: expect.any(String),
       status: 3007,
@@ -364,7 +298,7 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
 
   it('alice links the lock: rentals hears it in a webhook signed with its key, from the smart-lock server', async () => {
     const from = webhooks.length;
-    expect(await ask(alice, 'thirdPartyLink', { lockId: LOCK_ID, thirdParty: 'rentals' })).toMatchObject({
+    expect(await rac(alice).ask('thirdPartyLink', { lockId: LOCK_ID, thirdParty: 'rentals' })).toMatchObject({
       status: 1000,
       body: { lockId: LOCK_ID, thirdParty: 'rentals', linkedAt: expect.any(String) },
     });
@@ -398,7 +332,7 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
 
   it('hears alice unlock the door', async () => {
     const from = webhooks.length;
-    const accepted = await ask(alice, 'lockControl', {
+    const accepted = await rac(alice).ask('lockControl', {
       lockId: LOCK_ID,
       action: 'unlock',
       deadline: inSeconds(30),
@@ -434,19 +368,19 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
     });
     expect(lock.users).toEqual([`alice@${AS1}`, `carol@${AS1}`]);
     for (const user of [carol, alice])
-      expect(await fromRas(user, (m) => m.event === 'accessGranted')).toMatchObject({
+      expect(await rac(user).fromRas((m) => m.event === 'accessGranted')).toMatchObject({
         lockId: LOCK_ID,
         grantee: `carol@${AS1}`,
         until,
       });
-    const accepted = await ask(carol, 'lockControl', {
+    const accepted = await rac(carol).ask('lockControl', {
       lockId: LOCK_ID,
       action: 'lock',
       deadline: inSeconds(30),
     });
     expect(accepted).toMatchObject({ status: 1001 });
     expect(
-      await fromRas(carol, (m) => m.event === 'commandResult' && m.requestId === accepted.id),
+      await rac(carol).fromRas((m) => m.event === 'commandResult' && m.requestId === accepted.id),
     ).toMatchObject({
       status: 1000,
       state: 'locked',
@@ -460,7 +394,7 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
     await new Promise((resolve) => setTimeout(resolve, Date.parse(stayUntil) - Date.now() + 500));
     const from = webhooks.length;
     expect(
-      await ask(carol, 'lockControl', { lockId: LOCK_ID, action: 'unlock', deadline: inSeconds(30) }),
+      await rac(carol).ask('lockControl', { lockId: LOCK_ID, action: 'unlock', deadline: inSeconds(30) }),
     ).toEqual({
       version: 1,
       id: expect.any(String),
@@ -499,7 +433,7 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
 
   it('may not change a grant alice made herself, and withdraws only its own', async () => {
     expect(
-      await ask(alice, 'grantAccess', {
+      await rac(alice).ask('grantAccess', {
         lockId: LOCK_ID,
         grantee: 'carol',
         from: inSeconds(0),
@@ -516,7 +450,7 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
     const revoke = buildTpspRequest({
       id: 'y2',
       operation: 'guestRevoke',
-      timestamp: iso(new Date()),
+      timestamp: isoSeconds(new Date()),
       body: { lockId: LOCK_ID, guest: 'carol' },
     });
     await rentalsCalls('alice', revoke);
@@ -524,7 +458,7 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
       requestId: 'y2',
       status: 3003,
     });
-    expect(await ask(alice, 'revokeAccess', { lockId: LOCK_ID, grantee: 'carol' })).toMatchObject({
+    expect(await rac(alice).ask('revokeAccess', { lockId: LOCK_ID, grantee: 'carol' })).toMatchObject({
       status: 1000,
     });
     await expect.poll(() => lock.users, { timeout: 10_000 }).toEqual([`alice@${AS1}`]);
@@ -544,7 +478,7 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
       buildTpspRequest({
         id: 'z2',
         operation: 'guestRevoke',
-        timestamp: iso(new Date()),
+        timestamp: isoSeconds(new Date()),
         body: { lockId: LOCK_ID, guest: 'carol' },
       }),
     );
@@ -553,13 +487,13 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
       status: 1000,
     });
     await expect.poll(() => lock.users, { timeout: 10_000 }).toEqual([`alice@${AS1}`]);
-    expect(await fromRas(carol, (m) => m.event === 'accessRevoked')).toMatchObject({
+    expect(await rac(carol).fromRas((m) => m.event === 'accessRevoked')).toMatchObject({
       grantee: `carol@${AS1}`,
     });
   }, 30_000);
 
   it('alice reads in the audit log what rentals did in her name', async () => {
-    const log = await ask(alice, 'auditLog', { lockId: LOCK_ID, limit: 100 });
+    const log = await rac(alice).ask('auditLog', { lockId: LOCK_ID, limit: 100 });
     const entries = (log.body as { entries: Record<string, unknown>[] }).entries;
     expect(entries.filter((e) => e.via === 'rentals').map((e) => [e.action, e.status])).toEqual([
       ['revokeAccess', 1000],
@@ -590,7 +524,9 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
 
   it('once alice unlinks it, rentals is told and its requests are refused', async () => {
     let from = webhooks.length;
-    expect(await ask(alice, 'thirdPartyUnlink', { lockId: LOCK_ID, thirdParty: 'rentals' })).toMatchObject({
+    expect(
+      await rac(alice).ask('thirdPartyUnlink', { lockId: LOCK_ID, thirdParty: 'rentals' }),
+    ).toMatchObject({
       status: 1000,
     });
     expect(await rentalsHears((e) => e.event === 'lockUnlinked', from)).toMatchObject({ lockId: LOCK_ID });
