@@ -87,6 +87,7 @@ export class PgliteSession {
         if (closed) throw new Error('Transaction is closed');
       };
       const tx: Executor = {
+        kind: 'pglite',
         query: async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
           assertOpen();
           return this.#statement<R>(schema, sql, params, false);

@@ -229,6 +229,7 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
           if (finished) throw new Error('transaction is finished');
         };
         const tx: Executor = {
+          kind: 'postgres',
           async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
             assertOpen();
             return runQuery<R>(client, true, names, sql, params);

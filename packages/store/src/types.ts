@@ -6,6 +6,11 @@ export interface QueryResult<T> {
 
 export interface Queryable {
   /**
+   * What runs the statements, when known. PGlite runs one statement at a time, so a lock that only orders
+   * concurrent writers (an outbox key's) can be skipped there; unknown means take it.
+   */
+  readonly kind?: 'postgres' | 'pglite';
+  /**
    * One statement with $1, $2… parameters (extended protocol on both drivers: several statements in one
    * string are refused with SQLSTATE 42601).
    */

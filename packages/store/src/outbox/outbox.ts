@@ -94,10 +94,8 @@ export async function enqueueItem(
   statements: OutboxStatements,
   item: Record<string, unknown>,
 ): Promise<void> {
-  if ('transaction' in q) {
-    if (q.kind === 'pglite') return insert(q, statements, item);
-    return q.transaction((tx) => enqueueItem(tx, statements, item));
-  }
+  if (q.kind === 'pglite') return insert(q, statements, item);
+  if ('transaction' in q) return q.transaction((tx) => enqueueItem(tx, statements, item));
   await q.query(statements.lockKey, [item[statements.table.key]]);
   await insert(q, statements, item);
 }
