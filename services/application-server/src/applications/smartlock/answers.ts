@@ -28,6 +28,8 @@ interface Pending {
   gateway: string;
   counter: string | null;
   detail: Record<string, string>;
+  /** The lock's key (null for a scan, or a lock whose record is gone). */
+  key: Buffer | null;
 }
 
 /** Below this the owner is told the lock's battery is low. */
@@ -88,11 +90,8 @@ export class Answers {
     if (message.type === 'scanResult') return this.scanned(tx, pending, message);
     if (message.lockId !== pending.lock_id) return this.untrusted(tx, pending, 'answer for another lock');
     if (message.type === 'unreachable') return this.finish(tx, pending, STATUS.lockUnreachable.code);
-    const key = await tx.query<{ key: Buffer }>(
-      'SELECT key FROM smartlock_factory_records WHERE lock_id = $1',
-      [pending.lock_id],
-    );
-    const opened = openFrame(key.rows[0]!.key, Buffer.from(message.frame, 'base64'));
+    if (pending.key === null) return this.untrusted(tx, pending, 'the lock has no factory record');
+    const opened = openFrame(pending.key, Buffer.from(message.frame, 'base64'));
     if (!opened.ok) return this.untrusted(tx, pending, `lock answer refused: ${opened.error.kind}`);
     const frame = opened.value;
     if (!frame.type.endsWith('Response') || String(frame.counter) !== pending.counter)
@@ -103,7 +102,7 @@ export class Answers {
   /** What waited too long: the user hears `commandTimeout` (the lock refuses the frame itself once it is late). */
   async expire(tx: Queryable): Promise<number> {
     const expired = await tx.query<Pending>(
-      'DELETE FROM smartlock_pending WHERE wait_until < now() RETURNING *',
+      'DELETE FROM smartlock_pending WHERE wait_until < now() RETURNING *, NULL::bytea AS key',
     );
     for (const pending of expired.rows) await this.finish(tx, pending, STATUS.commandTimeout.code);
     return expired.rows.length;
@@ -114,7 +113,8 @@ export class Answers {
     const id = /^p(\d{1,18})$/.exec(requestId)?.[1];
     if (id === undefined) return undefined;
     const row = await tx.query<Pending>(
-      'DELETE FROM smartlock_pending WHERE id = $1 AND gateway = $2 RETURNING *',
+      `WITH taken AS (DELETE FROM smartlock_pending WHERE id = $1 AND gateway = $2 RETURNING *)
+       SELECT taken.*, f.key FROM taken LEFT JOIN smartlock_factory_records f USING (lock_id)`,
       [id, gateway],
     );
     return row.rows[0];
@@ -184,15 +184,23 @@ export class Answers {
       }
       case 'lockControl': {
         const action = pending.detail.action as 'lock' | 'unlock';
-        await this.requests.audit(tx, lockId, user, action, code);
         const answer = frame?.type === 'lockOperationResponse' ? frame : undefined;
+        // The audit entry, the bolt and battery the lock reported, and who hears of it, in one statement: it runs
+        // at every unlock.
+        const lock = (
+          await tx.query<{ owner: string | null; third_parties: string[] }>(
+            `WITH audit AS (
+               INSERT INTO smartlock_audit (lock_id, userid, action, status) VALUES ($1, $2, $3, $4)),
+             moved AS (
+               UPDATE smartlock_locks SET bolt = $5, battery = $6 WHERE lock_id = $1 AND $5::text IS NOT NULL)
+             SELECT (SELECT owner FROM smartlock_locks WHERE lock_id = $1) AS owner,
+                    ARRAY(SELECT third_party FROM smartlock_third_party_links WHERE lock_id = $1
+                           ORDER BY third_party) AS third_parties`,
+            [lockId, user, action, code, answer?.bolt ?? null, answer?.battery ?? null],
+          )
+        ).rows[0]!;
+        const owner = lock.owner ?? undefined;
         if (answer) {
-          const owner = (
-            await tx.query<{ owner: string }>(
-              'UPDATE smartlock_locks SET bolt = $2, battery = $3 WHERE lock_id = $1 RETURNING owner',
-              [lockId, answer.bolt, answer.battery],
-            )
-          ).rows[0]?.owner;
           // The owner sees the bolt move live when a grantee moved it (the actor has its commandResult).
           if (owner !== undefined && owner !== user)
             await this.replies.event(tx, owner, {
@@ -204,19 +212,22 @@ export class Answers {
             });
           if (answer.battery < BATTERY_LOW) {
             const low = { event: 'batteryLow', lockId, battery: answer.battery, at: now } as const;
-            if (owner !== undefined) await this.replies.event(tx, owner, low);
-            await this.thirdParties.tell(tx, lockId, low);
+            if (owner !== undefined) {
+              await this.replies.event(tx, owner, low);
+              await this.thirdParties.tellLinked(tx, lock.third_parties, owner, low);
+            }
           }
         }
-        await this.thirdParties.tell(tx, lockId, {
-          event: 'lockOperated',
-          lockId,
-          userId: user,
-          action,
-          status: code as 1000,
-          ...(answer ? { state: answer.bolt } : {}),
-          at: now,
-        });
+        if (owner !== undefined)
+          await this.thirdParties.tellLinked(tx, lock.third_parties, owner, {
+            event: 'lockOperated',
+            lockId,
+            userId: user,
+            action,
+            status: code as 1000,
+            ...(answer ? { state: answer.bolt } : {}),
+            at: now,
+          });
         return this.replies.event(tx, user, {
           event: 'commandResult',
           lockId,

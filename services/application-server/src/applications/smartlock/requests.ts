@@ -202,10 +202,13 @@ export class Requests {
     const gateway = await this.ownGateway(tx, me, request.body.gatewayId);
     if (gateway === 'forbidden') return this.refuse(tx, me, request, 'forbidden');
     if (!gateway.online) return this.refuse(tx, me, request, 'gatewayOffline');
-    const pending = await this.pending(tx, me, request.id, request.body.gatewayId, {
-      waitMs: request.body.seconds * 1000 + this.options.frameMs,
-      operation: 'lockDiscover',
-    });
+    const pending = await this.pendingScan(
+      tx,
+      me,
+      request.id,
+      request.body.gatewayId,
+      request.body.seconds * 1000 + this.options.frameMs,
+    );
     await this.toGateway(
       tx,
       request.body.gatewayId,
@@ -305,27 +308,26 @@ export class Requests {
 
   private async lockControl(tx: Queryable, me: string, request: RequestOf<'lockControl'>): Promise<void> {
     const { lockId, action, deadline } = request.body;
-    const lock = await one<LockRow>(
+    // The lock, the user's grant (null: none) and its gateway's being online, in one statement: it runs at every
+    // unlock.
+    const lock = await one<LockRow & { grant_valid: boolean | null; gateway_online: boolean | null }>(
       tx,
-      'SELECT lock_id, owner, gateway FROM smartlock_locks WHERE lock_id = $1',
-      [lockId],
+      `SELECT l.lock_id, l.owner, l.gateway, g.online AS gateway_online,
+              (SELECT valid_from <= now() AND now() < valid_until FROM smartlock_grants
+                WHERE lock_id = l.lock_id AND grantee = $2) AS grant_valid
+         FROM smartlock_locks l LEFT JOIN smartlock_gateways g ON g.deviceid = l.gateway
+        WHERE l.lock_id = $1`,
+      [lockId, me],
     );
     if (!lock) return this.refuse(tx, me, request, 'lockNotFound');
     if (lock.owner !== me) {
-      const grant = await one<{ valid: boolean }>(
-        tx,
-        `SELECT valid_from <= now() AND now() < valid_until AS valid FROM smartlock_grants
-          WHERE lock_id = $1 AND grantee = $2`,
-        [lockId, me],
-      );
-      if (!grant) return this.audited(tx, me, request, lockId, action, 'forbidden');
-      if (!grant.valid) return this.audited(tx, me, request, lockId, action, 'accessExpired');
+      if (lock.grant_valid === null) return this.audited(tx, me, request, lockId, action, 'forbidden');
+      if (!lock.grant_valid) return this.audited(tx, me, request, lockId, action, 'accessExpired');
     }
     const seconds = unixSeconds(deadline);
     if (seconds < Math.floor(Date.now() / 1000))
       return this.audited(tx, me, request, lockId, action, 'commandExpired');
-    if (!(await this.gatewayOnline(tx, lock.gateway)))
-      return this.audited(tx, me, request, lockId, action, 'gatewayOffline');
+    if (lock.gateway_online !== true) return this.audited(tx, me, request, lockId, action, 'gatewayOffline');
     await this.sendFrame(
       tx,
       me,
@@ -584,34 +586,13 @@ export class Requests {
     );
   }
 
-  /** Records what waits for an answer from `gateway`; answers the id the gateway echoes (`p<id>`). */
-  private async pending(
-    tx: Queryable,
-    me: string,
-    requestId: string,
-    gateway: string,
-    what: {
-      waitMs: number;
-      operation: PendingOperation | 'lockDiscover';
-      lockId?: string;
-      counter?: number;
-      detail?: object;
-    },
-  ): Promise<string> {
+  /** Records a scan that waits for `gateway`'s result; answers the id the gateway echoes (`p<id>`). */
+  private async pendingScan(tx: Queryable, me: string, requestId: string, gateway: string, waitMs: number) {
     const row = await one<{ id: string }>(
       tx,
-      `INSERT INTO smartlock_pending (request_id, userid, operation, lock_id, gateway, counter, detail, wait_until)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-      [
-        requestId,
-        me,
-        what.operation,
-        what.lockId ?? null,
-        gateway,
-        what.counter ?? null,
-        JSON.stringify(what.detail ?? {}),
-        new Date(Date.now() + what.waitMs),
-      ],
+      `INSERT INTO smartlock_pending (request_id, userid, operation, gateway, wait_until)
+       VALUES ($1, $2, 'lockDiscover', $3, $4) RETURNING id`,
+      [requestId, me, gateway, new Date(Date.now() + waitMs)],
     );
     return `p${row!.id}`;
   }
@@ -632,22 +613,30 @@ export class Requests {
     deadline = Math.floor((Date.now() + this.options.frameMs) / 1000),
   ): Promise<void> {
     const lockId = (lock.lock_id ?? lock.lockId)!;
-    const record = await one<{ key: Buffer; key_id: number; counter: string }>(
+    const waitMs = Math.max(0, deadline * 1000 - Date.now()) + this.options.graceMs;
+    // The lock's next counter and what waits for the answer, in one statement; the frame is sealed after.
+    const record = await one<{ key: Buffer; key_id: number; counter: string; id: string }>(
       tx,
-      `UPDATE smartlock_factory_records SET counter = counter + 1 WHERE lock_id = $1
-       RETURNING key, key_id, counter`,
-      [lockId],
+      `WITH next AS (
+         UPDATE smartlock_factory_records SET counter = counter + 1 WHERE lock_id = $1
+         RETURNING key, key_id, counter),
+       waiting AS (
+         INSERT INTO smartlock_pending (request_id, userid, operation, lock_id, gateway, counter, detail, wait_until)
+         SELECT $2, $3, $4, $1, $5, counter, $6, $7 FROM next RETURNING id)
+       SELECT key, key_id, counter, id FROM next, waiting`,
+      [
+        lockId,
+        request.id,
+        me,
+        operation,
+        lock.gateway,
+        JSON.stringify(detail),
+        new Date(Date.now() + waitMs),
+      ],
     );
     const counter = Number(record!.counter);
     const frame = sealFrame(record!.key, build({ lockId, keyId: record!.key_id, counter, deadline }));
-    const waitMs = Math.max(0, deadline * 1000 - Date.now()) + this.options.graceMs;
-    const requestId = await this.pending(tx, me, request.id, lock.gateway, {
-      waitMs,
-      operation,
-      lockId,
-      counter,
-      detail,
-    });
+    const requestId = `p${record!.id}`;
     await this.toGateway(
       tx,
       lock.gateway,

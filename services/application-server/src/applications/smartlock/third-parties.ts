@@ -48,6 +48,13 @@ export class ThirdParties {
     for (const link of links.rows) await this.send(tx, link.third_party, link.owner, data);
   }
 
+  /** Tells the TPSPs the caller found linked to a lock of `owner` (read with what it changed). */
+  async tellLinked(tx: Queryable, thirdParties: readonly string[], owner: string, event: LockEvent) {
+    if (thirdParties.length === 0) return;
+    const data = buildTpspEvent(event);
+    for (const thirdParty of thirdParties) await this.send(tx, thirdParty, owner, data);
+  }
+
   /** Tells one TPSP, linked or not (a link made or ended, the answer to its own request). */
   async tellOne(tx: Queryable, thirdParty: string, owner: string, event: TpspEventData): Promise<void> {
     await this.send(tx, thirdParty, owner, buildTpspEvent(event));
