@@ -390,7 +390,7 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
     ).toMatchObject({ action: 'lock', status: 1000, state: 'locked' });
   }, 30_000);
 
-  it('when the stay ends carol is refused, and rentals hears of the attempt', async () => {
+  it('when the stay ends the lock forgets carol, she is refused, and rentals hears of the attempt', async () => {
     await new Promise((resolve) => setTimeout(resolve, Date.parse(stayUntil) - Date.now() + 500));
     const from = webhooks.length;
     expect(
@@ -407,6 +407,8 @@ describe('a holiday-rental platform (TPSP) through the gateway to third-party se
       status: 3005,
     });
     expect(lock.bolt).toBe('locked');
+    // The stay's end also erases carol from the lock itself (Table 3 remove), as a revocation would.
+    await expect.poll(() => lock.users, { timeout: 10_000 }).toEqual([`alice@${AS1}`]);
   }, 30_000);
 
   it('refuses what rentals may not do, each with its Table 1 status', async () => {

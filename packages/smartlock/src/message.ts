@@ -57,6 +57,8 @@ const auditActionSchema = z.enum([
   'unlock',
   'grantAccess',
   'revokeAccess',
+  /** The grant's window ended and the lock forgot the grantee (the entry's user). */
+  'grantEnded',
   'lockRegister',
   'lockRemove',
   'thirdPartyLink',

@@ -355,7 +355,7 @@ describe('control (Figure 7)', () => {
 });
 
 describe('sharing and the audit log', () => {
-  it('a grantee may unlock within the window only; revoking takes effect at once and erases it from the lock', async () => {
+  it('a grantee may unlock within the window only, and is erased from the lock when it ends; revoking takes effect at once', async () => {
     expect(
       await request('alice', 'grantAccess', {
         lockId: LOCK_ID,
@@ -401,7 +401,20 @@ describe('sharing and the audit log', () => {
       lockId: LOCK_ID,
       battery: 100,
     });
-    await new Promise((r) => setTimeout(r, 2_100));
+    // The window ends: the lock forgets bob by itself (Table 3 remove), and the RAS records when it confirmed.
+    await expect.poll(() => lock.users, { timeout: 10_000 }).toEqual([`alice@${DOMAIN}`]);
+    await expect
+      .poll(
+        async () =>
+          (
+            await db.query<{ erased: boolean }>(
+              'SELECT erased_at IS NOT NULL AS erased FROM smartlock_grants WHERE grantee = $1',
+              [`bob@${DOMAIN}`],
+            )
+          ).rows,
+        { timeout: 10_000 },
+      )
+      .toEqual([{ erased: true }]);
     expect(
       await request('bob', 'lockControl', { lockId: LOCK_ID, action: 'unlock', deadline: inSeconds(30) }),
     ).toMatchObject({ status: 3005 });
@@ -417,10 +430,11 @@ describe('sharing and the audit log', () => {
   it('the owner reads every operation, newest first; nobody else may', async () => {
     const log = await request('alice', 'auditLog', { lockId: LOCK_ID, limit: 100 });
     const entries = (log.body as { entries: { userId: string; action: string; status: number }[] }).entries;
-    expect(entries.slice(0, 4).map((e) => [e.userId.split('@')[0], e.action, e.status])).toEqual([
+    expect(entries.slice(0, 5).map((e) => [e.userId.split('@')[0], e.action, e.status])).toEqual([
       ['bob', 'unlock', 3004],
       ['alice', 'revokeAccess', 1000],
       ['bob', 'unlock', 3005],
+      ['bob', 'grantEnded', 1000],
       ['bob', 'lock', 1000],
     ]);
     expect(entries.at(-1)).toMatchObject({ action: 'lockRegister', status: 1000 });

@@ -257,7 +257,8 @@ export class Answers {
            VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (lock_id, grantee) DO UPDATE SET valid_from = EXCLUDED.valid_from,
                                                         valid_until = EXCLUDED.valid_until,
-                                                        granted_by = EXCLUDED.granted_by`,
+                                                        granted_by = EXCLUDED.granted_by,
+                                                        erase_sent_at = NULL, erased_at = NULL`,
           [lockId, grantee, from, until, via ?? null],
         );
         if (via === undefined)
@@ -291,13 +292,24 @@ export class Answers {
         });
         return this.replies.event(tx, user, { event: 'lockRemoved', lockId, at: now });
       }
-      case 'eraseUser':
-        if (!ok)
+      case 'eraseUser': {
+        if (!ok) {
           this.ctx.logger.warn(
             { lockId, status: code, name: statusName(code) },
             'a user account ID was not erased from the lock',
           );
+          return;
+        }
+        // An ended grant is done with once its lock confirms (a revoked one has no row left).
+        const grantee = pending.detail.grantee!;
+        const ended = await tx.query(
+          `UPDATE smartlock_grants SET erased_at = now()
+            WHERE lock_id = $1 AND grantee = $2 AND valid_until <= now() AND erased_at IS NULL`,
+          [lockId, grantee],
+        );
+        if (ended.rowCount > 0) await this.requests.audit(tx, lockId, grantee, 'grantEnded', code);
         return;
+      }
     }
   }
 }

@@ -15,7 +15,7 @@ import { DEFAULT_SMARTLOCK_OPTIONS, Requests, type SmartlockOptions } from './re
 import { ThirdParties } from './third-parties.js';
 import { TpspRequests } from './tpsp-requests.js';
 
-/** How often requests waiting for a lock are checked for their end. */
+/** How often requests waiting for a lock are checked for their end, and grants for theirs. */
 const SWEEP_MS = 1_000;
 
 const factoryRecords = z.strictObject({
@@ -47,7 +47,10 @@ export function smartlock(options: Partial<SmartlockOptions> = {}): ApplicationF
     let sweeper: NodeJS.Timeout | undefined;
     const sweep = async () => {
       try {
-        if ((await ctx.db.transaction((tx) => answers.expire(tx))) > 0) ctx.framework.sendsQueued();
+        const queued = await ctx.db.transaction(
+          async (tx) => (await answers.expire(tx)) + (await requests.eraseEnded(tx)),
+        );
+        if (queued > 0) ctx.framework.sendsQueued();
       } catch (error) {
         ctx.logger.error({ err: error }, 'smart-lock requests not expired');
       }

@@ -36,7 +36,12 @@ export interface SmartlockOptions {
   frameMs: number;
   /** How long a frame's answer is waited for beyond its deadline (the lock refuses it once late). */
   graceMs: number;
+  /** How long an unconfirmed erasure of an ended grant waits before it is sent again. */
+  eraseRetryMs: number;
 }
+
+/** Ended grants erased per sweep at most, so that one sweep stays a short transaction. */
+const ERASE_BATCH = 50;
 
 export const DEFAULT_SMARTLOCK_OPTIONS: SmartlockOptions = {
   stepUpMs: 15 * 60_000,
@@ -44,6 +49,7 @@ export const DEFAULT_SMARTLOCK_OPTIONS: SmartlockOptions = {
   claimMs: 10 * 60_000,
   frameMs: 30_000,
   graceMs: 2_000,
+  eraseRetryMs: 5 * 60_000,
 };
 
 interface User {
@@ -568,6 +574,43 @@ export class Requests {
       at: iso(new Date()),
     });
     return this.refuse(tx, me, request, status);
+  }
+
+  /**
+   * Grants whose window has ended: each grantee's user account ID is erased from the lock (Table 3 remove) as at a
+   * revocation, so a lock's memory holds only who may open it. Sent while the gateway is online, at most
+   * `ERASE_BATCH` per call, again after `eraseRetryMs` until the lock confirms (answers.ts marks the grant erased).
+   */
+  async eraseEnded(tx: Queryable): Promise<number> {
+    const due = await tx.query<{ lock_id: string; grantee: string; gateway: string; owner: string }>(
+      `WITH due AS (
+         SELECT g.lock_id, g.grantee, l.gateway, l.owner
+           FROM smartlock_grants g JOIN smartlock_locks l USING (lock_id)
+           JOIN smartlock_gateways w ON w.deviceid = l.gateway
+          WHERE w.online AND g.valid_until <= now() AND g.erased_at IS NULL
+            AND (g.erase_sent_at IS NULL OR g.erase_sent_at < now() - make_interval(secs => $1))
+          ORDER BY g.valid_until LIMIT $2 FOR UPDATE OF g SKIP LOCKED)
+       UPDATE smartlock_grants g SET erase_sent_at = now() FROM due
+        WHERE g.lock_id = due.lock_id AND g.grantee = due.grantee
+       RETURNING due.lock_id, due.grantee, due.gateway, due.owner`,
+      [this.options.eraseRetryMs / 1000, ERASE_BATCH],
+    );
+    for (const grant of due.rows)
+      await this.sendFrame(
+        tx,
+        grant.owner,
+        { id: 'grant-ended' },
+        'eraseUser',
+        grant,
+        { grantee: grant.grantee },
+        (frame) => ({
+          type: 'writeUserAccountIdRequest',
+          ...frame,
+          mode: 'remove',
+          userId: grant.grantee,
+        }),
+      );
+    return due.rows.length;
   }
 
   /** `via`: the TPSP concerned (linked, unlinked, or acting in the owner's name). */
