@@ -208,6 +208,10 @@ describe('the operator console in Chromium', () => {
       await shows(waiting(AS1), String(i));
     }
     await shows(serviceHealth(`${AS2}/default`), 'healthy');
+    // What the console plots is in the message server's /metrics, for any Prometheus too.
+    const metrics = await http.get(`${topology.autonomousSystems[0]!.messageServers[0]!.url}/metrics`);
+    expect(metrics.body).toContain('\nirsp_outbox_backlog{target="application-server:default"} 3\n');
+    expect(metrics.body).toContain('\nirsp_xmpp_sessions 1\n');
     await screenshot(page, 'console-outbox-backlog');
 
     await startApplicationServer(AS1);
