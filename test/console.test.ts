@@ -268,6 +268,10 @@ describe('the operator console in Chromium', () => {
         deadLetters: 0,
       },
     ]);
+    // Only the wrong password: the console's own checks at the message servers are not among the refusals.
+    expect(body.failedLogins.map((f) => [f.server, f.scope, f.target, f.source])).toEqual([
+      ['account-server', 'operator', OPERATOR.name, '127.0.0.1'],
+    ]);
     expect(body.history.intervalSeconds).toBe(1);
     // A sample a second for the minute or so the test ran: every series as long as the sample times.
     expect(body.history.at.length).toBeGreaterThan(5);
