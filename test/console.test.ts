@@ -79,12 +79,16 @@ beforeAll(async () => {
       'The console is not built: run pnpm build (pnpm test and pnpm verify do) before this test',
     );
   dir = await tempDir();
-  const ports = await freePorts(6);
+  const ports = await freePorts(9);
   topology = twoAsTopology({
     tlsDir: `${dir.path}/tls`,
     dataDir: `${dir.path}/data`,
     ports: { accountServer: ports[0]!, ms1: ports[1]!, ms2: ports[2]!, app1: ports[3]!, app2: ports[4]! },
-    xmpp: { ms1: { c2sPort: ports[5]! } },
+    // s2s on both, for the federation link the page shows.
+    xmpp: {
+      ms1: { c2sPort: ports[5]!, s2sPort: ports[6]! },
+      ms2: { c2sPort: ports[7]!, s2sPort: ports[8]! },
+    },
   });
   topology.operators = [{ name: OPERATOR.name, passwordHash: await hashPassword(OPERATOR.password) }];
   // A sample a second, so that the plots and trends move within the test.
@@ -101,11 +105,13 @@ beforeAll(async () => {
     messageServers.push(ms);
     await startApplicationServer(as.domain);
   }
-  const registered = await http.post(
-    `${topology.accountServer.url}/user/register.xml`,
-    form({ userid: `alice@${AS1}`, password: 'alice password' }),
-  );
-  expect(registered.status).toBe(200);
+  for (const userid of [`alice@${AS1}`, `bob@${AS2}`]) {
+    const registered = await http.post(
+      `${topology.accountServer.url}/user/register.xml`,
+      form({ userid, password: `${userid.split('@')[0]} password` }),
+    );
+    expect(registered.status).toBe(200);
+  }
   // Chromium is installed when missing (the tests run as root on a machine that starts with Node and npm only).
   browser = await launchChromium();
   page = await newPage(browser, 'console', browserErrors, { width: 1280, height: 900 });
@@ -193,6 +199,24 @@ describe('the operator console in Chromium', () => {
       .poll(() => page.locator(`[data-sessions="${AS1}/ms1"] li code`).allInnerTexts(), { timeout: SHOWN_MS })
       .toEqual([`alice@${AS1}/laptop`]);
     await shows(sessionCount(`${AS2}/ms1`), '0');
+  });
+
+  it('shows the s2s links once a stanza crossed to the other AS', async () => {
+    const s2sRows = page.locator(`[data-as="${AS1}"] [data-s2s]`);
+    expect(await s2sRows.count()).toBe(0);
+    // A subscription request to a user of AS2 leaves AS1 over s2s (clause 8.5).
+    await alice!.send(xml('presence', { to: `bob@${AS2}`, type: 'subscribe' }));
+    await expect
+      .poll(() => s2sRows.first().locator('td').allInnerTexts(), { timeout: SHOWN_MS })
+      .toEqual([
+        AS2,
+        'outgoing',
+        expect.stringMatching(/^(sasl-external|dialback)$/),
+        expect.stringMatching(/ s$/),
+      ]);
+    await expect
+      .poll(() => page.locator(`[data-as="${AS2}"] [data-s2s] td`).first().innerText(), { timeout: SHOWN_MS })
+      .toBe(AS1);
   });
 
   it("shows an application server's outbox grow while it is down and drain when it is back", async () => {
