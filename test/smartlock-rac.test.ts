@@ -6,9 +6,8 @@
  * holds no user. Screenshots of the main screens go to test/screenshots/.
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountServerFromTopology, type AccountServer } from '@irsp/account-server';
 import { applicationServerFromTopology, type ApplicationServer } from '@irsp/application-server';
@@ -25,13 +24,11 @@ import {
   TestClient,
   twoAsTopology,
 } from './support/irsp.js';
-import { ensureDebianPackage } from './support/debian.js';
+import { launchChromium, newPage, screenshot } from './support/browser.js';
 import { importFactoryRecords } from './support/smartlock.js';
 import { trustCaForXmppClients } from './support/xmpp.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RAC_BUILT = fileURLToPath(new URL('../services/smartlock-rac/dist/index.html', import.meta.url));
-const SCREENSHOTS = new URL('./screenshots/', import.meta.url);
 const AS1 = 'as1.irsp.test';
 const LOCK_ID = '00a1b2c3d4e5f607';
 const KEY = Buffer.alloc(16, 0x42);
@@ -47,8 +44,6 @@ let ms1: MessageServer;
 let app1: ApplicationServer;
 let gateway: BluetoothGateway;
 let browser: Browser;
-let aliceContext: BrowserContext;
-let bobContext: BrowserContext;
 let alice: Page;
 let bob: Page;
 let racUrl: string;
@@ -65,10 +60,6 @@ async function shows(locator: Locator, text: string): Promise<void> {
 }
 
 const said = (page: Page, text: string) => shows(notice(page), text);
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: new URL(`${name}.png`, SCREENSHOTS).pathname, fullPage: true });
-}
 
 /** A `datetime-local` value (the page reads it as UTC). */
 const utcInput = (ms: number) => new Date(ms).toISOString().slice(0, 19);
@@ -108,9 +99,6 @@ async function startGateway(): Promise<BluetoothGateway> {
 beforeAll(async () => {
   if (!existsSync(RAC_BUILT))
     throw new Error('The RAC is not built: run pnpm build (pnpm test and pnpm verify do) before this test');
-  // Installed when missing (the tests run as root on a machine that starts with Node and npm only).
-  ensureDebianPackage('chromium', () => existsSync(CHROMIUM));
-  await mkdir(SCREENSHOTS, { recursive: true });
   dir = await tempDir();
   const ports = await freePorts(7);
   topology = twoAsTopology({
@@ -154,31 +142,10 @@ beforeAll(async () => {
     body: '{"imported":1}',
   });
   gateway = await startGateway();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking'],
-  });
-  // The servers' certificates are issued by the test's throwaway CA, which the browser does not know.
-  const context = () =>
-    browser.newContext({
-      ignoreHTTPSErrors: true,
-      timezoneId: 'UTC',
-      viewport: { width: 1000, height: 800 },
-    });
-  aliceContext = await context();
-  bobContext = await context();
-  alice = await aliceContext.newPage();
-  bob = await bobContext.newPage();
-  for (const [name, page] of [
-    ['alice', alice],
-    ['bob', bob],
-  ] as const) {
-    page.on('pageerror', (error) => browserErrors.push(`${name}: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') browserErrors.push(`${name}: ${message.text()}`);
-    });
-  }
+  // Chromium is installed when missing (the tests run as root on a machine that starts with Node and npm only).
+  browser = await launchChromium();
+  alice = await newPage(browser, 'alice', browserErrors);
+  bob = await newPage(browser, 'bob', browserErrors);
 }, 600_000); // apt-get, when Chromium is missing
 
 afterAll(async () => {

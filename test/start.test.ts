@@ -21,7 +21,7 @@ const cliMain = fileURLToPath(new URL('../packages/cli/dist/main.js', import.met
 
 interface Manifest {
   caCert: string;
-  accountServer: { url: string };
+  accountServer: { url: string; consoleUrl: string };
   autonomousSystems: {
     domain: string;
     messageServers: {
@@ -96,6 +96,7 @@ describe('pnpm start', () => {
     const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
     expect(manifest.caCert).toBe('.irsp/tls/ca.pem');
     expect(manifest.accountServer.url).toBe('https://127.0.0.1:8443');
+    expect(manifest.accountServer.consoleUrl).toBe('https://127.0.0.1:8443/console');
     expect(manifest.autonomousSystems.map((as) => as.domain)).toEqual(['as1.irsp.test', 'as2.irsp.test']);
     expect(manifest.autonomousSystems.map((as) => as.messageServers[0]!.url)).toEqual([
       'https://127.0.0.1:8543',
@@ -118,6 +119,9 @@ describe('pnpm start', () => {
     expect(((await stat(join(dir.path, '.irsp/manifest.json'))).mode & 0o777).toString(8)).toBe('600');
     expect(((await stat(join(dir.path, '.irsp/irsp.yaml'))).mode & 0o777).toString(8)).toBe('600');
     expect(output).toContain('IRSP running');
+    expect(output).toContain(
+      "  operator console    https://127.0.0.1:8443/console (log in as the manifest's operator)",
+    );
     // Every listener of every message server, with the ports the README tells users to log in on.
     for (const [domain, ms, c2s, tls, ws, s2s] of [
       ['as1.irsp.test', 8543, 5222, 5223, 5280, 5269],
@@ -336,6 +340,21 @@ describe('pnpm start', () => {
     };
     expect(Object.keys(state.gateways)).toEqual(['#bgw-demo@as1.irsp.test']);
     expect(output).toContain(`verification code ${state.gateways['#bgw-demo@as1.irsp.test']!.verifycode}`);
+  });
+
+  it('serves the operator console at https://127.0.0.1:8443/console', async () => {
+    const manifest = JSON.parse(await readFile(join(dir.path, '.irsp/manifest.json'), 'utf8')) as Manifest;
+    const client = new TestClient(await readFile(join(dir.path, manifest.caCert), 'utf8'));
+    try {
+      const page = await client.get(manifest.accountServer.consoleUrl);
+      expect({ status: page.status, type: page.headers['content-type'] }).toEqual({
+        status: 200,
+        type: 'text/html; charset=utf-8',
+      });
+      expect(page.body).toContain('<title>IRSP operator console</title>');
+    } finally {
+      await client.close();
+    }
   });
 
   it('serves the RAC at https://127.0.0.1:8645/ with its config, the account server allowing its origin', async () => {

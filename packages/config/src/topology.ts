@@ -60,6 +60,8 @@ export const accountServerSchema = z.object({
    * smart-lock application server. Absent: the origins of the application servers that run `smartlock`.
    */
   cors: z.object({ origins: z.array(webOrigin).max(100) }).optional(),
+  /** The operator console at `/console` (decision 0023): how often it samples every service's metrics (ms). */
+  console: z.object({ sampleIntervalMs: z.number().int().min(100).max(600_000).default(10_000) }).optional(),
 });
 
 /** Where a message server serves XMPP over WebSocket on `xmpp.websocketPort` (the usual path, as in Prosody). */

@@ -5,3 +5,5 @@ export * from './client.js';
 export * from './main.js';
 export * from './reason.js';
 export * from './admin-route.js';
+export * from './probe.js';
+export * from './web-app.js';

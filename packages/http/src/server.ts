@@ -12,7 +12,7 @@ import {
 } from 'fastify';
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { STATUS_DETAILS, XML_CONTENT_TYPE, errorBody, type Status } from '@irsp/protocol';
 import { deferredChildLogger, type Logger } from './logger.js';
 import { REASON_HEADER, reasonText } from './reason.js';
@@ -139,6 +139,33 @@ function createMetrics(): ServiceMetrics {
       registers: [registry],
     }),
   };
+}
+
+/** One value of a gauge and its labels. */
+export interface GaugeValue {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * A gauge of what a service holds now (sessions, a backlog), read when `/metrics` is scraped rather than kept up to
+ * date on every change: labels that no longer appear in a reading are dropped.
+ */
+export function gaugeOnScrape(
+  app: FastifyInstance,
+  options: { name: string; help: string; labelNames?: string[]; read: () => Promise<GaugeValue[]> },
+): void {
+  new Gauge({
+    name: options.name,
+    help: options.help,
+    labelNames: options.labelNames ?? [],
+    registers: [app.metrics.registry],
+    async collect() {
+      const values = await options.read();
+      this.reset();
+      for (const { labels, value } of values) this.set(labels, value);
+    },
+  });
 }
 
 /**

@@ -160,6 +160,9 @@ export const adminKick = adminCall({
   response: z.object({ kicked: z.string() }),
 });
 
+/** The outbox's `target` for an application server (the account server's is `account-server`). */
+export const applicationServerTarget = (name: string) => `application-server:${name}`;
+
 export const adminOutbox = adminCall({
   name: 'adminOutbox',
   title: 'What waits to be delivered, per receiver (application servers, the account server)',
@@ -213,12 +216,73 @@ export const adminS2s = adminCall({
   }),
 });
 
+const session = adminSessions.response.shape.sessions.element;
+const s2sLink = adminS2s.response.shape.links.element;
+const backlog = adminOutbox.response.shape.outbox.element;
+const failure = adminFailedLogins.response.shape.failures.element;
+/** Whether a service answers `/readyz` with 200 now; `detail` says why not. */
+const health = { ready: z.boolean(), detail: z.string().nullable() };
+
+/** What the operator console plots: one sampled metric of one service (decision 0023). */
+export const consoleSeriesSchema = z.object({
+  metric: z.enum(['sessions', 'outbox', 'memory', 'requests', 'eventLoopLag']),
+  /** `account-server`, `<domain>/<message server id>` or `<domain>/<application server name>`; an AS's domain for `outbox`. */
+  service: z.string(),
+  /** The outbox's receiver, for `outbox`. */
+  label: z.string().nullable(),
+  /** One value per sample time (`history.at`); null where the service did not answer. */
+  values: z.array(z.number().nullable()),
+});
+
+export const adminConsole = adminCall({
+  name: 'adminConsole',
+  title:
+    'Everything the operator console shows: the topology with the health of each service, sessions, outbox backlogs, s2s links, recent failed logins, and metrics sampled over the last hour',
+  method: 'GET',
+  path: '/admin/console',
+  params: noParams,
+  query: noParams,
+  response: z.object({
+    at: timestamp,
+    accountServer: z.object({ url: z.string(), ...health }),
+    autonomousSystems: z.array(
+      z.object({
+        domain: z.string(),
+        messageServers: z.array(
+          z.object({
+            id: z.string(),
+            url: z.string(),
+            ...health,
+            /** Null when its admin API did not answer. */
+            sessions: z.array(session).nullable(),
+            s2s: z.array(s2sLink).nullable(),
+          }),
+        ),
+        applicationServers: z.array(
+          z.object({ name: z.string(), url: z.string(), jid: z.string(), ...health }),
+        ),
+        /** The AS's outbox, read from the first message server that answers; null when none does. */
+        outbox: z.array(backlog).nullable(),
+        deadLetters: z.number().int().nullable(),
+      }),
+    ),
+    /** The account server's and every message server's, newest first. */
+    failedLogins: z.array(failure.extend({ server: z.string() })),
+    history: z.object({
+      intervalSeconds: z.number().int().min(1),
+      at: z.array(timestamp),
+      series: z.array(consoleSeriesSchema),
+    }),
+  }),
+});
+
 export const ACCOUNT_SERVER_ADMIN_CALLS = [
   adminHealth,
   adminAccounts,
   adminAccount,
   adminRemoveAccount,
   adminFailedLogins,
+  adminConsole,
 ] as const;
 export const MESSAGE_SERVER_ADMIN_CALLS = [
   adminHealth,

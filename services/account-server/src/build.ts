@@ -1,11 +1,14 @@
 /** Builds a ready account server (client API, Message 7, reconciler) without listening. */
 import { DEFAULT_GUESSING, type GuessingConfig, type TlsMaterial, type Topology } from '@irsp/config';
 import { GuessPolicy, OperatorCheck, addressSource, type OperatorCredential } from '@irsp/credentials';
-import { OperationClient, createService, describeRoutes, serveAdmin, type Logger } from '@irsp/http';
+import { OperationClient, Probe, createService, describeRoutes, serveAdmin, type Logger } from '@irsp/http';
 import { openApiDocument } from '@irsp/protocol';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
 import { adminRoutes } from './admin/routes.js';
+import { MetricSampler, sampledServices } from './console/history.js';
+import { consoleRoute } from './console/overview.js';
+import { consolePage } from './console/page.js';
 import type { AccountServerContext } from './context.js';
 import { allowOrigins } from './cors.js';
 import { Directory } from './directory.js';
@@ -36,6 +39,10 @@ export interface AccountServerOptions {
   corsOrigins?: readonly string[];
   /** Who may call the admin API (none: every call is refused). */
   operators?: readonly OperatorCredential[];
+  /** Its own base URL (what the operator console shows and samples); absent only in tests that use inject(). */
+  url?: string;
+  /** How often the operator console samples every service's metrics (default 10 s; decision 0023). */
+  consoleSampleIntervalMs?: number;
 }
 
 export interface AccountServer {
@@ -65,7 +72,20 @@ export async function buildAccountServer(options: AccountServerOptions): Promise
     clientDeviceRemoveRoute(context),
   ];
   const routes = [...clientRoutes, message7Route(context)];
-  const admin = adminRoutes(context, Date.now());
+  // The operator console (decision 0023): its page, its one admin call, and the metric history it plots.
+  const url = options.url ?? 'https://127.0.0.1';
+  const probe = new Probe(options.ca);
+  const sampler = new MetricSampler(
+    sampledServices(url, options.autonomousSystems),
+    options.autonomousSystems,
+    probe,
+    logger.child({ module: 'console' }),
+    options.consoleSampleIntervalMs ?? 10_000,
+  );
+  const admin = [
+    ...adminRoutes(context, Date.now()),
+    consoleRoute({ db, url, autonomousSystems: options.autonomousSystems, probe, sampler }),
+  ];
   const app = createService({
     logger,
     tls: options.tls,
@@ -79,6 +99,7 @@ export async function buildAccountServer(options: AccountServerOptions): Promise
       ),
   });
   allowOrigins(app, options.corsOrigins ?? []);
+  consolePage(app, logger);
   for (const route of routes) route.register(app);
   // Operators' passwords are throttled as accounts' are, in a scope of their own (decision 0010).
   const operators = new OperatorCheck(
@@ -103,13 +124,16 @@ export async function buildAccountServer(options: AccountServerOptions): Promise
         // Longer than any request can still be in flight (two sends of Message 1–6 per request at most… and a margin).
         settleAfterMs: options.reconcile?.settleAfterMs ?? 6 * requestTimeoutMs,
       });
+      sampler.start();
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : listen.port;
     },
     async close() {
       await stopReconciler?.();
+      await sampler.stop();
       await app.close();
       await client.close();
+      await probe.close();
     },
   };
 }

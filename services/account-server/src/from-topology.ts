@@ -26,6 +26,8 @@ export async function accountServerFromTopology(
       http: topology.http,
       guessing: topology.guessing,
       operators: topology.operators,
+      url: config.url,
+      ...(config.console ? { consoleSampleIntervalMs: config.console.sampleIntervalMs } : {}),
       reconcile: { intervalMs: config.reconcileIntervalMs },
       corsOrigins: accountServerCorsOrigins(topology),
     }),

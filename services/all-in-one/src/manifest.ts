@@ -15,7 +15,8 @@ export function buildManifest(topology: Topology, operator?: { name: string; pas
   return {
     caCert: caCertPath(topology),
     ...(operator ? { operator } : {}),
-    accountServer: { url: topology.accountServer.url },
+    // The operator console (decision 0023), served by the account server.
+    accountServer: { url: topology.accountServer.url, consoleUrl: `${topology.accountServer.url}/console` },
     autonomousSystems: topology.autonomousSystems.map((as) => ({
       domain: as.domain,
       messageServers: as.messageServers.map((ms) => ({

@@ -140,6 +140,7 @@ export function summary(irsp: RunningIrsp): string {
   const lines = [
     'IRSP running (Ctrl-C stops it)',
     `  account server      ${irsp.manifest.accountServer.url}`,
+    `  operator console    ${irsp.manifest.accountServer.consoleUrl} (log in as the manifest's operator)`,
     ...irsp.manifest.autonomousSystems.flatMap((as) => [
       `  AS ${as.domain}`,
       ...as.messageServers.flatMap((ms) => [

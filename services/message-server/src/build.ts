@@ -15,11 +15,19 @@ import {
   tokenDigest,
   type OperatorCredential,
 } from '@irsp/credentials';
-import { OperationClient, createService, describeRoutes, serveAdmin, type Logger } from '@irsp/http';
+import {
+  OperationClient,
+  createService,
+  describeRoutes,
+  gaugeOnScrape,
+  serveAdmin,
+  type Logger,
+} from '@irsp/http';
 import { deliveryHeaders, message7, openApiDocument } from '@irsp/protocol';
 import { SHARE_KEY_DEFAULTS } from '@irsp/osap';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
+import { outboxBacklog } from './admin/outbox-backlog.js';
 import { adminRoutes } from './admin/routes.js';
 import type { MessageServerContext } from './context.js';
 import { CredentialCache } from './credential-cache.js';
@@ -269,6 +277,19 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       ),
   });
   for (const route of routes) route.register(app);
+  // What the operator console plots (decision 0023), for any Prometheus too.
+  gaugeOnScrape(app, {
+    name: 'irsp_xmpp_sessions',
+    help: 'XMPP sessions bound on this message server',
+    read: async () => [{ labels: {}, value: [...router.sessions.keys()].length }],
+  });
+  gaugeOnScrape(app, {
+    name: 'irsp_outbox_backlog',
+    help: "Messages waiting in the AS's outbox, by receiver (an application server's name, or the account server)",
+    labelNames: ['target'],
+    read: async () =>
+      (await outboxBacklog(db)).outbox.map((o) => ({ labels: { target: o.target }, value: o.count })),
+  });
   // Operators' passwords are throttled as accounts' are, in a scope of their own (decision 0010).
   const operators = new OperatorCheck(
     options.operators ?? [],

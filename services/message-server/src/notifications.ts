@@ -14,12 +14,11 @@ import {
   message11,
   message8,
   message9,
+  applicationServerTarget,
   type MessageDef,
 } from '@irsp/protocol';
 import type { Db, Queryable } from '@irsp/store';
 import { enqueue, type Outbox, type OutboxRow } from './outbox.js';
-
-const TARGET_PREFIX = 'application-server:';
 
 export class Notifications {
   constructor(
@@ -81,7 +80,7 @@ export class Notifications {
     tx?: Queryable,
   ) {
     await enqueue(tx ?? this.db, {
-      target: `${TARGET_PREFIX}${app.name}`,
+      target: applicationServerTarget(app.name),
       operation: operation.name,
       // One queue per application server and account: its notifications arrive in the order they happened (a
       // device's Message 11 never overtakes its 10).
@@ -98,8 +97,7 @@ export function deliverNotification(
   applicationServers: readonly ApplicationServerConfig[],
   row: OutboxRow,
 ): Promise<SendOutcome> | undefined {
-  if (!row.target.startsWith(TARGET_PREFIX)) return undefined;
-  const app = applicationServers.find((a) => `${TARGET_PREFIX}${a.name}` === row.target);
+  const app = applicationServers.find((a) => applicationServerTarget(a.name) === row.target);
   const operation = MESSAGES.find(
     (m) => m.name === row.operation && m.from === 'messageServer' && m.to === 'applicationServer',
   );
