@@ -1,7 +1,8 @@
-/** An OSAP device on a real TLS connection to an LBS, driven by @irsp/osap's deviceStep. */
+/** An OSAP device on real TLS connections: to an LBS, driven by @irsp/osap's deviceStep, and to a DAS over MQTT. */
 import { once } from 'node:events';
 import { connect } from 'node:tls';
-import { deviceStep, frameLength, type DeviceState } from '@irsp/osap';
+import mqtt, { type MqttClient } from 'mqtt';
+import { dasConnectPassword, deviceStep, frameLength, type DeviceState } from '@irsp/osap';
 
 export interface LbsAddress {
   host: string;
@@ -69,4 +70,54 @@ export async function authenticateAt(
     current = connection.next;
   }
   return all;
+}
+
+/** A DAS as a device dials it (MQTT over TLS). */
+export interface DasAddress {
+  host: string;
+  port: number;
+  ca: string;
+}
+
+export interface DasLogin {
+  devId: string;
+  sessionKey: Uint8Array;
+  /** The CONNECT counter (above the last the DAS accepted under this session key). */
+  counter: number;
+  /** Client identifier, when not the DevID; `password` instead of the proof. */
+  clientId?: string;
+  password?: string;
+  keepalive?: number;
+}
+
+/** An MQTT 3.1.1 client connected to the DAS, or the CONNACK return code that refused it. */
+export async function dasConnect(
+  das: DasAddress,
+  login: DasLogin,
+): Promise<{ client: MqttClient; code: 0 } | { code: number }> {
+  const client = mqtt.connect(`mqtts://${das.host}:${das.port}`, {
+    ca: das.ca,
+    servername: 'localhost',
+    protocolVersion: 4,
+    clientId: login.clientId ?? login.devId,
+    username: login.devId,
+    password: login.password ?? dasConnectPassword(login.sessionKey, login.devId, login.counter),
+    keepalive: login.keepalive ?? 30,
+    reconnectPeriod: 0,
+    clean: true,
+  });
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => resolve({ client, code: 0 }));
+    client.once('error', (error: Error & { code?: unknown }) => {
+      client.end(true);
+      if (typeof error.code === 'number') resolve({ code: error.code });
+      else reject(error);
+    });
+  });
+}
+
+/** Resolves when the client's connection has closed. */
+export function dasClosed(client: MqttClient): Promise<void> {
+  if (!client.connected) return Promise.resolve();
+  return new Promise((resolve) => client.once('close', () => resolve()));
 }
