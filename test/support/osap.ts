@@ -121,3 +121,36 @@ export function dasClosed(client: MqttClient): Promise<void> {
   if (!client.connected) return Promise.resolve();
   return new Promise((resolve) => client.once('close', () => resolve()));
 }
+
+/**
+ * A CONNECT written by hand (MQTT 3.1.1 §3.1) with keep alive 1 s, after which the device sends nothing at all, not
+ * even PINGREQ: resolves with what the DAS sent (the CONNACK) and how long after it the DAS closed the connection.
+ */
+export function silentDasConnect(
+  das: DasAddress,
+  login: DasLogin,
+): Promise<{ connack: Buffer; closedAfterMs: number }> {
+  const field = (s: string) => {
+    const bytes = Buffer.from(s, 'utf8');
+    return Buffer.concat([Buffer.of(bytes.length >> 8, bytes.length & 0xff), bytes]);
+  };
+  const body = Buffer.concat([
+    field('MQTT'),
+    Buffer.of(4, 0xc2, 0, 1), // level 4; user name, password, clean session; keep alive 1 s
+    field(login.devId),
+    field(login.devId),
+    field(dasConnectPassword(login.sessionKey, login.devId, login.counter)),
+  ]);
+  const socket = connect({ host: das.host, port: das.port, ca: das.ca, servername: 'localhost' });
+  socket.write(Buffer.concat([Buffer.of(0x10, body.length), body]));
+  return new Promise((resolve, reject) => {
+    let connack = Buffer.alloc(0);
+    let at = 0;
+    socket.on('data', (chunk: Buffer) => {
+      connack = Buffer.concat([connack, chunk]);
+      at = Date.now();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ connack, closedAfterMs: Date.now() - at }));
+  });
+}

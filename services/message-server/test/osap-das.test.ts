@@ -4,7 +4,6 @@
  * truncated and replayed payloads close the connection; missed heartbeats end it; online, event and offline are
  * Messages 10, 9 and 11 in the outbox, in that order.
  */
-import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { DEFAULT_GUESSING, type ApplicationServerConfig } from '@irsp/config';
@@ -30,6 +29,7 @@ import {
   authenticateAt,
   dasClosed,
   dasConnect,
+  silentDasConnect,
   type DasAddress,
   type DasLogin,
 } from '../../../test/support/osap.js';
@@ -363,37 +363,12 @@ describe('OSAP DAS: topics and payloads', () => {
 });
 
 describe('OSAP DAS: heartbeats', () => {
-  /** A CONNECT written by hand with keep alive 1 s, after which the device sends nothing at all. */
-  function silentConnect(device: Device): Promise<{ connack: Buffer; closedAfterMs: number }> {
-    const field = (s: string) => {
-      const bytes = Buffer.from(s, 'utf8');
-      return Buffer.concat([Buffer.of(bytes.length >> 8, bytes.length & 0xff), bytes]);
-    };
-    const password = dasConnectPassword(device.sessionKey, device.devId, device.counter++);
-    const body = Buffer.concat([
-      field('MQTT'),
-      Buffer.of(4, 0xc2, 0, 1), // level 4; user name, password, clean session; keep alive 1 s
-      field(device.devId),
-      field(device.devId),
-      field(password),
-    ]);
-    const socket = connect({ host: das.host, port: das.port, ca: das.ca, servername: 'localhost' });
-    socket.write(Buffer.concat([Buffer.of(0x10, body.length), body]));
-    return new Promise((resolve, reject) => {
-      let connack = Buffer.alloc(0);
-      let at = 0;
-      socket.on('data', (chunk: Buffer) => {
-        connack = Buffer.concat([connack, chunk]);
-        at = Date.now();
-      });
-      socket.on('error', reject);
-      socket.on('close', () => resolve({ connack, closedAfterMs: Date.now() - at }));
-    });
-  }
-
   it('ends a connection silent for 1.5 heartbeat intervals: Message 11 after the 10', async () => {
     const device = await readyDevice('cam-0500');
-    const { connack, closedAfterMs } = await silentConnect(device);
+    const { connack, closedAfterMs } = await silentDasConnect(das, {
+      ...device,
+      counter: device.counter++,
+    });
     expect(connack).toEqual(Buffer.of(0x20, 0x02, 0x00, 0x00));
     expect(closedAfterMs).toBeGreaterThanOrEqual(1_400);
     expect(closedAfterMs).toBeLessThan(3_000);
