@@ -88,6 +88,8 @@ export interface DasLogin {
   clientId?: string;
   password?: string;
   keepalive?: number;
+  /** The will (section 8 a: "Will subject, Will message"). */
+  will?: { topic: string; payload: Uint8Array };
 }
 
 /** An MQTT 3.1.1 client connected to the DAS, or the CONNACK return code that refused it. */
@@ -105,6 +107,9 @@ export async function dasConnect(
     keepalive: login.keepalive ?? 30,
     reconnectPeriod: 0,
     clean: true,
+    ...(login.will
+      ? { will: { topic: login.will.topic, payload: Buffer.from(login.will.payload), qos: 0, retain: false } }
+      : {}),
   });
   return new Promise((resolve, reject) => {
     client.once('connect', () => resolve({ client, code: 0 }));

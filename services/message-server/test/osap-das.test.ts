@@ -268,6 +268,45 @@ describe('OSAP DAS: CONNECT', () => {
   });
 });
 
+describe('OSAP DAS: one device, connections in turn', () => {
+  it('lets a new CONNECT of the device take over: the old connection closes, the device stays online', async () => {
+    const device = await readyDevice('cam-0600');
+    const first = await online(device);
+    const firstClosed = dasClosed(first);
+    const second = await online(device);
+    await firstClosed;
+    await until(async () => (await sessions(device.local)).length === 1);
+    const event = payload(device, 'event', 'still here');
+    await publish(second, event.topic, event.bytes);
+    expect(await outbox(device.local)).toEqual([
+      ['deviceOnline', 'online'],
+      ['deviceUpload', 'still here'],
+    ]);
+    await second.endAsync();
+    await until(async () => (await outbox(device.local)).length === 3);
+    expect((await outbox(device.local))[2]).toEqual(['deviceOffline', 'offline']);
+  });
+
+  it('does not publish a will, even a valid event: the loss of the connection is Message 11', async () => {
+    const device = await readyDevice('cam-0601');
+    const willTopic = dasTopic(device.devId, 'event', 'deviceToPlatform');
+    const counter = device.counter++;
+    // Sealed above the CONNECT's counter, so it would open: were it published, it would be Message 9.
+    const will = { topic: willTopic, payload: payload(device, 'event', 'gone').bytes };
+    const result = await dasConnect(das, { ...device, counter, will });
+    if (!('client' in result)) throw new Error(`CONNACK ${result.code}`);
+    const closed = dasClosed(result.client);
+    result.client.stream.destroy();
+    await closed;
+    await until(async () => (await outbox(device.local)).length === 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await outbox(device.local)).toEqual([
+      ['deviceOnline', 'online'],
+      ['deviceOffline', 'offline'],
+    ]);
+  });
+});
+
 describe('OSAP DAS: topics and payloads', () => {
   it('lets a device subscribe only to its own down topics', async () => {
     const a = await readyDevice('cam-0200');
