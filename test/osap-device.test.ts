@@ -1,6 +1,6 @@
 /**
  * An OSAP device end to end (issue 14 items 2, 4, 5): the device client (`@irsp/osap-device`) and the simulator
- * `pnpm osap:device` go LBS → DAS → events → DISCONNECT against a message server and an application server on
+ * `pnpm osap:device` go LBS → DAS → events, operations (Message 13) → DISCONNECT against a message server and an application server on
  * loopback, and the application server receives Messages 10, 9 and 11 in order, as for an XMPP device; a device
  * that stops its heartbeats is reported offline (Message 11 after its 10).
  */
@@ -102,7 +102,9 @@ async function registerDevice(serial: string, code: string): Promise<void> {
 describe('an OSAP device in the IRSP', () => {
   it('comes online (Message 10), sends an event (9), leaves (11), re-authenticates and comes back', async () => {
     await registerDevice('cam-e2e', 'code-e2e');
+    const operations: string[] = [];
     const device = new OsapDevice({
+      onOperation: (text) => operations.push(text),
       serialNumber: 'cam-e2e',
       verificationCode: 'code-e2e',
       lbs: { host: osap().lbs.host, port: osap().lbs.port },
@@ -115,12 +117,21 @@ describe('an OSAP device in the IRSP', () => {
     await device.connect();
     await expect.poll(() => received('#cam-e2e')).toEqual([[10, { deviceid: '#cam-e2e', type: 'online' }]]);
     await device.event('motion at the door');
+    // Message 13 from the application server reaches the device on its operation channel.
+    expect(await apps.send(app(), { message: 13, id: '#cam-e2e', data: 'siren on' })).toEqual({
+      status: 200,
+      body: '{"outcome":"status","status":200}',
+    });
+    await expect.poll(() => operations).toEqual(['siren on']);
     await device.disconnect();
     // Re-authentication (Refresh_SessionKey): same DevID, a new session key, counting from 1 again.
     const second = await device.authenticate();
     expect(second.devId).toBe(first.devId);
     await device.connect();
     await device.event('motion again');
+    // Under the new session key the platform counts from 1 again, and the device takes it.
+    expect((await apps.send(app(), { message: 13, id: '#cam-e2e', data: 'siren off' })).status).toBe(200);
+    await expect.poll(() => operations).toEqual(['siren on', 'siren off']);
     await device.disconnect();
     await expect
       .poll(() => received('#cam-e2e'), { timeout: 10_000 })

@@ -204,6 +204,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
     router,
     shareKeyIterations,
+    ...(das ? { das } : {}),
     applicationServers: applicationServers.map((a) => ({
       name: a.name,
       jid: a.jid,

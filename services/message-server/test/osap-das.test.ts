@@ -12,6 +12,7 @@ import {
   dasConnectPassword,
   dasTopic,
   initialDeviceState,
+  openBusinessPayload,
   sealBusinessPayload,
   shareKey,
   type DeviceState,
@@ -398,6 +399,46 @@ describe('OSAP DAS: topics and payloads', () => {
     expect(rows.filter(([op]) => op !== 'deviceUpload').map(([op]) => op)).toEqual(
       Array.from({ length: 4 }, () => ['deviceOnline', 'deviceOffline']).flat(),
     );
+  });
+});
+
+describe('OSAP DAS: Message 13 on the operation channel', () => {
+  const push = (deviceid: string, data: string) =>
+    http.post(
+      `${base}/push`,
+      form({ version: '1', appid: app.credentials.appid, token: app.credentials.token, deviceid, data }),
+    );
+  const offline = async (owner: string) =>
+    (await db.query('SELECT 1 FROM offline_messages WHERE owner = $1', [owner])).rows.length;
+
+  it('publishes a push to a listening device as a business payload with increasing counters', async () => {
+    const device = await readyDevice('cam-0700');
+    const client = await online(device);
+    const down = dasTopic(device.devId, 'operation', 'platformToDevice');
+    // Not listening yet: the push is stored offline, as for a device that is not online.
+    expect((await push(device.local, 'before subscribing')).status).toBe(200);
+    expect(await offline(device.local)).toBe(1);
+    await client.subscribeAsync(down, { qos: 1 });
+    const heard: Buffer[] = [];
+    client.on('message', (_topic, bytes) => heard.push(bytes));
+    for (const data of ['siren on', 'siren off']) expect((await push(device.local, data)).status).toBe(200);
+    await until(async () => heard.length === 2);
+    let lastCounter = 0;
+    const opened = heard.map((bytes) => {
+      const result = openBusinessPayload(
+        { sessionKey: device.sessionKey, topic: down, direction: 'platformToDevice', lastCounter },
+        new Uint8Array(bytes),
+      );
+      if (!result.ok) throw new Error(result.error.code);
+      lastCounter = result.value.counter;
+      return [result.value.counter, Buffer.from(result.value.body).toString('utf8')];
+    });
+    expect(opened).toEqual([
+      [1, 'siren on'],
+      [2, 'siren off'],
+    ]);
+    expect(await offline(device.local)).toBe(1);
+    await client.endAsync();
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * An OSAP device (draft-wang-open-service-access-protocol-06) as a program: authentication at the LBS over TLS
  * (sections 6–7, driven by @irsp/osap's deviceStep), then MQTT over TLS to the DAS it was sent to (sections 8–9:
- * CONNECT with the proof of docs/osap.md choice 24, heartbeats as MQTT keep alive), and events on its event channel.
+ * CONNECT with the proof of docs/osap.md choice 24, heartbeats as MQTT keep alive), events on its event channel and
+ * operations (Message 13) on its operation channel.
  * It keeps what a device must keep: its DevID and master key (re-authentication), and one uplink counter per
  * session key, shared by CONNECTs and business payloads (decision 0022).
  */
@@ -13,6 +14,7 @@ import {
   deviceStep,
   frameLength,
   initialDeviceState,
+  openBusinessPayload,
   sealBusinessPayload,
   shareKey,
   type DasAddress,
@@ -35,6 +37,10 @@ export interface OsapDeviceOptions {
   heartbeatSeconds?: number;
   /** The most LBS connections one authentication may take (negotiation retry, re-authentication falling back). */
   maxLbsConnections?: number;
+  /** Operations the platform sends on the device's operation channel (Message 13), as UTF-8 text. */
+  onOperation?: (text: string) => void;
+  /** A payload on a `down` topic that did not open (tampered, replayed, another key): refused, not counted. */
+  onRefused?: (reason: string) => void;
 }
 
 export interface DasSession {
@@ -49,6 +55,8 @@ export class OsapDevice {
   private session: { devId: string; sessionKey: Uint8Array; das: DasAddress } | undefined;
   /** The last uplink counter used under the current session key. */
   private counter = 0;
+  /** The last platform → device counter accepted under the current session key. */
+  private lastDown = 0;
   private client: MqttClient | undefined;
 
   constructor(private readonly options: OsapDeviceOptions) {
@@ -80,6 +88,7 @@ export class OsapDevice {
     this.credentials = state.device;
     this.session = { devId: state.device.devId!, sessionKey: state.sessionKey, das: state.das };
     this.counter = 0;
+    this.lastDown = 0;
     return { devId: this.session.devId, das: state.das };
   }
 
@@ -160,6 +169,21 @@ export class OsapDevice {
       });
     });
     this.client = client;
+    const operations = dasTopic(session.devId, 'operation', 'platformToDevice');
+    client.on('message', (topic, payload) => this.received(topic, payload));
+    await client.subscribeAsync(operations, { qos: 1 });
+  }
+
+  private received(topic: string, payload: Buffer): void {
+    const session = this.session;
+    if (!session) return;
+    const opened = openBusinessPayload(
+      { sessionKey: session.sessionKey, topic, direction: 'platformToDevice', lastCounter: this.lastDown },
+      new Uint8Array(payload),
+    );
+    if (!opened.ok) return this.options.onRefused?.(opened.error.code);
+    this.lastDown = opened.value.counter;
+    this.options.onOperation?.(new TextDecoder().decode(opened.value.body));
   }
 
   /** Resolves when the DAS connection ends (DISCONNECT, refusal, lost heartbeats, network). */

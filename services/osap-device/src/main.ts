@@ -2,7 +2,7 @@
 /**
  * `pnpm osap:device`: a simulated OSAP device on a running IRSP, through the whole flow — the LBS (negotiation,
  * first authentication, DevID, session key, a DAS address), the DAS (CONNECT, heartbeats), events — until Ctrl-C,
- * which deregisters it (DISCONNECT). Its device account `#<serial>` must exist with that verification code
+ * which deregisters it (DISCONNECT). Operations pushed to it (Message 13) are logged. Its device account `#<serial>` must exist with that verification code
  * (`--register` registers it at the account server first).
  *
  *   --serial <s>        serial number: the device account is `#<s>` of the AS (lower case)
@@ -123,6 +123,8 @@ async function start(logger: Logger) {
     supports: [{ protocolType: osap.protocol.type, protocolGroup: osap.protocol.group }],
     shareKeyIterations: osap.shareKeyIterations,
     heartbeatSeconds: args.heartbeat,
+    onOperation: (text) => logger.info({ operation: text }, 'operation received'),
+    onRefused: (reason) => logger.warn({ reason }, 'a payload from the DAS refused'),
   });
   const session = await device.authenticate();
   logger.info({ devId: session.devId, das: session.das }, 'authenticated at the LBS');

@@ -17,7 +17,8 @@
  *   last goes, as for XMPP devices: decision 0013), written before the CONNACK and removed when the connection
  *   ends in any way (DISCONNECT, keep alive lost, a refused publish, a takeover). The will is not published: what
  *   it would announce, the platform reports itself.
- * - Events (`event/up`) become Message 9, queued before the PUBACK.
+ * - Events (`event/up`) become Message 9, queued before the PUBACK; Message 13 to a device listening on its
+ *   operation channel is published on `operation/down` (QoS 1).
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -35,8 +36,10 @@ import type { Logger } from '@irsp/http';
 import {
   dasConnectCounter,
   dasDevIdSchema,
+  dasTopic,
   openBusinessPayload,
   parseDasTopic,
+  sealBusinessPayload,
   verifyDasConnectPassword,
   type DasChannel,
 } from '@irsp/osap';
@@ -72,6 +75,8 @@ interface DeviceConnection {
   resource: string;
   /** The last counter accepted from the device: the CONNECT's, then each business payload's. */
   lastUp: number;
+  /** The `down` topics it subscribed to (and has not unsubscribed from). */
+  subscribed: Set<string>;
 }
 
 interface Connection {
@@ -98,6 +103,8 @@ export class DasServer {
   private readonly sockets = new Set<Socket>();
   private readonly connections = new WeakMap<Client, Connection>();
   private readonly live = new Set<DeviceConnection>();
+  /** The live connection of each device account, by local part (the latest, after a takeover). */
+  private readonly byLocal = new Map<string, DeviceConnection>();
 
   constructor(private readonly options: DasServerOptions) {
     const { tls, config } = options;
@@ -220,8 +227,10 @@ export class DasServer {
       sessionKey: device.sessionKey,
       resource: `osap-${randomBytes(6).toString('hex')}`,
       lastUp: proof.value,
+      subscribed: new Set(),
     };
     this.live.add(admitted);
+    this.byLocal.set(admitted.local, admitted);
     await bridge.online(admitted.local, admitted.resource);
     connection.device = admitted;
     this.options.logger.info({ devId, device: device.local }, 'osap das: online');
@@ -235,6 +244,7 @@ export class DasServer {
 
   private gone(device: DeviceConnection): void {
     if (!this.live.delete(device)) return;
+    if (this.byLocal.get(device.local) === device) this.byLocal.delete(device.local);
     this.options.logger.info({ devId: device.devId, device: device.local }, 'osap das: offline');
     this.options.bridge
       .offline(device.local, device.resource)
@@ -305,7 +315,35 @@ export class DasServer {
       this.refused(connection, device?.devId, 'subscription to a topic not its own');
       return done(null, null); // SUBACK 0x80 for this filter
     }
+    device.subscribed.add(subscription.topic);
     done(null, subscription);
+  }
+
+  /**
+   * Message 13 (clause 8.3.3) to a device connected here that subscribed to its operation channel: `data` is
+   * published on `operation/down` as a business payload under its session key, with the next platform → device
+   * counter. False when the device is not connected here or not listening (the caller falls back to XMPP or
+   * offline storage).
+   */
+  async operation(local: string, data: string): Promise<boolean> {
+    const device = this.byLocal.get(local);
+    const broker = this.broker;
+    const topic = device && dasTopic(device.devId, 'operation', 'platformToDevice');
+    if (!device || !broker || !topic || !device.subscribed.has(topic)) return false;
+    const counter = await this.options.store.nextDownCounter(device.devId, device.sessionKey);
+    if (counter === undefined) return false;
+    const payload = sealBusinessPayload(
+      { sessionKey: device.sessionKey, topic, direction: 'platformToDevice', counter },
+      new TextEncoder().encode(data),
+    );
+    await new Promise<void>((resolve, reject) =>
+      broker.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false },
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+    this.options.logger.info({ devId: device.devId, counter }, 'osap das: operation published');
+    return true;
   }
 
   /** Listens on `port` (0: any free one) at `host`; resolves to the bound port. */

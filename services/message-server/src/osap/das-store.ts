@@ -35,4 +35,16 @@ export class DasStore {
     );
     return r.rowCount === 1;
   }
+
+  /** The counter of the next payload to the device under `sessionKey`; undefined when that key is no longer current. */
+  async nextDownCounter(devId: string, sessionKey: Uint8Array): Promise<number | undefined> {
+    const r = await this.db.query<{ das_down_counter: string | number }>(
+      `UPDATE osap_devices SET das_down_counter = das_down_counter + 1
+        WHERE dev_id = $1 AND session_key = $2 AND das_down_counter < 4294967295
+        RETURNING das_down_counter`,
+      [devId, Buffer.from(sessionKey)],
+    );
+    const row = r.rows[0];
+    return row && Number(row.das_down_counter);
+  }
 }
