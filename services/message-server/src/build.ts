@@ -39,7 +39,7 @@ import {
   type OnlineSessionOptions,
   type SessionHooks,
 } from './online-sessions.js';
-import { DasDirectory, type DasProbe } from './osap/das-choice.js';
+import { DasDirectory, reachableDasProbe, type DasProbe } from './osap/das-choice.js';
 import { DasServer } from './osap/das-server.js';
 import { DasStore } from './osap/das-store.js';
 import { LbsServer } from './osap/lbs-server.js';
@@ -93,7 +93,7 @@ export interface MessageServerOptions {
   };
   /** Who may call the admin API (none: every call is refused). */
   operators?: readonly OperatorCredential[];
-  /** How the LBS learns the health and load of the DAS instances (default: das-choice.ts). */
+  /** How the LBS learns the health and load of the DAS instances (default: reachableDasProbe of das-choice.ts). */
   dasProbe?: DasProbe;
 }
 
@@ -261,7 +261,15 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
             offer: { protocolType: config.osap.protocol.type, protocolGroup: config.osap.protocol.group },
             store: new LbsStore(db, shareKeyIterations),
             codes: new GuessPolicy('osapcode', guessing.osapCodes, db, options.now),
-            das: new DasDirectory(config.osap.das, options.dasProbe),
+            das: new DasDirectory(
+              config.osap.das,
+              options.dasProbe ??
+                reachableDasProbe(
+                  das && dasListener
+                    ? { host: dasListener.host, port: dasListener.port, load: () => das.load }
+                    : undefined,
+                ),
+            ),
             logger: logger.child({ module: 'osap-lbs' }),
           },
         })

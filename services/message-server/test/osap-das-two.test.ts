@@ -120,7 +120,7 @@ async function readyDevice(serial: string) {
   );
   const ready = connection!.atClose;
   if (ready.phase !== 'ready') throw new Error(ready.phase);
-  return { local: `#${serial}`, devId: ready.device.devId!, sessionKey: ready.sessionKey };
+  return { local: `#${serial}`, devId: ready.device.devId!, sessionKey: ready.sessionKey, das: ready.das };
 }
 
 async function outbox(local: string) {
@@ -162,7 +162,11 @@ describe('two DAS instances on one database', () => {
     await servers.pop()!.close();
     await closed;
     await expect.poll(() => outbox(device.local)).toEqual(['deviceOnline', 'deviceOffline']);
-    // …and the device comes back at the other DAS with its next counter.
+    // …and, re-authenticating, the LBS sends it to the DAS that still answers.
+    for (let i = 0; i < 3; i++) {
+      const again = await readyDevice(`cam-two-3${i}`);
+      expect(again.das).toEqual({ host: '127.0.0.1', port: das[0]!.port });
+    }
     await connected(das[0]!, { ...device, counter: 2 });
     await expect.poll(() => outbox(device.local)).toEqual(['deviceOnline', 'deviceOffline', 'deviceOnline']);
   });
