@@ -4,6 +4,7 @@
  * truncated and replayed payloads close the connection; missed heartbeats end it; online, event and offline are
  * Messages 10, 9 and 11 in the outbox, in that order.
  */
+import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { DEFAULT_GUESSING, type ApplicationServerConfig } from '@irsp/config';
@@ -249,6 +250,16 @@ describe('OSAP DAS: CONNECT', () => {
       for (const secret of [...secrets, password]) expect(line).not.toContain(secret);
     }
     await client.endAsync();
+  });
+
+  it('closes a connection that sends more than 16 KiB before its CONNECT is accepted', async () => {
+    const socket = connect({ host: das.host, port: das.port, ca: das.ca, servername: 'localhost' });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => undefined);
+    // A CONNECT announcing 2 MiB, then its first 32 KiB: aedes would buffer all of it.
+    socket.write(Buffer.concat([Buffer.of(0x10, 0x80, 0x80, 0x80, 0x01), Buffer.alloc(32 * 1024, 0x41)]));
+    await closed;
+    expect(refusals('too many bytes before CONNACK')).toHaveLength(1);
   });
 
   it('answers 3 (server unavailable) when maxDevices devices are connected', async () => {

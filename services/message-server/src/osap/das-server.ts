@@ -97,6 +97,13 @@ export interface DasServerOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Bytes a connection may send before its CONNECT is accepted. aedes sets no limit on a packet's size, and a CONNECT
+ * of ours is some 200 bytes (a will, never published, adds its payload): a peer that sends more before proving who
+ * it is is closed instead of being buffered.
+ */
+const MAX_BYTES_BEFORE_CONNACK = 16 * 1024;
+
 export class DasServer {
   private broker: Aedes | undefined;
   private readonly server: Server;
@@ -138,6 +145,16 @@ export class DasServer {
     if (!this.broker) return void socket.destroy();
     const connection: Connection = { remoteAddress: socket.remoteAddress, closed: false };
     socket.on('error', () => socket.destroy());
+    // aedes reads on 'readable'; this listener sees what it reads without changing the flow.
+    let unproven = 0;
+    const guard = (chunk: Buffer) => {
+      if (connection.device) return void socket.off('data', guard);
+      unproven += chunk.length;
+      if (unproven <= MAX_BYTES_BEFORE_CONNACK) return;
+      this.refused(connection, undefined, 'too many bytes before CONNACK');
+      socket.destroy();
+    };
+    socket.on('data', guard);
     socket.once('close', () => {
       connection.closed = true;
       if (connection.device) this.gone(connection.device);
@@ -280,6 +297,8 @@ export class DasServer {
     }
     // Taken before anything is awaited: publishes of one connection may be handled concurrently.
     device.lastUp = opened.value.counter;
+    // Nobody may read `up` topics, so nothing is retained for them.
+    packet.retain = false;
     this.uplink(device, topic.channel, opened.value.body).then(
       () => done(null),
       (error: unknown) => {
