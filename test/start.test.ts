@@ -12,7 +12,7 @@ import { WebSocket, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initialDeviceState, shareKey } from '@irsp/osap';
 import { form, tempDir, TestClient } from './support/irsp.js';
-import { authenticateAt } from './support/osap.js';
+import { authenticateAt, dasConnect } from './support/osap.js';
 import { trustCaForXmppClients, xmppLogin } from './support/xmpp.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
@@ -40,6 +40,7 @@ interface Manifest {
         protocol: { type: number; group: (1 | 2 | 4 | 8 | 16 | 32 | 64 | 128)[] };
         shareKeyIterations: number;
         das: { host: string; port: number }[];
+        dasListener?: { host: string; port: number };
       };
       credentials: Record<string, { appid: string; token: string }>;
     }[];
@@ -139,7 +140,13 @@ describe('pnpm start', () => {
       );
     }
     expect(output).toContain(
-      '      XMPP s2s             port 5269\n      OSAP LBS (TLS)       127.0.0.1:8990 (the DAS is not implemented yet)\n',
+      [
+        '      XMPP s2s             port 5269',
+        '      OSAP LBS (TLS)       127.0.0.1:8990',
+        '      OSAP DAS (MQTT, TLS) 127.0.0.1:8883',
+        '      a simulated OSAP device: pnpm osap:device --serial cam1 --code cam1-code --register --event hello',
+        '',
+      ].join('\n'),
     );
     expect(manifest.autonomousSystems.map((as) => as.messageServers[0]!.osap)).toEqual([
       {
@@ -147,6 +154,7 @@ describe('pnpm start', () => {
         protocol: { type: 1, group: [1, 2, 4, 8] },
         shareKeyIterations: 100_000,
         das: [{ host: '127.0.0.1', port: 8883 }],
+        dasListener: { host: '127.0.0.1', port: 8883 },
       },
       undefined,
     ]);
@@ -174,6 +182,15 @@ describe('pnpm start', () => {
     const [connection, ...more] = await authenticateAt({ ...osap.lbs, ca }, initialDeviceState(device));
     expect(more).toEqual([]);
     expect(connection!.atClose).toMatchObject({ phase: 'ready', das: { host: '127.0.0.1', port: 8883 } });
+    // …and registers with the DAS the LBS named, which the message server of AS1 runs (decision 0022).
+    const ready = connection!.atClose;
+    if (ready.phase !== 'ready') throw new Error(ready.phase);
+    const das = await dasConnect(
+      { ...ready.das, ca },
+      { devId: ready.device.devId!, sessionKey: ready.sessionKey, counter: 1 },
+    );
+    expect(das.code).toBe(0);
+    if ('client' in das) await das.client.endAsync();
   });
 
   it('serves a client that has only the manifest: register at the account server, reach each server over HTTPS', async () => {

@@ -55,6 +55,27 @@ export const osapSchema = z
     shareKeyIterations: z.number().int().min(1).max(10_000_000).default(100_000),
     /** The DAS instances devices are sent to (section 7, F2). */
     das: z.array(dasInstanceSchema).min(1),
+    /**
+     * The DAS this message server runs (sections 8–9: MQTT over TLS, decision 0022); absent: none. Its address is
+     * normally one of `das`, so that the LBS sends devices here.
+     */
+    dasListener: z
+      .object({
+        host: z.string().min(1).max(253).default('127.0.0.1'),
+        /** MQTT with direct TLS (Figure 1: "MQTT", "TLS"); 8883 is MQTT's TLS port. */
+        port,
+        /**
+         * The longest heartbeat interval a device may indicate (s): a CONNECT's keep alive of 0 or above it is
+         * replaced by it, and a device silent for 1.5 times its interval is offline (MQTT 3.1.1 §3.1.2.10).
+         */
+        maxHeartbeatSeconds: z.number().int().min(1).max(65_535).default(60),
+        /** Devices connected at once; a CONNECT beyond it is answered "server unavailable". */
+        maxDevices: z.number().int().min(1).max(10_000_000).default(10_000),
+        /** Time from accept to CONNECT, TLS handshake included (ms). */
+        connectTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((osap, ctx) => {

@@ -209,6 +209,11 @@ export const applicationServerSchema = z.object({
   credentials: credentialSchema,
   /** Whether it asks for devices' online status (clause 8.3.2: Messages 10–11 go to those that do). */
   deviceStatus: z.boolean().default(true),
+  /**
+   * Whether it takes the events of OSAP devices as Message 9 (default true): such a device names no application
+   * server, so its events go to every one that does (docs/decisions/0022-osap-das.md).
+   */
+  deviceEvents: z.boolean().optional(),
   serviceUris: z
     .object({
       userUpload: uriPath.default('/user/upload'),

@@ -1,4 +1,7 @@
-/** The `osap` section of a message server (decision 0020): the LBS listener, negotiation, share key, DAS list. */
+/**
+ * The `osap` section of a message server (decisions 0020, 0022): the LBS listener, negotiation, share key, DAS list,
+ * the DAS listener.
+ */
 import { describe, expect, it } from 'vitest';
 import { osapSchema } from '../src/index.js';
 
@@ -15,6 +18,28 @@ describe('osap configuration', () => {
       shareKeyIterations: 100_000,
       das: [{ host: 'das1.as1.irsp.test', port: 8883, capacity: 10_000, enabled: true }],
     });
+  });
+
+  it("fills the DAS listener's defaults and refuses what is out of range or unknown (decision 0022)", () => {
+    const base = { lbs: { port: 8990 }, das: [{ host: '127.0.0.1', port: 8883 }] };
+    expect(osapSchema.parse({ ...base, dasListener: { port: '8883' } }).dasListener).toEqual({
+      host: '127.0.0.1',
+      port: 8883,
+      maxHeartbeatSeconds: 60,
+      maxDevices: 10_000,
+      connectTimeoutMs: 10_000,
+    });
+    expect(
+      issues({
+        ...base,
+        dasListener: { port: 8883, maxHeartbeatSeconds: 0, maxDevices: 0, connectTimeoutMs: 99, qos: 2 },
+      }),
+    ).toEqual([
+      'dasListener.maxHeartbeatSeconds: Too small: expected number to be >=1',
+      'dasListener.maxDevices: Too small: expected number to be >=1',
+      'dasListener.connectTimeoutMs: Too small: expected number to be >=100',
+      'dasListener: Unrecognized key: "qos"',
+    ]);
   });
 
   it('refuses a missing DAS list, a duplicate DAS, a bad host and port', () => {

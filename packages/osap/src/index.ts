@@ -9,3 +9,4 @@ export * from './seal.js';
 export * from './messages.js';
 export * from './business.js';
 export * from './device.js';
+export * from './das.js';

@@ -24,7 +24,7 @@ export interface DefaultPorts {
     s2s: number;
     applicationServer: number;
     smartlock: number;
-    /** The OSAP LBS of its message server and the one DAS address it names (nothing listens there yet). */
+    /** The OSAP LBS of its message server and the one DAS it names, which the same message server runs. */
     osap?: { lbs: number; das: number };
   }[];
 }
@@ -108,7 +108,14 @@ export function defaultTopologyYaml(
               s2sPort: p.s2s,
             },
             ...(p.osap
-              ? { osap: { lbs: { host, port: p.osap.lbs }, das: [{ host, port: p.osap.das }] } }
+              ? {
+                  osap: {
+                    lbs: { host, port: p.osap.lbs },
+                    das: [{ host, port: p.osap.das }],
+                    // The DAS the LBS names runs in this message server (decision 0022).
+                    dasListener: { host, port: p.osap.das },
+                  },
+                }
               : {}),
             credentials: {
               accountServer: { appid: `account-server-at-${tag}`, token: randomSecret() },
@@ -144,6 +151,8 @@ export function defaultTopologyYaml(
             credentials: { appid: `smartlock-${tag}`, token: randomSecret() },
             serviceUris: SERVICE_URIS,
             applications: ['smartlock'],
+            // Its Messages 9 are gateways' lock frames; OSAP devices' events go to `default` (decision 0022).
+            deviceEvents: false,
           },
         ],
       };

@@ -52,13 +52,19 @@ function xmppEndpoints(
   return websocketUrl === undefined ? xmpp : { ...xmpp, websocketUrl };
 }
 
-/** What a device needs besides its serial number and code: where the LBS is, what it negotiates, the share key's rounds. */
+/**
+ * What a device needs besides its serial number and code: where the LBS is, what it negotiates, the share key's
+ * rounds; the DAS instances the LBS sends devices to, and the one this message server runs (`dasListener`).
+ */
 function osapEndpoints(osap: OsapConfig) {
   return {
     lbs: { host: osap.lbs.host, port: osap.lbs.port },
     protocol: osap.protocol,
     shareKeyIterations: osap.shareKeyIterations,
     das: osap.das.map(({ host, port }) => ({ host, port })),
+    ...(osap.dasListener
+      ? { dasListener: { host: osap.dasListener.host, port: osap.dasListener.port } }
+      : {}),
   };
 }
 

@@ -146,11 +146,7 @@ export function summary(irsp: RunningIrsp): string {
       ...as.messageServers.flatMap((ms) => [
         `    message server ${ms.id}       ${ms.url}`,
         ...xmppListeners(ms.xmpp),
-        ...(ms.osap
-          ? [
-              `      OSAP LBS (TLS)       ${ms.osap.lbs.host}:${ms.osap.lbs.port} (the DAS is not implemented yet)`,
-            ]
-          : []),
+        ...osapListeners(ms.osap),
       ]),
       ...as.applicationServers.map((app) => `    application server ${app.name} ${app.url}  (${app.jid})`),
     ]),
@@ -158,6 +154,22 @@ export function summary(irsp: RunningIrsp): string {
     `  manifest            ${irsp.manifestPath} (endpoints and credentials for clients)`,
   ];
   return lines.join('\n');
+}
+
+type OsapEndpoints = NonNullable<Manifest['autonomousSystems'][number]['messageServers'][number]['osap']>;
+
+/** The OSAP LBS and DAS of a message server, and how to attach a simulated device to them. */
+function osapListeners(osap: OsapEndpoints | undefined): string[] {
+  if (!osap) return [];
+  return [
+    `      OSAP LBS (TLS)       ${osap.lbs.host}:${osap.lbs.port}`,
+    ...(osap.dasListener
+      ? [
+          `      OSAP DAS (MQTT, TLS) ${osap.dasListener.host}:${osap.dasListener.port}`,
+          '      a simulated OSAP device: pnpm osap:device --serial cam1 --code cam1-code --register --event hello',
+        ]
+      : []),
+  ];
 }
 
 type XmppEndpoints = NonNullable<Manifest['autonomousSystems'][number]['messageServers'][number]['xmpp']>;

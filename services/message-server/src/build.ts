@@ -45,8 +45,11 @@ import {
   DEFAULT_ONLINE_SESSION_OPTIONS,
   OnlineSessions,
   type OnlineSessionOptions,
+  type SessionHooks,
 } from './online-sessions.js';
-import { DasDirectory, type DasProbe } from './osap/das-choice.js';
+import { DasDirectory, reachableDasProbe, type DasProbe } from './osap/das-choice.js';
+import { DasServer } from './osap/das-server.js';
+import { DasStore } from './osap/das-store.js';
 import { LbsServer } from './osap/lbs-server.js';
 import { LbsStore } from './osap/lbs-store.js';
 import { createC2sServer } from './xmpp/c2s.js';
@@ -98,7 +101,7 @@ export interface MessageServerOptions {
   };
   /** Who may call the admin API (none: every call is refused). */
   operators?: readonly OperatorCredential[];
-  /** How the LBS learns the health and load of the DAS instances (default: das-choice.ts). */
+  /** How the LBS learns the health and load of the DAS instances (default: reachableDasProbe of das-choice.ts). */
   dasProbe?: DasProbe;
 }
 
@@ -114,6 +117,8 @@ export interface ListeningPorts {
   s2s?: number;
   /** The OSAP LBS (direct TLS), when the configuration has an `osap` section. */
   lbs?: number;
+  /** The OSAP DAS (MQTT, direct TLS), when the configuration has `osap.dasListener`. */
+  das?: number;
 }
 
 export interface MessageServer {
@@ -160,17 +165,40 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       limits: guessing.verifyCodes.limits,
     },
   );
-  const online = new OnlineSessions(
-    db,
-    config.id,
-    notifications,
-    router,
-    logger.child({ module: 'online' }),
-    {
-      ...DEFAULT_ONLINE_SESSION_OPTIONS,
-      ...options.onlineSessions,
-    },
+  // One budget of sockets for every listener of the process: XMPP c2s and s2s, OSAP, and the admin API.
+  const connections = new ConnectionBudget(
+    connectionCap(config.xmpp?.maxConnections, openFileLimit()),
+    logger.child({ module: 'connections' }),
   );
+  // The DAS beside the LBS: an OSAP device online here is an online session of its device account (decision 0022).
+  const dasListener = config.osap?.dasListener;
+  const das =
+    dasListener && options.tls
+      ? new DasServer({
+          config: dasListener,
+          tls: options.tls,
+          connections,
+          store: new DasStore(db),
+          logger: logger.child({ module: 'osap-das' }),
+          bridge: {
+            online: (local, resource) => online.bound(local, resource),
+            offline: (local, resource) => online.unbound(local, resource),
+            event: async (local, data) => {
+              await notifications.deviceEvent(local, data);
+            },
+          },
+        })
+      : undefined;
+
+  // The sessions this server holds: XMPP's and the OSAP DAS's.
+  const hooks: SessionHooks = {
+    held: () => [...router.held(), ...(das?.held() ?? [])],
+    lost: (sessions) => router.lost(sessions),
+  };
+  const online = new OnlineSessions(db, config.id, notifications, hooks, logger.child({ module: 'online' }), {
+    ...DEFAULT_ONLINE_SESSION_OPTIONS,
+    ...options.onlineSessions,
+  });
   router.trackSessions(online);
   let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
@@ -184,6 +212,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
     router,
     shareKeyIterations,
+    ...(das ? { das } : {}),
     applicationServers: applicationServers.map((a) => ({
       name: a.name,
       jid: a.jid,
@@ -191,11 +220,6 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       tokenDigest: tokenDigest(a.credentials.token),
     })),
   };
-  // One budget of sockets for every listener of the process: XMPP c2s and s2s, and the admin API.
-  const connections = new ConnectionBudget(
-    connectionCap(config.xmpp?.maxConnections, openFileLimit()),
-    logger.child({ module: 'connections' }),
-  );
   const handshakeTimeoutMs = config.xmpp?.handshakeTimeoutMs;
   const c2s =
     config.xmpp && options.tls
@@ -245,7 +269,15 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
             offer: { protocolType: config.osap.protocol.type, protocolGroup: config.osap.protocol.group },
             store: new LbsStore(db, shareKeyIterations),
             codes: new GuessPolicy('osapcode', guessing.osapCodes, db, options.now),
-            das: new DasDirectory(config.osap.das, options.dasProbe),
+            das: new DasDirectory(
+              config.osap.das,
+              options.dasProbe ??
+                reachableDasProbe(
+                  das && dasListener
+                    ? { host: dasListener.host, port: dasListener.port, load: () => das.load }
+                    : undefined,
+                ),
+            ),
             logger: logger.child({ module: 'osap-lbs' }),
           },
         })
@@ -334,11 +366,13 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
         }
       }
       if (lbs && config.osap) ports.lbs = await lbs.listen(config.osap.lbs.port, config.osap.lbs.host);
+      if (das && dasListener) ports.das = await das.listen(dasListener.port, dasListener.host);
       return ports;
     },
     async close() {
       clearInterval(expiry);
       await lbs?.close();
+      await das?.close();
       await c2s?.close();
       // The logouts of the sessions just closed (Messages 11) are written before the lease is given up.
       await online.stop();

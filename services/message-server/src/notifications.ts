@@ -42,6 +42,20 @@ export class Notifications {
   }
 
   /**
+   * Message 9 for an OSAP device's event (decision 0022): the device names no application server, so it goes to
+   * every one that takes devices' events (`deviceEvents`, default true). Answers how many it was queued for.
+   */
+  async deviceEvent(device: string, data: string): Promise<number> {
+    const apps = this.applicationServers.filter((a) => a.deviceEvents !== false);
+    if (apps.length === 0) return 0;
+    await this.db.transaction(async (tx) => {
+      for (const app of apps) await this.enqueue(app, message9, device, { deviceid: device, data }, tx);
+    });
+    this.kick();
+    return apps.length;
+  }
+
+  /**
    * Message 10 or 11: a device came online or went offline, to every application server that asked for it. Written
    * in the caller's transaction when given one (`tx`: the caller kicks the outbox once committed).
    */

@@ -1,7 +1,8 @@
 /** Which DAS the LBS sends a device to (section 7, F2; decision 0020): load ÷ capacity among the healthy. */
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { DasInstanceConfig } from '@irsp/config';
-import { DasDirectory, chooseDas, type DasCandidate } from '../src/osap/das-choice.js';
+import { DasDirectory, chooseDas, reachableDasProbe, type DasCandidate } from '../src/osap/das-choice.js';
 
 const candidate = (host: string, load: number, capacity: number, healthy = true): DasCandidate => ({
   address: { host, port: 8883 },
@@ -50,5 +51,26 @@ describe('DasDirectory', () => {
     expect(await directory.choose()).toEqual({ host: 'c', port: 8883 });
     const none = new DasDirectory([instance('a', 100)], () => Promise.reject(new Error('down')));
     expect(await none.choose()).toBeUndefined();
+  });
+
+  it('reachableDasProbe: its own DAS with its real load, others healthy while they accept TCP', async () => {
+    const listening = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    const open = (listening.address() as AddressInfo).port;
+    const closedServer = createServer();
+    await new Promise<void>((resolve) => closedServer.listen(0, '127.0.0.1', resolve));
+    const closed = (closedServer.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closedServer.close(() => resolve()));
+    try {
+      const probe = reachableDasProbe({ host: '0.0.0.0', port: 8883, load: () => 42 }, { ttlMs: 0 });
+      const at = (port: number) => ({ host: '127.0.0.1', port, capacity: 100, enabled: true });
+      expect(await probe(at(8883), 7)).toEqual({ healthy: true, load: 42 });
+      expect(await probe(at(open), 7)).toEqual({ healthy: true, load: 7 });
+      expect(await probe(at(closed), 7)).toEqual({ healthy: false, load: 7 });
+      const directory = new DasDirectory([at(closed), at(open)], probe);
+      expect(await directory.choose()).toEqual({ host: '127.0.0.1', port: open });
+    } finally {
+      await new Promise<void>((resolve) => listening.close(() => resolve()));
+    }
   });
 });

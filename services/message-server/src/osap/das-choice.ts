@@ -1,9 +1,10 @@
 /**
  * Section 7, F2: which device access service (DAS) the LBS sends a device to. Of the configured instances, the
- * healthy ones compete on load ÷ capacity. No DAS exists yet to report its health and connections (decision 0020),
- * so both come from a probe: the default takes health from the configuration (`enabled`) and counts as load the
- * devices this LBS has sent to each instance; a deployment with a DAS passes a probe that asks it.
+ * healthy ones compete on load ÷ capacity, both from a probe. Message servers use `reachableDasProbe` (their own DAS
+ * with its real load, others by whether they answer TCP); without a probe, health is the configuration's `enabled`
+ * and load the devices this LBS has sent to each instance.
  */
+import { connect } from 'node:net';
 import type { DasInstanceConfig } from '@irsp/config';
 import type { DasAddress } from '@irsp/osap';
 
@@ -30,8 +31,57 @@ export interface DasStatus {
   healthy: boolean;
   load: number;
 }
-/** Asks one DAS instance how it is; a probe that throws or rejects counts the instance as unhealthy. */
-export type DasProbe = (das: DasInstanceConfig) => Promise<DasStatus> | DasStatus;
+/**
+ * Asks one DAS instance how it is; a probe that throws or rejects counts the instance as unhealthy. `sent`: the
+ * devices this LBS has sent there so far.
+ */
+export type DasProbe = (das: DasInstanceConfig, sent: number) => Promise<DasStatus> | DasStatus;
+
+/** The DAS this message server runs (decision 0022): its address and the devices connected to it now. */
+export interface LocalDas {
+  host: string;
+  port: number;
+  load(): number;
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * The probe of a message server that runs a DAS: its own instance is healthy with its real load; any other is
+ * healthy while a TCP connection to it opens within `timeoutMs` (checked at most every `ttlMs`), loaded with what
+ * this LBS sent there. So a DAS that died is skipped, and its devices, re-authenticating, land on another.
+ */
+export function reachableDasProbe(
+  local: LocalDas | undefined,
+  { timeoutMs = 1_000, ttlMs = 5_000 }: { timeoutMs?: number; ttlMs?: number } = {},
+): DasProbe {
+  const checked = new Map<string, { at: number; healthy: Promise<boolean> }>();
+  const reachable = (das: DasInstanceConfig): Promise<boolean> => {
+    const key = `${das.host}:${das.port}`;
+    const last = checked.get(key);
+    if (last && Date.now() - last.at < ttlMs) return last.healthy;
+    const healthy = new Promise<boolean>((resolve) => {
+      const socket = connect({ host: das.host, port: das.port, timeout: timeoutMs });
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.once('connect', () => done(true));
+      socket.once('timeout', () => done(false));
+      socket.once('error', () => done(false));
+    });
+    checked.set(key, { at: Date.now(), healthy });
+    return healthy;
+  };
+  return async (das, sent) => {
+    const isLocal =
+      local !== undefined &&
+      das.port === local.port &&
+      (das.host === local.host || WILDCARD_HOSTS.has(local.host));
+    if (isLocal) return { healthy: true, load: local.load() };
+    return { healthy: await reachable(das), load: sent };
+  };
+}
 
 /** The configured DAS instances, probed at each choice. */
 export class DasDirectory {
@@ -42,7 +92,7 @@ export class DasDirectory {
     private readonly instances: readonly DasInstanceConfig[],
     probe?: DasProbe,
   ) {
-    this.probe = probe ?? ((das) => ({ healthy: true, load: this.sent.get(das) ?? 0 }));
+    this.probe = probe ?? ((_das, sent) => ({ healthy: true, load: sent }));
   }
 
   async choose(): Promise<DasAddress | undefined> {
@@ -50,7 +100,7 @@ export class DasDirectory {
       this.instances.map(async (das): Promise<DasCandidate> => {
         const status = das.enabled
           ? await Promise.resolve()
-              .then(() => this.probe(das))
+              .then(() => this.probe(das, this.sent.get(das) ?? 0))
               .catch(() => ({ healthy: false, load: 0 }))
           : { healthy: false, load: 0 };
         return { address: { host: das.host, port: das.port }, capacity: das.capacity, ...status };

@@ -41,7 +41,7 @@ export class LbsStore {
          SELECT $1, local_part, $3, $4 FROM accounts WHERE local_part = $2 AND kind = 'device'
        ON CONFLICT (local_part) DO UPDATE
          SET dev_id = EXCLUDED.dev_id, master_key = EXCLUDED.master_key, session_key = EXCLUDED.session_key,
-             issued_at = now(), refreshed_at = now()`,
+             das_counter = 0, das_down_counter = 0, issued_at = now(), refreshed_at = now()`,
       [devId, deviceLocalOf(serialNumber), Buffer.from(masterKey), Buffer.from(sessionKey)],
     );
     return r.rowCount === 1;
@@ -59,7 +59,7 @@ export class LbsStore {
   /** Re-authentication: the DevID's new session key; false when the DevID was revoked meanwhile. */
   async refresh(devId: string, sessionKey: Uint8Array): Promise<boolean> {
     const r = await this.db.query(
-      'UPDATE osap_devices SET session_key = $2, refreshed_at = now() WHERE dev_id = $1',
+      'UPDATE osap_devices SET session_key = $2, das_counter = 0, das_down_counter = 0, refreshed_at = now() WHERE dev_id = $1',
       [devId, Buffer.from(sessionKey)],
     );
     return r.rowCount === 1;

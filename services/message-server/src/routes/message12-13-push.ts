@@ -12,6 +12,8 @@ export function message12and13Route(ctx: MessageServerContext): ServedRoute {
     handle: async ({ params }) => {
       const sender = ctx.applicationServers.find((a) => a.appid === params.appid)!;
       const local = 'userid' in params ? params.userid : params.deviceid;
+      // An OSAP device listening on its operation channel here gets it there (decision 0022).
+      if ('deviceid' in params && (await ctx.das?.operation(local, params.data))) return 200;
       const outcome = await ctx.router.push(sender.jid, local, params.data);
       if (outcome === 'unknown') return 422;
       // Stored offline counts as accepted; a recipient whose offline storage is full cannot take it now.
