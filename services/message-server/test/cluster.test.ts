@@ -5,12 +5,14 @@
  * NATS subjects are this run's alone.
  */
 import { randomBytes } from 'node:crypto';
+import tlsSocket from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
 import type { ClusterConfig } from '@irsp/config';
 import { openTestDb, type Db } from '@irsp/store';
 import { form, tempDir, type HttpAnswer } from '../../../test/support/irsp.js';
 import { XmppInbox, xmppLogin } from '../../../test/support/xmpp.js';
+import { RawSession } from './raw-session.js';
 import { accountServerAuth, startXmppMessageServer, type XmppFixture } from './fixture.js';
 
 const NATS = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
@@ -31,6 +33,7 @@ async function start(id: string): Promise<XmppFixture> {
     id,
     tlsDir: tls.path,
     cluster,
+    directTls: true,
     applicationServers: [
       {
         name: 'smartlock',
@@ -73,6 +76,38 @@ function expectStatus(answer: HttpAnswer, status: 200 | 422) {
 }
 
 const bodyIs = (text: string) => (s: XmlElement) => s.is('message') && s.getChildText('body') === text;
+
+/** The salt `server` answers to SCRAM-SHA-1's first message for `username` (direct TLS, nothing else sent). */
+async function scramSalt(server: XmppFixture, username: string): Promise<string> {
+  const socket = tlsSocket.connect({
+    host: '127.0.0.1',
+    port: server.directTlsPort!,
+    ca: server.ca,
+    servername: domain,
+  });
+  socket.on('error', () => undefined);
+  let text = '';
+  socket.setEncoding('utf8');
+  const read = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve) => {
+      const check = () => {
+        const found = pattern.exec(text);
+        if (found) resolve(found);
+        else socket.once('data', check);
+      };
+      check();
+    });
+  socket.on('data', (d: string) => (text += d));
+  socket.write(
+    `<?xml version='1.0'?><stream:stream to='${domain}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`,
+  );
+  await read(/<\/stream:features>/);
+  const first = Buffer.from(`n,,n=${username},r=${randomBytes(18).toString('base64')}`).toString('base64');
+  socket.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>${first}</auth>`);
+  const challenge = await read(/<challenge [^>]*>([^<]+)<\/challenge>/);
+  socket.destroy();
+  return /(?:^|,)s=([^,]+)/.exec(Buffer.from(challenge[1]!, 'base64').toString())![1]!;
+}
 
 /** Waits until `server` knows that `jid` is online on the other server. */
 async function seenElsewhere(server: XmppFixture, local: string, resource: string): Promise<void> {
@@ -180,6 +215,30 @@ describe('routing between the message servers of one AS', () => {
   });
 });
 
+describe('nothing acknowledged is lost across servers', () => {
+  it('a relayed message its recipient never acknowledged is stored once by the sending server when the session ends', async () => {
+    const raw = await RawSession.login(b, 'bob', 'bob pw', 'raw');
+    raw.write(`<enable xmlns='urn:xmpp:sm:3'/>`);
+    await raw.waitFor(/<enabled xmlns='urn:xmpp:sm:3'/);
+    await seenElsewhere(a, 'bob', 'raw');
+    const alice = await login(a, 'alice', 'sender');
+    await alice.client.send(
+      xml('message', { to: `bob@${domain}/raw`, type: 'chat' }, xml('body', {}, 'never acked')),
+    );
+    // Written to bob's stream; bob reads it and goes without acknowledging it (no resumption asked for).
+    await raw.waitFor(/never acked/);
+    raw.socket.destroy();
+    await expect
+      .poll(async () => (await db.query(`SELECT stanza FROM offline_messages WHERE owner = 'bob'`)).rows)
+      .toHaveLength(1);
+    const bob = await login(b, 'bob', 'back');
+    await bob.client.send(xml('presence'));
+    const again = await bob.inbox.next(bodyIs('never acked'));
+    expect(again.attrs.from).toBe(alice.jid);
+    expect(again.getChild('delay', 'urn:xmpp:delay')?.attrs.from).toBe(domain);
+  });
+});
+
 describe('caches told of changes made through the other server', () => {
   it('relationships: a relationship made through server B lets a stanza through server A that it blocked before', async () => {
     const erin = await login(a, 'erin', 'e1');
@@ -231,6 +290,16 @@ describe('caches told of changes made through the other server', () => {
       200,
     );
     expectStatus(await push(), 422);
+  });
+
+  it('unknown-user salts: both servers answer an unknown user the same salt, a known one its own', async () => {
+    const unknown = [await scramSalt(a, 'nobody-here'), await scramSalt(b, 'nobody-here')];
+    expect(unknown[0]).toBe(unknown[1]);
+    expect(await scramSalt(a, 'someone-else')).not.toBe(unknown[0]);
+    const stored = await db.query<{ scram_sha1: { salt: string } }>(
+      `SELECT scram_sha1 FROM accounts WHERE local_part = 'alice'`,
+    );
+    expect(await scramSalt(b, 'alice')).toBe(stored.rows[0]!.scram_sha1.salt);
   });
 
   it('a removed account is logged out on every server', async () => {
