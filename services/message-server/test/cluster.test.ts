@@ -215,6 +215,21 @@ describe('routing between the message servers of one AS', () => {
   });
 });
 
+describe('without NATS', () => {
+  it('a clustered message server does not start, rather than run alone', async () => {
+    // A port nothing listens on: the NATS client's connect fails at once.
+    await expect(
+      startXmppMessageServer({
+        domain,
+        db,
+        id: 'ms-z',
+        tlsDir: tls.path,
+        cluster: { ...cluster, nats: ['nats://127.0.0.1:1'] },
+      }),
+    ).rejects.toThrow(/CONNECTION_REFUSED/);
+  });
+});
+
 describe('nothing acknowledged is lost across servers', () => {
   it('a relayed message its recipient never acknowledged is stored once by the sending server when the session ends', async () => {
     const raw = await RawSession.login(b, 'bob', 'bob pw', 'raw');
