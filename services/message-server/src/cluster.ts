@@ -1,6 +1,8 @@
 /**
  * The bus between the message servers of one AS (docs/decisions/0024-cluster-on-nats.md), on NATS core:
  * - `<p>.sessions`: sessions bound and unbound on each server, so that every server knows who is online where;
+ * - `<p>.started`: a server (re)started: what the others knew of its sessions is gone (a restart after a crash can
+ *   come before its lease runs out);
  * - `<p>.to.<server>`: stanzas for sessions held by that server, presence probes, and messages relayed as requests
  *   (the holder answers whether it took them);
  * - `<p>.settled.<server>`: a relayed message written live is safe with its recipient, or not (the sender's server
@@ -49,6 +51,7 @@ const messageAnswer = z.object({
 });
 export type MessageAnswer = z.infer<typeof messageAnswer>;
 const settled = z.object({ id: name, ok: z.boolean() });
+const started = z.object({ server: name });
 const changed = z.object({
   roster: z.array(name).max(10_000).default([]),
   credentials: z.array(name).max(10_000).default([]),
@@ -59,6 +62,8 @@ export type Changed = z.infer<typeof changed>;
 /** What the message server does with what arrives on the bus. */
 export interface ClusterHandlers {
   sessionEvent(event: z.infer<typeof sessionEvent>): void;
+  /** Another server (re)started with no session. */
+  started(server: string): void;
   /** A relayed stanza or probe; for a message, resolves with the answer to send back. */
   relayed(item: Relayed): Promise<MessageAnswer | undefined>;
   settled(id: string, ok: boolean): void;
@@ -107,7 +112,11 @@ export class ClusterBus {
     });
     this.listen(`${this.prefix}.settled.${this.serverId}`, settled, (s) => handlers.settled(s.id, s.ok));
     this.listen(`${this.prefix}.changed`, changed, (c) => handlers.changed(c));
+    this.listen(`${this.prefix}.started`, started, (s) => {
+      if (s.server !== this.serverId) handlers.started(s.server);
+    });
     void this.watch();
+    this.publish(`${this.prefix}.started`, { server: this.serverId });
     await this.nc.flush();
   }
 

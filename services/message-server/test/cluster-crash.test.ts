@@ -43,7 +43,7 @@ let child: ChildProcess | undefined;
 const clients: Client[] = [];
 
 /** Starts message server `ms-k` of the AS in a process of its own; resolves with its XMPP ports. */
-async function startChild(): Promise<{ c2s: number; directTls: number }> {
+async function startChild(leaseMs = LEASE_MS): Promise<{ c2s: number; directTls: number }> {
   const topology = {
     tls: { mode: 'local', dir: dir.path },
     logLevel: 'info',
@@ -59,7 +59,7 @@ async function startChild(): Promise<{ c2s: number; directTls: number }> {
             id: 'ms-k',
             url: 'https://127.0.0.1:1',
             listen: { host: '127.0.0.1', port: 0 },
-            sessionLeaseMs: LEASE_MS,
+            sessionLeaseMs: leaseMs,
             xmpp: { host: '127.0.0.1', c2sPort: 0, directTlsPort: 0 },
             credentials,
           },
@@ -97,16 +97,18 @@ beforeAll(async () => {
     onlineSessions: { leaseMs: LEASE_MS },
   });
   await survivor.register('alice', 'alice pw');
-  await survivor.register('#lock9', '#lock9 pw');
-  for (const [owner, contact] of [
-    ['alice', '#lock9'],
-    ['#lock9', 'alice'],
-  ])
-    await db.query(`INSERT INTO roster (owner, contact, subscription, ask) VALUES ($1, $2, 'both', false)`, [
-      owner,
-      `${contact}@${domain}`,
-    ]);
-  await db.query(`INSERT INTO device_owners (device, owner) VALUES ('#lock9', $1)`, [`alice@${domain}`]);
+  for (const device of ['#lock9', '#lock8']) {
+    await survivor.register(device, `${device} pw`);
+    for (const [owner, contact] of [
+      ['alice', device],
+      [device, 'alice'],
+    ])
+      await db.query(
+        `INSERT INTO roster (owner, contact, subscription, ask) VALUES ($1, $2, 'both', false)`,
+        [owner, `${contact}@${domain}`],
+      );
+    await db.query(`INSERT INTO device_owners (device, owner) VALUES ($1, $2)`, [device, `alice@${domain}`]);
+  }
 });
 
 afterAll(async () => {
@@ -170,5 +172,47 @@ describe('a message server killed with SIGKILL', () => {
       `SELECT operation FROM outbox WHERE ordering_key = 'smartlock:#lock9' ORDER BY id`,
     );
     expect(statuses.rows.map((r) => r.operation)).toEqual(['deviceOnline', 'deviceOffline', 'deviceOnline']);
+  });
+
+  it('restarted before its lease runs out: what it had not delivered is stored at once, Message 11 sent once', async () => {
+    // A lease far longer than the test: only the restart can tell the survivor.
+    const ports = await startChild(60_000);
+    const lockSide = { ...survivor, directTlsPort: ports.directTls } as XmppFixture;
+    const lock = await RawSession.login(lockSide, '#lock8', '#lock8 pw', 'main');
+    lock.write(`<enable xmlns='urn:xmpp:sm:3'/>`);
+    await lock.waitFor(/<enabled xmlns='urn:xmpp:sm:3'/);
+    await expect
+      .poll(() => survivor.server.context.router.sessions.remoteResource('#lock8', 'main'))
+      .toBe('ms-k');
+    const alice = await xmppLogin({
+      port: survivor.c2sPort,
+      domain,
+      username: 'alice',
+      password: 'alice pw',
+      resource: 'second',
+    });
+    clients.push(alice);
+    for (let i = 0; i < 5; i++)
+      await alice.send(xml('message', { to: `#lock8@${domain}/main` }, xml('body', {}, `open ${i}`)));
+    await lock.waitFor(/open 4/);
+    child!.kill('SIGKILL');
+    await new Promise((resolve) => child!.once('exit', resolve));
+    await startChild(60_000);
+    await expect
+      .poll(async () => (await db.query(`SELECT 1 FROM offline_messages WHERE owner = '#lock8'`)).rowCount, {
+        timeout: 10_000,
+      })
+      .toBe(5);
+    expect(survivor.server.context.router.sessions.remote('#lock8')).toEqual([]);
+    // The restarted server reported the session it held before its crash offline, once.
+    await expect
+      .poll(async () =>
+        (
+          await db.query<{ operation: string }>(
+            `SELECT operation FROM outbox WHERE ordering_key = 'smartlock:#lock8' ORDER BY id`,
+          )
+        ).rows.map((r) => r.operation),
+      )
+      .toEqual(['deviceOnline', 'deviceOffline']);
   });
 });

@@ -130,6 +130,11 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         if (event.op === 'bound') this.sessions.remoteBound(event.server, event.local, event.resource);
         else this.sessions.remoteUnbound(event.server, event.local, event.resource);
       },
+      // Its sessions, and what was relayed to them, went with its previous life.
+      started: (server) => {
+        this.deadServers.delete(server);
+        this.forgetServers(new Set([server]));
+      },
       relayed: (item) => this.relayed(item),
       settled: (id, ok) => this.settled(id, ok),
       changed: (change) => this.changed(change, credentials),
@@ -272,9 +277,14 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     const fresh = new Set(servers.filter((server) => !this.deadServers.has(server)));
     if (fresh.size === 0) return;
     for (const server of fresh) this.deadServers.add(server);
-    this.sessions.remoteForget(fresh);
+    this.forgetServers(fresh);
+  }
+
+  /** Sessions of these servers leave the registry; messages relayed to them and not yet safe are stored here. */
+  private forgetServers(servers: ReadonlySet<string>): void {
+    this.sessions.remoteForget(servers);
     for (const [id, message] of this.inFlight) {
-      if (!fresh.has(message.server)) continue;
+      if (!servers.has(message.server)) continue;
       this.inFlight.delete(id);
       this.handBack(message);
     }
