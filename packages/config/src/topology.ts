@@ -242,10 +242,26 @@ export const applicationServerSchema = z.object({
     .optional(),
 });
 
+/**
+ * Several message servers per AS on one bus (docs/decisions/0024-cluster-on-nats.md). Absent: each message server
+ * works alone (one per AS).
+ */
+export const clusterSchema = z
+  .object({
+    /** The NATS servers of the AS (`nats://host:port`), tried in turn. */
+    nats: z
+      .array(z.string().regex(/^(nats|tls):\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be nats://host:port'))
+      .min(1),
+    /** Shared by the AS's message servers: keys the SCRAM salts answered for unknown users, so all answer alike. */
+    secret: z.string().min(32, 'secret must be at least 32 characters'),
+  })
+  .strict();
+
 export const autonomousSystemSchema = z.object({
   domain,
   /** The database the message servers of this AS share (clause 7.2: several per AS). */
   database: databaseSchema.optional(),
+  cluster: clusterSchema.optional(),
   messageServers: z.array(messageServerSchema).min(1),
   applicationServers: z.array(applicationServerSchema).default([]),
 });
@@ -320,6 +336,13 @@ export const topologySchema = z
           message: 'duplicate AS domain',
         });
       domains.add(as.domain);
+      if (as.cluster && as.database?.url === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['autonomousSystems', i, 'cluster'],
+          message:
+            'a cluster needs the AS database on PostgreSQL (database.url): the embedded one is one process',
+        });
       const ids = new Set(as.messageServers.map((m) => m.id));
       if (ids.size !== as.messageServers.length)
         ctx.addIssue({
@@ -444,6 +467,7 @@ export type Topology = z.infer<typeof topologySchema>;
 export type AccountServerConfig = Topology['accountServer'];
 export type AutonomousSystemConfig = Topology['autonomousSystems'][number];
 export type MessageServerConfig = AutonomousSystemConfig['messageServers'][number];
+export type ClusterConfig = z.infer<typeof clusterSchema>;
 export type ApplicationServerConfig = AutonomousSystemConfig['applicationServers'][number];
 
 /** The applications a server runs: as configured, else the recorder and, when configured, the gateway. */

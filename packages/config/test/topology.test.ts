@@ -590,6 +590,34 @@ describe('validation', () => {
     ]);
   });
 
+  it('a cluster needs the AS database on PostgreSQL, nats:// addresses and a secret of 32+ characters', async () => {
+    const servers = [messageServer('ms1', 'ms-a'), messageServer('ms2', 'ms-b')];
+    const cluster = { nats: ['nats://127.0.0.1:4222'], secret: 's'.repeat(32) };
+    const database = { url: 'postgres://db.irsp.test/irsp', schema: 'ms_as1' };
+    expect(
+      parseTopology(document([as('as1.irsp.test', servers, [], { cluster, database })]), {})
+        .autonomousSystems[0]!.cluster,
+    ).toEqual(cluster);
+    expect(
+      await configError(() => parseTopology(document([as('as1.irsp.test', servers, [], { cluster })]), {})),
+    ).toBe(
+      invalid(
+        'autonomousSystems.0.cluster: a cluster needs the AS database on PostgreSQL (database.url): the embedded one is one process',
+      ),
+    );
+    const bad = { nats: ['http://127.0.0.1:4222'], secret: 'short' };
+    expect(
+      await configError(() =>
+        parseTopology(document([as('as1.irsp.test', servers, [], { cluster: bad, database })]), {}),
+      ),
+    ).toBe(
+      invalid(
+        'autonomousSystems.0.cluster.nats.0: must be nats://host:port',
+        'autonomousSystems.0.cluster.secret: secret must be at least 32 characters',
+      ),
+    );
+  });
+
   it('a duplicate application server name in one AS is refused', async () => {
     const doc = document([
       as('as1.irsp.test', [messageServer('ms1', 'm')], [applicationServer('a'), applicationServer('a')]),

@@ -4,6 +4,7 @@ import {
   XMPP_WEBSOCKET_PATH,
   type GuessingConfig,
   type ApplicationServerConfig,
+  type ClusterConfig,
   type MessageServerConfig,
   type TlsMaterial,
 } from '@irsp/config';
@@ -27,8 +28,10 @@ import { deliveryHeaders, message7, openApiDocument } from '@irsp/protocol';
 import { SHARE_KEY_DEFAULTS } from '@irsp/osap';
 import { loadMigrations, migrate, type Db } from '@irsp/store';
 import type { FastifyInstance } from 'fastify';
+import { createHmac } from 'node:crypto';
 import { outboxBacklog } from './admin/outbox-backlog.js';
 import { adminRoutes } from './admin/routes.js';
+import { ClusterBus } from './cluster.js';
 import type { MessageServerContext } from './context.js';
 import { CredentialCache } from './credential-cache.js';
 import { Outbox, type OutboxOptions, type OutboxRow } from './outbox.js';
@@ -103,6 +106,11 @@ export interface MessageServerOptions {
   operators?: readonly OperatorCredential[];
   /** How the LBS learns the health and load of the DAS instances (default: reachableDasProbe of das-choice.ts). */
   dasProbe?: DasProbe;
+  /**
+   * Several message servers of this AS on one NATS bus (docs/decisions/0024-cluster-on-nats.md); `db` must then be
+   * the AS's shared database. Absent: this server works alone.
+   */
+  cluster?: ClusterConfig;
 }
 
 export interface ListeningPorts {
@@ -132,6 +140,15 @@ export interface MessageServer {
 export async function buildMessageServer(options: MessageServerOptions): Promise<MessageServer> {
   const { db, logger, config } = options;
   await migrate(db, await loadMigrations(new URL('../migrations/', import.meta.url)));
+  // Without NATS a clustered server would run as an island: it does not start (decision 0024).
+  const bus = options.cluster
+    ? await ClusterBus.connect(
+        options.cluster.nats,
+        options.domain,
+        config.id,
+        logger.child({ module: 'cluster' }),
+      )
+    : undefined;
   const client = new OperationClient({ ca: options.ca, ...options.http });
   const guessing = options.guessing ?? DEFAULT_GUESSING;
   const applicationServers = options.applicationServers ?? [];
@@ -200,13 +217,16 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     ...options.onlineSessions,
   });
   router.trackSessions(online);
+  const credentials = new CredentialCache(db);
+  const clusterHandlers = bus && router.cluster(bus, credentials);
+  if (bus) credentials.announceChanges((local) => bus.changed({ credentials: [local] }));
   let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
     domain: options.domain,
     config,
     accountServerUrl: options.accountServerUrl,
     db,
-    credentials: new CredentialCache(db),
+    credentials,
     logger,
     outbox,
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
@@ -236,6 +256,14 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           logger: logger.child({ module: 'c2s' }),
           limits: { ...config.xmpp.streamManagement, ...options.c2sLimits },
           passwords: new GuessPolicy('password', guessing.passwords, db, options.now),
+          // Every server of the cluster answers an unknown user the same salt, or comparing two tells who exists.
+          ...(options.cluster
+            ? {
+                unknownUserKey: createHmac('sha256', options.cluster.secret)
+                  .update('scram unknown users')
+                  .digest(),
+              }
+            : {}),
         })
       : undefined;
 
@@ -352,6 +380,11 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       if (s2s && config.xmpp?.s2sPort !== undefined)
         ports.s2s = await s2s.listen(config.xmpp.s2sPort, config.xmpp.host);
       await online.start();
+      if (bus && clusterHandlers) {
+        // Listening first, then the registry read: a login announced in between is not missed.
+        await bus.start(clusterHandlers);
+        await router.readRegistry();
+      }
       if (c2s && config.xmpp) {
         ports.c2s = await c2s.listen(config.xmpp.c2sPort, config.xmpp.host);
         if (config.xmpp.directTlsPort !== undefined) {
@@ -376,6 +409,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       await c2s?.close();
       // The logouts of the sessions just closed (Messages 11) are written before the lease is given up.
       await online.stop();
+      await bus?.close();
       await s2s?.close();
       // What ended sessions handed back (XEP-0198) is stored before the database goes.
       await offline.settled();

@@ -5,8 +5,7 @@
  * removed account cannot log in. Only what the database holds is cached (an unknown account is asked again), and
  * at most `MAX_ENTRIES`, the least recently used going first.
  *
- * Several message servers of one AS (not supported yet, docs/deploy.md) would each need to hear of the others'
- * writes before this cache may be used there.
+ * In a cluster (decision 0024) the write's server tells the other message servers of the AS, which forget it too.
  */
 import type { ScramCredential, ScramHash } from '@irsp/credentials';
 import type { Db } from '@irsp/store';
@@ -22,6 +21,7 @@ export class CredentialCache {
   private readonly entries = new Map<string, Entry>();
   /** Bumped by every `forget`: a lookup that read the database before a write must not store what it read. */
   private generation = 0;
+  private announce: ((local: string) => void) | undefined;
 
   constructor(private readonly db: Db) {}
 
@@ -48,9 +48,26 @@ export class CredentialCache {
     return entry[hash];
   }
 
-  /** After Messages 3–6 changed or removed the account: the next login reads the database again. */
+  /** After Messages 3–6 changed or removed the account: the next login reads the database again, on every server. */
   forget(local: string): void {
+    this.drop(local);
+    this.announce?.(local);
+  }
+
+  /** Forgets the account here only (a write through another message server of the AS). */
+  drop(local: string): void {
     this.generation += 1;
     this.entries.delete(local);
+  }
+
+  /** Forgets every account (writes announced while the cluster bus was out of reach were missed). */
+  clear(): void {
+    this.generation += 1;
+    this.entries.clear();
+  }
+
+  /** Tells the other message servers of the AS which account's credentials changed. */
+  announceChanges(announce: (local: string) => void): void {
+    this.announce = announce;
   }
 }

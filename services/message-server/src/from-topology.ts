@@ -43,6 +43,7 @@ export async function messageServerFromTopology(
       guessing: topology.guessing,
       operators: topology.operators,
       applicationServers: as.applicationServers,
+      ...(as.cluster ? { cluster: as.cluster } : {}),
       ...(server.sessionLeaseMs !== undefined ? { onlineSessions: { leaseMs: server.sessionLeaseMs } } : {}),
       federation: {
         routes: s2sRoutes(topology, as.domain),

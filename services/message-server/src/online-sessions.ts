@@ -41,6 +41,8 @@ export interface SessionKey {
 export interface SessionHooks {
   held(): SessionKey[];
   lost(sessions: SessionKey[]): void;
+  /** Message servers of the AS whose lease has run out (every renewal round, on every live server). */
+  dead?(servers: string[]): void;
 }
 
 interface Write extends SessionKey {
@@ -137,6 +139,15 @@ export class OnlineSessions {
       // The lease then runs out by itself: the sessions left are taken over a lease later.
       this.logger.error({ err: error }, 'session lease not given up at stop');
     }
+  }
+
+  /** The sessions the other live message servers of the AS hold (a cluster's registry starts from them). */
+  async elsewhere(): Promise<(SessionKey & { server: string })[]> {
+    const r = await this.db.query<{ local_part: string; resource: string; server_id: string }>(
+      `SELECT local_part, resource, server_id FROM online_sessions s WHERE server_id <> $1 AND ${LIVE}`,
+      [this.serverId],
+    );
+    return r.rows.map((row) => ({ local: row.local_part, resource: row.resource, server: row.server_id }));
   }
 
   // --- logins and logouts ------------------------------------------------------------------------------------------
@@ -252,6 +263,7 @@ export class OnlineSessions {
     );
     if (dead.rows.length === 0) return;
     const servers = dead.rows.map((r) => r.server_id);
+    this.hooks.dead?.(servers);
     const taken = await this.takeOver(servers, false);
     if (taken > 0)
       this.logger.warn({ servers, sessions: taken }, 'sessions of dead message servers reported offline');

@@ -48,6 +48,7 @@ export async function startXmppMessageServer(
       | 'federation'
       | 'onlineSessions'
       | 'operators'
+      | 'cluster'
     >
   > & {
     directTls?: boolean;
@@ -64,6 +65,8 @@ export async function startXmppMessageServer(
     wrapDb?: (db: Db) => Db;
     /** A database shared with another message server of the same AS (left open at close). */
     db?: Db;
+    /** The message server's id in its AS (default ms1). */
+    id?: string;
   } = {},
 ): Promise<XmppFixture> {
   const {
@@ -75,6 +78,7 @@ export async function startXmppMessageServer(
     xmppHost = '127.0.0.1',
     wrapDb = (db: Db) => db,
     db: sharedDb,
+    id = 'ms1',
     ...rest
   } = options;
   const dir = tlsDir ? undefined : await tempDir();
@@ -85,7 +89,7 @@ export async function startXmppMessageServer(
   const server = await buildMessageServer({
     domain,
     config: {
-      id: 'ms1',
+      id,
       url: 'https://127.0.0.1:1',
       listen: { host: '127.0.0.1', port: 0 },
       pushUri: '/push',

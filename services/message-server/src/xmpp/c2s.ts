@@ -27,14 +27,21 @@ export function createC2sServer(options: {
   connections?: ConnectionBudget;
   handshakeTimeoutMs?: number;
   maxResourcesPerAccount?: number;
+  /** Keys the SCRAM salts answered for unknown users (shared by the message servers of a cluster). */
+  unknownUserKey?: Buffer;
 }): C2sServer {
   const lookup: CredentialLookup = (username, hash) =>
     options.credentials.get(canonicalLocalPart(username), hash);
+  const scram = options.unknownUserKey ? { unknownUserKey: options.unknownUserKey } : {};
   return new C2sServer({
     domain: options.domain,
     tls: options.tls,
     // Strongest first; PLAIN is only offered after STARTTLS, as every mechanism is (RFC 6120 §6.4.1).
-    mechanisms: [scramMechanism('sha256', lookup), scramMechanism('sha1', lookup), plainMechanism(lookup)],
+    mechanisms: [
+      scramMechanism('sha256', lookup, scram),
+      scramMechanism('sha1', lookup, scram),
+      plainMechanism(lookup),
+    ],
     router: options.router,
     logger: options.logger,
     limits: options.limits,

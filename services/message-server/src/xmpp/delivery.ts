@@ -14,6 +14,7 @@ import {
   type StanzaErrorCondition,
 } from '@irsp/xmpp';
 import type { Logger } from '@irsp/http';
+import type { ClusterBus } from '../cluster.js';
 import type { RosterChange, RosterStore } from './roster.js';
 import type { SessionRegistry } from './sessions.js';
 
@@ -23,7 +24,16 @@ export const ROSTER_NS = 'jabber:iq:roster';
  * Who sent a stanza: a local session, or an account of another AS reached over s2s (answers go back there). Its
  * hold() keeps every later answer back until a promise (a message's offline storage) has settled.
  */
-export type Origin = Pick<C2sSession, 'jid' | 'send' | 'pause' | 'resume' | 'hold'>;
+export type Origin = Pick<C2sSession, 'jid' | 'send' | 'pause' | 'resume' | 'hold'> & {
+  /** A message relayed from another message server: what it was written with, to report when it is safe. */
+  confirm?(delivered: Promise<boolean>): void;
+};
+
+/**
+ * A session stanzas are written to: one of this server, or one another message server of the AS holds (written
+ * there through the cluster bus, decision 0024).
+ */
+export type Recipient = Pick<C2sSession, 'jid' | 'send' | 'sendConfirmed' | 'writable'>;
 
 /** The message servers of other ASs (clause 8.5), reached over XMPP server-to-server streams. */
 export interface OtherAses {
@@ -33,6 +43,7 @@ export interface OtherAses {
 export class Delivery {
   private pushId = 0;
   private otherAses: OtherAses | undefined;
+  private bus: ClusterBus | undefined;
   /** Answers to the accounts behind one incoming s2s stream, held as that stream's own output is. */
   private readonly remoteBarriers = new WeakMap<S2sIncomingStream, OutputBarrier>();
 
@@ -46,6 +57,45 @@ export class Delivery {
   /** Federation is switched on once the s2s engine exists (it needs the router first). */
   federate(otherAses: OtherAses): void {
     this.otherAses = otherAses;
+  }
+
+  /** Switches the cluster on (decision 0024): sessions of the other message servers of the AS are reached. */
+  cluster(bus: ClusterBus): void {
+    this.bus = bus;
+  }
+
+  get clustered(): ClusterBus | undefined {
+    return this.bus;
+  }
+
+  /** Every online resource of a local account, on this server or another of the AS. */
+  everywhere(local: string): Recipient[] {
+    const here: Recipient[] = this.sessions.resources(local);
+    if (!this.bus) return here;
+    return [...here, ...this.sessions.remote(local).map((r) => this.relayTo(r.server, local, r.resource))];
+  }
+
+  /** One online resource of a local account, on this server or another of the AS. */
+  recipient(local: string, resource: string): Recipient | undefined {
+    const here = this.sessions.resource(local, resource);
+    if (here || !this.bus) return here;
+    const server = this.sessions.remoteResource(local, resource);
+    return server === undefined ? undefined : this.relayTo(server, local, resource);
+  }
+
+  /** A session of another server of the AS: what is written to it is relayed there (presence, iqs, pushes). */
+  private relayTo(server: string, local: string, resource: string): Recipient {
+    const bus = this.bus!;
+    const send = (stanza: Element) => {
+      bus.send(server, { kind: 'stanza', local, resource, stanza: stanza.toString() });
+      return true;
+    };
+    return {
+      jid: { local, domain: this.domain, resource },
+      send,
+      sendConfirmed: (stanza) => Promise.resolve(send(stanza)),
+      writable: () => Promise.resolve(),
+    };
   }
 
   get federated(): boolean {
@@ -115,11 +165,15 @@ export class Delivery {
       this.toOtherAs(copy);
       return;
     }
-    for (const session of this.sessions.resources(local)) session.send(stanza);
+    for (const session of this.everywhere(local)) session.send(stanza);
   }
 
-  /** Writes to the recipient; a recipient that cannot keep up pauses the sender (back-pressure). */
-  deliver(from: Origin, to: C2sSession, stanza: Element): void {
+  /**
+   * Writes to the recipient; a recipient that cannot keep up pauses the sender (back-pressure). A message relayed
+   * from another server is written confirmed: that server keeps a copy until it is safe here.
+   */
+  deliver(from: Origin, to: Recipient, stanza: Element): void {
+    if (from.confirm) return from.confirm(to.sendConfirmed(stanza));
     if (!to.send(stanza)) {
       from.pause();
       void to.writable().then(() => from.resume());
@@ -129,7 +183,7 @@ export class Delivery {
   /** Roster pushes to every online resource of each owner (RFC 6121 §2.1.6). */
   pushChanges(changes: RosterChange[]): void {
     for (const change of changes) {
-      for (const session of this.sessions.resources(change.owner)) {
+      for (const session of this.everywhere(change.owner)) {
         session.send(
           xml(
             'iq',

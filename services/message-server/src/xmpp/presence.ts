@@ -49,13 +49,14 @@ export class Presence {
         if (this.roster.local(contact) === undefined) {
           this.delivery.toOtherAs(xml('presence', { type: 'probe', from: own, to: contact }));
         } else {
-          this.sendCurrent(contact, jidToString(from.jid), from);
+          this.sendCurrent(contact, jidToString(from.jid));
         }
       }
       for (const other of this.delivery.sessions.resources(from.jid.local!)) {
         const presence = this.current.get(other);
         if (other !== from && presence) from.send(stamped(presence, other.jid, jidToString(from.jid)));
       }
+      this.probeElsewhere(from.jid.local!, jidToString(from.jid));
     }
     return initial;
   }
@@ -81,15 +82,14 @@ export class Presence {
   async lost(local: string, resource: string): Promise<void> {
     const from = `${this.roster.bare(local)}/${resource}`;
     const unavailable = (to: string) => xml('presence', { type: 'unavailable', from, to });
-    for (const other of this.delivery.sessions.resources(local))
-      other.send(unavailable(jidToString(other.jid)));
+    for (const other of this.delivery.everywhere(local)) other.send(unavailable(jidToString(other.jid)));
     for (const contact of await this.roster.relatedContacts(local)) {
       const contactLocal = this.roster.local(contact);
       if (contactLocal === undefined) {
         this.delivery.toOtherAs(unavailable(contact));
         continue;
       }
-      for (const recipient of this.delivery.sessions.resources(contactLocal))
+      for (const recipient of this.delivery.everywhere(contactLocal))
         recipient.send(unavailable(jidToString(recipient.jid)));
     }
   }
@@ -98,7 +98,7 @@ export class Presence {
    * to each related account of another AS. */
   private async broadcast(from: C2sSession, stanza: Element): Promise<void> {
     const sender = jidToString(from.jid);
-    for (const other of this.delivery.sessions.resources(from.jid.local!))
+    for (const other of this.delivery.everywhere(from.jid.local!))
       if (other !== from) this.delivery.deliver(from, other, stamped(stanza, from.jid, sender));
     for (const contact of await this.roster.relatedContacts(from.jid.local!)) {
       const local = this.roster.local(contact);
@@ -106,16 +106,27 @@ export class Presence {
         this.delivery.toOtherAs(stamped(stanza, from.jid, contact));
         continue;
       }
-      for (const recipient of this.delivery.sessions.resources(local))
+      for (const recipient of this.delivery.everywhere(local))
         this.delivery.deliver(from, recipient, stamped(stanza, from.jid, jidToString(recipient.jid)));
     }
   }
 
-  /** The current presence of every online resource of the local account `of`, to `to` (one session or all). */
-  private sendCurrent(of: string, to: string, only?: C2sSession): void {
+  /**
+   * The current presence of every online resource of the local account `of`, to `to`: a full JID (that session) or
+   * a bare one (every resource). Resources of `of` held by other message servers of the AS are probed there, unless
+   * `hereOnly` (the answer to such a probe).
+   */
+  sendCurrent(of: string, to: string, hereOnly = false): void {
     const ofLocal = this.roster.local(of);
     if (ofLocal === undefined) return;
-    const toLocal = this.roster.local(to.split('/')[0]!);
+    const slash = to.indexOf('/');
+    const toLocal = this.roster.local(slash < 0 ? to : to.slice(0, slash));
+    const recipients = () => {
+      if (toLocal === undefined) return [];
+      if (slash < 0) return this.delivery.everywhere(toLocal);
+      const one = this.delivery.recipient(toLocal, to.slice(slash + 1));
+      return one ? [one] : [];
+    };
     for (const source of this.delivery.sessions.resources(ofLocal)) {
       const presence = this.current.get(source);
       if (!presence) continue;
@@ -123,9 +134,18 @@ export class Presence {
         this.delivery.toOtherAs(stamped(presence, source.jid, to));
         continue;
       }
-      for (const recipient of only ? [only] : this.delivery.sessions.resources(toLocal))
+      for (const recipient of recipients())
         recipient.send(stamped(presence, source.jid, jidToString(recipient.jid)));
     }
+    if (!hereOnly) this.probeElsewhere(ofLocal, to);
+  }
+
+  /** Asks each other message server holding sessions of `of` for their current presence, to `to` (decision 0024). */
+  private probeElsewhere(of: string, to: string): void {
+    const bus = this.delivery.clustered;
+    if (!bus) return;
+    for (const server of new Set(this.delivery.sessions.remote(of).map((r) => r.server)))
+      bus.send(server, { kind: 'probe', of, to });
   }
 
   // --- directed presence and subscriptions -------------------------------------------------------------------------
@@ -198,9 +218,8 @@ export class Presence {
   }
 
   private toLocalTarget(origin: Origin, stanza: Element, local: string, resource: string | undefined): void {
-    const sessions = this.delivery.sessions;
-    const one = resource === undefined ? undefined : sessions.resource(local, resource);
-    for (const recipient of one ? [one] : sessions.resources(local))
+    const one = resource === undefined ? undefined : this.delivery.recipient(local, resource);
+    for (const recipient of one ? [one] : this.delivery.everywhere(local))
       this.delivery.deliver(origin, recipient, stanza);
   }
 

@@ -44,7 +44,7 @@ export class RosterStore {
   /**
    * The relationships of recently active owners: every stanza between accounts is checked against them (blocking),
    * so they are read once, not per stanza. Every change below goes through this class and drops the owners it
-   * touches; this is why an AS runs one message server until the session registry is shared (docs/deploy.md).
+   * touches, here and (in a cluster) on the other message servers of the AS.
    */
   private readonly relatedCache = new Map<string, Set<string>>();
   /** Bumped when an owner's entry is dropped, so that a read that raced a change does not store stale rows. */
@@ -55,6 +55,7 @@ export class RosterStore {
    * leaves it when `forget` starts, before its rows go, with its generation bumped like the relationships'.
    */
   private readonly existing = new Set<string>();
+  private announce: ((owners: string[]) => void) | undefined;
 
   constructor(
     private readonly db: Db,
@@ -78,13 +79,29 @@ export class RosterStore {
     return set;
   }
 
-  /** Drops cached relationships of local owners (bare JIDs of other ASs are ignored). */
+  /** Drops cached relationships of local owners (bare JIDs of other ASs are ignored), here and on the cluster. */
   private changed(...owners: string[]): void {
+    this.drop(owners);
+    if (owners.length > 0) this.announce?.(owners);
+  }
+
+  /** Drops what is cached of these owners here (a change made here, or one another message server announced). */
+  drop(owners: Iterable<string>): void {
     for (const owner of owners) {
       this.relatedCache.delete(owner);
       this.existing.delete(owner);
       this.generation.set(owner, (this.generation.get(owner) ?? 0) + 1);
     }
+  }
+
+  /** Drops everything cached (changes announced while the cluster bus was out of reach were missed). */
+  dropAll(): void {
+    this.drop([...new Set([...this.relatedCache.keys(), ...this.existing])]);
+  }
+
+  /** Tells the other message servers of the AS which owners changed (decision 0024). */
+  announceChanges(announce: (owners: string[]) => void): void {
+    this.announce = announce;
   }
 
   /** The bare JID of a local part of this AS. */

@@ -10,7 +10,9 @@
  * - offline storage (XEP-0160): a message to a related account with no online resource is stored and delivered
  *   with an XEP-0203 delay stamp when it next sends initial presence;
  * - uploads to application servers become Messages 8/9, device status Messages 10/11 (notifications.ts), written
- *   with the AS's record of who is online where (online-sessions.ts), which also reports sessions lost in a crash.
+ *   with the AS's record of who is online where (online-sessions.ts), which also reports sessions lost in a crash;
+ * - in a cluster (docs/decisions/0024-cluster-on-nats.md), stanzas for sessions another message server of the AS
+ *   holds are relayed there over the bus, after every rule above was applied here.
  */
 import type { GuessLimits, GuessPolicy } from '@irsp/credentials';
 import type { Logger } from '@irsp/http';
@@ -19,6 +21,7 @@ import type { Db } from '@irsp/store';
 import {
   bareString,
   jidToString,
+  parseElement,
   parseJid,
   xml,
   type C2sRouter,
@@ -27,10 +30,11 @@ import {
   type Jid,
   type S2sIncomingStream,
 } from '@irsp/xmpp';
+import type { ClusterBus, ClusterHandlers, Changed, MessageAnswer, Relayed } from '../cluster.js';
 import type { Notifications } from '../notifications.js';
 import type { OnlineSessions, SessionHooks, SessionKey } from '../online-sessions.js';
 import { AccessRights } from './access.js';
-import { Delivery, isCommand, type Origin, type OtherAses } from './delivery.js';
+import { Delivery, isCommand, type Origin, type OtherAses, type Recipient } from './delivery.js';
 import { Inbox } from './inbox.js';
 import type { OfflineStore } from './offline.js';
 import { Presence } from './presence.js';
@@ -52,6 +56,16 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   private readonly serverIqs: ServerIqs;
   private readonly inbox: Inbox;
   private online: OnlineSessions | undefined;
+  private bus: ClusterBus | undefined;
+  /**
+   * Messages relayed to another message server and written live there, kept until it reports them safe with their
+   * recipient: stored offline here when it reports them lost or dies (decision 0024).
+   */
+  private readonly inFlight = new Map<string, { server: string; local: string; stanza: Element; at: Date }>();
+  /** Settlements that overtook the answer to their message. */
+  private readonly settledEarly = new Map<string, boolean>();
+  /** Servers already found dead (their sessions dropped from the registry once). */
+  private readonly deadServers = new Set<string>();
 
   constructor(
     private readonly domain: string,
@@ -101,6 +115,47 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     this.online = online;
   }
 
+  /**
+   * Switches the cluster on (decision 0024): sessions bound here are announced on the bus, stanzas for sessions of
+   * other message servers of the AS are relayed to them. Returns what the bus hands over to this router.
+   */
+  cluster(bus: ClusterBus, credentials: { drop(local: string): void; clear(): void }): ClusterHandlers {
+    this.bus = bus;
+    this.delivery.cluster(bus);
+    this.roster.announceChanges((roster) => bus.changed({ roster }));
+    return {
+      sessionEvent: (event) => {
+        if (event.server === bus.serverId) return;
+        this.deadServers.delete(event.server);
+        if (event.op === 'bound') this.sessions.remoteBound(event.server, event.local, event.resource);
+        else this.sessions.remoteUnbound(event.server, event.local, event.resource);
+      },
+      // Its sessions, and what was relayed to them, went with its previous life.
+      started: (server) => {
+        this.deadServers.delete(server);
+        this.forgetServers(new Set([server]));
+      },
+      relayed: (item) => this.relayed(item),
+      settled: (id, ok) => this.settled(id, ok),
+      changed: (change) => this.changed(change, credentials),
+      reconnected: () => {
+        this.roster.dropAll();
+        credentials.clear();
+        this.readRegistry().catch((error: unknown) =>
+          this.logger.error({ err: error }, 'session registry not read again'),
+        );
+      },
+    };
+  }
+
+  /** The sessions of the other live message servers, from the AS's database (at start, after a reconnection). */
+  async readRegistry(): Promise<void> {
+    if (!this.online) return;
+    const rows = await this.online.elsewhere();
+    this.sessions.remoteForget();
+    for (const row of rows) this.sessions.remoteBound(row.server, row.local, row.resource);
+  }
+
   /** Switches federation on (clause 8.5): stanzas to other ASs go through the s2s engine. */
   federate(otherAses: OtherAses): void {
     this.delivery.federate(otherAses);
@@ -117,6 +172,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     // The session's row and a device's Message 10 written, and whether stored messages wait for the account known,
     // before it learns it is bound.
     await Promise.all([this.online?.bound(local, resource), this.inbox.opened(local)]);
+    this.bus?.sessionChanged('bound', local, resource);
   }
 
   /**
@@ -163,15 +219,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     if (from?.local === undefined) return undefined;
     if (from.domain !== this.domain)
       return this.delivery.federated ? this.delivery.remoteSender(from) : undefined;
-    const local = from.local;
-    const send = (reply: Element): boolean => {
-      const targets =
-        from.resource === undefined
-          ? this.sessions.resources(local)
-          : [this.sessions.resource(local, from.resource)].filter((s) => s !== undefined);
-      for (const target of targets) target.send(reply);
-      return true;
-    };
+    const send = this.sendTo(from);
     return {
       jid: from,
       send,
@@ -179,6 +227,19 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       resume: () => undefined,
       // Nothing of the sender's is read here to answer after it: a refusal is sent once known.
       hold: (durable) => void durable.then((refusal) => refusal instanceof Element && send(refusal)),
+    };
+  }
+
+  /** Writes to a local account's sessions wherever they are in the AS: one resource, or all of a bare JID. */
+  private sendTo(to: Jid): (stanza: Element) => boolean {
+    const local = to.local!;
+    return (stanza) => {
+      const targets =
+        to.resource === undefined
+          ? this.delivery.everywhere(local)
+          : [this.delivery.recipient(local, to.resource)].filter((s) => s !== undefined);
+      for (const target of targets) target.send(stanza);
+      return true;
     };
   }
 
@@ -190,6 +251,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     // A newer session of the same full JID keeps the row; otherwise it goes, with a device's Message 11 when it was
     // the device's last session in the AS.
     if (!this.sessions.resource(local, resource)) {
+      this.bus?.sessionChanged('unbound', local, resource);
       this.online
         ?.unbound(local, resource)
         .catch((error: unknown) =>
@@ -205,6 +267,27 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   /** The sessions this server holds (online-sessions.ts writes them again after losing its lease). */
   held(): SessionKey[] {
     return this.sessions.keys();
+  }
+
+  /**
+   * Message servers of the AS whose lease ran out: their sessions leave the registry, and what was relayed to them
+   * and not yet safe with its recipient is stored offline here.
+   */
+  dead(servers: string[]): void {
+    const fresh = new Set(servers.filter((server) => !this.deadServers.has(server)));
+    if (fresh.size === 0) return;
+    for (const server of fresh) this.deadServers.add(server);
+    this.forgetServers(fresh);
+  }
+
+  /** Sessions of these servers leave the registry; messages relayed to them and not yet safe are stored here. */
+  private forgetServers(servers: ReadonlySet<string>): void {
+    this.sessions.remoteForget(servers);
+    for (const [id, message] of this.inFlight) {
+      if (!servers.has(message.server)) continue;
+      this.inFlight.delete(id);
+      this.handBack(message);
+    }
   }
 
   /** Sessions of a crashed message server, taken over: whoever saw them online sees them go. */
@@ -224,6 +307,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
    */
   async accountRemoved(local: string, related: string[]): Promise<void> {
     for (const session of this.sessions.resources(local)) session.close('not-authorized', 'account removed');
+    this.bus?.changed({ removed: [local] });
     this.delivery.pushChanges(await this.roster.forget(local));
     const own = this.roster.bare(local);
     for (const contact of related) {
@@ -248,10 +332,10 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       { from: fromJid, to: this.roster.bare(local), type: 'normal', id: this.delivery.nextId('push') },
       xml('body', {}, data),
     );
-    const targets = this.sessions.resources(local);
-    if (targets.length === 0) return (await this.inbox.store(undefined, stanza, local)) ? 'full' : 'stored';
+    const online = this.sessions.resources(local).length + this.sessions.remote(local).length > 0;
     // Live, or stored behind messages that wait for the account.
-    return (await this.inbox.toResources(undefined, local, targets, stanza)) ? 'full' : 'delivered';
+    const refusal = await this.messageTo(undefined, local, undefined, stanza);
+    return refusal ? 'full' : online ? 'delivered' : 'stored';
   }
 
   // --- from local sessions (c2s) -----------------------------------------------------------------------------------
@@ -366,25 +450,156 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   /** To a local account: a full JID reaches that resource, a bare JID every resource. */
   private async toAccount(from: Origin, stanza: Element, to: Jid): Promise<void> {
     const local = to.local!;
-    let targets: C2sSession[];
+    if (stanza.name === 'message') return void this.messageTo(from, local, to.resource, stanza);
+    let targets: Recipient[];
     if (to.resource !== undefined) {
-      const one = this.sessions.resource(local, to.resource);
-      // RFC 6121 §8.5.3.2: a message to an offline resource is handled as if sent to the bare JID.
-      targets = one ? [one] : stanza.name === 'message' ? this.sessions.resources(local) : [];
+      const one = this.delivery.recipient(local, to.resource);
+      targets = one ? [one] : [];
     } else if (stanza.name === 'iq') {
       // RFC 6121 §8.5.2: the server answers iqs to a bare JID on the account's behalf.
       targets = [];
     } else {
-      targets = this.sessions.resources(local);
+      targets = this.delivery.everywhere(local);
     }
-    targets = targets.filter((s) => s !== from);
-    if (targets.length === 0) {
-      if (stanza.name === 'message' && this.sessions.resources(local).length === 0)
-        return void this.inbox.store(from, stanza, local);
-      return this.delivery.refuse(from, stanza, 'service-unavailable');
-    }
-    if (stanza.name === 'message') return void this.inbox.toResources(from, local, targets, stanza);
+    targets = targets.filter((s: Recipient | Origin) => s !== from);
+    if (targets.length === 0) return this.delivery.refuse(from, stanza, 'service-unavailable');
     for (const target of targets) this.delivery.deliver(from, target, stanza);
+  }
+
+  /**
+   * A message to one resource of a local account, or to all of them (`resource` undefined; RFC 6121 §8.5.3.2: also
+   * when that resource is offline), wherever they are in the AS, the sending session excepted; stored offline when
+   * the account has no session in the AS. Resolves with the refusal written in its place, if any: the sender's
+   * answers wait until the message is stored or taken by every server it went to (decision 0024).
+   */
+  private messageTo(
+    from: Origin | undefined,
+    local: string,
+    resource: string | undefined,
+    stanza: Element,
+  ): Promise<Element | undefined> {
+    const oneHere = resource === undefined ? undefined : this.sessions.resource(local, resource);
+    const oneThere =
+      resource === undefined || oneHere || !this.bus
+        ? undefined
+        : this.sessions.remoteResource(local, resource);
+    const whole = oneHere === undefined && oneThere === undefined;
+    const here = (oneHere ? [oneHere] : whole ? this.sessions.resources(local) : []).filter(
+      (s) => s !== from,
+    );
+    const there = new Map<string, string | undefined>();
+    if (oneThere !== undefined) there.set(oneThere, resource);
+    else if (whole && this.bus) for (const r of this.sessions.remote(local)) there.set(r.server, undefined);
+    if (here.length === 0 && there.size === 0) {
+      if (this.sessions.resources(local).length === 0) return this.inbox.store(from, stanza, local);
+      if (from) this.delivery.refuse(from, stanza, 'service-unavailable');
+      return Promise.resolve(undefined);
+    }
+    const live = here.length > 0 ? this.inbox.toResources(from, local, here, stanza) : undefined;
+    if (there.size === 0) return live!;
+    const relayed = Promise.all(
+      [...there].map(([server, one]) => this.relayMessage(server, local, one, stanza)),
+    ).then((answers) => {
+      const refusal = answers.find((a) => a.refusal !== undefined)?.refusal;
+      if (refusal !== undefined) return parseElement(refusal);
+      // Nobody holds a session of it any more (servers gone, or the registry behind): as for an offline account.
+      if (here.length === 0 && !answers.some((a) => a.taken))
+        return this.inbox.store(undefined, stanza, local);
+      return undefined;
+    });
+    from?.hold(relayed);
+    return Promise.all([live, relayed]).then(([a, b]) => a ?? b);
+  }
+
+  /** A message relayed to another server of the AS; kept while it is written live there and not yet safe. */
+  private async relayMessage(
+    server: string,
+    local: string,
+    resource: string | undefined,
+    stanza: Element,
+  ): Promise<MessageAnswer> {
+    const at = new Date();
+    const { id, answer } = await this.bus!.message(server, { local, resource, stanza: stanza.toString() });
+    if (answer.taken && answer.live) {
+      this.inFlight.set(id, { server, local, stanza, at });
+      const early = this.settledEarly.get(id);
+      if (early !== undefined) {
+        this.settledEarly.delete(id);
+        this.settled(id, early);
+      }
+    }
+    return answer;
+  }
+
+  /** The holder of a relayed message reports it safe with its recipient (ok), or its session ended first. */
+  private settled(id: string, ok: boolean): void {
+    const message = this.inFlight.get(id);
+    if (!message) {
+      // Its answer is still on the way (the settlement cannot be older: ids are fresh).
+      if (this.settledEarly.size < 10_000) this.settledEarly.set(id, ok);
+      return;
+    }
+    this.inFlight.delete(id);
+    if (!ok) this.handBack(message);
+  }
+
+  /** A relayed message not safe with its recipient: stored offline, stamped with when it was relayed. */
+  private handBack(message: { local: string; stanza: Element; at: Date }): void {
+    void this.inbox
+      .store(undefined, this.inbox.stamped(message.stanza, message.at), message.local)
+      .then((refusal) => {
+        if (refusal) this.logger.warn({ local: message.local }, 'relayed message not stored back');
+      });
+  }
+
+  // --- from other message servers of the AS (decision 0024) --------------------------------------------------------
+
+  /** A stanza, a probe or a message another message server of the AS relayed for the sessions here. */
+  private async relayed(item: Relayed): Promise<MessageAnswer | undefined> {
+    if (item.kind === 'probe') {
+      this.presence.sendCurrent(this.roster.bare(item.of), item.to, true);
+      return undefined;
+    }
+    const stanza = parseRelayed(item.stanza);
+    if (!stanza) return item.kind === 'message' ? { taken: false, live: false } : undefined;
+    if (item.kind === 'stanza') {
+      const one = item.resource === undefined ? undefined : this.sessions.resource(item.local, item.resource);
+      const targets = one ? [one] : item.resource === undefined ? this.sessions.resources(item.local) : [];
+      for (const target of targets) target.send(stanza);
+      // The session went meanwhile: an iq is answered for it, as to an offline resource.
+      if (targets.length === 0) {
+        const sender = this.originOf(stanza);
+        if (sender && stanza.name === 'iq') this.delivery.refuse(sender, stanza, 'service-unavailable');
+      }
+      return undefined;
+    }
+    const one = item.resource === undefined ? undefined : this.sessions.resource(item.local, item.resource);
+    const targets = one ? [one] : item.resource === undefined ? this.sessions.resources(item.local) : [];
+    if (targets.length === 0) return { taken: false, live: false };
+    const confirmations: Promise<boolean>[] = [];
+    const sender = this.originOf(stanza);
+    const origin: Origin = {
+      jid: sender?.jid ?? { local: undefined, domain: this.domain, resource: undefined },
+      send: (reply) => sender?.send(reply) ?? true,
+      pause: () => undefined,
+      resume: () => undefined,
+      // The refusal goes back in the answer, where the sender's server holds its answers.
+      hold: () => undefined,
+      confirm: (delivered) => void confirmations.push(delivered),
+    };
+    const refusal = await this.inbox.toResources(origin, item.local, targets, stanza);
+    if (confirmations.length > 0)
+      void Promise.all(confirmations).then((oks) => this.bus!.settle(item.from, item.id, oks.every(Boolean)));
+    return { taken: true, live: confirmations.length > 0, refusal: refusal?.toString() };
+  }
+
+  /** Cache entries another message server of the AS (or this one) changed. */
+  private changed(change: Changed, credentials: { drop(local: string): void }): void {
+    this.roster.drop([...change.roster, ...change.removed]);
+    for (const local of [...change.credentials, ...change.removed]) credentials.drop(local);
+    for (const local of change.removed)
+      for (const session of this.sessions.resources(local))
+        session.close('not-authorized', 'account removed');
   }
 
   /**
@@ -395,8 +610,8 @@ export class MessageRouter implements C2sRouter, SessionHooks {
    */
   private async toAllRelated(from: C2sSession, stanza: Element): Promise<void> {
     const own = from.jid.local!;
-    const others = this.sessions.resources(own).filter((other) => other !== from);
-    if (others.length > 0) void this.inbox.toResources(from, own, others, stanza);
+    if (this.sessions.resources(own).length + this.sessions.remote(own).length > 1)
+      void this.messageTo(from, own, undefined, stanza);
     for (const contact of await this.roster.relatedContacts(own)) {
       const copy = stanza.clone();
       copy.attrs.to = contact;
@@ -405,9 +620,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         this.delivery.toOtherAs(copy);
         continue;
       }
-      const targets = this.sessions.resources(local);
-      if (targets.length === 0) void this.inbox.store(from, copy, local);
-      else void this.inbox.toResources(from, local, targets, copy);
+      void this.messageTo(from, local, undefined, copy);
     }
   }
 
@@ -437,6 +650,16 @@ export class MessageRouter implements C2sRouter, SessionHooks {
 }
 
 const sameJid = (a: Jid, b: Jid): boolean => jidToString(a) === jidToString(b);
+
+/** A relayed stanza's text: one message, presence or iq, or undefined. */
+function parseRelayed(text: string): Element | undefined {
+  try {
+    const stanza = parseElement(text);
+    return ['message', 'presence', 'iq'].includes(stanza.name) ? stanza : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Messages a resource gets when sent to its account's bare JID (not errors or groupchat). */
 const isLive = (stanza: Element): boolean => !['error', 'groupchat'].includes(stanza.attrs.type ?? 'normal');
