@@ -136,6 +136,8 @@ describe('operations', () => {
       '/admin/accounts': ['get'],
       '/admin/accounts/{id}': ['delete', 'get'],
       '/admin/failed-logins': ['get'],
+      // What the operator console shows, in one call.
+      '/admin/console': ['get'],
     });
     await call('/user/register.xml', { userid: 'metrics@as9.irsp.test', password: 'x' });
     expect((await client.get(`${base}/metrics`)).body).toMatch(

@@ -162,6 +162,8 @@ export const adminKick = adminCall({
 
 /** The outbox's `target` for an application server (the account server's is `account-server`). */
 export const applicationServerTarget = (name: string) => `application-server:${name}`;
+/** Whether an outbox target is an application server's (rather than the account server's). */
+export const isApplicationServerTarget = (target: string) => target.startsWith(applicationServerTarget(''));
 
 export const adminOutbox = adminCall({
   name: 'adminOutbox',

@@ -15,6 +15,7 @@ import {
   message8,
   message9,
   applicationServerTarget,
+  isApplicationServerTarget,
   type MessageDef,
 } from '@irsp/protocol';
 import type { Db, Queryable } from '@irsp/store';
@@ -111,6 +112,7 @@ export function deliverNotification(
   applicationServers: readonly ApplicationServerConfig[],
   row: OutboxRow,
 ): Promise<SendOutcome> | undefined {
+  if (!isApplicationServerTarget(row.target)) return undefined;
   const app = applicationServers.find((a) => applicationServerTarget(a.name) === row.target);
   const operation = MESSAGES.find(
     (m) => m.name === row.operation && m.from === 'messageServer' && m.to === 'applicationServer',
