@@ -211,6 +211,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   const hooks: SessionHooks = {
     held: () => [...router.held(), ...(das?.held() ?? [])],
     lost: (sessions) => router.lost(sessions),
+    dead: (servers) => router.dead(servers),
   };
   const online = new OnlineSessions(db, config.id, notifications, hooks, logger.child({ module: 'online' }), {
     ...DEFAULT_ONLINE_SESSION_OPTIONS,
