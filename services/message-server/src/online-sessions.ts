@@ -42,7 +42,7 @@ export interface SessionHooks {
   held(): SessionKey[];
   lost(sessions: SessionKey[]): void;
   /** Message servers of the AS whose lease has run out (every renewal round, on every live server). */
-  dead?(servers: string[]): void;
+  dead(servers: string[]): void;
 }
 
 interface Write extends SessionKey {
@@ -263,7 +263,7 @@ export class OnlineSessions {
     );
     if (dead.rows.length === 0) return;
     const servers = dead.rows.map((r) => r.server_id);
-    this.hooks.dead?.(servers);
+    this.hooks.dead(servers);
     const taken = await this.takeOver(servers, false);
     if (taken > 0)
       this.logger.warn({ servers, sessions: taken }, 'sessions of dead message servers reported offline');

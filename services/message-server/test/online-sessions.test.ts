@@ -54,7 +54,7 @@ function server(id: string, leaseMs = 30_000, held: SessionKey[] = []) {
     db,
     id,
     notifications,
-    { held: () => held, lost: (sessions) => lost.push(...sessions) },
+    { held: () => held, lost: (sessions) => lost.push(...sessions), dead: () => undefined },
     captureLogger().logger,
     { leaseMs },
   );
