@@ -12,10 +12,9 @@ const TOPOLOGY = new URL('deploy/compose/irsp.yaml', root).pathname;
 /** What an operator puts in .env: every secret the compose topology reads. */
 const SECRETS = Object.fromEntries(
   ['AS1', 'AS2'].flatMap((as) =>
-    ['ACCOUNT_SERVER_TOKEN', 'MESSAGE_SERVER_TOKEN', 'DEFAULT_APP_TOKEN', 'DIALBACK_SECRET'].map((name) => [
-      `${as}_${name}`,
-      `${as}-${name}-0123456789abcdef`.toLowerCase(),
-    ]),
+    ['ACCOUNT_SERVER_TOKEN', 'MESSAGE_SERVER_TOKEN', 'DEFAULT_APP_TOKEN', 'DIALBACK_SECRET', 'CLUSTER_SECRET'].map(
+      (name) => [`${as}_${name}`, `${as}-${name}-0123456789abcdef0123456789abcdef`.toLowerCase()],
+    ),
   ),
 );
 
@@ -25,26 +24,28 @@ interface ComposeService {
   ports?: string[];
   healthcheck?: { test: string[] };
   volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  image?: string;
 }
 
 describe('docker-compose', () => {
   it('runs every server of deploy/compose/irsp.yaml as its own container with a health check', async () => {
-    const topology = await loadTopology(TOPOLOGY, SECRETS);
+    // As the containers get it: the secrets and DATABASE_URL (a cluster's AS must be on PostgreSQL).
+    const topology = await loadTopology(TOPOLOGY, {
+      ...SECRETS,
+      DATABASE_URL: 'postgres://irsp:secret@postgres:5432/irsp',
+    });
     const compose = parse(await readFile(new URL('docker-compose.yml', root), 'utf8'), { merge: true }) as {
       services: Record<string, ComposeService>;
     };
     const expected: [string, string, Record<string, string>][] = [
       ['account-server', 'account-server', { PORT: String(topology.accountServer.listen.port) }],
       ...topology.autonomousSystems.flatMap((as, i): [string, string, Record<string, string>][] => [
-        [
-          `message-server-as${i + 1}`,
+        ...as.messageServers.map((ms): [string, string, Record<string, string>] => [
+          `message-server-as${i + 1}-${ms.id}`,
           'message-server',
-          {
-            IRSP_AS: as.domain,
-            IRSP_MESSAGE_SERVER: as.messageServers[0]!.id,
-            PORT: String(as.messageServers[0]!.listen.port),
-          },
-        ],
+          { IRSP_AS: as.domain, IRSP_MESSAGE_SERVER: ms.id, PORT: String(ms.listen.port) },
+        ]),
         [
           `application-server-as${i + 1}`,
           'application-server',
@@ -57,7 +58,7 @@ describe('docker-compose', () => {
       ]),
     ];
     expect(Object.keys(compose.services).sort()).toEqual(
-      ['postgres', ...expected.map(([name]) => name)].sort(),
+      ['nats', 'postgres', ...expected.map(([name]) => name)].sort(),
     );
     for (const [name, target, env] of expected) {
       const service = compose.services[name]!;
@@ -71,22 +72,41 @@ describe('docker-compose', () => {
       const url = name === 'account-server' ? topology.accountServer.url : undefined;
       if (url) expect(new URL(url).hostname).toBe(name);
     }
+    const hostPorts = new Set<string>();
     for (const as of topology.autonomousSystems) {
       const i = topology.autonomousSystems.indexOf(as) + 1;
-      const ms = as.messageServers[0]!;
-      expect(new URL(ms.url).hostname).toBe(`message-server-as${i}`);
       expect(new URL(as.applicationServers[0]!.url).hostname).toBe(`application-server-as${i}`);
-      // Every XMPP listener is published, and the other AS finds this one over s2s at its container (clause 8.5).
-      const xmpp = ms.xmpp!;
-      const published = compose.services[`message-server-as${i}`]!.ports!.map((p) => Number(p.split(':')[1]));
-      expect(published.sort()).toEqual(
-        [ms.listen.port, xmpp.c2sPort, xmpp.directTlsPort, xmpp.websocketPort, xmpp.s2sPort].sort(),
-      );
+      // Two message servers per AS on one NATS (the compose file shows a cluster, docs/scaling.md).
+      expect(as.messageServers.map((ms) => ms.id)).toEqual(['ms1', 'ms2']);
+      expect(as.cluster?.nats).toEqual(['nats://nats:4222']);
+      const routes: { host: string; port: number }[] = [];
+      for (const ms of as.messageServers) {
+        const name = `message-server-as${i}-${ms.id}`;
+        const service = compose.services[name]!;
+        expect(new URL(ms.url).hostname).toBe(name);
+        expect(service.depends_on, name).toEqual({
+          postgres: { condition: 'service_healthy' },
+          nats: { condition: 'service_healthy' },
+        });
+        // Every XMPP listener is published, each on its own host port.
+        const xmpp = ms.xmpp!;
+        const published = service.ports!.map((p) => Number(p.split(':')[1]));
+        expect(published.sort()).toEqual(
+          [ms.listen.port, xmpp.c2sPort, xmpp.directTlsPort, xmpp.websocketPort, xmpp.s2sPort].sort(),
+        );
+        for (const p of service.ports!) {
+          expect(hostPorts.has(p.split(':')[0]!), `${name} ${p}`).toBe(false);
+          hostPorts.add(p.split(':')[0]!);
+        }
+        expect(xmpp.dialbackSecret).toBe(SECRETS[`AS${i}_DIALBACK_SECRET`]);
+        routes.push({ host: name, port: xmpp.s2sPort });
+      }
+      // The other AS finds this one over s2s at either of its containers, in order (clause 8.5).
       const other = topology.autonomousSystems.find((a) => a !== as)!;
-      expect(s2sRoutes(topology, other.domain)[as.domain]).toEqual([
-        { host: `message-server-as${i}`, port: xmpp.s2sPort },
-      ]);
+      expect(s2sRoutes(topology, other.domain)[as.domain]).toEqual(routes);
     }
+    expect(compose.services.nats!.image).toMatch(/^nats:2\./);
+    expect(compose.services.nats!.healthcheck?.test.join(' ')).toContain('/healthz');
   });
 
   it('passes every secret the topology reads into the containers, and .env.example names them all', async () => {
@@ -97,7 +117,7 @@ describe('docker-compose', () => {
       services: Record<string, ComposeService>;
     };
     for (const [name, service] of Object.entries(compose.services)) {
-      if (name === 'postgres') continue;
+      if (name === 'postgres' || name === 'nats') continue;
       for (const variable of read)
         expect(service.environment?.[variable], `${name} ${variable}`).toBe(
           `\${${variable}:?set ${variable} in .env (see .env.example)}`,

@@ -336,12 +336,12 @@ export const topologySchema = z
           message: 'duplicate AS domain',
         });
       domains.add(as.domain);
-      if (as.cluster && as.database?.url === undefined)
+      if (as.cluster && (as.database?.url ?? topology.database.url) === undefined)
         ctx.addIssue({
           code: 'custom',
           path: ['autonomousSystems', i, 'cluster'],
           message:
-            'a cluster needs the AS database on PostgreSQL (database.url): the embedded one is one process',
+            'a cluster needs the AS database on PostgreSQL (database.url or DATABASE_URL): the embedded one is one process',
         });
       const ids = new Set(as.messageServers.map((m) => m.id));
       if (ids.size !== as.messageServers.length)

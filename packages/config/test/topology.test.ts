@@ -602,9 +602,14 @@ describe('validation', () => {
       await configError(() => parseTopology(document([as('as1.irsp.test', servers, [], { cluster })]), {})),
     ).toBe(
       invalid(
-        'autonomousSystems.0.cluster: a cluster needs the AS database on PostgreSQL (database.url): the embedded one is one process',
+        'autonomousSystems.0.cluster: a cluster needs the AS database on PostgreSQL (database.url or DATABASE_URL): the embedded one is one process',
       ),
     );
+    // DATABASE_URL (the whole topology's PostgreSQL, as docker-compose sets it) is the AS's database too.
+    const shared = parseTopology(document([as('as1.irsp.test', servers, [], { cluster })]), {
+      DATABASE_URL: 'postgres://db.irsp.test/irsp',
+    });
+    expect(shared.autonomousSystems[0]!.cluster).toEqual(cluster);
     const bad = { nats: ['http://127.0.0.1:4222'], secret: 'short' };
     expect(
       await configError(() =>
