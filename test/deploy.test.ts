@@ -12,9 +12,13 @@ const TOPOLOGY = new URL('deploy/compose/irsp.yaml', root).pathname;
 /** What an operator puts in .env: every secret the compose topology reads. */
 const SECRETS = Object.fromEntries(
   ['AS1', 'AS2'].flatMap((as) =>
-    ['ACCOUNT_SERVER_TOKEN', 'MESSAGE_SERVER_TOKEN', 'DEFAULT_APP_TOKEN', 'DIALBACK_SECRET', 'CLUSTER_SECRET'].map(
-      (name) => [`${as}_${name}`, `${as}-${name}-0123456789abcdef0123456789abcdef`.toLowerCase()],
-    ),
+    [
+      'ACCOUNT_SERVER_TOKEN',
+      'MESSAGE_SERVER_TOKEN',
+      'DEFAULT_APP_TOKEN',
+      'DIALBACK_SECRET',
+      'CLUSTER_SECRET',
+    ].map((name) => [`${as}_${name}`, `${as}-${name}-0123456789abcdef0123456789abcdef`.toLowerCase()]),
   ),
 );
 
@@ -99,7 +103,7 @@ describe('docker-compose', () => {
           hostPorts.add(p.split(':')[0]!);
         }
         expect(xmpp.dialbackSecret).toBe(SECRETS[`AS${i}_DIALBACK_SECRET`]);
-        routes.push({ host: name, port: xmpp.s2sPort });
+        routes.push({ host: name, port: xmpp.s2sPort! });
       }
       // The other AS finds this one over s2s at either of its containers, in order (clause 8.5).
       const other = topology.autonomousSystems.find((a) => a !== as)!;
