@@ -228,8 +228,13 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
         const assertOpen = (): void => {
           if (finished) throw new Error('transaction is finished');
         };
+        const hooks: (() => Promise<void>)[] = [];
         const tx: Executor = {
           kind: 'postgres',
+          beforeCommit(hook: () => Promise<void>): void {
+            assertOpen();
+            hooks.push(hook);
+          },
           async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
             assertOpen();
             return runQuery<R>(client, true, names, sql, params);
@@ -242,6 +247,7 @@ export async function openPostgres(opts: DbOptions & { url: string }): Promise<D
         try {
           await client.query('BEGIN');
           const result = await fn(tx);
+          for (const hook of hooks) await hook();
           finished = true;
           const commit = await client.query('COMMIT');
           // COMMIT of a transaction aborted by an error that fn caught answers ROLLBACK, not an error.

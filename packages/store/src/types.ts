@@ -21,6 +21,12 @@ export interface Queryable {
 export interface Executor extends Queryable {
   /** Runs `sql` (any number of statements, no parameters, simple query protocol); results are dropped. */
   exec(sql: string): Promise<void>;
+  /**
+   * A PostgreSQL transaction's: runs `hook` inside the transaction after its function returned, just before
+   * COMMIT (hooks in the order given; one that throws rolls the transaction back). For locks best taken last
+   * and all at once, in one order (the outbox keys').
+   */
+  beforeCommit?(hook: () => Promise<void>): void;
 }
 
 export interface Db extends Executor {

@@ -27,7 +27,7 @@
  * would not see the new row, which would then never become a head. PGlite runs one statement at a time, so there
  * the two cannot interleave and no lock is taken.
  */
-import type { Db, Queryable } from '../types.js';
+import type { Db, Executor, Queryable } from '../types.js';
 import type { OutboxStatements } from './table.js';
 
 /** What became of one delivery. */
@@ -88,17 +88,55 @@ interface Failure {
 /**
  * Writes an item (its columns by name), in the caller's transaction when given one (`tx`), else in one of its
  * own on PostgreSQL (the key's lock is held until the row is committed).
+ *
+ * In a PostgreSQL transaction the rows are written just before COMMIT, after the locks of all their keys are taken
+ * at once in the order of their lock ids — the order a lease takes them in. Taken one by one as items were
+ * enqueued, a transaction writing to two keys (a result to the user, a frame to the gateway) could hold one key's
+ * lock while a lease held the other's and waited for the first: a deadlock, found by PostgreSQL only after
+ * `deadlock_timeout` (1 s) and answered by aborting one of them.
  */
 export async function enqueueItem(
-  q: Db | Queryable,
+  q: Db | Queryable | Executor,
   statements: OutboxStatements,
   item: Record<string, unknown>,
 ): Promise<void> {
   if (q.kind === 'pglite') return insert(q, statements, item);
   if ('transaction' in q) return q.transaction((tx) => enqueueItem(tx, statements, item));
+  if ('beforeCommit' in q && q.beforeCommit) {
+    let pending = pendingInserts.get(q);
+    if (!pending) {
+      const items: PendingInsert[] = [];
+      pending = items;
+      pendingInserts.set(q, items);
+      q.beforeCommit(() => insertLocked(q, items));
+    }
+    pending.push({ statements, item });
+    return;
+  }
   await q.query(statements.lockKey, [item[statements.table.key]]);
   await insert(q, statements, item);
 }
+
+interface PendingInsert {
+  statements: OutboxStatements;
+  item: Record<string, unknown>;
+}
+
+/** The items a PostgreSQL transaction enqueued, written at its commit. */
+const pendingInserts = new WeakMap<Queryable, PendingInsert[]>();
+
+/** Locks every key of `items` in the order of their lock ids (as `lockKey` names them), then writes the rows in order. */
+async function insertLocked(q: Queryable, items: readonly PendingInsert[]): Promise<void> {
+  await q.query(LOCK_NAMED_KEYS, [items.map((p) => lockName(p.statements, p.item))]);
+  for (const { statements, item } of items) await insert(q, statements, item);
+}
+
+const LOCK_NAMED_KEYS = `SELECT pg_advisory_xact_lock(h)
+                           FROM (SELECT DISTINCT hashtext(name) AS h FROM unnest($1::text[]) AS name) k ORDER BY h`;
+
+/** The text whose hash is the key's lock id: `<table>:<key>`, as in `lockKey` and `lockKeysOf`. */
+const lockName = (statements: OutboxStatements, item: Record<string, unknown>) =>
+  `${statements.table.name}:${String(item[statements.table.key])}`;
 
 async function insert(q: Queryable, statements: OutboxStatements, item: Record<string, unknown>) {
   await q.query(
