@@ -319,6 +319,22 @@ describe('denials', () => {
     await messageRefused('carol', RAE, 'c1');
   });
 
+  it("carol asks again, rae approves, carol takes it back (unsubscribe): only carol's direction is ended", async () => {
+    await send('carol', 'subscribe', RAE);
+    expect(await user('carol').rosterPush(RAE)).toEqual({ jid: RAE, subscription: 'none', ask: 'subscribe' });
+    expect(await nextSubscription('rae', CAROL)).toBe('subscribe');
+    await send('rae', 'subscribed', CAROL);
+    expect(await user('carol').rosterPush(RAE)).toEqual({ jid: RAE, subscription: 'to' });
+    expect(await nextSubscription('carol', RAE)).toBe('subscribed');
+    expect(await user('rae').rosterPush(CAROL)).toEqual({ jid: CAROL, subscription: 'from' });
+    await send('carol', 'unsubscribe', RAE);
+    expect(await user('carol').rosterPush(RAE)).toEqual({ jid: RAE, subscription: 'remove' });
+    expect(await nextSubscription('rae', CAROL)).toBe('unsubscribe');
+    expect(await user('rae').rosterPush(CAROL)).toEqual({ jid: CAROL, subscription: 'none' });
+    expect(await rosterItem('carol', RAE)).toBeUndefined();
+    noMoreSubscriptions('rae', CAROL);
+  });
+
   it("sam asks dan, dan approves, sam refuses the request back: our side ends sam's direction too", async () => {
     const DAN = ourJid('dan');
     const SAM = theirJid('sam');

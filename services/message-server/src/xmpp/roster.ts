@@ -3,7 +3,8 @@
  * request (or a device's verification code) establishes the relationship in both directions at once, and releasing
  * it by either side removes both directions. A relationship may cross ASs (clause 8.5): owners are always accounts
  * of this AS (local parts); contacts and requesters are bare JIDs, of this AS or another. An operation on a pair
- * changes the rows of whichever side lives here; the other AS's message server changes its own.
+ * changes the rows of whichever side lives here; the other AS's message server changes its own. With a plain
+ * RFC 6121 server's user a row may also hold a one-way state ('to', 'from'), which is no relationship (decision 0026).
  */
 import type { Db, Queryable } from '@irsp/store';
 import { userBound, userReleased } from './access.js';
