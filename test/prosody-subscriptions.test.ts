@@ -21,8 +21,8 @@ const PROSODY_ADDRESS = '127.0.0.59';
 const ROSTER = 'jabber:iq:roster';
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
-const PROSODY_USERS = ['pat', 'quinn', 'rae', 'sam', 'tess'];
-const OUR_USERS = ['alice', 'bob', 'carol', 'dan', 'erin'];
+const PROSODY_USERS = ['pat', 'quinn', 'rae', 'sam', 'tess', 'uma'];
+const OUR_USERS = ['alice', 'bob', 'carol', 'dan', 'erin', 'fay'];
 
 let prosodyDir: Awaited<ReturnType<typeof tempDir>>;
 let prosody: Prosody | undefined;
@@ -402,5 +402,70 @@ describe('requests that cross, and a release by our user', () => {
       .poll(() => rosterItem('tess', ERIN), { timeout: 15_000 })
       .toEqual({ jid: ERIN, subscription: 'none' });
     await messageRefused('erin', TESS, 'e1');
+  });
+});
+
+describe('the remaining one-way transitions', () => {
+  const FAY = ourJid('fay');
+  const UMA = theirJid('uma');
+
+  it("in 'to', fay's repeated request changes nothing, and uma's unsubscribed ends fay's direction", async () => {
+    await send('fay', 'subscribe', UMA);
+    expect(await user('fay').rosterPush(UMA)).toEqual({ jid: UMA, subscription: 'none', ask: 'subscribe' });
+    expect(await nextSubscription('uma', FAY)).toBe('subscribe');
+    await send('uma', 'subscribed', FAY);
+    expect(await user('fay').rosterPush(UMA)).toEqual({ jid: UMA, subscription: 'to' });
+    expect(await nextSubscription('fay', UMA)).toBe('subscribed');
+    expect(await user('uma').rosterPush(FAY)).toEqual({ jid: FAY, subscription: 'from' });
+    // Forwarded; Prosody answers `subscribed` itself (uma holds 'from'), which our side ignores: no push, no stanza.
+    await send('fay', 'subscribe', UMA);
+    // Uma's next step must reach Prosody after that request: a request of fay's to sam, on the same s2s stream
+    // behind it, marks when it has.
+    await send('fay', 'subscribe', theirJid('sam'));
+    expect(await nextSubscription('sam', FAY)).toBe('subscribe');
+    await send('uma', 'unsubscribed', FAY);
+    expect(await user('uma').rosterPush(FAY)).toEqual({ jid: FAY, subscription: 'none' });
+    expect(await user('fay').rosterPush(UMA)).toEqual({ jid: UMA, subscription: 'remove' });
+    expect(await nextSubscription('fay', UMA)).toBe('unsubscribed');
+    noMoreSubscriptions('fay', UMA);
+    noMoreSubscriptions('uma', FAY);
+    expect(await user('fay').rosterPush(theirJid('sam'))).toEqual({
+      jid: theirJid('sam'),
+      subscription: 'none',
+      ask: 'subscribe',
+    });
+  });
+
+  it('uma asks and takes it back (unsubscribe): the request no longer waits for fay', async () => {
+    await send('uma', 'subscribe', FAY);
+    expect(await user('uma').rosterPush(FAY)).toEqual({ jid: FAY, subscription: 'none', ask: 'subscribe' });
+    expect(await nextSubscription('fay', UMA)).toBe('subscribe');
+    await send('uma', 'unsubscribe', FAY);
+    expect(await user('uma').rosterPush(FAY)).toEqual({ jid: FAY, subscription: 'none' });
+    expect(await nextSubscription('fay', UMA)).toBe('unsubscribe');
+    // Nothing waits for fay any more (a roster get or her next login would deliver it again).
+    expect(
+      (await ours.db.query(`SELECT requester FROM subscription_requests WHERE owner = 'fay'`)).rows,
+    ).toEqual([]);
+    expect(await rosterItem('fay', UMA)).toBeUndefined();
+  });
+
+  it("uma asks, fay answers by asking too, uma unsubscribes: fay's request back is withdrawn", async () => {
+    await send('uma', 'subscribe', FAY);
+    expect(await user('uma').rosterPush(FAY)).toEqual({ jid: FAY, subscription: 'none', ask: 'subscribe' });
+    expect(await nextSubscription('fay', UMA)).toBe('subscribe');
+    await send('fay', 'subscribe', UMA);
+    expect(await user('fay').rosterPush(UMA)).toEqual({ jid: UMA, subscription: 'from', ask: 'subscribe' });
+    expect(await nextSubscription('uma', FAY)).toBe('subscribed');
+    expect(await nextSubscription('uma', FAY)).toBe('subscribe');
+    expect(await user('uma').rosterPush(FAY)).toEqual({ jid: FAY, subscription: 'to' });
+    await send('uma', 'unsubscribe', FAY);
+    expect(await user('uma').rosterPush(FAY)).toEqual({ jid: FAY, subscription: 'none' });
+    expect(await user('fay').rosterPush(UMA)).toEqual({ jid: UMA, subscription: 'remove' });
+    expect(await nextSubscription('fay', UMA)).toBe('unsubscribe');
+    expect(await nextSubscription('uma', FAY)).toBe('unsubscribe');
+    expect(await rosterItem('uma', FAY)).toEqual({ jid: FAY, subscription: 'none' });
+    await messageRefused('fay', UMA, 'f1');
+    noMoreSubscriptions('fay', UMA);
   });
 });
