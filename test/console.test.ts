@@ -1,8 +1,9 @@
 /**
  * The operator console (decision 0023) in a real browser (Debian's Chromium driven by playwright-core) on a whole
- * IRSP of two ASs on loopback: a wrong password is refused with a visible message, the operator logs in and sees
- * every service healthy, sees a session appear when an XMPP client logs in, and sees the outbox to an application
- * server grow while it is down and drain when it is back. Screenshots go to test/screenshots/.
+ * IRSP of two ASs on loopback: a wrong password is refused with a visible message, repeated ones are held by the
+ * guessing throttle with a message of their own, the operator logs in and sees every service healthy, sees a session
+ * appear when an XMPP client logs in, and sees the outbox to an application server grow while it is down and drain
+ * when it is back. Screenshots go to test/screenshots/.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +47,8 @@ let browser: Browser;
 let page: Page;
 let consoleUrl: string;
 let alice: Client | undefined;
+/** Wrong operator passwords checked (and refused) so far: each is a row of the recent refusals. */
+let wrongPasswords = 0;
 const browserErrors: string[] = [];
 type Overview = AdminAnswer<typeof adminConsole>;
 const log = captureLogger('irsp');
@@ -145,7 +148,7 @@ describe('the operator console in Chromium', () => {
     expect((await http.get(`${topology.accountServer.url}/console/assets/nothing.js`)).status).toBe(404);
   });
 
-  it('refuses a wrong password with a visible message, and logs an operator in', async () => {
+  it('refuses a wrong password with a visible message', async () => {
     await page.goto(consoleUrl);
     const login = page.getByRole('form', { name: 'Log in' });
     await login.getByLabel('Operator').fill(OPERATOR.name);
@@ -153,7 +156,34 @@ describe('the operator console in Chromium', () => {
     await login.getByRole('button', { name: 'Log in' }).click();
     await shows(page.getByRole('alert'), 'Operator name or password not accepted.');
     await screenshot(page, 'console-login-refused');
+    wrongPasswords = 1;
+  });
 
+  it('repeated wrong passwords are held by the guessing throttle (decision 0010), with a visible message', async () => {
+    const login = page.getByRole('form', { name: 'Log in' });
+    // 5 failures are free; the next attempt within the wait that follows (1 s, doubling) is refused unchecked. Each
+    // attempt is awaited by its answer, since the refusal text is the same every time.
+    let throttled: { retryAfter: string | null } | undefined;
+    while (!throttled && wrongPasswords < 10) {
+      const answered = page.waitForResponse((r) => r.url().endsWith('/admin/console'));
+      await login.getByRole('button', { name: 'Log in' }).click();
+      const answer = await answered;
+      if (answer.status() === 429) throttled = { retryAfter: await answer.headerValue('retry-after') };
+      else {
+        expect(answer.status()).toBe(401);
+        wrongPasswords++;
+      }
+    }
+    expect(wrongPasswords).toBeGreaterThanOrEqual(5);
+    expect(throttled?.retryAfter).toMatch(/^[1-9]\d*$/);
+    await shows(page.getByRole('alert'), `Too many failed logins: try again in ${throttled!.retryAfter} s.`);
+    await screenshot(page, 'console-login-throttled');
+    // The right password waits out the throttle too: it is let through once the wait is over.
+    await new Promise((r) => setTimeout(r, Number(throttled!.retryAfter) * 1000));
+  });
+
+  it('logs an operator in', async () => {
+    const login = page.getByRole('form', { name: 'Log in' });
     await login.getByLabel('Password').fill(OPERATOR.password);
     await login.getByRole('button', { name: 'Log in' }).click();
     await shows(page.locator('header .who'), `Operator ${OPERATOR.name}`);
@@ -174,16 +204,18 @@ describe('the operator console in Chromium', () => {
       await shows(serviceHealth(`${domain}/default`), 'healthy');
       await shows(sessionCount(`${domain}/ms1`), '0');
     }
-    // The refused login above is among the recent refusals, as the operator throttle recorded it.
+    // The refused logins above are among the recent refusals, as the operator throttle recorded them; the attempt
+    // the throttle held was not checked, so it is not one.
     const refusals = page.locator('section[aria-labelledby="refusals"] tbody tr');
-    await expect.poll(() => refusals.count(), { timeout: SHOWN_MS }).toBe(1);
-    expect(await refusals.first().locator('td').allInnerTexts()).toEqual([
-      expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/),
-      'account-server',
-      'operator',
-      OPERATOR.name,
-      '127.0.0.1',
-    ]);
+    await expect.poll(() => refusals.count(), { timeout: SHOWN_MS }).toBe(wrongPasswords);
+    for (const row of await refusals.all())
+      expect(await row.locator('td').allInnerTexts()).toEqual([
+        expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/),
+        'account-server',
+        'operator',
+        OPERATOR.name,
+        '127.0.0.1',
+      ]);
   });
 
   it('shows a session when an XMPP client logs in', async () => {
@@ -292,10 +324,15 @@ describe('the operator console in Chromium', () => {
         deadLetters: 0,
       },
     ]);
-    // Only the wrong password: the console's own checks at the message servers are not among the refusals.
-    expect(body.failedLogins.map((f) => [f.server, f.scope, f.target, f.source])).toEqual([
-      ['account-server', 'operator', OPERATOR.name, '127.0.0.1'],
-    ]);
+    // Only the wrong passwords: the console's own checks at the message servers are not among the refusals.
+    expect(body.failedLogins.map((f) => [f.server, f.scope, f.target, f.source])).toEqual(
+      Array.from({ length: wrongPasswords }, () => [
+        'account-server',
+        'operator',
+        OPERATOR.name,
+        '127.0.0.1',
+      ]),
+    );
     expect(body.history.intervalSeconds).toBe(1);
     // A sample a second for the minute or so the test ran: every series as long as the sample times.
     expect(body.history.at.length).toBeGreaterThan(5);
@@ -309,10 +346,13 @@ describe('the operator console in Chromium', () => {
     expect(backlog?.values.at(-1)).toBe(0);
   });
 
-  it('raised no error in the page but the two 401s asked for (a CSP violation would be one)', () => {
-    // Chromium reports every 401 it receives: the wrong password above and the call after logging out.
+  it('raised no error in the page but the 401s and the 429 asked for (a CSP violation would be one)', () => {
+    // Chromium reports every 401 and 429 it receives: the wrong passwords above, the attempt the throttle held, and
+    // the call after logging out.
     const refused =
       'console: Failed to load resource: the server responded with a status of 401 (Unauthorized)';
-    expect(browserErrors).toEqual([refused, refused]);
+    const held =
+      'console: Failed to load resource: the server responded with a status of 429 (Too Many Requests)';
+    expect(browserErrors).toEqual([...Array<string>(wrongPasswords).fill(refused), held, refused]);
   });
 });

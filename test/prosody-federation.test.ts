@@ -107,7 +107,7 @@ describe('an IRSP user and a Prosody user (another AS)', () => {
     await clients.messageRefused(clients.get('alice'), PAT, 'before');
   });
 
-  it('alice asks, pat approves: both directions are related on our side at once', async () => {
+  it('alice asks, pat approves, pat asks back: related once both directions are granted (decision 0026)', async () => {
     const alice = clients.get('alice');
     await alice.send(xml('presence', { to: PAT, type: 'subscribe' }));
     expect(await clients.pushedItem(alice, PAT)).toEqual({
@@ -117,9 +117,13 @@ describe('an IRSP user and a Prosody user (another AS)', () => {
     });
     await patReceived(presence('subscribe', `alice@${OURS}`), 'the subscription request');
     await pat.send(xml('presence', { to: `alice@${OURS}`, type: 'subscribed' }));
-    expect(await clients.pushedItem(alice, PAT)).toEqual({ jid: PAT, subscription: 'both' });
-    // Prosody keeps RFC 6121's one direction per approval: pat's roster says alice may see pat.
+    // Prosody keeps RFC 6121's one direction per approval: pat's roster says alice may see pat, and ours the same.
+    expect(await clients.pushedItem(alice, PAT)).toEqual({ jid: PAT, subscription: 'to' });
     expect(await patRosterItem(`alice@${OURS}`, 'from')).toMatchObject({ jid: `alice@${OURS}` });
+    // Pat's client adds alice back: alice's own request approves it, and the pair is related.
+    await pat.send(xml('presence', { to: `alice@${OURS}`, type: 'subscribe' }));
+    expect(await clients.pushedItem(alice, PAT)).toEqual({ jid: PAT, subscription: 'both' });
+    expect(await patRosterItem(`alice@${OURS}`, 'both')).toMatchObject({ jid: `alice@${OURS}` });
   });
 
   it('presence crosses both ways', async () => {
@@ -162,13 +166,13 @@ describe('an IRSP user and a Prosody user (another AS)', () => {
     await pat.send(xml('presence', { to: `bob@${OURS}`, type: 'subscribe' }));
     await clients.received(bob, presence('subscribe', PAT));
     await bob.send(xml('presence', { to: PAT, type: 'subscribed' }));
-    expect(await clients.pushedItem(bob, PAT)).toEqual({ jid: PAT, subscription: 'both' });
-    // Prosody records bob's approval in pat's roster; our server asks back for the other direction, as a plain
-    // RFC 6121 server needs, and pat approves it.
+    // Bob grants pat's direction and asks back for his, as a plain RFC 6121 server needs; pat approves it.
+    expect(await clients.pushedItem(bob, PAT)).toEqual({ jid: PAT, subscription: 'from', ask: 'subscribe' });
     expect(await patRosterItem(`bob@${OURS}`, 'to')).toMatchObject({ jid: `bob@${OURS}` });
     await patReceived(presence('subscribe', `bob@${OURS}`), 'the request back');
     await pat.send(xml('presence', { to: `bob@${OURS}`, type: 'subscribed' }));
     expect(await patRosterItem(`bob@${OURS}`, 'both')).toMatchObject({ jid: `bob@${OURS}` });
+    expect(await clients.pushedItem(bob, PAT)).toEqual({ jid: PAT, subscription: 'both' });
     await pat.send(xml('message', { to: `bob@${OURS}`, type: 'chat' }, xml('body', {}, 'hi bob')));
     await clients.received(bob, (s) => s.is('message') && s.getChildText('body') === 'hi bob');
   });

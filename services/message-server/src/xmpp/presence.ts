@@ -3,8 +3,10 @@
  * - a subscription request waits for the target's approval, or is approved at once when a user presents a device's
  *   verification code; one approval relates both sides (the IRSP rule), and either side's release ends it;
  * - presence goes to related accounts only: to local resources directly, to another AS once per bare JID;
- * - towards another AS the RFC 6121 stanzas are sent as a plain RFC 6121 server expects them: an approval is also a
- *   `subscribe` back (so that server's user subscribes in turn), and initial presence probes remote contacts.
+ * - towards another AS our subscription stanzas carry `<mutual xmlns='urn:irsp:relationship:0'/>`: an IRSP AS that
+ *   receives it relates both sides in one approval as here. A plain RFC 6121 server (Prosody, ejabberd) sends no
+ *   such mark; with it the pair goes through RFC 6121's one-way states, our side asking back with a proper
+ *   `subscribe` and sending nothing its user did not request (docs/decisions/0026-rfc6121-subscriptions.md).
  */
 import type { Logger } from '@irsp/http';
 import { bareString, jidToString, xml, type C2sSession, type Element, type Jid } from '@irsp/xmpp';
@@ -14,6 +16,21 @@ import { VERIFY_CODE_NS, type VerifyCodeCheck } from './verify-code-check.js';
 
 /** Our extension: a user presents a device's verification code in its subscription request (docs/client-protocol.md). */
 export { VERIFY_CODE_NS };
+
+/** Our mark on subscription stanzas: the sending AS keeps IRSP relationships (mutual in one approval). */
+export const RELATIONSHIP_NS = 'urn:irsp:relationship:0';
+
+type SubscriptionType = 'subscribe' | 'subscribed' | 'unsubscribe' | 'unsubscribed';
+
+/** A subscription stanza from an IRSP account (it carries our mark). */
+function fromIrsp(stanza: Element): boolean {
+  return stanza.getChild('mutual', RELATIONSHIP_NS) !== undefined;
+}
+
+/** A subscription stanza of the local `from` to `to` of another AS, marked as IRSP. */
+export function marked(type: SubscriptionType, from: string, to: string): Element {
+  return xml('presence', { type, from, to }, xml('mutual', { xmlns: RELATIONSHIP_NS }));
+}
 
 export class Presence {
   /** The last available presence each session broadcast. */
@@ -164,25 +181,33 @@ export class Presence {
       case 'subscribe':
         return this.subscribe(origin, stanza, sender, to);
       case 'subscribed':
-        // An approval of a request the target made (or, from another AS, of one our account made).
-        if (targetLocal !== undefined && senderLocal === undefined) {
-          if (await this.roster.asked(targetLocal, sender)) return this.relate(sender, to);
-          return;
-        }
-        if (senderLocal !== undefined && (await this.roster.hasRequest(senderLocal, to)))
-          return this.relate(sender, to);
+        if (targetLocal !== undefined && senderLocal === undefined)
+          return this.approvedThere(stanza, targetLocal, sender, to);
+        if (senderLocal !== undefined) return this.approve(senderLocal, sender, to);
         return;
       case 'unsubscribed':
-        // A refusal of a pending request, or (RFC 6121 §3.2) the end of an existing relationship.
+      case 'unsubscribe':
+        if (senderLocal === undefined && targetLocal !== undefined && !fromIrsp(stanza))
+          return this.endedThere(stanza.attrs.type, targetLocal, sender, to);
+        if (stanza.attrs.type === 'unsubscribe') {
+          await this.release(sender, to);
+          return;
+        }
+        // A refusal of a pending request, or (RFC 6121 §3.2) the end of an existing relationship or one-way state.
         if (await this.isRelated(sender, to)) {
           await this.release(sender, to);
           return;
         }
+        if (senderLocal !== undefined && targetLocal === undefined) {
+          const state = await this.roster.state(senderLocal, to);
+          if (state.subscription !== 'none') {
+            await this.release(sender, to);
+            return;
+          }
+        }
         this.delivery.pushChanges(await this.roster.deny(sender, to));
-        this.delivery.toAll(to, xml('presence', { type: 'unsubscribed', from: sender, to }));
-        return;
-      case 'unsubscribe':
-        await this.release(sender, to);
+        if (targetLocal === undefined) this.delivery.toOtherAs(marked('unsubscribed', sender, to));
+        else this.delivery.toAll(to, xml('presence', { type: 'unsubscribed', from: sender, to }));
         return;
       case 'probe':
         // From another AS (RFC 6121 §4.3): the current presence of a related local account.
@@ -242,10 +267,17 @@ export class Presence {
         return;
       }
       // Our account approves, by asking in turn, a request the contact made first.
-      if (await this.roster.hasRequest(senderLocal, target)) return this.relate(sender, target);
-      if (!(await this.roster.related(senderLocal, target)))
+      if (await this.roster.hasRequest(senderLocal, target)) return this.approve(senderLocal, sender, target);
+      const state = await this.roster.state(senderLocal, target);
+      // Already subscribed ('to' or 'both'): RFC 6121 §3.1.2 forwards it all the same, the contact's server answers.
+      if (state.subscription === 'none' || state.subscription === 'from')
         this.delivery.pushChanges(await this.roster.request(sender, target));
-      this.delivery.toOtherAs(stanza);
+      const forwarded = stanza.clone();
+      forwarded.children = forwarded.children.filter(
+        (child) => typeof child === 'string' || child.attrs.xmlns !== RELATIONSHIP_NS,
+      );
+      forwarded.append(xml('mutual', { xmlns: RELATIONSHIP_NS }));
+      this.delivery.toOtherAs(forwarded);
       return;
     }
     if (!(await this.roster.accountExists(targetLocal))) {
@@ -253,7 +285,7 @@ export class Presence {
       return;
     }
     if (await this.roster.related(targetLocal, sender)) {
-      this.delivery.toAll(sender, xml('presence', { type: 'subscribed', from: target, to: sender }));
+      this.subscribedTo(target, sender);
       return;
     }
     const code = stanza.getChild('verifycode', VERIFY_CODE_NS);
@@ -281,6 +313,8 @@ export class Presence {
       origin.send(reply);
       return;
     }
+    if (senderLocal === undefined && !fromIrsp(stanza))
+      return this.subscribeFromPlain(sender, target, targetLocal);
     // A request waiting for the target's approval, delivered now to its online resources and at each login.
     this.delivery.pushChanges(await this.roster.request(sender, target));
     // A request the other side already made is answered by this one: both want the relationship.
@@ -292,8 +326,110 @@ export class Presence {
     this.delivery.toAll(target, xml('presence', { type: 'subscribe', from: sender, to: target }));
   }
 
-  /** `approver` approves `requester` (or the verification code does): the relationship exists both ways. */
-  async relate(approver: string, requester: string): Promise<void> {
+  /**
+   * A plain RFC 6121 server's user asks to see our account's presence (decision 0026). Our account's own request
+   * to it stands for its approval (RFC 6121 §3.4's pre-approval): with 'to', the pair becomes related; with a
+   * request of ours pending, that user is granted its direction. A grant already held is confirmed (§3.1.3).
+   * Otherwise the request waits for our account, as any other.
+   */
+  private async subscribeFromPlain(sender: string, target: string, targetLocal: string): Promise<void> {
+    const state = await this.roster.state(targetLocal, sender);
+    if (state.subscription === 'to') return this.relate(target, sender, true);
+    if (state.subscription === 'from') return this.subscribedTo(target, sender);
+    if (state.ask) return this.grantOneWay(targetLocal, sender);
+    this.delivery.pushChanges(await this.roster.request(sender, target, false));
+    this.delivery.toAll(target, xml('presence', { type: 'subscribe', from: sender, to: target }));
+  }
+
+  /** `subscribed` from the local `from` to `to` (an answer to `to`'s request), marked when `to` is of another AS. */
+  private subscribedTo(from: string, to: string): void {
+    if (this.roster.local(to) === undefined) this.delivery.toOtherAs(marked('subscribed', from, to));
+    else this.delivery.toAll(to, xml('presence', { type: 'subscribed', from, to }));
+  }
+
+  /** The local account `approver` approves `requester`'s pending request (by `subscribed`, or `subscribe` back). */
+  private async approve(approverLocal: string, approver: string, requester: string): Promise<void> {
+    const { pendingIn } = await this.roster.state(approverLocal, requester);
+    if (!pendingIn) return; // RFC 6121 §3.1.5: nothing was asked (we keep no pre-approvals): ignored.
+    if (pendingIn.mutual) return this.relate(approver, requester);
+    return this.grantOneWay(approverLocal, requester);
+  }
+
+  /**
+   * Our account grants a plain RFC 6121 server's user its direction: that user now holds 'to'; ours holds 'from'
+   * and asks back with a proper `subscribe` (unless its own request is pending already), for the IRSP rule wants
+   * both directions before the pair is related.
+   */
+  private async grantOneWay(ownerLocal: string, contact: string): Promise<void> {
+    const owner = this.roster.bare(ownerLocal);
+    const { ask } = await this.roster.state(ownerLocal, contact);
+    this.delivery.pushChanges(await this.roster.oneWay(ownerLocal, contact, 'from', true));
+    this.delivery.toOtherAs(marked('subscribed', owner, contact));
+    if (!ask) this.delivery.toOtherAs(marked('subscribe', owner, contact));
+  }
+
+  /**
+   * Another AS approves our account's request (RFC 6121 §3.1.5–3.1.6): an IRSP AS has related both sides there;
+   * a plain RFC 6121 server has granted one direction, which relates the pair only if our account had granted the
+   * other one already (it asked back). Without a request of ours pending it is ignored.
+   */
+  private async approvedThere(
+    stanza: Element,
+    targetLocal: string,
+    sender: string,
+    target: string,
+  ): Promise<void> {
+    const state = await this.roster.state(targetLocal, sender);
+    if (!state.ask || state.subscription === 'to' || state.subscription === 'both') return;
+    if (fromIrsp(stanza)) return this.relate(sender, target);
+    if (state.subscription === 'from') return this.relate(sender, target, true);
+    this.delivery.pushChanges(await this.roster.oneWay(targetLocal, sender, 'to', false));
+    this.delivery.toAll(target, xml('presence', { type: 'subscribed', from: sender, to: target }));
+  }
+
+  /**
+   * A plain RFC 6121 server's user ends a direction (RFC 6121 §3.2–3.3): `unsubscribed` cancels our account's
+   * subscription or request, `unsubscribe` its own subscription or request. With no such state here it is ignored
+   * (§3.2.3, §3.3.3). Otherwise the pair is no longer (or never becomes) related, so our side ends it whole, as a
+   * release by either side does (decision 0026): its rows go, and that server is told to end the direction it still
+   * holds.
+   */
+  private async endedThere(
+    type: 'unsubscribe' | 'unsubscribed',
+    targetLocal: string,
+    sender: string,
+    target: string,
+  ): Promise<void> {
+    const state = await this.roster.state(targetLocal, sender);
+    const ours = state.subscription === 'to' || state.subscription === 'both';
+    const theirs = state.subscription === 'from' || state.subscription === 'both';
+    const stanza = xml('presence', { type, from: sender, to: target });
+    if (type === 'unsubscribed') {
+      if (!ours && !state.ask) return;
+      if (!theirs && !ours) {
+        // A refusal of our account's request: its item loses the pending mark.
+        this.delivery.pushChanges(await this.roster.deny(sender, target));
+        this.delivery.toAll(target, stanza);
+        return;
+      }
+    } else if (!theirs && !state.pendingIn) return;
+    const related = state.subscription === 'both';
+    const changes = await this.roster.release(target, sender);
+    this.delivery.pushChanges(changes);
+    if (!related) this.delivery.toAll(target, stanza);
+    if (type === 'unsubscribed' && theirs) this.delivery.toOtherAs(marked('unsubscribed', target, sender));
+    if (type === 'unsubscribe' && (ours || state.ask))
+      this.delivery.toOtherAs(marked('unsubscribe', target, sender));
+    if (related) this.exchangeUnavailable(target, sender);
+  }
+
+  /**
+   * `approver` approves `requester` (or the verification code does, or a plain server's user completes the second
+   * direction): the relationship exists both ways. Each local side is told `subscribed` by the other; an account of
+   * another AS only when it is the requester (it asked; an approver there has related its side already). An IRSP AS
+   * sends its side's presence itself; a plain server's user (`plain`) is probed for it (RFC 6121 §4.3).
+   */
+  async relate(approver: string, requester: string, plain = false): Promise<void> {
     this.delivery.pushChanges(await this.roster.establish(approver, requester));
     for (const [from, to] of [
       [approver, requester],
@@ -301,28 +437,36 @@ export class Presence {
     ] as const) {
       if (this.roster.local(to) !== undefined) {
         this.delivery.toAll(to, xml('presence', { type: 'subscribed', from, to }));
-      } else if (this.roster.local(from) !== undefined) {
-        // A plain RFC 6121 server relates one direction per approval: ask for the other one too.
-        this.delivery.toOtherAs(xml('presence', { type: 'subscribed', from, to }));
-        this.delivery.toOtherAs(xml('presence', { type: 'subscribe', from, to }));
+      } else if (to === requester) {
+        this.delivery.toOtherAs(marked('subscribed', from, to));
       }
     }
     // Each side now sees the other's current presence.
     this.sendCurrent(approver, requester);
     this.sendCurrent(requester, approver);
+    if (!plain) return;
+    const [local, other] =
+      this.roster.local(approver) === undefined ? [requester, approver] : [approver, requester];
+    this.delivery.toOtherAs(xml('presence', { type: 'probe', from: local, to: other }));
   }
 
   /**
-   * Ends a relationship (either side, or a refusal of an existing one): both rosters here lose the item, the other
-   * AS is told both directions end when the sender is local (as for a roster removal, RFC 6121 §2.5.2), and each
-   * side sees the other go offline. Returns whether there was anything to end here.
+   * Ends a relationship or a one-way state (either side, or a refusal of an existing one): both rosters here lose
+   * the item; when the sender is local, the other AS is told to end each direction it holds (RFC 6121 §2.5.2: both
+   * for a relationship); each side sees the other go offline. Returns whether there was anything to end here.
    */
   async release(sender: string, target: string): Promise<boolean> {
+    const senderLocal = this.roster.local(sender);
+    const toOtherAs = this.roster.local(target) === undefined && senderLocal !== undefined;
+    const before = toOtherAs ? await this.roster.state(senderLocal, target) : undefined;
     const changes = await this.roster.release(sender, target);
     this.delivery.pushChanges(changes);
-    if (this.roster.local(target) === undefined && this.roster.local(sender) !== undefined) {
-      this.delivery.toOtherAs(xml('presence', { type: 'unsubscribe', from: sender, to: target }));
-      this.delivery.toOtherAs(xml('presence', { type: 'unsubscribed', from: sender, to: target }));
+    if (before) {
+      const { subscription, ask, pendingIn } = before;
+      if (subscription === 'to' || subscription === 'both' || ask)
+        this.delivery.toOtherAs(marked('unsubscribe', sender, target));
+      if (subscription === 'from' || subscription === 'both' || pendingIn)
+        this.delivery.toOtherAs(marked('unsubscribed', sender, target));
     }
     if (changes.length > 0) this.exchangeUnavailable(sender, target);
     return changes.length > 0;

@@ -3,12 +3,21 @@
  * request (or a device's verification code) establishes the relationship in both directions at once, and releasing
  * it by either side removes both directions. A relationship may cross ASs (clause 8.5): owners are always accounts
  * of this AS (local parts); contacts and requesters are bare JIDs, of this AS or another. An operation on a pair
- * changes the rows of whichever side lives here; the other AS's message server changes its own.
+ * changes the rows of whichever side lives here; the other AS's message server changes its own. With a plain
+ * RFC 6121 server's user a row may also hold a one-way state ('to', 'from'), which is no relationship (decision 0026).
  */
 import type { Db, Queryable } from '@irsp/store';
 import { userBound, userReleased } from './access.js';
 
 export type Subscription = 'none' | 'to' | 'from' | 'both';
+
+/** One owner's view of a pair: its roster row (if any) and whether a request from the contact waits. */
+export interface PairState {
+  subscription: Subscription;
+  ask: boolean;
+  /** A request from the contact waits for the owner; `mutual` when it came from an IRSP account. */
+  pendingIn: { mutual: boolean } | undefined;
+}
 
 export interface RosterItem {
   contact: string;
@@ -161,25 +170,74 @@ export class RosterStore {
     return [...(await this.relatedSet(owner))];
   }
 
-  /** A request from `requester` to `target`, kept until answered; the requester's item shows it pending. */
-  async request(requester: string, target: string): Promise<RosterChange[]> {
+  /**
+   * A request from `requester` to `target`, kept until answered; the requester's item shows it pending unless it
+   * already holds a subscription to the target ('to', RFC 6121 has no pending-out on top of it). `mutual`: the
+   * request relates both directions once approved (an IRSP account), else only the requester's (a plain RFC 6121
+   * server's user, decision 0026).
+   */
+  async request(requester: string, target: string, mutual = true): Promise<RosterChange[]> {
     return this.db.transaction(async (tx) => {
       await lockPair(tx, requester, target);
       const targetLocal = this.local(target);
       if (targetLocal !== undefined) {
         await tx.query(
-          `INSERT INTO subscription_requests (owner, requester) VALUES ($1, $2) ON CONFLICT (owner, requester) DO NOTHING`,
-          [targetLocal, requester],
+          `INSERT INTO subscription_requests (owner, requester, mutual) VALUES ($1, $2, $3)
+           ON CONFLICT (owner, requester) DO UPDATE SET mutual = $3`,
+          [targetLocal, requester, mutual],
         );
       }
       const requesterLocal = this.local(requester);
       if (requesterLocal === undefined) return [];
-      await tx.query(
+      const updated = await tx.query(
         `INSERT INTO roster (owner, contact, ask) VALUES ($1, $2, true)
-         ON CONFLICT (owner, contact) DO UPDATE SET ask = true`,
+         ON CONFLICT (owner, contact) DO UPDATE SET ask = true WHERE roster.subscription IN ('none', 'from')`,
         [requesterLocal, target],
       );
+      if (updated.rowCount === 0) return [];
       return [{ owner: requesterLocal, item: (await this.item(tx, requesterLocal, target))! }];
+    });
+  }
+
+  /** The local account `owner`'s side of the pair with `contact`. */
+  async state(owner: string, contact: string): Promise<PairState> {
+    const [row, pending] = await Promise.all([
+      this.item(this.db, owner, contact),
+      this.db.query<{ mutual: boolean }>(
+        'SELECT mutual FROM subscription_requests WHERE owner = $1 AND requester = $2',
+        [owner, contact],
+      ),
+    ]);
+    return {
+      subscription: row?.subscription ?? 'none',
+      ask: row?.ask ?? false,
+      pendingIn: pending.rows[0] ? { mutual: pending.rows[0].mutual } : undefined,
+    };
+  }
+
+  /**
+   * A one-way state with a plain RFC 6121 server's user (decision 0026): the local account `owner` holds `to` (its
+   * request was approved there) or `from` (it approved that user's request, which is settled), with its own
+   * request pending or not. Never 'both': that is `establish`.
+   */
+  async oneWay(
+    owner: string,
+    contact: string,
+    subscription: 'to' | 'from',
+    ask: boolean,
+  ): Promise<RosterChange[]> {
+    return this.db.transaction(async (tx) => {
+      await lockPair(tx, this.bare(owner), contact);
+      await tx.query(
+        `INSERT INTO roster (owner, contact, subscription, ask) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (owner, contact) DO UPDATE SET subscription = $3, ask = $4`,
+        [owner, contact, subscription, ask],
+      );
+      await tx.query('DELETE FROM subscription_requests WHERE owner = $1 AND requester = $2', [
+        owner,
+        contact,
+      ]);
+      return [{ owner, item: (await this.item(tx, owner, contact))! }];
     });
   }
 

@@ -37,7 +37,7 @@ import { AccessRights } from './access.js';
 import { Delivery, isCommand, type Origin, type OtherAses, type Recipient } from './delivery.js';
 import { Inbox } from './inbox.js';
 import type { OfflineStore } from './offline.js';
-import { Presence } from './presence.js';
+import { marked, Presence } from './presence.js';
 import { RosterStore } from './roster.js';
 import { ServerIqs, isDeviceManagement } from './server-iqs.js';
 import { SessionRegistry } from './sessions.js';
@@ -312,8 +312,8 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     const own = this.roster.bare(local);
     for (const contact of related) {
       if (this.roster.local(contact) !== undefined) continue;
-      this.delivery.toOtherAs(xml('presence', { type: 'unsubscribe', from: own, to: contact }));
-      this.delivery.toOtherAs(xml('presence', { type: 'unsubscribed', from: own, to: contact }));
+      this.delivery.toOtherAs(marked('unsubscribe', own, contact));
+      this.delivery.toOtherAs(marked('unsubscribed', own, contact));
     }
   }
 
