@@ -75,6 +75,7 @@ async function launch(
   profileDir?: string,
   database?: string,
   smartlock?: boolean,
+  cluster?: boolean,
 ): Promise<ServerUnderTest> {
   // A port found free can be taken before the server binds it (other tests on the machine, our own
   // outgoing connections): start again on fresh ports.
@@ -87,7 +88,7 @@ async function launch(
     };
     try {
       if (server === 'irsp')
-        return await launchIrsp({ ...o, cpuProfileDir: profileDir, database, smartlock });
+        return await launchIrsp({ ...o, cpuProfileDir: profileDir, database, smartlock, cluster });
       return await (server === 'prosody' ? launchProsody(o) : launchEjabberd(o));
     } catch (error) {
       if (attempt === 3) throw error;
@@ -114,7 +115,9 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
       .variants(server)
       .flatMap((v) =>
         server === 'irsp'
-          ? args.irspDatabases.map((db) =>
+          ? args.irspDatabases
+              .filter((db) => !v.postgresOnly || db === 'postgres')
+              .map((db) =>
               db === 'postgres'
                 ? { ...v, label: `${v.label}+postgres`, database: args.database }
                 : { ...v, database: undefined },
@@ -139,14 +142,21 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
       let perf: PerfRecording | undefined;
       const spans: Span[] = [];
       try {
-        sut = await launch(server, variant.requireTls, profileDir, variant.database, variant.smartlock);
+        sut = await launch(
+          server,
+          variant.requireTls,
+          profileDir,
+          variant.database,
+          variant.smartlock,
+          variant.cluster,
+        );
         if (args.perf && server === 'irsp')
           perf = PerfRecording.start(sut.pid, join(work, `perf-${serial}.data`), join(work, 'perf.log'));
         run.versions[server] = sut.version;
         const ctx: ScenarioContext = {
           server: sut,
           quick: args.quick,
-          meter: new ProcessMeter(sut.pid, '/proc', sut.databasePids?.bind(sut)),
+          meter: new ProcessMeter(sut.pid, '/proc', sut.databasePids?.bind(sut), sut.otherPids?.bind(sut)),
           ca,
           saltedPasswords,
           plain: !variant.requireTls,

@@ -63,6 +63,8 @@ export class ProcessMeter {
     private readonly pid: number,
     private readonly proc = '/proc',
     private readonly databasePids?: () => Iterable<number>,
+    /** Other processes of the server under test (a second message server, the NATS server of a cluster). */
+    private readonly otherPids?: () => Iterable<number>,
   ) {
     this.clockTicks = clockTicksPerSecond();
   }
@@ -81,7 +83,9 @@ export class ProcessMeter {
     const parents = new Map([...stats.values()].map((s) => [s.pid, s.ppid]));
     let ticks = 0;
     let rssKb = 0;
-    for (const pid of descendants(this.pid, parents)) {
+    const roots = [this.pid, ...(this.otherPids?.() ?? [])];
+    const tree = new Set(roots.flatMap((root) => descendants(root, parents)));
+    for (const pid of tree) {
       ticks += stats.get(pid)?.cpuTicks ?? 0;
       try {
         rssKb += parseVmRssKb(readFileSync(`${this.proc}/${pid}/status`, 'utf8'));
@@ -90,7 +94,6 @@ export class ProcessMeter {
       }
     }
     if (!this.databasePids) return { at: performance.now(), cpuSeconds: ticks / this.clockTicks, rssKb };
-    const tree = new Set(descendants(this.pid, parents));
     let dbTicks = 0;
     for (const pid of new Set(this.databasePids())) {
       if (!tree.has(pid)) dbTicks += stats.get(pid)?.cpuTicks ?? 0;

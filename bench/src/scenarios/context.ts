@@ -8,7 +8,16 @@ import type { IrspUnderTest } from '../servers/irsp.js';
 import { DOMAIN, PASSWORD, type ServerName, type ServerUnderTest } from '../servers/types.js';
 
 export type ScenarioName =
-  'login' | 'idle' | 'throughput' | 'offline' | 'push' | 'register' | 'notify' | 'chaos' | 'unlock';
+  | 'login'
+  | 'idle'
+  | 'throughput'
+  | 'offline'
+  | 'push'
+  | 'register'
+  | 'notify'
+  | 'chaos'
+  | 'unlock'
+  | 'cluster';
 export const SCENARIO_NAMES: readonly ScenarioName[] = [
   'login',
   'idle',
@@ -19,6 +28,7 @@ export const SCENARIO_NAMES: readonly ScenarioName[] = [
   'notify',
   'chaos',
   'unlock',
+  'cluster',
 ];
 
 export type Metrics = Record<string, number | null>;
@@ -53,6 +63,10 @@ export interface Variant {
   requireTls: boolean;
   /** Ours runs the smart-lock application server in its process too (the unlock scenario). */
   smartlock?: boolean;
+  /** Ours runs its AS as a cluster of two message servers on NATS (the cluster scenario). */
+  cluster?: boolean;
+  /** Ours on PostgreSQL only (a cluster's servers share one database; its baseline runs there too). */
+  postgresOnly?: boolean;
 }
 
 export interface Scenario {
@@ -88,8 +102,13 @@ export function login(
 }
 
 /** Logged in, roster fetched, available (initial presence): what a chatting client is. */
-export async function online(ctx: ScenarioContext, username: string, resource: string): Promise<XmppClient> {
-  const client = await login(ctx, username, resource);
+export async function online(
+  ctx: ScenarioContext,
+  username: string,
+  resource: string,
+  extra: Partial<LoginOptions> = {},
+): Promise<XmppClient> {
+  const client = await login(ctx, username, resource, extra);
   await fetchRoster(client);
   client.write('<presence/>');
   return client;

@@ -1,6 +1,7 @@
 /** The scenarios in the order a run goes through them (issue 5). */
 import type { Scenario } from './context.js';
 import { chaosScenario } from './chaos.js';
+import { clusterScenario } from './cluster.js';
 import { idleScenario } from './idle.js';
 import { loginScenario } from './login.js';
 import { notifyScenario } from './notify.js';
@@ -20,4 +21,5 @@ export const SCENARIOS: readonly Scenario[] = [
   notifyScenario,
   chaosScenario,
   unlockScenario,
+  clusterScenario,
 ];

@@ -30,13 +30,13 @@ const openDatabase = async (o: DbOptions): Promise<Db> => {
   if (o.schema === messageServerSchemaName(as)) messageServerDb = db;
   return db;
 };
-const accountServer = await accountServerFromTopology(
-  topology,
-  logger.child({ service: 'account-server' }),
-  openDatabase,
-);
-await accountServer.listen(topology.accountServer.listen);
-const server = as.messageServers[0]!;
+/** A cluster's second message server runs alone in its own process (IRSP_BENCH_MESSAGE_SERVER=ms2). */
+const only = process.env['IRSP_BENCH_MESSAGE_SERVER'];
+const accountServer = only
+  ? undefined
+  : await accountServerFromTopology(topology, logger.child({ service: 'account-server' }), openDatabase);
+await accountServer?.listen(topology.accountServer.listen);
+const server = only ? as.messageServers.find((m) => m.id === only)! : as.messageServers[0]!;
 const messageServer = await messageServerFromTopology(
   topology,
   as,
@@ -46,7 +46,7 @@ const messageServer = await messageServerFromTopology(
 );
 await messageServer.listen(server.listen);
 const applicationServers: ApplicationServer[] = [];
-for (const app of as.applicationServers.filter((a) => a.name !== 'default')) {
+for (const app of as.applicationServers.filter((a) => a.name !== 'default' && !only)) {
   const running = await applicationServerFromTopology(
     topology,
     as,
@@ -65,7 +65,7 @@ process.on('SIGTERM', () => {
   void (async () => {
     for (const app of applicationServers) await app.close();
     await messageServer.close();
-    await accountServer.close();
+    await accountServer?.close();
     await host?.close();
     // Exit normally (not by signal) so that --cpu-prof writes its profile.
     process.exit(0);

@@ -1,6 +1,7 @@
 /** Our IRSP: a generated topology on ports of its own, run by irsp-child.ts, accounts made end to end. */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureServerCert } from '@irsp/config';
@@ -73,8 +74,9 @@ class PostgresUnderTest {
 }
 
 export async function launchIrsp(
-  o: LaunchOptions & { cpuProfileDir?: string; database?: string; smartlock?: boolean },
+  o: LaunchOptions & { cpuProfileDir?: string; database?: string; smartlock?: boolean; cluster?: boolean },
 ): Promise<IrspUnderTest> {
+  if (o.cluster && !o.database) throw new Error('a cluster needs PostgreSQL (--database)');
   const {
     account: accountPort,
     admin: adminPort,
@@ -82,9 +84,13 @@ export async function launchIrsp(
     plain: plainPort,
     stub: stubPort,
     smartlock: smartlockPort,
-  } = await freePorts(['account', 'admin', 'c2s', 'plain', 'stub', 'smartlock']);
+    admin2: admin2Port,
+    c2s2: starttls2Port,
+    plain2: plain2Port,
+  } = await freePorts(['account', 'admin', 'c2s', 'plain', 'stub', 'smartlock', 'admin2', 'c2s2', 'plain2']);
   // Without TLS the load connects to `xmpp.plainPort`, the listener meant for a TLS-terminating proxy.
   const c2sPort = o.requireTls ? starttlsPort : plainPort;
+  const c2s2Port = o.requireTls ? starttls2Port : plain2Port;
   const token = () => randomBytes(24).toString('base64url');
   const credentials = { appid: 'default-as1', token: token() };
   // The smart-lock application server, in the IRSP's process (its CPU is the server's): Messages 8–11 from the
@@ -99,9 +105,22 @@ export async function launchIrsp(
         applications: ['smartlock'],
       }
     : undefined;
+  const messageServerCredentials = {
+    accountServer: { appid: 'account-server-at-as1', token: token() },
+    toAccountServer: { appid: 'message-server-as1', token: token() },
+  };
+  const messageServerEntry = (id: string, admin: number, starttls: number, plain: number) => ({
+    id,
+    url: `https://127.0.0.1:${admin}`,
+    listen: { host: '127.0.0.1', port: admin },
+    pushUri: '/push',
+    xmpp: { host: '127.0.0.1', c2sPort: starttls, ...(o.requireTls ? {} : { plainPort: plain }) },
+    credentials: messageServerCredentials,
+  });
   const topology = {
     tls: { mode: 'local', dir: o.tls.dir },
-    database: { dataDir: join(o.dir, 'data') },
+    // A cluster's AS must name PostgreSQL; the child opens its schemas itself (IRSP_BENCH_DATABASE_URL).
+    database: { dataDir: join(o.dir, 'data'), ...(o.cluster ? { url: o.database } : {}) },
     logLevel: 'warn',
     accountServer: {
       url: `https://127.0.0.1:${accountPort}`,
@@ -110,18 +129,12 @@ export async function launchIrsp(
     autonomousSystems: [
       {
         domain: DOMAIN,
+        ...(o.cluster
+          ? { cluster: { nats: [process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222'], secret: token() } }
+          : {}),
         messageServers: [
-          {
-            id: 'ms1',
-            url: `https://127.0.0.1:${adminPort}`,
-            listen: { host: '127.0.0.1', port: adminPort },
-            pushUri: '/push',
-            xmpp: { host: '127.0.0.1', c2sPort: starttlsPort, ...(o.requireTls ? {} : { plainPort }) },
-            credentials: {
-              accountServer: { appid: 'account-server-at-as1', token: token() },
-              toAccountServer: { appid: 'message-server-as1', token: token() },
-            },
-          },
+          messageServerEntry('ms1', adminPort, starttlsPort, plainPort),
+          ...(o.cluster ? [messageServerEntry('ms2', admin2Port, starttls2Port, plain2Port)] : []),
         ],
         applicationServers: [
           {
@@ -149,21 +162,32 @@ export async function launchIrsp(
   const node = [process.execPath, '--expose-gc'];
   if (o.cpuProfileDir) node.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`);
   const pg = o.database ? await PostgresUnderTest.open(o.database) : undefined;
-  const start = () =>
+  // `ms2`: the cluster's second message server alone, in a process of its own (after the first made the schemas).
+  const start = (only?: 'ms2') =>
     ServerProcess.start(
       [...o.prefix, ...node, new URL('./irsp-child.js', import.meta.url).pathname, topologyFile],
       {
-        logFile: join(o.dir, 'irsp.log'),
+        logFile: join(o.dir, only ? `irsp-${only}.log` : 'irsp.log'),
         ipc: true,
-        env: pg ? { IRSP_BENCH_DATABASE_URL: o.database, IRSP_BENCH_SCHEMA_PREFIX: pg.prefix } : {},
+        env: {
+          ...(pg ? { IRSP_BENCH_DATABASE_URL: o.database, IRSP_BENCH_SCHEMA_PREFIX: pg.prefix } : {}),
+          ...(only ? { IRSP_BENCH_MESSAGE_SERVER: only } : {}),
+        },
       },
     );
   let child = start();
+  let second: ServerProcess | undefined;
   try {
     await child.ready(120_000);
     await waitForPort(c2sPort);
+    if (o.cluster) {
+      second = start('ms2');
+      await second.ready(120_000);
+      await waitForPort(c2s2Port);
+    }
     await pg?.refresh();
   } catch (error) {
+    await second?.stop();
     await child.stop();
     await stub.stop();
     await pg?.close();
@@ -195,8 +219,10 @@ export async function launchIrsp(
     name: 'irsp',
     version: gitVersion(),
     c2sPort,
+    ...(second ? { c2sPorts: [c2sPort, c2s2Port] } : {}),
     pid: child.pid,
     ...(pg ? { databasePids: () => pg.pids } : {}),
+    ...(second ? { otherPids: () => [second.pid, ...pidsNamed('nats-server')] } : {}),
     stub,
     appJid: APP_JID,
     smartlock: smartlock && { url: smartlock.url, jid: smartlock.jid, credentials: smartlock.credentials },
@@ -241,11 +267,24 @@ export async function launchIrsp(
     async stop() {
       await accountServer.close();
       await messageServer.close();
+      await second?.stop(60_000);
       await child.stop(60_000);
       await stub.stop();
       await pg?.close();
     },
   };
+}
+
+/** The processes called `comm` (the NATS server a cluster uses: its CPU is the cluster's too). */
+function pidsNamed(comm: string): number[] {
+  return readdirSync('/proc').flatMap((entry) => {
+    if (!/^\d+$/.test(entry)) return [];
+    try {
+      return readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm ? [Number(entry)] : [];
+    } catch {
+      return []; // ended meanwhile
+    }
+  });
 }
 
 /** The commit under test, marked when the working tree has changes. */

@@ -29,6 +29,10 @@ export interface ServerUnderTest {
   readonly pid: number;
   /** Processes of a database server serving this one (PostgreSQL backends), whose CPU counts as its own. */
   databasePids?(): Iterable<number>;
+  /** Its other processes (a cluster's second message server and NATS server), whose CPU and RSS count too. */
+  otherPids?(): Iterable<number>;
+  /** The c2s port of each of its message servers (a cluster has several; `c2sPort` is the first's). */
+  readonly c2sPorts?: readonly number[];
   /** XMPP localpart of a device account: ours are `#name` (clause 3), the others have no devices. */
   deviceLocalpart(name: string): string;
   /** Creates accounts the fastest way the server allows (not measured). */
