@@ -36,6 +36,8 @@ import type { OnlineSessions, SessionHooks, SessionKey } from '../online-session
 import { AccessRights } from './access.js';
 import { Delivery, isCommand, type Origin, type OtherAses, type Recipient } from './delivery.js';
 import { Inbox } from './inbox.js';
+import { OsapAttributes } from '../osap/attributes.js';
+import { answerAttributes, isAttributesQuery, isDasResource, isOperate } from './osap-iqs.js';
 import type { OfflineStore } from './offline.js';
 import { Presence } from './presence.js';
 import { RosterStore } from './roster.js';
@@ -55,6 +57,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   private readonly presence: Presence;
   private readonly serverIqs: ServerIqs;
   private readonly inbox: Inbox;
+  private readonly osapAttributes: OsapAttributes;
   private online: OnlineSessions | undefined;
   private bus: ClusterBus | undefined;
   /**
@@ -80,6 +83,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   ) {
     this.roster = new RosterStore(db, domain);
     this.access = new AccessRights(db);
+    this.osapAttributes = new OsapAttributes(db);
     this.delivery = new Delivery(domain, this.sessions, this.roster, logger);
     this.inbox = new Inbox(
       domain,
@@ -436,6 +440,9 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     const sender = bareString(from.jid);
     if (!(await this.roster.related(target, sender)))
       return this.delivery.refuse(from, stanza, 'service-unavailable');
+    // An OSAP device's reported attributes are its reports, which every related account receives (§9, decision 0027).
+    if (to.resource === undefined && isAttributesQuery(stanza))
+      return answerAttributes(this.delivery, this.osapAttributes, from, stanza, target);
     if (
       !sender.startsWith('#') &&
       target.startsWith('#') &&
@@ -443,6 +450,16 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       !(await this.access.mayCommand(target, sender))
     ) {
       return this.delivery.refuse(from, stanza, 'forbidden', 'auth', 'no right to send this device commands');
+    }
+    // An operation to an OSAP device's bare JID goes to its DAS session, the latest if it has two.
+    if (to.resource === undefined && isOperate(stanza)) {
+      const resource = [
+        ...this.sessions.resources(target).map((s) => s.jid.resource!),
+        ...this.sessions.remote(target).map((r) => r.resource),
+      ]
+        .filter(isDasResource)
+        .at(-1);
+      if (resource !== undefined) return this.toAccount(from, stanza, { ...to, resource });
     }
     return this.toAccount(from, stanza, to);
   }
