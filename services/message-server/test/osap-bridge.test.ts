@@ -235,6 +235,13 @@ describe('its events, attributes and operations', () => {
     expect(operations.at(-1)?.data).toBe('ignored');
   });
 
+  it('answers other iqs to its session service-unavailable: it speaks no XMPP', async () => {
+    const before = operations.length;
+    const answer = await iq(clients.get('olivia'), 'get', xml('ping', { xmlns: 'urn:xmpp:ping' }), camJid);
+    expect(errorOf(answer)).toEqual({ type: 'error', errorType: 'cancel', condition: 'service-unavailable' });
+    expect(operations.length).toBe(before);
+  });
+
   it('disconnects a device that sends a packet above maxPacketBytes', async () => {
     const closed = cam.closed();
     // No PUBACK comes for it: the connection closes first.
@@ -281,5 +288,23 @@ describe('Message 13 to an offline OSAP device', () => {
       ).rows.map((r) => r.params.data);
     await expect.poll(uploads).toContain('recorded');
     await cam.disconnect();
+  });
+});
+
+describe('a malformed attribute report', () => {
+  it('closes the connection and keeps nothing of it', async () => {
+    await cam.connect();
+    const closed = cam.closed();
+    void cam.attributes({ 'not a name': 1, battery: 5 }).catch(() => undefined);
+    await closed;
+    expect(fixture.log.lines.some((l) => l.includes('an attribute report'))).toBe(true);
+    const kept = await fixture.db.query<{ name: string; value: string }>(
+      `SELECT name, value FROM osap_attributes WHERE local_part = '#cam' ORDER BY name`,
+    );
+    expect(kept.rows).toEqual([
+      { name: 'armed', value: 'true' },
+      { name: 'battery', value: '86' },
+      { name: 'mode', value: 'away' },
+    ]);
   });
 });

@@ -243,6 +243,8 @@ export class OsapDevice {
   async disconnect(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client) await client.endAsync();
+    // A connection the DAS already closed has nothing to end (mqtt.js would wait for ever).
+    if (client?.connected) await client.endAsync();
+    else client?.end(true);
   }
 }

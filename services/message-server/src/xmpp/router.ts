@@ -11,6 +11,8 @@
  *   with an XEP-0203 delay stamp when it next sends initial presence;
  * - uploads to application servers become Messages 8/9, device status Messages 10/11 (notifications.ts), written
  *   with the AS's record of who is online where (online-sessions.ts), which also reports sessions lost in a crash;
+ * - an OSAP device's DAS connection is a session like any other (osap/das-session.ts, decision 0027); its reported
+ *   attributes and operations to its bare JID are ours (osap-iqs.ts);
  * - in a cluster (docs/decisions/0024-cluster-on-nats.md), stanzas for sessions another message server of the AS
  *   holds are relayed there over the bus, after every rule above was applied here.
  */
@@ -441,7 +443,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     if (!(await this.roster.related(target, sender)))
       return this.delivery.refuse(from, stanza, 'service-unavailable');
     // An OSAP device's reported attributes are its reports, which every related account receives (§9, decision 0027).
-    if (to.resource === undefined && isAttributesQuery(stanza))
+    if (to.resource === undefined && target.startsWith('#') && isAttributesQuery(stanza))
       return answerAttributes(this.delivery, this.osapAttributes, from, stanza, target);
     if (
       !sender.startsWith('#') &&
@@ -451,7 +453,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     ) {
       return this.delivery.refuse(from, stanza, 'forbidden', 'auth', 'no right to send this device commands');
     }
-    // An operation to an OSAP device's bare JID goes to its DAS session, the latest if it has two.
+    // An operation to an OSAP device's bare JID goes to its DAS session (one of them, if it briefly has two).
     if (to.resource === undefined && isOperate(stanza)) {
       const resource = [
         ...this.sessions.resources(target).map((s) => s.jid.resource!),
