@@ -31,9 +31,8 @@ import {
 } from '@irsp/xmpp';
 import { OSAP_NS } from '../xmpp/osap-iqs.js';
 
-/** Operations waiting for the device's subscription, and operations awaiting its result, per connection. */
-const MAX_QUEUED = 256;
-const MAX_PENDING = 256;
+/** Operations per connection waiting for the device's subscription or awaiting its result. */
+const MAX_OPERATIONS = 512;
 
 export interface DasSessionLink {
   /** Publishes an operation on the device's `operation/down` topic; resolves once the broker has it. */
@@ -98,7 +97,7 @@ export class DasSession implements C2sSession {
       return false;
     }
     if (!request) return false;
-    if (this.queue.length + this.pending.size >= MAX_QUEUED + MAX_PENDING) {
+    if (this.queue.length + this.pending.size >= MAX_OPERATIONS) {
       this.answer(stanzaError(stanza, 'wait', 'resource-constraint', 'too many operations under way'));
       return false;
     }
