@@ -64,6 +64,8 @@ beforeAll(async () => {
       maxHeartbeatSeconds: 60,
       maxDevices: 100,
       connectTimeoutMs: 5_000,
+      maxPacketBytes: 288 * 1024,
+      operationTimeoutMs: 30_000,
     },
   };
   ca = await trustedCa(topology);
@@ -104,7 +106,11 @@ describe('an OSAP device in the IRSP', () => {
     await registerDevice('cam-e2e', 'code-e2e');
     const operations: string[] = [];
     const device = new OsapDevice({
-      onOperation: (text) => operations.push(text),
+      // Each operation answered with a result: an application server's comes back to it as Message 9.
+      onOperation: (operation) => {
+        operations.push(`${operation.from} ${operation.data}`);
+        return `done: ${operation.data}`;
+      },
       serialNumber: 'cam-e2e',
       verificationCode: 'code-e2e',
       lbs: { host: osap().lbs.host, port: osap().lbs.port },
@@ -122,7 +128,10 @@ describe('an OSAP device in the IRSP', () => {
       status: 200,
       body: '{"outcome":"status","status":200}',
     });
-    await expect.poll(() => operations).toEqual(['siren on']);
+    await expect.poll(() => operations).toEqual([`${app().jid} siren on`]);
+    await expect
+      .poll(() => received('#cam-e2e'))
+      .toContainEqual([9, { deviceid: '#cam-e2e', data: 'done: siren on' }]);
     await device.disconnect();
     // Re-authentication (Refresh_SessionKey): same DevID, a new session key, counting from 1 again.
     const second = await device.authenticate();
@@ -131,16 +140,21 @@ describe('an OSAP device in the IRSP', () => {
     await device.event('motion again');
     // Under the new session key the platform counts from 1 again, and the device takes it.
     expect((await apps.send(app(), { message: 13, id: '#cam-e2e', data: 'siren off' })).status).toBe(200);
-    await expect.poll(() => operations).toEqual(['siren on', 'siren off']);
+    await expect.poll(() => operations).toEqual([`${app().jid} siren on`, `${app().jid} siren off`]);
+    await expect
+      .poll(() => received('#cam-e2e'))
+      .toContainEqual([9, { deviceid: '#cam-e2e', data: 'done: siren off' }]);
     await device.disconnect();
     await expect
       .poll(() => received('#cam-e2e'), { timeout: 10_000 })
       .toEqual([
         [10, { deviceid: '#cam-e2e', type: 'online' }],
         [9, { deviceid: '#cam-e2e', data: 'motion at the door' }],
+        [9, { deviceid: '#cam-e2e', data: 'done: siren on' }],
         [11, { deviceid: '#cam-e2e', type: 'offline' }],
         [10, { deviceid: '#cam-e2e', type: 'online' }],
         [9, { deviceid: '#cam-e2e', data: 'motion again' }],
+        [9, { deviceid: '#cam-e2e', data: 'done: siren off' }],
         [11, { deviceid: '#cam-e2e', type: 'offline' }],
       ]);
   });
@@ -198,7 +212,7 @@ describe('an OSAP device in the IRSP', () => {
       [
         'services/osap-device/dist/main.js',
         ...['--manifest', manifest, '--serial', 'cam-cli', '--code', 'code-cli', '--register'],
-        ...['--event', 'hello from the simulator', '--seconds', '1'],
+        ...['--event', 'hello from the simulator', '--attribute', 'battery=87', '--seconds', '1'],
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -212,6 +226,7 @@ describe('an OSAP device in the IRSP', () => {
       'authenticated at the LBS',
       'online at the DAS',
       'event sent',
+      'attributes reported',
       'disconnected',
     ])
       expect(output).toContain(`"msg":"${message}"`);

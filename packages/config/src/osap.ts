@@ -73,6 +73,19 @@ export const osapSchema = z
         maxDevices: z.number().int().min(1).max(10_000_000).default(10_000),
         /** Time from accept to CONNECT, TLS handshake included (ms). */
         connectTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+        /**
+         * The largest MQTT packet an authenticated device may send (bytes, fixed header included); a device that
+         * announces a larger one is disconnected before it is read. The default takes an event of 65 536 characters
+         * of four UTF-8 bytes each, sealed, on its topic.
+         */
+        maxPacketBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(16_777_216)
+          .default(288 * 1024),
+        /** How long a requester waits for a device's operation result before a recipient-unavailable error (ms). */
+        operationTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
       })
       .strict()
       .optional(),

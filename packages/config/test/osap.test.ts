@@ -28,6 +28,8 @@ describe('osap configuration', () => {
       maxHeartbeatSeconds: 60,
       maxDevices: 10_000,
       connectTimeoutMs: 10_000,
+      maxPacketBytes: 288 * 1024,
+      operationTimeoutMs: 30_000,
     });
     expect(
       issues({

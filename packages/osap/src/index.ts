@@ -10,3 +10,4 @@ export * from './messages.js';
 export * from './business.js';
 export * from './device.js';
 export * from './das.js';
+export * from './channels.js';

@@ -50,6 +50,7 @@ import {
   type OnlineSessionOptions,
   type SessionHooks,
 } from './online-sessions.js';
+import { OsapAttributes } from './osap/attributes.js';
 import { DasDirectory, reachableDasProbe, type DasProbe } from './osap/das-choice.js';
 import { DasServer } from './osap/das-server.js';
 import { DasStore } from './osap/das-store.js';
@@ -187,19 +188,23 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     connectionCap(config.xmpp?.maxConnections, openFileLimit()),
     logger.child({ module: 'connections' }),
   );
-  // The DAS beside the LBS: an OSAP device online here is an online session of its device account (decision 0022).
+  // The DAS beside the LBS: an OSAP device's connection is a session of its device account (decisions 0022, 0027).
   const dasListener = config.osap?.dasListener;
   const das =
     dasListener && options.tls
       ? new DasServer({
+          domain: options.domain,
           config: dasListener,
           tls: options.tls,
           connections,
           store: new DasStore(db),
+          attributes: new OsapAttributes(db),
           logger: logger.child({ module: 'osap-das' }),
           bridge: {
-            online: (local, resource) => online.bound(local, resource),
-            offline: (local, resource) => online.unbound(local, resource),
+            bound: (session) => router.bound(session),
+            route: (session, stanza) => router.route(session, stanza),
+            unacknowledged: (session, stanzas, sentAt) => router.unacknowledged(session, stanzas, sentAt),
+            unbound: (session) => router.unbound(session),
             event: async (local, data) => {
               await notifications.deviceEvent(local, data);
             },
@@ -207,9 +212,9 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
         })
       : undefined;
 
-  // The sessions this server holds: XMPP's and the OSAP DAS's.
+  // The sessions this server holds, XMPP's and the OSAP DAS's alike (both are the router's).
   const hooks: SessionHooks = {
-    held: () => [...router.held(), ...(das?.held() ?? [])],
+    held: () => router.held(),
     lost: (sessions) => router.lost(sessions),
     dead: (servers) => router.dead(servers),
   };
@@ -233,7 +238,6 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
     accountServerTokenDigest: tokenDigest(config.credentials.accountServer.token),
     router,
     shareKeyIterations,
-    ...(das ? { das } : {}),
     applicationServers: applicationServers.map((a) => ({
       name: a.name,
       jid: a.jid,

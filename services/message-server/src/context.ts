@@ -18,12 +18,10 @@ export interface MessageServerContext {
   outbox: Outbox;
   /** SHA-256 of the account server's token: the token itself is never kept (DESIGN "Storage"). */
   accountServerTokenDigest: Buffer;
-  /** Online XMPP sessions and the rules that route between them. */
+  /** Online sessions (XMPP, and OSAP devices' DAS connections) and the rules that route between them. */
   router: MessageRouter;
   /** PBKDF2 rounds of the OSAP share keys derived when a device's code is set (decision 0020). */
   shareKeyIterations: number;
-  /** The OSAP DAS of this server, when it runs one: Message 13 to a device connected there (decision 0022). */
-  das?: { operation(local: string, data: string): Promise<boolean> };
   /** The application servers of this AS (clause 8.3): their XMPP address and the digest of their token. */
   applicationServers: { name: string; jid: string; appid: string; tokenDigest: Buffer }[];
 }

@@ -2,6 +2,7 @@
  * A message server of `as1.irsp.test` with XMPP on loopback ports chosen at run time, HTTPS from a throwaway CA,
  * a test database, accounts made through its own admin API (Messages 1–2), and @xmpp/client trusting the CA.
  */
+import type { OsapConfig } from '@irsp/config';
 import { buildMessageServer, type MessageServer, type MessageServerOptions } from '@irsp/message-server';
 import { openTestDb, type Db } from '@irsp/store';
 import { captureLogger, form, serverTlsFor, tempDir, TestClient } from '../../../test/support/irsp.js';
@@ -24,6 +25,9 @@ export interface XmppFixture {
   /** Base URL of the HTTPS admin API. */
   base: string;
   c2sPort: number;
+  /** The OSAP LBS and DAS, when `osap` was given. */
+  lbsPort: number | undefined;
+  dasPort: number | undefined;
   directTlsPort: number | undefined;
   /** XMPP over WebSocket (RFC 7395): `wss://127.0.0.1:<port>/xmpp-websocket`. */
   websocketPort: number | undefined;
@@ -67,6 +71,8 @@ export async function startXmppMessageServer(
     db?: Db;
     /** The message server's id in its AS (default ms1). */
     id?: string;
+    /** OSAP device access (the LBS, and the DAS with `dasListener`). */
+    osap?: OsapConfig;
   } = {},
 ): Promise<XmppFixture> {
   const {
@@ -79,6 +85,7 @@ export async function startXmppMessageServer(
     wrapDb = (db: Db) => db,
     db: sharedDb,
     id = 'ms1',
+    osap,
     ...rest
   } = options;
   const dir = tlsDir ? undefined : await tempDir();
@@ -101,6 +108,7 @@ export async function startXmppMessageServer(
         ...(s2sPort !== undefined ? { s2sPort } : {}),
       },
       credentials,
+      ...(osap ? { osap } : {}),
     },
     accountServerUrl: 'https://127.0.0.1:1',
     db: wrapDb(db),
@@ -120,6 +128,8 @@ export async function startXmppMessageServer(
     db,
     base,
     c2sPort: ports.c2s!,
+    lbsPort: ports.lbs,
+    dasPort: ports.das,
     directTlsPort: ports.directTls,
     websocketPort: ports.websocket,
     ca: tls.ca,

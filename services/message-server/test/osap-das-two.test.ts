@@ -73,6 +73,8 @@ beforeAll(async () => {
             maxHeartbeatSeconds: 60,
             maxDevices: 100,
             connectTimeoutMs: 5_000,
+            maxPacketBytes: 288 * 1024,
+            operationTimeoutMs: 30_000,
           },
         },
       },

@@ -85,6 +85,8 @@ beforeAll(async () => {
           maxHeartbeatSeconds: 60,
           maxDevices: MAX_DEVICES,
           connectTimeoutMs: 5_000,
+          maxPacketBytes: 288 * 1024,
+          operationTimeoutMs: 30_000,
         },
       },
     },
@@ -422,18 +424,18 @@ describe('OSAP DAS: Message 13 on the operation channel', () => {
   const offline = async (owner: string) =>
     (await db.query('SELECT 1 FROM offline_messages WHERE owner = $1', [owner])).rows.length;
 
-  it('publishes a push to a listening device as a business payload with increasing counters', async () => {
+  it('publishes pushes as operations with increasing counters; one before the subscription waits for it', async () => {
     const device = await readyDevice('cam-0700');
     const client = await online(device);
     const down = dasTopic(device.devId, 'operation', 'platformToDevice');
-    // Not listening yet: the push is stored offline, as for a device that is not online.
+    // Not listening yet: the push waits for the subscription (decision 0027), neither lost nor stored.
     expect((await push(device.local, 'before subscribing')).status).toBe(200);
-    expect(await offline(device.local)).toBe(1);
-    await client.subscribeAsync(down, { qos: 1 });
+    expect(await offline(device.local)).toBe(0);
     const heard: Buffer[] = [];
     client.on('message', (_topic, bytes) => heard.push(bytes));
+    await client.subscribeAsync(down, { qos: 1 });
     for (const data of ['siren on', 'siren off']) expect((await push(device.local, data)).status).toBe(200);
-    await until(async () => heard.length === 2);
+    await until(async () => heard.length === 3);
     let lastCounter = 0;
     const opened = heard.map((bytes) => {
       const result = openBusinessPayload(
@@ -442,13 +444,16 @@ describe('OSAP DAS: Message 13 on the operation channel', () => {
       );
       if (!result.ok) throw new Error(result.error.code);
       lastCounter = result.value.counter;
-      return [result.value.counter, Buffer.from(result.value.body).toString('utf8')];
+      const body = JSON.parse(Buffer.from(result.value.body).toString('utf8')) as Record<string, string>;
+      expect(body.id).toMatch(/^[A-Za-z0-9_-]{12}$/);
+      return [result.value.counter, body.from, body.data];
     });
     expect(opened).toEqual([
-      [1, 'siren on'],
-      [2, 'siren off'],
+      [1, app.jid, 'before subscribing'],
+      [2, app.jid, 'siren on'],
+      [3, app.jid, 'siren off'],
     ]);
-    expect(await offline(device.local)).toBe(1);
+    expect(await offline(device.local)).toBe(0);
     await client.endAsync();
   });
 });

@@ -1,15 +1,19 @@
 /**
  * An OSAP device (draft-wang-open-service-access-protocol-06) as a program: authentication at the LBS over TLS
  * (sections 6–7, driven by @irsp/osap's deviceStep), then MQTT over TLS to the DAS it was sent to (sections 8–9:
- * CONNECT with the proof of docs/osap.md choice 24, heartbeats as MQTT keep alive), events on its event channel and
- * operations (Message 13) on its operation channel.
+ * CONNECT with the proof of docs/osap.md choice 24, heartbeats as MQTT keep alive), events on its event channel,
+ * attribute reports on its attribute channel, and operations — a related account's, an application server's Message
+ * 13 — on its operation channel, each answered with a result by its handler (decision 0027).
  * It keeps what a device must keep: its DevID and master key (re-authentication), and one uplink counter per
  * session key, shared by CONNECTs and business payloads (decision 0022).
  */
 import { connect as tlsConnect } from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
 import {
+  channelBody,
   dasConnectPassword,
+  operationDownSchema,
+  parseChannelBody,
   dasTopic,
   deviceStep,
   frameLength,
@@ -19,7 +23,9 @@ import {
   shareKey,
   type DasAddress,
   type DeviceCredentials,
+  type DasChannel,
   type DeviceState,
+  type OperationDown,
   type ProtocolOffer,
 } from '@irsp/osap';
 
@@ -37,8 +43,11 @@ export interface OsapDeviceOptions {
   heartbeatSeconds?: number;
   /** The most LBS connections one authentication may take (negotiation retry, re-authentication falling back). */
   maxLbsConnections?: number;
-  /** Operations the platform sends on the device's operation channel (Message 13), as UTF-8 text. */
-  onOperation?: (text: string) => void;
+  /**
+   * Operations the platform sends on the device's operation channel (a related account's `<operate>`, a message,
+   * an application server's Message 13): the text it answers is published as the result; undefined answers nothing.
+   */
+  onOperation?: (operation: OperationDown) => string | undefined | Promise<string | undefined>;
   /** A payload on a `down` topic that did not open (tampered, replayed, another key): refused, not counted. */
   onRefused?: (reason: string) => void;
 }
@@ -183,7 +192,17 @@ export class OsapDevice {
     );
     if (!opened.ok) return this.options.onRefused?.(opened.error.code);
     this.lastDown = opened.value.counter;
-    this.options.onOperation?.(new TextDecoder().decode(opened.value.body));
+    const operation = parseChannelBody(operationDownSchema, opened.value.body);
+    if (!operation.ok) return this.options.onRefused?.(operation.error.code);
+    void this.answer(operation.value).catch((error: unknown) =>
+      this.options.onRefused?.(`operation not answered: ${String(error)}`),
+    );
+  }
+
+  private async answer(operation: OperationDown): Promise<void> {
+    const result = await this.options.onOperation?.(operation);
+    if (result !== undefined)
+      await this.publish('operation', channelBody({ id: operation.id, data: result }));
   }
 
   /** Resolves when the DAS connection ends (DISCONNECT, refusal, lost heartbeats, network). */
@@ -198,14 +217,24 @@ export class OsapDevice {
   }
 
   /** Publishes an event (UTF-8 text) on the device's event channel; resolves at the DAS's PUBACK. */
-  async event(text: string): Promise<void> {
+  event(text: string): Promise<void> {
+    return this.publish('event', new TextEncoder().encode(text));
+  }
+
+  /** Reports attributes that changed on the attribute channel; resolves at the DAS's PUBACK (they are kept). */
+  attributes(report: Record<string, string | number | boolean>): Promise<void> {
+    return this.publish('attribute', channelBody(report));
+  }
+
+  /** A business payload on one of the device's `up` topics (QoS 1). */
+  private async publish(channel: DasChannel, body: Uint8Array): Promise<void> {
     const session = this.session;
     const client = this.client;
     if (!session || !client) throw new Error('connect first');
-    const topic = dasTopic(session.devId, 'event', 'deviceToPlatform');
+    const topic = dasTopic(session.devId, channel, 'deviceToPlatform');
     const payload = sealBusinessPayload(
       { sessionKey: session.sessionKey, topic, direction: 'deviceToPlatform', counter: this.nextCounter() },
-      new TextEncoder().encode(text),
+      body,
     );
     await client.publishAsync(topic, Buffer.from(payload), { qos: 1 });
   }
@@ -214,6 +243,8 @@ export class OsapDevice {
   async disconnect(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (client) await client.endAsync();
+    // A connection the DAS already closed has nothing to end (mqtt.js would wait for ever).
+    if (client?.connected) await client.endAsync();
+    else client?.end(true);
   }
 }

@@ -2,8 +2,9 @@
 /**
  * `pnpm osap:device`: a simulated OSAP device on a running IRSP, through the whole flow — the LBS (negotiation,
  * first authentication, DevID, session key, a DAS address), the DAS (CONNECT, heartbeats), events — until Ctrl-C,
- * which deregisters it (DISCONNECT). Operations pushed to it (Message 13) are logged. Its device account `#<serial>` must exist with that verification code
- * (`--register` registers it at the account server first).
+ * which deregisters it (DISCONNECT). It reports its attributes, and answers every operation (a related account's,
+ * an application server's Message 13) with `--answer`, logging it. Its device account `#<serial>` must exist with that
+ * verification code (`--register` registers it at the account server first).
  *
  *   --serial <s>        serial number: the device account is `#<s>` of the AS (lower case)
  *   --code <c>          its verification code
@@ -11,6 +12,8 @@
  *   --as <domain>       the AS (default: the first whose message server runs an LBS)
  *   --register          register `#<s>@<as>` at the account server first (a random password)
  *   --event <text>      an event to send once connected (repeatable)
+ *   --attribute <n=v>   an attribute to report once connected (repeatable)
+ *   --answer <text>     the result it answers every operation with (default "ok")
  *   --every <s>         send the last event again every s seconds
  *   --heartbeat <s>     the heartbeat interval indicated in CONNECT (default 30)
  *   --seconds <s>       disconnect and stop after s seconds (default: run until Ctrl-C)
@@ -55,6 +58,13 @@ const argsSchema = z.object({
   as: z.string().optional(),
   register: z.boolean().optional(),
   event: z.array(z.string().min(1)).optional(),
+  attribute: z
+    .array(z.string().regex(/^[A-Za-z0-9._-]{1,64}=/, 'name=value'))
+    .optional()
+    .transform((pairs) =>
+      Object.fromEntries((pairs ?? []).map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])),
+    ),
+  answer: z.string(),
   every: seconds.optional(),
   heartbeat: z.coerce.number().int().min(1).max(65_535),
   seconds: seconds.optional(),
@@ -68,6 +78,8 @@ const { values } = parseArgs({
     as: { type: 'string' },
     register: { type: 'boolean' },
     event: { type: 'string', multiple: true },
+    attribute: { type: 'string', multiple: true },
+    answer: { type: 'string', default: 'ok' },
     every: { type: 'string' },
     heartbeat: { type: 'string', default: '30' },
     seconds: { type: 'string' },
@@ -123,13 +135,20 @@ async function start(logger: Logger) {
     supports: [{ protocolType: osap.protocol.type, protocolGroup: osap.protocol.group }],
     shareKeyIterations: osap.shareKeyIterations,
     heartbeatSeconds: args.heartbeat,
-    onOperation: (text) => logger.info({ operation: text }, 'operation received'),
+    onOperation: (operation) => {
+      logger.info({ operation: operation.data, from: operation.from }, 'operation received, answered');
+      return args.answer;
+    },
     onRefused: (reason) => logger.warn({ reason }, 'a payload from the DAS refused'),
   });
   const session = await device.authenticate();
   logger.info({ devId: session.devId, das: session.das }, 'authenticated at the LBS');
   await device.connect();
   logger.info({ das: session.das, heartbeatSeconds: args.heartbeat }, 'online at the DAS');
+  if (Object.keys(args.attribute).length > 0) {
+    await device.attributes(args.attribute);
+    logger.info({ attributes: args.attribute }, 'attributes reported');
+  }
   for (const text of args.event ?? []) {
     await device.event(text);
     logger.info({ event: text }, 'event sent');

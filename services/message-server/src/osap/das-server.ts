@@ -13,12 +13,15 @@
  *   counter above the last accepted (the CONNECT's, then each payload's); anything else — another device's topic, a
  *   tampered, truncated or replayed payload — closes the connection (MQTT 3.1.1 has no negative PUBACK). It
  *   subscribes only to its own `down` topics; any other filter is refused in the SUBACK (0x80).
- * - Online while connected: the device's session is a row of online_sessions (Message 10 at the first, 11 when the
- *   last goes, as for XMPP devices: decision 0013), written before the CONNACK and removed when the connection
- *   ends in any way (DISCONNECT, keep alive lost, a refused publish, a takeover). The will is not published: what
- *   it would announce, the platform reports itself.
- * - Events (`event/up`) become Message 9, queued before the PUBACK; Message 13 to a device listening on its
- *   operation channel is published on `operation/down` (QoS 1).
+ * - Online while connected: each connection is a session of the device account in the message router
+ *   (das-session.ts, decision 0027), bound before the CONNACK — a row of online_sessions, Message 10 at the first
+ *   (decision 0013) — available to its related accounts at the CONNACK, and unbound when the connection ends in any
+ *   way (DISCONNECT, keep alive lost, a refused publish, a packet above `maxPacketBytes`, a takeover): unavailable,
+ *   Message 11 when it was the last. The will is not published: what it would announce, the platform reports itself.
+ * - Events (`event/up`) become Message 9 and the device's point-to-multipoint message to its related accounts, both
+ *   queued or stored before the PUBACK; attribute reports (`attribute/up`) are kept (attributes.ts); results
+ *   (`operation/up`) go back to whoever asked. Operations reach the device on `operation/down` (QoS 1) once it
+ *   subscribed there.
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -38,22 +41,32 @@ import {
   dasDevIdSchema,
   dasTopic,
   openBusinessPayload,
+  attributeReportSchema,
+  channelBody,
+  operationResultSchema,
+  parseChannelBody,
   parseDasTopic,
   sealBusinessPayload,
+  type OperationDown,
   verifyDasConnectPassword,
   type DasChannel,
 } from '@irsp/osap';
 import { MAX_DATA_LENGTH } from '@irsp/protocol';
-import type { ConnectionBudget } from '@irsp/xmpp';
-import type { SessionKey } from '../online-sessions.js';
+import type { ConnectionBudget, Element } from '@irsp/xmpp';
+import type { OsapAttributes } from './attributes.js';
+import { PacketSizeGuard } from './das-packets.js';
+import { DasSession } from './das-session.js';
 import type { DasStore } from './das-store.js';
 
 export type DasListenerConfig = NonNullable<OsapConfig['dasListener']>;
 
-/** What the DAS tells the rest of the message server (build.ts wires it to online sessions and notifications). */
+/** What the DAS tells the rest of the message server (build.ts wires it to the message router and notifications). */
 export interface DasBridge {
-  online(local: string, resource: string): Promise<void>;
-  offline(local: string, resource: string): Promise<void>;
+  /** The router's session hooks (C2sRouter): a DAS connection is a session of the device account. */
+  bound(session: DasSession): Promise<void>;
+  route(session: DasSession, stanza: Element): Promise<void>;
+  unacknowledged(session: DasSession, stanzas: Element[], sentAt: Date[]): void;
+  unbound(session: DasSession): void;
   /** A device's event, as Message 9 `data`. */
   event(local: string, data: string): Promise<void>;
 }
@@ -71,12 +84,10 @@ interface DeviceConnection {
   devId: string;
   local: string;
   sessionKey: Uint8Array;
-  /** The online_sessions resource of this connection (one per connection, so a takeover never removes the new row). */
-  resource: string;
+  /** Its session in the router, resource `osap-<random>` (one per connection, so a takeover never removes the new one). */
+  session: DasSession;
   /** The last counter accepted from the device: the CONNECT's, then each business payload's. */
   lastUp: number;
-  /** The `down` topics it subscribed to (and has not unsubscribed from). */
-  subscribed: Set<string>;
 }
 
 interface Connection {
@@ -87,10 +98,13 @@ interface Connection {
 }
 
 export interface DasServerOptions {
+  /** The AS's domain: a device's session is `#serial@domain/osap-<random>`. */
+  domain: string;
   config: DasListenerConfig;
   tls: TlsMaterial;
   connections: ConnectionBudget;
   store: DasStore;
+  attributes: OsapAttributes;
   bridge: DasBridge;
   logger: Logger;
 }
@@ -110,8 +124,6 @@ export class DasServer {
   private readonly sockets = new Set<Socket>();
   private readonly connections = new WeakMap<Client, Connection>();
   private readonly live = new Set<DeviceConnection>();
-  /** The live connection of each device account, by local part (the latest, after a takeover). */
-  private readonly byLocal = new Map<string, DeviceConnection>();
 
   constructor(private readonly options: DasServerOptions) {
     const { tls, config } = options;
@@ -136,25 +148,24 @@ export class DasServer {
     return this.live.size;
   }
 
-  /** The online sessions this DAS holds (online-sessions.ts writes them again after losing its lease). */
-  held(): SessionKey[] {
-    return [...this.live].map((d) => ({ local: d.local, resource: d.resource }));
-  }
-
   private serve(socket: TLSSocket): void {
     if (!this.broker) return void socket.destroy();
     const connection: Connection = { remoteAddress: socket.remoteAddress, closed: false };
     socket.on('error', () => socket.destroy());
     // aedes reads on 'readable'; this listener sees what it reads without changing the flow.
     let unproven = 0;
-    const guard = (chunk: Buffer) => {
-      if (connection.device) return void socket.off('data', guard);
-      unproven += chunk.length;
-      if (unproven <= MAX_BYTES_BEFORE_CONNACK) return;
-      this.refused(connection, undefined, 'too many bytes before CONNACK');
+    const packets = new PacketSizeGuard(this.options.config.maxPacketBytes);
+    socket.on('data', (chunk: Buffer) => {
+      if (!connection.device) {
+        unproven += chunk.length;
+        if (unproven <= MAX_BYTES_BEFORE_CONNACK) return void packets.feed(chunk);
+        this.refused(connection, undefined, 'too many bytes before CONNACK');
+        return void socket.destroy();
+      }
+      if (packets.feed(chunk)) return;
+      this.refused(connection, connection.device.devId, 'packet above maxPacketBytes');
       socket.destroy();
-    };
-    socket.on('data', guard);
+    });
     socket.once('close', () => {
       connection.closed = true;
       if (connection.device) this.gone(connection.device);
@@ -238,17 +249,35 @@ export class DasServer {
       this.refused(connection, devId, 'replayed or stale CONNECT');
       return CONNACK.badCredentials;
     }
+    const jid = {
+      local: device.local,
+      domain: this.options.domain,
+      resource: `osap-${randomBytes(6).toString('hex')}`,
+    };
     const admitted: DeviceConnection = {
       devId,
       local: device.local,
       sessionKey: device.sessionKey,
-      resource: `osap-${randomBytes(6).toString('hex')}`,
+      session: new DasSession(
+        jid,
+        connection.remoteAddress,
+        {
+          publish: (operation) => this.publishOperation(admitted, operation),
+          route: (stanza) => bridge.route(admitted.session, stanza),
+          close: () => void client.close(),
+        },
+        config.operationTimeoutMs,
+        this.options.logger,
+      ),
       lastUp: proof.value,
-      subscribed: new Set(),
     };
     this.live.add(admitted);
-    this.byLocal.set(admitted.local, admitted);
-    await bridge.online(admitted.local, admitted.resource);
+    try {
+      await bridge.bound(admitted.session);
+    } catch (error) {
+      this.gone(admitted);
+      throw error;
+    }
     connection.device = admitted;
     this.options.logger.info({ devId, device: device.local }, 'osap das: online');
     // The connection may have ended while the session was written: it is over at once.
@@ -259,14 +288,24 @@ export class DasServer {
     return undefined;
   }
 
+  /** The connection has ended: what waited for the device goes back to the router, then its session ends. */
   private gone(device: DeviceConnection): void {
     if (!this.live.delete(device)) return;
-    if (this.byLocal.get(device.local) === device) this.byLocal.delete(device.local);
     this.options.logger.info({ devId: device.devId, device: device.local }, 'osap das: offline');
-    this.options.bridge
-      .offline(device.local, device.resource)
+    const { stanzas, sentAt } = device.session.end();
+    const { bridge } = this.options;
+    if (stanzas.length > 0) bridge.unacknowledged(device.session, stanzas, sentAt);
+    bridge.unbound(device.session);
+  }
+
+  /** The CONNACK went out: the device is available to its related accounts. */
+  private connackSent(client: Client): void {
+    const device = this.connections.get(client)?.device;
+    if (!device || !this.live.has(device)) return;
+    device.session
+      .available()
       .catch((error: unknown) =>
-        this.options.logger.error({ err: error, devId: device.devId }, 'osap das: offline not written'),
+        this.options.logger.error({ err: error, devId: device.devId }, 'osap das: presence not sent'),
       );
   }
 
@@ -308,9 +347,30 @@ export class DasServer {
     );
   }
 
-  /** What a device sends on a channel: events become Message 9 (queued before the PUBACK). */
+  /**
+   * What a device sends on a channel, handled before the PUBACK: an event becomes Message 9 and its message to its
+   * related accounts, an attribute report is kept, a result goes to whoever asked. A body that does not parse
+   * throws (the publish is refused, the connection closed).
+   */
   private async uplink(device: DeviceConnection, channel: DasChannel, body: Uint8Array): Promise<void> {
-    if (channel !== 'event') return; // Attribute reports and operation results: not bridged yet (docs/osap.md).
+    if (channel === 'attribute') {
+      const report = parseChannelBody(attributeReportSchema, body);
+      if (!report.ok) throw new Error(`an attribute report: ${report.error.detail}`);
+      if (!(await this.options.attributes.report(device.local, report.value)))
+        throw new Error('too many attributes for one device');
+      return;
+    }
+    if (channel === 'operation') {
+      const result = parseChannelBody(operationResultSchema, body);
+      if (!result.ok) throw new Error(`an operation result: ${result.error.detail}`);
+      // A result nobody awaits (its requester timed out) is dropped: the device did nothing wrong.
+      if (!device.session.result(result.value.id, result.value.data))
+        this.options.logger.info(
+          { devId: device.devId, id: result.value.id },
+          'osap das: late result dropped',
+        );
+      return;
+    }
     let data: string;
     try {
       data = utf8.decode(body);
@@ -319,7 +379,7 @@ export class DasServer {
     }
     if (data.length === 0 || data.length > MAX_DATA_LENGTH)
       throw new Error(`an event is 1 to ${MAX_DATA_LENGTH} characters`);
-    await this.options.bridge.event(device.local, data);
+    await Promise.all([this.options.bridge.event(device.local, data), device.session.event(data)]);
   }
 
   private authorizeSubscribe(
@@ -334,26 +394,30 @@ export class DasServer {
       this.refused(connection, device?.devId, 'subscription to a topic not its own');
       return done(null, null); // SUBACK 0x80 for this filter
     }
-    device.subscribed.add(subscription.topic);
     done(null, subscription);
   }
 
+  /** The device subscribed: once on its operation channel, what waits for it is published there. */
+  private subscribed(client: Client, subscriptions: Subscription[]): void {
+    const device = this.connections.get(client)?.device;
+    if (!device) return;
+    const operations = dasTopic(device.devId, 'operation', 'platformToDevice');
+    if (subscriptions.some((s) => s.topic === operations)) device.session.listen();
+  }
+
   /**
-   * Message 13 (clause 8.3.3) to a device connected here that subscribed to its operation channel: `data` is
-   * published on `operation/down` as a business payload under its session key, with the next platform → device
-   * counter. False when the device is not connected here or not listening (the caller falls back to XMPP or
-   * offline storage).
+   * An operation (a related account's, an application server's Message 13) on the device's `operation/down`: a
+   * business payload under its session key with the next platform → device counter (QoS 1).
    */
-  async operation(local: string, data: string): Promise<boolean> {
-    const device = this.byLocal.get(local);
+  private async publishOperation(device: DeviceConnection, operation: OperationDown): Promise<void> {
     const broker = this.broker;
-    const topic = device && dasTopic(device.devId, 'operation', 'platformToDevice');
-    if (!device || !broker || !topic || !device.subscribed.has(topic)) return false;
+    const topic = dasTopic(device.devId, 'operation', 'platformToDevice');
+    if (!broker || !topic) throw new Error('no broker');
     const counter = await this.options.store.nextDownCounter(device.devId, device.sessionKey);
-    if (counter === undefined) return false;
+    if (counter === undefined) throw new Error('the session key is no longer current');
     const payload = sealBusinessPayload(
       { sessionKey: device.sessionKey, topic, direction: 'platformToDevice', counter },
-      new TextEncoder().encode(data),
+      channelBody(operation),
     );
     await new Promise<void>((resolve, reject) =>
       broker.publish(
@@ -362,7 +426,6 @@ export class DasServer {
       ),
     );
     this.options.logger.info({ devId: device.devId, counter }, 'osap das: operation published');
-    return true;
   }
 
   /** Listens on `port` (0: any free one) at `host`; resolves to the bound port. */
@@ -374,6 +437,8 @@ export class DasServer {
       authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, subscription, done) => this.authorizeSubscribe(client, subscription, done),
     });
+    this.broker.on('connackSent', (_packet, client) => this.connackSent(client));
+    this.broker.on('subscribe', (subscriptions, client) => this.subscribed(client, subscriptions));
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {

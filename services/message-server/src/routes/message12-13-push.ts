@@ -12,8 +12,7 @@ export function message12and13Route(ctx: MessageServerContext): ServedRoute {
     handle: async ({ params }) => {
       const sender = ctx.applicationServers.find((a) => a.appid === params.appid)!;
       const local = 'userid' in params ? params.userid : params.deviceid;
-      // An OSAP device listening on its operation channel here gets it there (decision 0022).
-      if ('deviceid' in params && (await ctx.das?.operation(local, params.data))) return 200;
+      // An OSAP device gets it on its operation channel: its DAS connection is one of its sessions (decision 0027).
       const outcome = await ctx.router.push(sender.jid, local, params.data);
       if (outcome === 'unknown') return 422;
       // Stored offline counts as accepted; a recipient whose offline storage is full cannot take it now.

@@ -11,6 +11,8 @@
  *   with an XEP-0203 delay stamp when it next sends initial presence;
  * - uploads to application servers become Messages 8/9, device status Messages 10/11 (notifications.ts), written
  *   with the AS's record of who is online where (online-sessions.ts), which also reports sessions lost in a crash;
+ * - an OSAP device's DAS connection is a session like any other (osap/das-session.ts, decision 0027); its reported
+ *   attributes and operations to its bare JID are ours (osap-iqs.ts);
  * - in a cluster (docs/decisions/0024-cluster-on-nats.md), stanzas for sessions another message server of the AS
  *   holds are relayed there over the bus, after every rule above was applied here.
  */
@@ -36,6 +38,8 @@ import type { OnlineSessions, SessionHooks, SessionKey } from '../online-session
 import { AccessRights } from './access.js';
 import { Delivery, isCommand, type Origin, type OtherAses, type Recipient } from './delivery.js';
 import { Inbox } from './inbox.js';
+import { OsapAttributes } from '../osap/attributes.js';
+import { answerAttributes, isAttributesQuery, isDasResource, isOperate } from './osap-iqs.js';
 import type { OfflineStore } from './offline.js';
 import { marked, Presence } from './presence.js';
 import { RosterStore } from './roster.js';
@@ -55,6 +59,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   private readonly presence: Presence;
   private readonly serverIqs: ServerIqs;
   private readonly inbox: Inbox;
+  private readonly osapAttributes: OsapAttributes;
   private online: OnlineSessions | undefined;
   private bus: ClusterBus | undefined;
   /**
@@ -80,6 +85,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   ) {
     this.roster = new RosterStore(db, domain);
     this.access = new AccessRights(db);
+    this.osapAttributes = new OsapAttributes(db);
     this.delivery = new Delivery(domain, this.sessions, this.roster, logger);
     this.inbox = new Inbox(
       domain,
@@ -436,6 +442,9 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     const sender = bareString(from.jid);
     if (!(await this.roster.related(target, sender)))
       return this.delivery.refuse(from, stanza, 'service-unavailable');
+    // An OSAP device's reported attributes are its reports, which every related account receives (§9, decision 0027).
+    if (to.resource === undefined && target.startsWith('#') && isAttributesQuery(stanza))
+      return answerAttributes(this.delivery, this.osapAttributes, from, stanza, target);
     if (
       !sender.startsWith('#') &&
       target.startsWith('#') &&
@@ -443,6 +452,16 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       !(await this.access.mayCommand(target, sender))
     ) {
       return this.delivery.refuse(from, stanza, 'forbidden', 'auth', 'no right to send this device commands');
+    }
+    // An operation to an OSAP device's bare JID goes to its DAS session (one of them, if it briefly has two).
+    if (to.resource === undefined && isOperate(stanza)) {
+      const resource = [
+        ...this.sessions.resources(target).map((s) => s.jid.resource!),
+        ...this.sessions.remote(target).map((r) => r.resource),
+      ]
+        .filter(isDasResource)
+        .at(-1);
+      if (resource !== undefined) return this.toAccount(from, stanza, { ...to, resource });
     }
     return this.toAccount(from, stanza, to);
   }
