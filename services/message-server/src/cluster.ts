@@ -12,8 +12,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@irsp/http';
-import { connect, ErrorCode, NatsError, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { connect, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { z } from 'zod';
+import { Requests, Unanswered } from './cluster-requests.js';
 
 /** How long a relayed message waits for its holder's answer before it is stored offline instead (ms). */
 const RELAY_TIMEOUT_MS = 5_000;
@@ -74,6 +75,7 @@ export interface ClusterHandlers {
 
 export class ClusterBus {
   private readonly subscriptions: Subscription[] = [];
+  private readonly requests: Requests;
   private handlers: ClusterHandlers | undefined;
 
   private constructor(
@@ -81,7 +83,9 @@ export class ClusterBus {
     private readonly prefix: string,
     readonly serverId: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.requests = new Requests(nc);
+  }
 
   /** Connects (fails when no NATS server answers: a clustered server does not start alone). */
   static async connect(
@@ -94,6 +98,8 @@ export class ClusterBus {
       servers,
       name: `irsp-message-server-${domain}-${serverId}`,
       maxReconnectAttempts: -1,
+      // Otherwise every subscription error and timeout carries a second stack, built in advance (cluster-requests.ts).
+      noAsyncTraces: true,
     });
     return new ClusterBus(nc, `irsp.${domain.replaceAll('.', '_')}`, serverId, logger);
   }
@@ -160,13 +166,15 @@ export class ClusterBus {
     const id = randomUUID();
     const request = { kind: 'message' as const, id, from: this.serverId, ...item };
     try {
-      const reply = await this.nc.request(`${this.prefix}.to.${server}`, encode(request), {
-        timeout: RELAY_TIMEOUT_MS,
-      });
+      const reply = await this.requests.request(
+        `${this.prefix}.to.${server}`,
+        encode(request),
+        RELAY_TIMEOUT_MS,
+      );
       const answer = messageAnswer.safeParse(decode(reply.data));
       return { id, answer: answer.success ? answer.data : { taken: false, live: false } };
     } catch (error) {
-      const quiet = error instanceof NatsError && error.code === ErrorCode.NoResponders;
+      const quiet = error instanceof Unanswered && error.reason === 'no responders';
       if (!quiet) this.logger.warn({ err: error, server }, 'relayed message not answered');
       return { id, answer: { taken: false, live: false } };
     }
@@ -191,6 +199,7 @@ export class ClusterBus {
 
   async close(): Promise<void> {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+    this.requests.close();
     if (!this.nc.isClosed()) await this.nc.drain();
   }
 }
