@@ -1,9 +1,9 @@
 /**
  * The iqs the message server answers itself: at its own address the roster (RFC 6121 §2), XEP-0199 ping, XEP-0030
  * disco, and for the account that asks XEP-0280 carbons, XEP-0049 private storage and XEP-0191 blocking (also at its
- * own bare JID, where disco describes the account); and the device management of 14543-5-8 — verification code reset (§10.5) and access rights (§9) —
- * either at the server's address or at the device's bare JID (RFC 6121 §8.5.2: the server answers for the account),
- * the latter also from an owner in another AS.
+ * own bare JID, where disco describes the account); and the device management of 14543-5-8 — verification code
+ * reset (§10.5) and access rights (§9) — either at the server's address or at the device's bare JID (RFC 6121
+ * §8.5.2: the server answers for the account), the latter also from an owner in another AS.
  */
 import type { Logger } from '@irsp/http';
 import { weakVerifyCode } from '@irsp/protocol';
