@@ -3,11 +3,12 @@
  * - `<p>.sessions`: sessions bound and unbound on each server, so that every server knows who is online where;
  * - `<p>.started`: a server (re)started: what the others knew of its sessions is gone (a restart after a crash can
  *   come before its lease runs out);
- * - `<p>.to.<server>`: stanzas for sessions held by that server, presence probes, and messages relayed as requests
- *   (the holder answers whether it took them);
+ * - `<p>.to.<server>`: stanzas for sessions held by that server (or for those of an account there that asked for
+ *   carbons or blocklist pushes), presence probes, and messages relayed as requests (the holder answers whether it
+ *   took them);
  * - `<p>.settled.<server>`: a relayed message written live is safe with its recipient, or not (the sender's server
  *   keeps a copy until then, and stores it offline when the answer is no or the holder died);
- * - `<p>.changed`: cache entries every server drops (relationships, credentials, removed accounts).
+ * - `<p>.changed`: cache entries every server drops (relationships, credentials, removed accounts, blocklists).
  * Every payload is checked with zod: the bus is inside the AS, but a malformed frame is dropped, not trusted.
  */
 import { randomUUID } from 'node:crypto';
@@ -29,6 +30,14 @@ const sessionEvent = z.object({
 const relayed = z.discriminatedUnion('kind', [
   /** A stanza for one session here (`resource`), or for every session of `local` here. */
   z.object({ kind: z.literal('stanza'), local: name, resource: name.optional(), stanza: z.string() }),
+  /** A stanza for the sessions of `local` here that asked for `interest` (carbons, blocklist pushes; decision 0025). */
+  z.object({
+    kind: z.literal('interested'),
+    local: name,
+    interest: z.enum(['carbons', 'blocklist']),
+    except: name.optional(),
+    stanza: z.string(),
+  }),
   /** Current presence of `of`'s sessions here, to the full JID `to`. */
   z.object({ kind: z.literal('probe'), of: name, to: name }),
   /** A message for one resource, or every resource here; answered (request/reply). */
@@ -57,6 +66,7 @@ const changed = z.object({
   roster: z.array(name).max(10_000).default([]),
   credentials: z.array(name).max(10_000).default([]),
   removed: z.array(name).max(10_000).default([]),
+  blocklist: z.array(name).max(10_000).default([]),
 });
 export type Changed = z.infer<typeof changed>;
 

@@ -248,3 +248,36 @@ describe('a session not resumed in time', () => {
     ]);
   });
 });
+
+describe('carbon copies a session never acknowledged (decision 0025)', () => {
+  it('are dropped when the session ends: neither stored offline nor handed to the other resources', async () => {
+    await fixture.register('gina', 'gina pw');
+    await fixture.register('hank', 'hank pw');
+    for (const [owner, contact] of [
+      ['gina', `hank@${DOMAIN}`],
+      ['hank', `gina@${DOMAIN}`],
+    ])
+      await fixture.db.query(`INSERT INTO roster (owner, contact, subscription) VALUES ($1, $2, 'both')`, [
+        owner,
+        contact,
+      ]);
+    const phone = await login('gina', 'phone');
+    const phoneInbox = new XmppInbox(phone);
+    const hank = await login('hank', 'r');
+    const hankInbox = new XmppInbox(hank);
+    const { raw } = await resumableSession('gina', 'sm');
+    raw.write("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>");
+    await raw.waitFor(/id='c1'/);
+    await phone.send(chat(`hank@${DOMAIN}/r`, 'k1'));
+    await hankInbox.next((s) => s.attrs.id === 'k1');
+    await raw.waitFor(/<sent xmlns='urn:xmpp:carbons:2'>.*<body>k1<\/body>/);
+    raw.destroy();
+    await expect
+      .poll(() => fixture.server.context.router.sessions.resource('gina', 'sm'), { timeout: 10_000 })
+      .toBeUndefined();
+    // The original reached hank; its copy goes with the session that did not take it.
+    await phone.iqCaller.request(xml('iq', { type: 'get' }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+    expect(phoneInbox.stanzas.filter((s) => s.is('message')).map(String)).toEqual([]);
+    expect((await fixture.db.query(`SELECT id FROM offline_messages WHERE owner = 'gina'`)).rows).toEqual([]);
+  });
+});

@@ -15,6 +15,7 @@ import {
 } from '@irsp/xmpp';
 import type { Logger } from '@irsp/http';
 import type { ClusterBus } from '../cluster.js';
+import type { BlockList } from './blocklist.js';
 import type { RosterChange, RosterStore } from './roster.js';
 import type { SessionRegistry } from './sessions.js';
 
@@ -51,6 +52,8 @@ export class Delivery {
     readonly domain: string,
     readonly sessions: SessionRegistry,
     readonly roster: RosterStore,
+    /** XEP-0191 blocklists, enforced wherever a stanza between two accounts is routed. */
+    readonly blocklist: BlockList,
     private readonly logger: Logger,
   ) {}
 

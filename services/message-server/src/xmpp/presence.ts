@@ -63,6 +63,7 @@ export class Presence {
     if (initial) {
       const own = this.roster.bare(from.jid.local!);
       for (const contact of await this.roster.relatedContacts(from.jid.local!)) {
+        if (await this.delivery.blocklist.between(from.jid, contact)) continue;
         if (this.roster.local(contact) === undefined) {
           this.delivery.toOtherAs(xml('presence', { type: 'probe', from: own, to: contact }));
         } else {
@@ -118,6 +119,7 @@ export class Presence {
     for (const other of this.delivery.everywhere(from.jid.local!))
       if (other !== from) this.delivery.deliver(from, other, stamped(stanza, from.jid, sender));
     for (const contact of await this.roster.relatedContacts(from.jid.local!)) {
+      if (await this.delivery.blocklist.between(from.jid, contact)) continue;
       const local = this.roster.local(contact);
       if (local === undefined) {
         this.delivery.toOtherAs(stamped(stanza, from.jid, contact));
@@ -175,6 +177,9 @@ export class Presence {
     const sender = bareString(origin.jid);
     const to = bareString(target);
     if (target.local === undefined || to === sender) return;
+    // XEP-0191 §3.4–3.5: presence to or from a blocked JID is dropped; ending a relationship still goes through.
+    const ending = stanza.attrs.type === 'unsubscribe' || stanza.attrs.type === 'unsubscribed';
+    if (!ending && (await this.delivery.blocklist.between(origin.jid, target))) return;
     const targetLocal = this.roster.local(to);
     const senderLocal = this.roster.local(sender);
     switch (stanza.attrs.type) {

@@ -7,6 +7,8 @@
  *   delivered, the sender gets `service-unavailable`; the server's own address and its AS's application servers
  *   are exempt — the same rule holds across ASs, checked on both sides;
  * - device access rights (§9): a user sends a device commands only as its owner or with the owner's grant;
+ * - XEP-0191 blocklists on top of that rule (blocklist.ts), and XEP-0280 carbon copies of what passed to the
+ *   account's own other resources (carbons.ts; decision 0025);
  * - offline storage (XEP-0160): a message to a related account with no online resource is stored and delivered
  *   with an XEP-0203 delay stamp when it next sends initial presence;
  * - uploads to application servers become Messages 8/9, device status Messages 10/11 (notifications.ts), written
@@ -36,12 +38,17 @@ import type { ClusterBus, ClusterHandlers, Changed, MessageAnswer, Relayed } fro
 import type { Notifications } from '../notifications.js';
 import type { OnlineSessions, SessionHooks, SessionKey } from '../online-sessions.js';
 import { AccessRights } from './access.js';
+import { Blocking, blockedError } from './blocking.js';
+import { BlockList } from './blocklist.js';
+import { Carbons, isCarbon } from './carbons.js';
 import { Delivery, isCommand, type Origin, type OtherAses, type Recipient } from './delivery.js';
 import { Inbox } from './inbox.js';
+import { Interests } from './interests.js';
 import { OsapAttributes } from '../osap/attributes.js';
 import { answerAttributes, isAttributesQuery, isDasResource, isOperate } from './osap-iqs.js';
 import type { OfflineStore } from './offline.js';
 import { marked, Presence } from './presence.js';
+import { PrivateStorage } from './private-storage.js';
 import { RosterStore } from './roster.js';
 import { ServerIqs, isDeviceManagement } from './server-iqs.js';
 import { SessionRegistry } from './sessions.js';
@@ -55,6 +62,9 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   readonly sessions = new SessionRegistry();
   readonly roster: RosterStore;
   readonly access: AccessRights;
+  private readonly blocklist: BlockList;
+  private readonly interests: Interests;
+  private readonly carbons: Carbons;
   private readonly delivery: Delivery;
   private readonly presence: Presence;
   private readonly serverIqs: ServerIqs;
@@ -86,7 +96,10 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     this.roster = new RosterStore(db, domain);
     this.access = new AccessRights(db);
     this.osapAttributes = new OsapAttributes(db);
-    this.delivery = new Delivery(domain, this.sessions, this.roster, logger);
+    this.blocklist = new BlockList(db, domain);
+    this.delivery = new Delivery(domain, this.sessions, this.roster, this.blocklist, logger);
+    this.interests = new Interests(this.delivery);
+    this.carbons = new Carbons(this.delivery, this.interests);
     this.inbox = new Inbox(
       domain,
       offline,
@@ -112,6 +125,11 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       this.access,
       notifications,
       resetVerifyCode,
+      {
+        carbons: this.carbons,
+        privateStorage: new PrivateStorage(db, this.delivery),
+        blocking: new Blocking(this.blocklist, this.delivery, this.interests, () => this.presence),
+      },
       logger,
     );
   }
@@ -129,6 +147,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     this.bus = bus;
     this.delivery.cluster(bus);
     this.roster.announceChanges((roster) => bus.changed({ roster }));
+    this.blocklist.announceChanges((blocklist) => bus.changed({ blocklist }));
     return {
       sessionEvent: (event) => {
         if (event.server === bus.serverId) return;
@@ -146,6 +165,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       changed: (change) => this.changed(change, credentials),
       reconnected: () => {
         this.roster.dropAll();
+        this.blocklist.dropAll();
         credentials.clear();
         this.readRegistry().catch((error: unknown) =>
           this.logger.error({ err: error }, 'session registry not read again'),
@@ -193,6 +213,8 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   unacknowledged(session: C2sSession, stanzas: Element[], sentAt: Date[]): void {
     const owner = session.jid.local!;
     for (const [i, stanza] of stanzas.entries()) {
+      // A carbon copy is best effort (decision 0025): the original it copies keeps its own guarantees.
+      if (stanza.name === 'message' && isCarbon(stanza)) continue;
       if (stanza.name === 'message') {
         const delayed = this.inbox.stamped(stanza, sentAt[i] ?? new Date());
         const others = this.sessions
@@ -314,6 +336,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   async accountRemoved(local: string, related: string[]): Promise<void> {
     for (const session of this.sessions.resources(local)) session.close('not-authorized', 'account removed');
     this.bus?.changed({ removed: [local] });
+    this.blocklist.drop([local]);
     this.delivery.pushChanges(await this.roster.forget(local));
     const own = this.roster.bare(local);
     for (const contact of related) {
@@ -388,9 +411,11 @@ export class MessageRouter implements C2sRouter, SessionHooks {
    */
   private async toOtherAs(from: C2sSession, stanza: Element, to: Jid): Promise<void> {
     if (!this.delivery.federated) return this.delivery.refuse(from, stanza, 'remote-server-not-found');
+    if ((await this.blocklist.between(from.jid, to)) === 'sender') return this.refuseBlocked(from, stanza);
     if (to.local === undefined || !(await this.roster.related(from.jid.local!, bareString(to))))
       return this.delivery.refuse(from, stanza, 'service-unavailable');
     this.delivery.toOtherAs(stanza);
+    if (stanza.name === 'message') this.carbons.sent(from, stanza);
   }
 
   // --- from other ASs (s2s) -------------------------------------------------------------------------------------------
@@ -440,7 +465,10 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     if (to.resource === undefined && target.startsWith('#') && isDeviceManagement(stanza))
       return this.serverIqs.onDeviceManagement(from, stanza, target);
     const sender = bareString(from.jid);
-    if (!(await this.roster.related(target, sender)))
+    // XEP-0191: the sender's own list first (§3.5), then the target's (§3.4: as if it were not there).
+    const blocked = await this.blocklist.between(from.jid, to);
+    if (blocked === 'sender') return this.refuseBlocked(from, stanza);
+    if (blocked === 'target' || !(await this.roster.related(target, sender)))
       return this.delivery.refuse(from, stanza, 'service-unavailable');
     // An OSAP device's reported attributes are its reports, which every related account receives (§9, decision 0027).
     if (to.resource === undefined && target.startsWith('#') && isAttributesQuery(stanza))
@@ -453,6 +481,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     ) {
       return this.delivery.refuse(from, stanza, 'forbidden', 'auth', 'no right to send this device commands');
     }
+    if (stanza.name === 'message') this.carbonCopies(from, stanza, to);
     // An operation to an OSAP device's bare JID goes to its DAS session (one of them, if it briefly has two).
     if (to.resource === undefined && isOperate(stanza)) {
       const resource = [
@@ -464,6 +493,26 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       if (resource !== undefined) return this.toAccount(from, stanza, { ...to, resource });
     }
     return this.toAccount(from, stanza, to);
+  }
+
+  /**
+   * XEP-0280: a message between two accounts, let through: `<sent/>` to the sender's other resources when it is a
+   * session of this server, `<received/>` to the recipient's other resources when it goes to one online resource.
+   */
+  private carbonCopies(from: Origin, stanza: Element, to: Jid): void {
+    const session =
+      from.jid.domain === this.domain && from.jid.resource !== undefined
+        ? this.sessions.resource(from.jid.local!, from.jid.resource)
+        : undefined;
+    if (session === from) this.carbons.sent(session, stanza);
+    if (to.resource !== undefined && this.delivery.recipient(to.local!, to.resource))
+      this.carbons.received(to.local!, to.resource, stanza);
+  }
+
+  /** XEP-0191 §3.5: a stanza to a JID the sender's account blocks (answers and presence are dropped). */
+  private refuseBlocked(from: Origin, stanza: Element): void {
+    if (stanza.name === 'presence' || stanza.attrs.type === 'error' || stanza.attrs.type === 'result') return;
+    from.send(blockedError(this.delivery, stanza));
   }
 
   /** To a local account: a full JID reaches that resource, a bare JID every resource. */
@@ -579,6 +628,11 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       this.presence.sendCurrent(this.roster.bare(item.of), item.to, true);
       return undefined;
     }
+    if (item.kind === 'interested') {
+      const stanza = parseRelayed(item.stanza);
+      if (stanza) this.interests.here(item.local, item.interest, stanza, item.except);
+      return undefined;
+    }
     const stanza = parseRelayed(item.stanza);
     if (!stanza) return item.kind === 'message' ? { taken: false, live: false } : undefined;
     if (item.kind === 'stanza') {
@@ -615,6 +669,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   /** Cache entries another message server of the AS (or this one) changed. */
   private changed(change: Changed, credentials: { drop(local: string): void }): void {
     this.roster.drop([...change.roster, ...change.removed]);
+    this.blocklist.drop([...change.blocklist, ...change.removed]);
     for (const local of [...change.credentials, ...change.removed]) credentials.drop(local);
     for (const local of change.removed)
       for (const session of this.sessions.resources(local))
@@ -632,6 +687,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     if (this.sessions.resources(own).length + this.sessions.remote(own).length > 1)
       void this.messageTo(from, own, undefined, stanza);
     for (const contact of await this.roster.relatedContacts(own)) {
+      if (await this.blocklist.between(from.jid, contact)) continue;
       const copy = stanza.clone();
       copy.attrs.to = contact;
       const local = this.roster.local(contact);

@@ -1,15 +1,19 @@
 /**
- * The iqs the message server answers itself: at its own address the roster (RFC 6121 §2), XEP-0199 ping and
- * XEP-0030 disco; and the device management of 14543-5-8 — verification code reset (§10.5) and access rights (§9) —
- * either at the server's address or at the device's bare JID (RFC 6121 §8.5.2: the server answers for the account),
- * the latter also from an owner in another AS.
+ * The iqs the message server answers itself: at its own address the roster (RFC 6121 §2), XEP-0199 ping, XEP-0030
+ * disco, and for the account that asks XEP-0280 carbons, XEP-0049 private storage and XEP-0191 blocking (also at its
+ * own bare JID, where disco describes the account); and the device management of 14543-5-8 — verification code
+ * reset (§10.5) and access rights (§9) — either at the server's address or at the device's bare JID (RFC 6121
+ * §8.5.2: the server answers for the account), the latter also from an owner in another AS.
  */
 import type { Logger } from '@irsp/http';
 import { weakVerifyCode } from '@irsp/protocol';
 import { NS, bareString, jidToString, parseJid, xml, type C2sSession, type Element } from '@irsp/xmpp';
 import type { Notifications } from '../notifications.js';
 import type { AccessRights } from './access.js';
+import { BLOCKING_NS, type Blocking } from './blocking.js';
+import { CARBONS_NS, type Carbons } from './carbons.js';
 import { ROSTER_NS, itemElement, type Delivery, type Origin } from './delivery.js';
+import { PRIVATE_NS, type PrivateStorage } from './private-storage.js';
 import { VERIFY_CODE_NS, type Presence } from './presence.js';
 import type { RosterStore } from './roster.js';
 
@@ -17,6 +21,25 @@ const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 const DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
 /** Our extension: a device owner reads and changes the device's access rights (docs/client-protocol.md). */
 export const ACCESS_NS = 'urn:irsp:access:0';
+/** What the server's disco#info lists: exactly what it answers (decision 0025). */
+const SERVER_FEATURES = [
+  DISCO_INFO,
+  DISCO_ITEMS,
+  NS.ping,
+  ROSTER_NS,
+  VERIFY_CODE_NS,
+  ACCESS_NS,
+  CARBONS_NS,
+  PRIVATE_NS,
+  BLOCKING_NS,
+];
+
+/** The client extensions the server answers for an account (decision 0025). */
+export interface AccountIqs {
+  carbons: Carbons;
+  privateStorage: PrivateStorage;
+  blocking: Blocking;
+}
 
 export class ServerIqs {
   private readonly roster: RosterStore;
@@ -28,6 +51,7 @@ export class ServerIqs {
     private readonly notifications: Notifications,
     /** Stores a device's new verification code and sends Message 7 (verify-code.ts). */
     private readonly resetVerifyCode: (device: string, code: string) => Promise<200 | 422>,
+    private readonly account: AccountIqs,
     private readonly logger: Logger,
   ) {
     this.roster = delivery.roster;
@@ -42,7 +66,46 @@ export class ServerIqs {
     if (payload.name === 'query' && payload.xmlns === ROSTER_NS)
       return this.onRosterIq(from, stanza, payload);
     if (isDeviceManagement(stanza)) return this.onDeviceManagement(from, stanza, undefined);
+    if ((payload.name === 'enable' || payload.name === 'disable') && payload.xmlns === CARBONS_NS)
+      return this.account.carbons.onIq(from, stanza, payload);
+    if (payload.name === 'query' && payload.xmlns === PRIVATE_NS)
+      return this.account.privateStorage.onIq(from, stanza, payload);
+    if (['blocklist', 'block', 'unblock'].includes(payload.name) && payload.xmlns === BLOCKING_NS)
+      return this.account.blocking.onIq(from, stanza, payload);
+    // XEP-0030 at the account's own bare JID describes the account, not the server.
+    if (stanza.attrs.to !== undefined && parseJid(stanza.attrs.to)?.local !== undefined)
+      return this.answerForAccount(from, stanza);
     return this.answerPublic(from, stanza);
+  }
+
+  /**
+   * XEP-0030 at an account's own bare JID: a registered account with no items. It has no PEP service (XEP-0163), so
+   * pubsub there (PEP bookmarks, XEP-0223/0402) gets service-unavailable (RFC 6120 §8.3.3.19), as the server's
+   * address answers everything but ping and disco.
+   */
+  private answerForAccount(from: C2sSession, stanza: Element): void {
+    const payload = stanza.getChildElements()[0];
+    const get = stanza.attrs.type === 'get' && payload !== undefined && !payload.attrs.node;
+    if (get && payload.name === 'query' && payload.xmlns === DISCO_INFO) {
+      from.send(
+        this.delivery
+          .result(stanza)
+          .append(
+            xml(
+              'query',
+              { xmlns: DISCO_INFO },
+              xml('identity', { category: 'account', type: 'registered' }),
+              ...[DISCO_INFO, DISCO_ITEMS, CARBONS_NS].map((v) => xml('feature', { var: v })),
+            ),
+          ),
+      );
+      return;
+    }
+    if (get && payload.name === 'query' && payload.xmlns === DISCO_ITEMS) {
+      from.send(this.delivery.result(stanza).append(xml('query', { xmlns: DISCO_ITEMS })));
+      return;
+    }
+    this.answerPublic(from, stanza);
   }
 
   /** What the server's address answers to anyone, another AS included: ping and disco. */
@@ -62,9 +125,7 @@ export class ServerIqs {
               'query',
               { xmlns: DISCO_INFO },
               xml('identity', { category: 'server', type: 'im', name: 'IRSP message server' }),
-              ...[DISCO_INFO, DISCO_ITEMS, NS.ping, ROSTER_NS, VERIFY_CODE_NS, ACCESS_NS].map((v) =>
-                xml('feature', { var: v }),
-              ),
+              ...SERVER_FEATURES.map((v) => xml('feature', { var: v })),
             ),
           ),
       );
