@@ -260,9 +260,7 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           // Every server of the cluster answers an unknown user the same salt, or comparing two tells who exists.
           ...(options.cluster
             ? {
-                unknownUserKey: createHmac('sha256', options.cluster.secret)
-                  .update('scram unknown users')
-                  .digest(),
+                unknownUserKey: Buffer.from(clusterKey(options.cluster.secret, 'scram unknown users'), 'hex'),
               }
             : {}),
         })
@@ -278,8 +276,11 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           router,
           logger: logger.child({ module: 's2s' }),
           routes: options.federation?.routes ?? {},
-          // Keys only need to verify while a stream is being set up; message servers of one AS must share it.
-          dialbackSecret: config.xmpp.dialbackSecret ?? randomSecret(),
+          // Keys only need to verify while a stream is being set up, but on any message server of the AS: the peer
+          // checks a key with whichever of them its route to our domain reaches (decision 0024).
+          dialbackSecret:
+            config.xmpp.dialbackSecret ??
+            (options.cluster ? clusterKey(options.cluster.secret, 'xmpp dialback') : randomSecret()),
           limits: options.federation?.limits,
           connections,
         })
@@ -419,4 +420,9 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       await client.close();
     },
   };
+}
+
+/** A key of one use derived from the cluster's secret: every message server of the AS derives the same. */
+function clusterKey(secret: string, use: string): string {
+  return createHmac('sha256', secret).update(use).digest('hex');
 }
