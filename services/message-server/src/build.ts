@@ -167,7 +167,11 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       { headers: deliveryHeaders({ id: row.deliveryId, attempt: row.attempts }) },
     );
   };
-  const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
+  const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, {
+    ...options.outbox,
+    // In a cluster, rows name their leaser: a dead server's are taken over at once (decision 0024).
+    ...(options.cluster ? { leaser: config.id } : {}),
+  });
   const offline = new OfflineStore(db, { ...DEFAULT_OFFLINE_LIMITS, ...options.offline });
   const notifications = new Notifications(db, outbox, applicationServers);
   const router = new MessageRouter(
@@ -211,7 +215,10 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   const hooks: SessionHooks = {
     held: () => [...router.held(), ...(das?.held() ?? [])],
     lost: (sessions) => router.lost(sessions),
-    dead: (servers) => router.dead(servers),
+    dead: (servers) => {
+      router.dead(servers);
+      outbox.dead(servers);
+    },
   };
   const online = new OnlineSessions(db, config.id, notifications, hooks, logger.child({ module: 'online' }), {
     ...DEFAULT_ONLINE_SESSION_OPTIONS,
