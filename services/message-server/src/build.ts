@@ -226,7 +226,15 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   });
   router.trackSessions(online);
   const credentials = new CredentialCache(db);
-  const clusterHandlers = bus && router.cluster(bus, credentials);
+  const clusterHandlers = bus && {
+    ...router.cluster(bus, credentials),
+    // A client resumes elsewhere a session this server issued the id of: it ends here, its hand-back stored first.
+    resume: async (local: string, previd: string) => {
+      const ended = c2s?.abandonResumable(previd, local) ?? false;
+      if (ended) await offline.settled();
+      return ended;
+    },
+  };
   if (bus) credentials.announceChanges((local) => bus.changed({ credentials: [local] }));
   let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
@@ -264,6 +272,15 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           logger: logger.child({ module: 'c2s' }),
           limits: { ...config.xmpp.streamManagement, ...options.c2sLimits },
           passwords: new GuessPolicy('password', guessing.passwords, db, options.now),
+          // XEP-0198: a session this server did not issue the id of is ended where it waits (decision 0024).
+          ...(bus
+            ? {
+                resumeElsewhere: async (previd: string, username: string) => {
+                  const servers = new Set(router.sessions.remote(username).map((r) => r.server));
+                  await Promise.all([...servers].map((server) => bus.resume(server, username, previd)));
+                },
+              }
+            : {}),
           // Every server of the cluster answers an unknown user the same salt, or comparing two tells who exists.
           ...(options.cluster
             ? {

@@ -329,6 +329,50 @@ describe('what looks at the sessions of every server of the AS', () => {
   });
 });
 
+describe('XEP-0198 resumption asked of the other server', () => {
+  it('fails, once the session has ended on the server that issued the id and stored what it had not acknowledged', async () => {
+    for (const name of ['pat', 'quinn']) await a.register(name, `${name} pw`);
+    await relate('pat', 'quinn');
+    const old = await RawSession.login(a, 'pat', 'pat pw', 'phone');
+    old.write(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
+    const previd = (await old.waitFor(/<enabled xmlns='urn:xmpp:sm:3' id='([^']+)'/))[1]!;
+    await seenElsewhere(b, 'pat', 'phone');
+    const quinn = await login(a, 'quinn', 'q1');
+    await quinn.client.send(
+      xml('message', { to: `pat@${domain}/phone`, type: 'chat' }, xml('body', {}, 'before the break')),
+    );
+    await old.waitFor(/before the break/);
+    // The connection breaks; the client comes back through a load balancer that picks server B.
+    old.socket.destroy();
+    const next = await RawSession.login(b, 'pat', 'pat pw');
+    next.write(`<resume xmlns='urn:xmpp:sm:3' previd='${previd}' h='0'/>`);
+    await next.take(
+      /<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'\/><\/failed>/,
+    );
+    // Server A ended the session at once (not after its resumption window) and stored the message first.
+    expect(a.server.context.router.sessions.resource('pat', 'phone')).toBeUndefined();
+    expect((await db.query(`SELECT 1 FROM offline_messages WHERE owner = 'pat'`)).rowCount).toBe(1);
+    next.write(
+      `<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`,
+    );
+    await next.waitFor(/<iq [^>]*id='bind'[^>]*type='result'|<iq [^>]*type='result'[^>]*id='bind'/);
+    next.write('<presence/>');
+    await next.waitFor(/<message [^>]*>.*?before the break.*?<delay [^>]*from='[^']+'/s);
+    expect((await db.query(`SELECT 1 FROM offline_messages WHERE owner = 'pat'`)).rowCount).toBe(0);
+    next.destroy();
+  });
+
+  it('an id nobody issued fails as before', async () => {
+    await a.register('rob', 'rob pw');
+    const next = await RawSession.login(b, 'rob', 'rob pw');
+    next.write(`<resume xmlns='urn:xmpp:sm:3' previd='no-such-id' h='0'/>`);
+    await next.take(
+      /<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'\/><\/failed>/,
+    );
+    next.destroy();
+  });
+});
+
 describe('caches told of changes made through the other server', () => {
   it('relationships: a relationship made through server B lets a stanza through server A that it blocked before', async () => {
     const erin = await login(a, 'erin', 'e1');

@@ -119,7 +119,10 @@ export class MessageRouter implements C2sRouter, SessionHooks {
    * Switches the cluster on (decision 0024): sessions bound here are announced on the bus, stanzas for sessions of
    * other message servers of the AS are relayed to them. Returns what the bus hands over to this router.
    */
-  cluster(bus: ClusterBus, credentials: { drop(local: string): void; clear(): void }): ClusterHandlers {
+  cluster(
+    bus: ClusterBus,
+    credentials: { drop(local: string): void; clear(): void },
+  ): Omit<ClusterHandlers, 'resume'> {
     this.bus = bus;
     this.delivery.cluster(bus);
     this.roster.announceChanges((roster) => bus.changed({ roster }));
