@@ -188,6 +188,8 @@ export class ClusterBus {
 
   /** Asks `server` to end the session of `local` resumable with `previd`: whether it did (false: no answer). */
   async resume(server: string, local: string, previd: string): Promise<boolean> {
+    // The client's id as it sent it: one no server could have issued is not asked about.
+    if (!resume.safeParse({ local, previd }).success) return false;
     try {
       const reply = await this.nc.request(`${this.prefix}.resume.${server}`, encode({ local, previd }), {
         timeout: RESUME_TIMEOUT_MS,
