@@ -105,10 +105,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const client of clients) await client.stop().catch(() => undefined);
+  // Patches come off in the reverse order they went on: this one, then each fixture's.
+  restoreTls?.();
   await x?.close();
   await b?.close();
   await a?.close();
-  restoreTls?.();
   await db?.close();
   await tlsC?.remove();
   await tlsX?.remove();
