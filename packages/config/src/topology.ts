@@ -90,8 +90,8 @@ export const messageServerSchema = z.object({
       /** XMPP server-to-server (RFC 6120 §13): federation with the message servers of other ASs (clause 8.5). */
       s2sPort: port.optional(),
       /**
-       * Server dialback key secret (XEP-0185). Every message server of one AS must share it; absent, a random one
-       * per process (enough for a single message server per AS).
+       * Server dialback key secret (XEP-0185). Every message server of one AS must share it; absent, one derived from
+       * the AS's `cluster.secret`, or without a cluster a random one per process (enough for a single message server).
        */
       dialbackSecret: z.string().min(16, 'dialbackSecret must be at least 16 characters').optional(),
       /**
@@ -252,7 +252,10 @@ export const clusterSchema = z
     nats: z
       .array(z.string().regex(/^(nats|tls):\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be nats://host:port'))
       .min(1),
-    /** Shared by the AS's message servers: keys the SCRAM salts answered for unknown users, so all answer alike. */
+    /**
+     * Shared by the AS's message servers: keys the SCRAM salts answered for unknown users (so all answer alike) and,
+     * without `xmpp.dialbackSecret`, the dialback keys of s2s.
+     */
     secret: z.string().min(32, 'secret must be at least 32 characters'),
   })
   .strict();
@@ -342,6 +345,13 @@ export const topologySchema = z
           path: ['autonomousSystems', i, 'cluster'],
           message:
             'a cluster needs the AS database on PostgreSQL (database.url or DATABASE_URL): the embedded one is one process',
+        });
+      // A peer checks a key with whichever message server of the AS it reaches (decision 0024).
+      if (as.cluster && new Set(as.messageServers.map((m) => m.xmpp?.dialbackSecret)).size > 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['autonomousSystems', i, 'messageServers'],
+          message: 'the message servers of a cluster must share xmpp.dialbackSecret (or all leave it out)',
         });
       const ids = new Set(as.messageServers.map((m) => m.id));
       if (ids.size !== as.messageServers.length)

@@ -623,6 +623,33 @@ describe('validation', () => {
     );
   });
 
+  it('the message servers of a cluster share one dialback secret, or all derive it from the cluster secret', async () => {
+    const cluster = { nats: ['nats://127.0.0.1:4222'], secret: 's'.repeat(32) };
+    const database = { url: 'postgres://db.irsp.test/irsp', schema: 'ms_as1' };
+    const withSecret = (id: string, dialbackSecret?: string) =>
+      messageServer(id, `ms-${id}`, {
+        xmpp: { c2sPort: 5222, s2sPort: 5269, ...(dialbackSecret ? { dialbackSecret } : {}) },
+      });
+    const same = [withSecret('ms1', 'd'.repeat(16)), withSecret('ms2', 'd'.repeat(16))];
+    expect(
+      parseTopology(document([as('as1.irsp.test', same, [], { cluster, database })]), {})
+        .autonomousSystems[0]!.messageServers.length,
+    ).toBe(2);
+    for (const servers of [
+      [withSecret('ms1', 'd'.repeat(16)), withSecret('ms2', 'e'.repeat(16))],
+      [withSecret('ms1', 'd'.repeat(16)), withSecret('ms2')],
+    ])
+      expect(
+        await configError(() =>
+          parseTopology(document([as('as1.irsp.test', servers, [], { cluster, database })]), {}),
+        ),
+      ).toBe(
+        invalid(
+          'autonomousSystems.0.messageServers: the message servers of a cluster must share xmpp.dialbackSecret (or all leave it out)',
+        ),
+      );
+  });
+
   it('a duplicate application server name in one AS is refused', async () => {
     const doc = document([
       as('as1.irsp.test', [messageServer('ms1', 'm')], [applicationServer('a'), applicationServer('a')]),

@@ -168,7 +168,11 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       { headers: deliveryHeaders({ id: row.deliveryId, attempt: row.attempts }) },
     );
   };
-  const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, options.outbox);
+  const outbox = new Outbox(db, logger.child({ module: 'outbox' }), deliver, {
+    ...options.outbox,
+    // In a cluster, rows name their leaser: a dead server's are taken over at once (decision 0024).
+    ...(options.cluster ? { leaser: config.id } : {}),
+  });
   const offline = new OfflineStore(db, { ...DEFAULT_OFFLINE_LIMITS, ...options.offline });
   const notifications = new Notifications(db, outbox, applicationServers);
   const router = new MessageRouter(
@@ -216,7 +220,10 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   const hooks: SessionHooks = {
     held: () => router.held(),
     lost: (sessions) => router.lost(sessions),
-    dead: (servers) => router.dead(servers),
+    dead: (servers) => {
+      router.dead(servers);
+      outbox.dead(servers);
+    },
   };
   const online = new OnlineSessions(db, config.id, notifications, hooks, logger.child({ module: 'online' }), {
     ...DEFAULT_ONLINE_SESSION_OPTIONS,
@@ -224,7 +231,15 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
   });
   router.trackSessions(online);
   const credentials = new CredentialCache(db);
-  const clusterHandlers = bus && router.cluster(bus, credentials);
+  const clusterHandlers = bus && {
+    ...router.cluster(bus, credentials),
+    // A client resumes elsewhere a session this server issued the id of: it ends here, its hand-back stored first.
+    resume: async (local: string, previd: string) => {
+      const ended = c2s?.abandonResumable(previd, local) ?? false;
+      if (ended) await offline.settled();
+      return ended;
+    },
+  };
   if (bus) credentials.announceChanges((local) => bus.changed({ credentials: [local] }));
   let expiry: NodeJS.Timeout | undefined;
   const context: MessageServerContext = {
@@ -261,12 +276,19 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           logger: logger.child({ module: 'c2s' }),
           limits: { ...config.xmpp.streamManagement, ...options.c2sLimits },
           passwords: new GuessPolicy('password', guessing.passwords, db, options.now),
+          // XEP-0198: a session this server did not issue the id of is ended where it waits (decision 0024).
+          ...(bus
+            ? {
+                resumeElsewhere: async (previd: string, username: string) => {
+                  const servers = new Set(router.sessions.remote(username).map((r) => r.server));
+                  await Promise.all([...servers].map((server) => bus.resume(server, username, previd)));
+                },
+              }
+            : {}),
           // Every server of the cluster answers an unknown user the same salt, or comparing two tells who exists.
           ...(options.cluster
             ? {
-                unknownUserKey: createHmac('sha256', options.cluster.secret)
-                  .update('scram unknown users')
-                  .digest(),
+                unknownUserKey: Buffer.from(clusterKey(options.cluster.secret, 'scram unknown users'), 'hex'),
               }
             : {}),
         })
@@ -282,8 +304,11 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
           router,
           logger: logger.child({ module: 's2s' }),
           routes: options.federation?.routes ?? {},
-          // Keys only need to verify while a stream is being set up; message servers of one AS must share it.
-          dialbackSecret: config.xmpp.dialbackSecret ?? randomSecret(),
+          // Keys only need to verify while a stream is being set up, but on any message server of the AS: the peer
+          // checks a key with whichever of them its route to our domain reaches (decision 0024).
+          dialbackSecret:
+            config.xmpp.dialbackSecret ??
+            (options.cluster ? clusterKey(options.cluster.secret, 'xmpp dialback') : randomSecret()),
           limits: options.federation?.limits,
           connections,
         })
@@ -423,4 +448,9 @@ export async function buildMessageServer(options: MessageServerOptions): Promise
       await client.close();
     },
   };
+}
+
+/** A key of one use derived from the cluster's secret: every message server of the AS derives the same. */
+function clusterKey(secret: string, use: string): string {
+  return createHmac('sha256', secret).update(use).digest('hex');
 }

@@ -8,7 +8,9 @@
  *   took them);
  * - `<p>.settled.<server>`: a relayed message written live is safe with its recipient, or not (the sender's server
  *   keeps a copy until then, and stores it offline when the answer is no or the holder died);
- * - `<p>.changed`: cache entries every server drops (relationships, credentials, removed accounts, blocklists).
+ * - `<p>.changed`: cache entries every server drops (relationships, credentials, removed accounts, blocklists);
+ * - `<p>.resume.<server>`: a client asked another server to resume a session this one issued the id of (XEP-0198):
+ *   it ends here at once (request/reply: answered once what it had not acknowledged is stored).
  * Every payload is checked with zod: the bus is inside the AS, but a malformed frame is dropped, not trusted.
  */
 import { randomUUID } from 'node:crypto';
@@ -19,6 +21,8 @@ import { Requests, Unanswered } from './cluster-requests.js';
 
 /** How long a relayed message waits for its holder's answer before it is stored offline instead (ms). */
 const RELAY_TIMEOUT_MS = 5_000;
+/** How long a `<resume/>` on another server waits for the session's server before answering `<failed/>` (ms). */
+const RESUME_TIMEOUT_MS = 2_000;
 
 const name = z.string().min(1).max(1024);
 const sessionEvent = z.object({
@@ -61,6 +65,8 @@ const messageAnswer = z.object({
 });
 export type MessageAnswer = z.infer<typeof messageAnswer>;
 const settled = z.object({ id: name, ok: z.boolean() });
+const resume = z.object({ local: name, previd: z.string().min(1).max(256) });
+const resumeAnswer = z.object({ ended: z.boolean() });
 const started = z.object({ server: name });
 const changed = z.object({
   roster: z.array(name).max(10_000).default([]),
@@ -81,6 +87,8 @@ export interface ClusterHandlers {
   changed(change: Changed): void;
   /** After a reconnection: changes may have been missed (caches dropped, registry read again). */
   reconnected(): void;
+  /** Ends the session of `local` resumable with `previd` here, if any; resolves once its hand-back is stored. */
+  resume(local: string, previd: string): Promise<boolean>;
 }
 
 export class ClusterBus {
@@ -128,6 +136,12 @@ export class ClusterBus {
     });
     this.listen(`${this.prefix}.settled.${this.serverId}`, settled, (s) => handlers.settled(s.id, s.ok));
     this.listen(`${this.prefix}.changed`, changed, (c) => handlers.changed(c));
+    this.listen(`${this.prefix}.resume.${this.serverId}`, resume, (r, msg) => {
+      handlers.resume(r.local, r.previd).then(
+        (ended) => msg.reply && msg.respond(encode({ ended })),
+        (error: unknown) => this.logger.error({ err: error }, 'resumption elsewhere not handled'),
+      );
+    });
     this.listen(`${this.prefix}.started`, started, (s) => {
       if (s.server !== this.serverId) handlers.started(s.server);
     });
@@ -187,6 +201,25 @@ export class ClusterBus {
       const quiet = error instanceof Unanswered && error.reason === 'no responders';
       if (!quiet) this.logger.warn({ err: error, server }, 'relayed message not answered');
       return { id, answer: { taken: false, live: false } };
+    }
+  }
+
+  /** Asks `server` to end the session of `local` resumable with `previd`: whether it did (false: no answer). */
+  async resume(server: string, local: string, previd: string): Promise<boolean> {
+    // The client's id as it sent it: one no server could have issued is not asked about.
+    if (!resume.safeParse({ local, previd }).success) return false;
+    try {
+      const reply = await this.requests.request(
+        `${this.prefix}.resume.${server}`,
+        encode({ local, previd }),
+        RESUME_TIMEOUT_MS,
+      );
+      const answer = resumeAnswer.safeParse(decode(reply.data));
+      return answer.success && answer.data.ended;
+    } catch (error) {
+      const quiet = error instanceof Unanswered && error.reason === 'no responders';
+      if (!quiet) this.logger.warn({ err: error, server }, 'resumption elsewhere not answered');
+      return false;
     }
   }
 

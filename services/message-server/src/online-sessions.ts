@@ -261,9 +261,10 @@ export class OnlineSessions {
       'SELECT server_id FROM message_server_leases WHERE lease_until < now() AND server_id <> $1',
       [this.serverId],
     );
-    if (dead.rows.length === 0) return;
     const servers = dead.rows.map((r) => r.server_id);
+    // Every round, none dead too: a server back alive is no longer in the list.
     this.hooks.dead(servers);
+    if (servers.length === 0) return;
     const taken = await this.takeOver(servers, false);
     if (taken > 0)
       this.logger.warn({ servers, sessions: taken }, 'sessions of dead message servers reported offline');

@@ -5,7 +5,9 @@
  * independent deliveries) is the shared outbox of @irsp/store (docs/decisions/0012-one-outbox.md); this module
  * names the table (`outbox`, `dead_letters`, migrations 002 and 006; `delivery_origin`, 009) and maps the Tables' statuses: 200 is
  * delivered; 400, 403 or 422 (the receiver will never accept it) go to dead_letters with the reason and without
- * secrets; anything else (500, 401, timeouts, refused connections) is retried.
+ * secrets; anything else (500, 401, timeouts, refused connections) is retried. Each lease names the message server
+ * that took it (`leased_by`, 016): the rows of a server found dead (decision 0024) are delivered by a live one at
+ * once, and a server that restarts takes back those of its previous life, rather than waiting for the rows' leases.
  */
 import type { Logger, SendOutcome } from '@irsp/http';
 import { SECRET_PARAMETERS } from '@irsp/http';
@@ -18,6 +20,7 @@ const OUTBOX = outboxStatements({
   key: 'ordering_key',
   receiver: 'target',
   payload: ['target', 'operation', 'params'],
+  leasedBy: 'leased_by',
 });
 
 export interface OutboxItem {
@@ -68,6 +71,11 @@ function delivery(outcome: SendOutcome): Delivery {
 }
 
 export class Outbox extends KeyedOutbox<OutboxRow> {
+  /** The dead servers whose rows were released, until they are alive again (one release per death). */
+  private released = new Set<string>();
+
+  private readonly log: Logger;
+
   constructor(db: Db, logger: Logger, deliver: Deliver, options: OutboxOptions = {}) {
     super(
       db,
@@ -87,6 +95,34 @@ export class Outbox extends KeyedOutbox<OutboxRow> {
         deliver: async (row) => delivery(await deliver(row)),
       },
       options,
+    );
+    this.log = logger;
+  }
+
+  /** Before delivering: the rows this server leased in a previous life (same id) are due again at once. */
+  override async start(): Promise<void> {
+    if (this.leaser !== null) await this.release([this.leaser]);
+    await super.start();
+  }
+
+  /**
+   * The message servers of the AS whose lease has run out, every round (online-sessions.ts): the rows each leased
+   * are released once per death.
+   */
+  dead(servers: string[]): void {
+    const fresh = servers.filter((server) => !this.released.has(server));
+    this.released = new Set(servers);
+    if (fresh.length === 0) return;
+    this.release(fresh).then(
+      (rows) => {
+        if (rows > 0)
+          this.log.warn({ servers: fresh, rows }, 'outbox rows of dead message servers taken over');
+      },
+      (error: unknown) => {
+        // Tried again at the next round.
+        for (const server of fresh) this.released.delete(server);
+        this.log.error({ err: error, servers: fresh }, 'outbox rows of dead message servers not released');
+      },
     );
   }
 }

@@ -3,18 +3,21 @@
  * runs as its own process (services/message-server/dist/main.js, built by `tsc --build`), sharing the AS's
  * PostgreSQL (DATABASE_URL, else the local default: PGlite cannot be shared between processes) and NATS with a
  * server in this process. Messages its device had not acknowledged when it died are stored by the sending server,
- * and the device is reported offline (Message 11) exactly once.
+ * and the device is reported offline (Message 11) exactly once; the outbox rows it had leased are delivered by the
+ * survivor as soon as its session lease has run out, not when the rows' own (longer) leases end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xml, type Client, type XmlElement } from '@xmpp/client';
 import type { ClusterConfig } from '@irsp/config';
 import { openDb, type Db } from '@irsp/store';
-import { tempDir } from '../../../test/support/irsp.js';
+import { serverTlsFor, tempDir } from '../../../test/support/irsp.js';
 import { XmppInbox, xmppLogin } from '../../../test/support/xmpp.js';
 import { credentials, startXmppMessageServer, type XmppFixture } from './fixture.js';
 import { RawSession } from './raw-session.js';
@@ -36,6 +39,23 @@ const lockApp = {
   serviceUris: { userUpload: '/u', deviceUpload: '/d', deviceStatus: '/s', exchange: '/x' },
 };
 
+/**
+ * An application server taking devices' uploads (Message 9): while `holding`, it reads a request and never answers
+ * (a delivery in flight when its message server dies); then it answers 200.
+ */
+let uploads: Server;
+let holding = true;
+const uploadArrivals: { data: string | null; attempt: string | undefined; held: boolean }[] = [];
+const uploadsApp = () => ({
+  name: 'uploads',
+  url: `https://127.0.0.1:${(uploads.address() as AddressInfo).port}`,
+  listen: { host: '127.0.0.1', port: 0 },
+  jid: `uploads.${domain}`,
+  credentials: { appid: 'uploads', token: 'uploads-token-0123456789' },
+  deviceStatus: false,
+  serviceUris: { userUpload: '/u', deviceUpload: '/d', deviceStatus: '/s', exchange: '/x' },
+});
+
 let db: Db;
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let survivor: XmppFixture;
@@ -53,7 +73,7 @@ async function startChild(leaseMs = LEASE_MS): Promise<{ c2s: number; directTls:
         domain,
         database: { url: DATABASE_URL, schema },
         cluster,
-        applicationServers: [lockApp],
+        applicationServers: [lockApp, uploadsApp()],
         messageServers: [
           {
             id: 'ms-k',
@@ -86,6 +106,20 @@ async function startChild(leaseMs = LEASE_MS): Promise<{ c2s: number; directTls:
 
 beforeAll(async () => {
   dir = await tempDir();
+  const appTls = await serverTlsFor(dir.path, 'uploads-app', ['localhost']);
+  uploads = createServer({ cert: appTls.cert, key: appTls.key }, (req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    req.on('end', () => {
+      uploadArrivals.push({
+        data: new URLSearchParams(body).get('data'),
+        attempt: req.headers['irsp-delivery-attempt'] as string | undefined,
+        held: holding,
+      });
+      if (!holding) res.writeHead(200, { 'content-type': 'text/plain' }).end('result=200');
+    });
+  });
+  await new Promise<void>((resolve) => uploads.listen(0, '127.0.0.1', resolve));
   db = await openDb({ url: DATABASE_URL, schema, poolMax: 4, dropSchemaOnClose: true });
   survivor = await startXmppMessageServer({
     domain,
@@ -93,9 +127,10 @@ beforeAll(async () => {
     id: 'ms-a',
     tlsDir: dir.path,
     cluster,
-    applicationServers: [lockApp],
+    applicationServers: [lockApp, uploadsApp()],
     onlineSessions: { leaseMs: LEASE_MS },
   });
+  await survivor.register('#lock7', '#lock7 pw');
   await survivor.register('alice', 'alice pw');
   for (const device of ['#lock9', '#lock8']) {
     await survivor.register(device, `${device} pw`);
@@ -115,6 +150,8 @@ afterAll(async () => {
   child?.kill('SIGKILL');
   for (const client of clients) await client.stop().catch(() => undefined);
   await survivor?.close();
+  uploads?.closeAllConnections();
+  uploads?.close();
   await db?.close();
   await dir?.remove();
 });
@@ -214,5 +251,46 @@ describe('a message server killed with SIGKILL', () => {
         ).rows.map((r) => r.operation),
       )
       .toEqual(['deviceOnline', 'deviceOffline']);
+  });
+
+  it("the outbox rows it had leased are delivered by the survivor once its session lease ends, not the rows' own", async () => {
+    // The server restarted above goes for good first (its lease far longer than this test).
+    if (child) {
+      const previous = child;
+      previous.kill('SIGKILL');
+      await new Promise((resolve) => previous.once('exit', resolve));
+    }
+    const ports = await startChild();
+    const lockSide = { ...survivor, directTlsPort: ports.directTls } as XmppFixture;
+    const lock = await RawSession.login(lockSide, '#lock7', '#lock7 pw', 'main');
+    for (let i = 0; i < 3; i++)
+      lock.write(`<message to='uploads.${domain}' id='u${i}'><body>reading ${i}</body></message>`);
+    // The server wrote the three rows, leased the first (the head of the device's queue) and waits for its answer.
+    await expect
+      .poll(
+        async () => (await db.query(`SELECT 1 FROM outbox WHERE ordering_key = 'uploads:#lock7'`)).rowCount,
+      )
+      .toBe(3);
+    await expect.poll(() => uploadArrivals.length).toBe(1);
+    child!.kill('SIGKILL');
+    await new Promise((resolve) => child!.once('exit', resolve));
+    child = undefined;
+    holding = false;
+    // The row's lease is the outbox's default (60 s); the survivor takes it over within a session lease or so.
+    await expect
+      .poll(() => uploadArrivals.filter((a) => !a.held).map(({ data, attempt }) => ({ data, attempt })), {
+        timeout: 10_000,
+      })
+      .toEqual([
+        { data: 'reading 0', attempt: '2' },
+        { data: 'reading 1', attempt: '1' },
+        { data: 'reading 2', attempt: '1' },
+      ]);
+    expect(uploadArrivals[0]).toEqual({ data: 'reading 0', attempt: '1', held: true });
+    await expect
+      .poll(
+        async () => (await db.query(`SELECT 1 FROM outbox WHERE ordering_key = 'uploads:#lock7'`)).rowCount,
+      )
+      .toBe(0);
   });
 });

@@ -254,6 +254,125 @@ describe('nothing acknowledged is lost across servers', () => {
   });
 });
 
+describe('what looks at the sessions of every server of the AS', () => {
+  it('a wrong verification code is told to the device live on the other server, not stored', async () => {
+    await a.register('#lock2', '#lock2 pw', { verifycode: 'lock2-code-1234' });
+    await a.register('olga', 'olga pw');
+    const lock = await login(b, '#lock2', 'main');
+    await lock.client.send(xml('presence'));
+    await seenElsewhere(a, '#lock2', 'main');
+    const olga = await login(a, 'olga', 'o1');
+    await olga.client.send(
+      xml(
+        'presence',
+        { to: `#lock2@${domain}`, type: 'subscribe', id: 'wrong-1' },
+        xml('verifycode', { xmlns: 'urn:irsp:verifycode:0' }, 'not-the-code'),
+      ),
+    );
+    const refusal = await olga.inbox.next((s) => s.is('presence') && s.attrs.id === 'wrong-1');
+    expect(refusal.attrs.type).toBe('error');
+    expect(refusal.getChild('error')?.getChild('not-authorized')).toBeDefined();
+    const notice = await lock.inbox.next((s) => s.is('message') && s.getChild('failed') !== undefined);
+    expect(notice.attrs).toMatchObject({ type: 'normal', from: domain, to: `#lock2@${domain}` });
+    expect(notice.getChild('failed')!.attrs).toEqual({
+      xmlns: 'urn:irsp:verifycode:0',
+      device: `#lock2@${domain}`,
+      requester: `olga@${domain}`,
+      failures: '1',
+      limit: expect.stringMatching(/^\d+$/),
+    });
+    expect((await db.query(`SELECT 1 FROM offline_messages WHERE owner = '#lock2'`)).rowCount).toBe(0);
+  });
+
+  it("what an ended session did not acknowledge goes to its account's resource on the other server", async () => {
+    for (const name of ['kim', 'lee']) await a.register(name, `${name} pw`);
+    await relate('kim', 'lee');
+    const desk = await login(a, 'kim', 'desk');
+    await desk.client.send(xml('presence'));
+    const raw = await RawSession.login(b, 'kim', 'kim pw', 'raw');
+    raw.write(`<enable xmlns='urn:xmpp:sm:3'/>`);
+    await raw.waitFor(/<enabled xmlns='urn:xmpp:sm:3'/);
+    await seenElsewhere(b, 'kim', 'desk');
+    const lee = await login(b, 'lee', 'l1');
+    await lee.client.send(
+      xml('message', { to: `kim@${domain}/raw`, type: 'chat' }, xml('body', {}, 'read, not acked')),
+    );
+    await raw.waitFor(/read, not acked/);
+    raw.socket.destroy();
+    const handed = await desk.inbox.next(bodyIs('read, not acked'));
+    expect(handed.attrs).toMatchObject({ from: lee.jid, to: `kim@${domain}/raw`, type: 'chat' });
+    expect(handed.getChild('delay', 'urn:xmpp:delay')?.attrs.from).toBe(domain);
+    expect((await db.query(`SELECT 1 FROM offline_messages WHERE owner = 'kim'`)).rowCount).toBe(0);
+  });
+
+  it('a relationship ended on one server: each side sees every resource of the other go, on both servers', async () => {
+    for (const name of ['mia', 'ned']) await a.register(name, `${name} pw`);
+    await relate('mia', 'ned');
+    const miaA = await login(a, 'mia', 'a1');
+    await miaA.client.send(xml('presence'));
+    const miaB = await login(b, 'mia', 'b1');
+    await miaB.client.send(xml('presence'));
+    const ned = await login(a, 'ned', 'n1');
+    await seenElsewhere(a, 'mia', 'b1');
+    await ned.client.send(xml('presence'));
+    for (const mia of [miaA, miaB])
+      await ned.inbox.next((s) => s.is('presence') && s.attrs.from === mia.jid && s.attrs.type === undefined);
+    await ned.client.send(xml('presence', { to: `mia@${domain}`, type: 'unsubscribe' }));
+    for (const mia of [miaA, miaB]) {
+      const gone = await ned.inbox.next((s) => s.is('presence') && s.attrs.from === mia.jid);
+      expect(gone.attrs).toMatchObject({ type: 'unavailable', to: `ned@${domain}` });
+      const nedGone = await mia.inbox.next(
+        (s) => s.is('presence') && s.attrs.from === ned.jid && s.attrs.type === 'unavailable',
+      );
+      expect(nedGone.attrs.to).toBe(`mia@${domain}`);
+    }
+  });
+});
+
+describe('XEP-0198 resumption asked of the other server', () => {
+  it('fails, once the session has ended on the server that issued the id and stored what it had not acknowledged', async () => {
+    for (const name of ['pat', 'quinn']) await a.register(name, `${name} pw`);
+    await relate('pat', 'quinn');
+    const old = await RawSession.login(a, 'pat', 'pat pw', 'phone');
+    old.write(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
+    const previd = (await old.waitFor(/<enabled xmlns='urn:xmpp:sm:3' id='([^']+)'/))[1]!;
+    await seenElsewhere(b, 'pat', 'phone');
+    const quinn = await login(a, 'quinn', 'q1');
+    await quinn.client.send(
+      xml('message', { to: `pat@${domain}/phone`, type: 'chat' }, xml('body', {}, 'before the break')),
+    );
+    await old.waitFor(/before the break/);
+    // The connection breaks; the client comes back through a load balancer that picks server B.
+    old.socket.destroy();
+    const next = await RawSession.login(b, 'pat', 'pat pw');
+    next.write(`<resume xmlns='urn:xmpp:sm:3' previd='${previd}' h='0'/>`);
+    await next.take(
+      /<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'\/><\/failed>/,
+    );
+    // Server A ended the session at once (not after its resumption window) and stored the message first.
+    expect(a.server.context.router.sessions.resource('pat', 'phone')).toBeUndefined();
+    expect((await db.query(`SELECT 1 FROM offline_messages WHERE owner = 'pat'`)).rowCount).toBe(1);
+    next.write(
+      `<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>`,
+    );
+    await next.waitFor(/<iq [^>]*id='bind'[^>]*type='result'|<iq [^>]*type='result'[^>]*id='bind'/);
+    next.write('<presence/>');
+    await next.waitFor(/<message [^>]*>.*?before the break.*?<delay [^>]*from='[^']+'/s);
+    expect((await db.query(`SELECT 1 FROM offline_messages WHERE owner = 'pat'`)).rowCount).toBe(0);
+    next.destroy();
+  });
+
+  it('an id nobody issued fails as before', async () => {
+    await a.register('rob', 'rob pw');
+    const next = await RawSession.login(b, 'rob', 'rob pw');
+    next.write(`<resume xmlns='urn:xmpp:sm:3' previd='no-such-id' h='0'/>`);
+    await next.take(
+      /<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'\/><\/failed>/,
+    );
+    next.destroy();
+  });
+});
+
 describe('caches told of changes made through the other server', () => {
   it('relationships: a relationship made through server B lets a stanza through server A that it blocked before', async () => {
     const erin = await login(a, 'erin', 'e1');

@@ -330,7 +330,10 @@ describe.skipIf(!onPostgres)('Outbox on PostgreSQL (skipped unless DATABASE_URL 
     );
     await db.query('ANALYZE outbox');
     // As when the head (row 1) was delivered: deleted, its successor marked and leased in the same statement.
-    const plan = await planNodes(db, { sql: lease.sql, params: [lease.params[0], lease.params[1], [1]] });
+    const plan = await planNodes(db, {
+      sql: lease.sql,
+      params: [lease.params[0], lease.params[1], [1], ...lease.params.slice(3)],
+    });
     expect(plan.filter((n) => n['Join Type'] === 'Anti')).toEqual([]);
     // The rows deleted, the successor, the heads and the rows leased are each found by an index probe: a backlog
     // of one key is never scanned. (Whether a leased row has a successor is the first match of a scan in id

@@ -28,8 +28,8 @@ export class RawSession {
     this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
   }
 
-  /** Logs in with PLAIN on the fixture's direct-TLS port and binds `resource`. */
-  static async login(fixture: XmppFixture, username: string, password: string, resource: string) {
+  /** Logs in with PLAIN on the fixture's direct-TLS port and binds `resource` (none: left to the test). */
+  static async login(fixture: XmppFixture, username: string, password: string, resource?: string) {
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
       const s = tls.connect(
         { host: fixture.xmppHost, port: fixture.directTlsPort!, ca: fixture.ca, servername: fixture.domain },
@@ -45,6 +45,7 @@ export class RawSession {
     await session.take(/<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'\/>/);
     session.write(HEADER(fixture.domain));
     await session.take(/<\?xml[^>]*><stream:stream [^>]*>.*<\/stream:features>/s);
+    if (resource === undefined) return session;
     session.write(
       `<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`,
     );

@@ -54,6 +54,8 @@ export interface KeyedOutboxOptions {
   pollMs?: number;
   /** A delivery not settled by then is abandoned (its signal aborted) and retried; 30 s or half the lease. */
   deliveryTimeoutMs?: number;
+  /** This server's name, written with each lease when the table has `leasedBy` (see release()). */
+  leaser?: string;
 }
 
 /**
@@ -146,7 +148,9 @@ async function insert(q: Queryable, statements: OutboxStatements, item: Record<s
 }
 
 export class KeyedOutbox<Row> {
-  private readonly options: Required<KeyedOutboxOptions>;
+  private readonly options: Required<Omit<KeyedOutboxOptions, 'leaser'>>;
+  /** This server's name in `leasedBy` (null without one). */
+  protected readonly leaser: string | null;
   private readonly sql: OutboxStatements;
   private timer: NodeJS.Timeout | undefined;
   private pumping: Promise<void> | undefined;
@@ -175,6 +179,7 @@ export class KeyedOutbox<Row> {
   ) {
     this.sql = spec.statements;
     const leaseMs = options.leaseMs ?? 60_000;
+    this.leaser = options.leaser ?? null;
     this.options = {
       maxInFlight: options.maxInFlight ?? 64,
       baseDelayMs: options.baseDelayMs ?? 500,
@@ -202,6 +207,18 @@ export class KeyedOutbox<Row> {
   kick(): void {
     this.signalled = true;
     this.schedule();
+  }
+
+  /**
+   * Servers found dead (`leasedBy` tables only): the rows they leased are due again at once, not when their leases
+   * end, and delivered from here. A dead server's delivery may have reached its receiver before it died: the row is
+   * then sent again, with a higher attempt (at least once, as after any lost lease). Answers how many were released.
+   */
+  async release(servers: readonly string[]): Promise<number> {
+    if (this.sql.release === undefined || servers.length === 0) return 0;
+    const released = (await this.db.query(this.sql.release, [[...servers]])).rowCount;
+    this.kick();
+    return released;
   }
 
   /** Waits for the deliveries in flight (each at most `deliveryTimeoutMs`) and writes their outcomes. */
@@ -315,7 +332,8 @@ export class KeyedOutbox<Row> {
 
   /** The lease statement (table.ts), after the locks of the deleted rows' keys on PostgreSQL. */
   private leaseStatement(done: number[], limit: number): Promise<Record<string, unknown>[]> {
-    const params = [limit, this.options.leaseMs, done];
+    const params: unknown[] = [limit, this.options.leaseMs, done];
+    if (this.sql.table.leasedBy !== undefined) params.push(this.leaser);
     if (done.length === 0 || this.db.kind === 'pglite')
       return this.db.query(this.sql.lease, params).then((r) => r.rows);
     return this.db.transaction(async (tx) => {

@@ -17,6 +17,11 @@ export interface OutboxTable {
   receiver: string;
   /** The item's columns besides the key (the receiver's among them or the key itself). */
   payload: readonly string[];
+  /**
+   * A text column the lease writes the leasing server's name to, when servers that die are found (the message
+   * servers' leases, decision 0024): their rows are then released at once rather than when the row's lease ends.
+   */
+  leasedBy?: string;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -35,13 +40,16 @@ export interface OutboxStatements {
   deadLetter(overridden: readonly string[]): string;
   remove: string;
   markHead: string;
+  /** Ends the running leases of the servers $1 (only with `leasedBy`). */
+  release: string | undefined;
 }
 
 /** The statements for `table`; throws on a name that is not a plain identifier (a programming error). */
 export function outboxStatements(table: OutboxTable): OutboxStatements {
   const { name: t, key, receiver } = table;
   const columns = [key, ...table.payload.filter((c) => c !== key)];
-  for (const name of [t, table.deadLetters, receiver, ...columns]) {
+  const leasedBy = table.leasedBy;
+  for (const name of [t, table.deadLetters, receiver, ...columns, ...(leasedBy ? [leasedBy] : [])]) {
     if (!IDENTIFIER.test(name)) throw new TypeError(`outbox: ${JSON.stringify(name)} is not an identifier`);
   }
   if (!columns.includes(receiver)) throw new TypeError(`outbox: receiver ${receiver} is not an item column`);
@@ -83,7 +91,7 @@ export function outboxStatements(table: OutboxTable): OutboxStatements {
                           ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED),
             marked AS (UPDATE ${t} SET head = true
                         WHERE id = ANY(ARRAY(SELECT id FROM successor)) AND NOT (id = ANY(ARRAY(SELECT id FROM leasable))))
-            UPDATE ${t} SET head = true, attempts = attempts + 1, lease_until = now() + make_interval(secs => $2::double precision / 1000)
+            UPDATE ${t} SET head = true, attempts = attempts + 1, lease_until = now() + make_interval(secs => $2::double precision / 1000)${leasedBy ? `, ${leasedBy} = $4::text` : ''}
              WHERE id = ANY(ARRAY(SELECT id FROM leasable))
              RETURNING id, ${list}, attempts,
                        EXISTS (SELECT 1 FROM ${t} x WHERE x.${key} = ${t}.${key} AND x.id > ${t}.id) AS has_next,
@@ -103,5 +111,8 @@ export function outboxStatements(table: OutboxTable): OutboxStatements {
     },
     remove: `DELETE FROM ${t} WHERE id = $1`,
     markHead: `UPDATE ${t} SET head = true WHERE id = (SELECT min(id) FROM ${t} WHERE ${key} = $1)`,
+    release: leasedBy
+      ? `UPDATE ${t} SET lease_until = NULL WHERE ${leasedBy} = ANY($1::text[]) AND lease_until > now()`
+      : undefined,
   };
 }

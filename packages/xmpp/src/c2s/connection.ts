@@ -117,6 +117,11 @@ export interface C2sConnectionOptions {
   onClose?: (connection: C2sConnection) => void;
   /** Where sessions wait to be resumed; without it XEP-0198 acks are offered but not resumption. */
   resumable?: ResumableSessions;
+  /**
+   * A resumption id this server does not hold (another server of the domain may have issued it): what is asked
+   * there before the answer, which stays `<failed/>` item-not-found.
+   */
+  resumeElsewhere?: (previd: string, username: string) => Promise<void>;
 }
 
 type Phase = 'tls' | 'sasl' | 'bind' | 'ready';
@@ -890,6 +895,16 @@ export class C2sConnection implements C2sSession {
     const session = this.options.resumable?.get(previd);
     // Unknown, expired and another account's ids get the same answer.
     if (session === undefined || session.username !== this.username) {
+      if (session === undefined && this.username !== undefined && this.options.resumeElsewhere)
+        await this.options
+          .resumeElsewhere(previd, this.username)
+          .catch((error: unknown) =>
+            this.options.logger.warn(
+              { id: this.id, err: error instanceof Error ? error.message : String(error) },
+              'resumption elsewhere not asked',
+            ),
+          );
+      if (this.closed) return;
       this.writeElement(failedElement('item-not-found'));
       return;
     }
@@ -906,6 +921,18 @@ export class C2sConnection implements C2sSession {
         handledCountTooHigh(h, outcome.sent),
       );
     }
+  }
+
+  /**
+   * A resumption of this session by `username` failed on another server (which cannot take it over): the session
+   * ends now, as when its window ends — its old connection closed if still open — and what its client did not
+   * acknowledge is handed to the router at once. False when it is not that account's or not bound.
+   */
+  abandon(username: string): boolean {
+    if (username !== this.username || !this.bound || this.resumptionId === undefined) return false;
+    if (!this.waiting) this.leaveTransport(true);
+    this.expire();
+    return true;
   }
 
   /** Adopts `next`'s transport for this session; `next` is left without one. */

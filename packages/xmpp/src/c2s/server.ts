@@ -54,6 +54,8 @@ export interface C2sServerOptions {
   throttle?: LoginGuard;
   /** Resources one account may bind at once on this server (RFC 6120 §7.6.2.1); default 32. */
   maxResourcesPerAccount?: number;
+  /** A `<resume/>` with an id this server did not issue: asked of the other servers of the domain first. */
+  resumeElsewhere?: (previd: string, username: string) => Promise<void>;
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -97,12 +99,21 @@ export class C2sServer {
       resources: new BoundResources(options.maxResourcesPerAccount ?? DEFAULT_MAX_RESOURCES_PER_ACCOUNT),
       onClose: (c) => this.connections.delete(c),
       resumable: this.resumable,
+      ...(options.resumeElsewhere ? { resumeElsewhere: options.resumeElsewhere } : {}),
     };
     this.proxiedConnectionOptions = {
       ...this.connectionOptions,
       mechanisms: this.plainMechanisms,
       tlsByProxy: true,
     };
+  }
+
+  /**
+   * Another server of the domain was asked to resume a session of `username` that this one issued `previd` for:
+   * the session ends here at once (connection.abandon()). False when no such session is here.
+   */
+  abandonResumable(previd: string, username: string): boolean {
+    return this.resumable.get(previd)?.abandon(username) ?? false;
   }
 
   /** Sockets of these listeners open now, from accept() on (TLS handshakes included). */

@@ -29,6 +29,8 @@ export function createC2sServer(options: {
   maxResourcesPerAccount?: number;
   /** Keys the SCRAM salts answered for unknown users (shared by the message servers of a cluster). */
   unknownUserKey?: Buffer;
+  /** In a cluster: a `<resume/>` with another server's id ends that session there first (decision 0024). */
+  resumeElsewhere?: (previd: string, username: string) => Promise<void>;
 }): C2sServer {
   const lookup: CredentialLookup = (username, hash) =>
     options.credentials.get(canonicalLocalPart(username), hash);
@@ -51,6 +53,7 @@ export function createC2sServer(options: {
     ...(options.maxResourcesPerAccount !== undefined
       ? { maxResourcesPerAccount: options.maxResourcesPerAccount }
       : {}),
+    ...(options.resumeElsewhere ? { resumeElsewhere: options.resumeElsewhere } : {}),
   });
 }
 

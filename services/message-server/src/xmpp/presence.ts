@@ -477,7 +477,11 @@ export class Presence {
     return changes.length > 0;
   }
 
-  /** After a release, each side sees the other go offline. */
+  /**
+   * After a release, each side sees the other go offline: every available resource here, and every resource other
+   * message servers of the AS hold (whose presence is not known here: one that never sent any is ignored by its
+   * recipients, RFC 6121 §4.5.3, as after a crash).
+   */
   private exchangeUnavailable(a: string, b: string): void {
     for (const [of, to] of [
       [a, b],
@@ -488,10 +492,13 @@ export class Presence {
         this.delivery.toAll(to, xml('presence', { type: 'unavailable', from: of, to }));
         continue;
       }
-      for (const source of this.delivery.sessions.resources(ofLocal)) {
-        if (!this.current.has(source)) continue;
-        this.delivery.toAll(to, xml('presence', { type: 'unavailable', from: jidToString(source.jid), to }));
-      }
+      const sources = this.delivery.sessions
+        .resources(ofLocal)
+        .filter((source) => this.current.has(source))
+        .map((source) => jidToString(source.jid));
+      if (this.delivery.clustered)
+        for (const r of this.delivery.sessions.remote(ofLocal)) sources.push(`${of}/${r.resource}`);
+      for (const from of sources) this.delivery.toAll(to, xml('presence', { type: 'unavailable', from, to }));
     }
   }
 }

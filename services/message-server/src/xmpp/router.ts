@@ -114,7 +114,7 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         verifyCodes.limits,
         this.delivery,
         this.access,
-        this.inbox,
+        (local, message) => this.messageTo(undefined, local, undefined, message),
         logger,
       ),
       logger,
@@ -143,7 +143,10 @@ export class MessageRouter implements C2sRouter, SessionHooks {
    * Switches the cluster on (decision 0024): sessions bound here are announced on the bus, stanzas for sessions of
    * other message servers of the AS are relayed to them. Returns what the bus hands over to this router.
    */
-  cluster(bus: ClusterBus, credentials: { drop(local: string): void; clear(): void }): ClusterHandlers {
+  cluster(
+    bus: ClusterBus,
+    credentials: { drop(local: string): void; clear(): void },
+  ): Omit<ClusterHandlers, 'resume'> {
     this.bus = bus;
     this.delivery.cluster(bus);
     this.roster.announceChanges((roster) => bus.changed({ roster }));
@@ -204,11 +207,11 @@ export class MessageRouter implements C2sRouter, SessionHooks {
   /**
    * XEP-0198 §5: a session with stream management ended without being resumed. What its client did not acknowledge
    * is handled as if it had been sent to a resource that is gone (RFC 6121 §8.5.3.2): a message to that full JID
-   * goes to the account's other online resources (not back to the one that sent it), one to the bare JID had
-   * reached them already; with none online, messages are stored offline (XEP-0160: normal and chat), stamped
-   * (XEP-0203) with the time the server had them — or keeping the stamp of an earlier storage; iq requests are
-   * answered to their senders with service-unavailable, presence and everything else is dropped. Handed over before
-   * unbound().
+   * goes to the account's other online resources, on any server of the AS (not back to the one that sent it), one
+   * to the bare JID had reached them already; with none online, messages are stored offline (XEP-0160: normal and
+   * chat), stamped (XEP-0203) with the time the server had them — or keeping the stamp of an earlier storage; iq
+   * requests are answered to their senders with service-unavailable, presence and everything else is dropped.
+   * Handed over before unbound().
    */
   unacknowledged(session: C2sSession, stanzas: Element[], sentAt: Date[]): void {
     const owner = session.jid.local!;
@@ -217,15 +220,15 @@ export class MessageRouter implements C2sRouter, SessionHooks {
       if (stanza.name === 'message' && isCarbon(stanza)) continue;
       if (stanza.name === 'message') {
         const delayed = this.inbox.stamped(stanza, sentAt[i] ?? new Date());
-        const others = this.sessions
-          .resources(owner)
-          // Not one replacing it (same resource, its bind not yet answered): that one gets them from storage.
-          .filter(
-            (other) => !sameJid(other.jid, session.jid) && jidToString(other.jid) !== stanza.attrs.from,
-          );
-        if (others.length === 0) void this.inbox.store(this.originOf(stanza), delayed, owner);
+        // Not one replacing it (same resource, its bind not yet answered): that one gets them from storage.
+        const other = (resource: string) =>
+          resource !== session.jid.resource && `${this.roster.bare(owner)}/${resource}` !== stanza.attrs.from;
+        const others = this.sessions.resources(owner).filter((s) => other(s.jid.resource!));
+        const elsewhere = this.bus ? this.sessions.remote(owner).filter((r) => other(r.resource)) : [];
+        if (others.length + elsewhere.length === 0)
+          void this.inbox.store(this.originOf(stanza), delayed, owner);
         else if (parseJid(stanza.attrs.to ?? '')?.resource !== undefined && isLive(stanza))
-          void this.inbox.toResources(this.originOf(stanza), owner, others, delayed);
+          this.toOtherResources(this.originOf(stanza), owner, others, elsewhere, delayed);
       } else if (stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set')) {
         const sender = this.originOf(stanza);
         if (sender !== undefined) this.delivery.refuse(sender, stanza, 'service-unavailable');
@@ -236,6 +239,31 @@ export class MessageRouter implements C2sRouter, SessionHooks {
         { jid: jidToString(session.jid), stanzas: stanzas.length },
         'unacknowledged stanzas of an ended session handled',
       );
+  }
+
+  /**
+   * A message handed back by an ended session, to the account's other resources here and on other servers of the
+   * AS; stored offline when none of those servers took it (their sessions went meanwhile), as messageTo() does.
+   */
+  private toOtherResources(
+    from: Origin | undefined,
+    owner: string,
+    here: C2sSession[],
+    there: { server: string; resource: string }[],
+    stanza: Element,
+  ): void {
+    if (here.length > 0) void this.inbox.toResources(from, owner, here, stanza);
+    if (there.length === 0) return;
+    const relayed = Promise.all(
+      there.map((r) => this.relayMessage(r.server, owner, r.resource, stanza)),
+    ).then((answers) => {
+      const refusal = answers.find((a) => a.refusal !== undefined)?.refusal;
+      if (refusal !== undefined) return parseElement(refusal);
+      if (here.length === 0 && !answers.some((a) => a.taken))
+        return this.inbox.store(undefined, stanza, owner);
+      return undefined;
+    });
+    from?.hold(relayed);
   }
 
   /**
@@ -723,8 +751,6 @@ export class MessageRouter implements C2sRouter, SessionHooks {
     await this.notifications.upload(jid, from.jid.local!, data);
   }
 }
-
-const sameJid = (a: Jid, b: Jid): boolean => jidToString(a) === jidToString(b);
 
 /** A relayed stanza's text: one message, presence or iq, or undefined. */
 function parseRelayed(text: string): Element | undefined {

@@ -10,7 +10,6 @@ import type { Logger } from '@irsp/http';
 import { xml, type Element } from '@irsp/xmpp';
 import type { AccessRights } from './access.js';
 import type { Delivery } from './delivery.js';
-import type { Inbox } from './inbox.js';
 
 /** Our extension's namespace (docs/client-protocol.md): the code in a request, and our notices and errors. */
 export const VERIFY_CODE_NS = 'urn:irsp:verifycode:0';
@@ -23,7 +22,11 @@ export class VerifyCodeCheck {
     private readonly limits: GuessLimits,
     private readonly delivery: Delivery,
     private readonly access: AccessRights,
-    private readonly inbox: Inbox,
+    /**
+     * A message to every resource of a local account wherever it is in the AS, stored offline when it has none;
+     * resolves with the refusal written in its place (storage full).
+     */
+    private readonly toAccount: (local: string, message: Element) => Promise<Element | undefined>,
     private readonly logger: Logger,
   ) {}
 
@@ -86,11 +89,7 @@ export class VerifyCodeCheck {
       this.delivery.toOtherAs(notice);
       return;
     }
-    const sessions = this.delivery.sessions.resources(local);
-    const refusal =
-      sessions.length === 0
-        ? await this.inbox.store(undefined, notice, local)
-        : await this.inbox.toResources(undefined, local, sessions, notice);
+    const refusal = await this.toAccount(local, notice);
     if (refusal) this.logger.warn({ to }, 'wrong verification code notice not stored');
   }
 }
