@@ -118,12 +118,20 @@ for (const scenario of SCENARIOS.filter((s) => args.scenarios.includes(s.name)))
           ? args.irspDatabases
               .filter((db) => !v.postgresOnly || db === 'postgres')
               .map((db) =>
-              db === 'postgres'
-                ? { ...v, label: `${v.label}+postgres`, database: args.database }
-                : { ...v, database: undefined },
-            )
+                db === 'postgres'
+                  ? { ...v, label: `${v.label}+postgres`, database: args.database }
+                  : { ...v, database: undefined },
+              )
           : [{ ...v, database: undefined }],
       );
+    if (variants.length === 0)
+      run.results.push({
+        scenario: scenario.name,
+        server,
+        variant: 'starttls',
+        metrics: null,
+        notes: ['runs on PostgreSQL only: give --database'],
+      });
     for (const variant of variants) {
       const result: ScenarioResult = {
         scenario: scenario.name,

@@ -61,7 +61,18 @@ describe('idle figures', () => {
 describe('command line', () => {
   it('defaults to every scenario on every server', () => {
     expect(parseArgs([], {})).toEqual({
-      scenarios: ['login', 'idle', 'throughput', 'offline', 'push', 'register', 'notify', 'chaos', 'unlock'],
+      scenarios: [
+        'login',
+        'idle',
+        'throughput',
+        'offline',
+        'push',
+        'register',
+        'notify',
+        'chaos',
+        'unlock',
+        'cluster',
+      ],
       servers: ['irsp', 'prosody', 'ejabberd'],
       quick: false,
       profile: false,

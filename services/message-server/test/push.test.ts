@@ -181,6 +181,9 @@ describe('discovery (14543-5-8 §13, XEP-0030)', () => {
       'jabber:iq:roster',
       'urn:irsp:verifycode:0',
       'urn:irsp:access:0',
+      'urn:xmpp:carbons:2',
+      'jabber:iq:private',
+      'urn:xmpp:blocking',
     ]);
   });
 
