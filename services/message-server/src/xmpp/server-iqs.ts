@@ -41,6 +41,14 @@ export interface AccountIqs {
   blocking: Blocking;
 }
 
+/** Which disco query an iq get is (XEP-0030), for the entity itself (no node); undefined for anything else. */
+function discoQuery(stanza: Element): typeof DISCO_INFO | typeof DISCO_ITEMS | undefined {
+  const payload = stanza.getChildElements()[0];
+  if (stanza.attrs.type !== 'get' || payload === undefined || payload.attrs.node || payload.name !== 'query')
+    return undefined;
+  return payload.xmlns === DISCO_INFO || payload.xmlns === DISCO_ITEMS ? payload.xmlns : undefined;
+}
+
 export class ServerIqs {
   private readonly roster: RosterStore;
 
@@ -84,68 +92,40 @@ export class ServerIqs {
    * address answers everything but ping and disco.
    */
   private answerForAccount(from: C2sSession, stanza: Element): void {
-    const payload = stanza.getChildElements()[0];
-    const get = stanza.attrs.type === 'get' && payload !== undefined && !payload.attrs.node;
-    if (get && payload.name === 'query' && payload.xmlns === DISCO_INFO) {
-      from.send(
-        this.delivery
-          .result(stanza)
-          .append(
-            xml(
-              'query',
-              { xmlns: DISCO_INFO },
-              xml('identity', { category: 'account', type: 'registered' }),
-              ...[DISCO_INFO, DISCO_ITEMS, CARBONS_NS].map((v) => xml('feature', { var: v })),
-            ),
-          ),
-      );
-      return;
-    }
-    if (get && payload.name === 'query' && payload.xmlns === DISCO_ITEMS) {
-      from.send(this.delivery.result(stanza).append(xml('query', { xmlns: DISCO_ITEMS })));
-      return;
-    }
+    const query = discoQuery(stanza);
+    if (query === DISCO_INFO)
+      return this.discoInfo(from, stanza, { category: 'account', type: 'registered' }, [
+        DISCO_INFO,
+        DISCO_ITEMS,
+        CARBONS_NS,
+      ]);
+    if (query === DISCO_ITEMS) return this.discoItems(from, stanza, []);
     this.answerPublic(from, stanza);
   }
 
   /** What the server's address answers to anyone, another AS included: ping and disco. */
   answerPublic(from: Origin, stanza: Element): void {
     const payload = stanza.getChildElements()[0];
-    const get = stanza.attrs.type === 'get' && payload !== undefined && !payload.attrs.node;
-    if (get && payload.name === 'ping' && payload.xmlns === NS.ping) {
+    if (
+      stanza.attrs.type === 'get' &&
+      payload?.name === 'ping' &&
+      payload.xmlns === NS.ping &&
+      !payload.attrs.node
+    ) {
       from.send(this.delivery.result(stanza));
       return;
     }
-    if (get && payload.name === 'query' && payload.xmlns === DISCO_INFO) {
-      from.send(
-        this.delivery
-          .result(stanza)
-          .append(
-            xml(
-              'query',
-              { xmlns: DISCO_INFO },
-              xml('identity', { category: 'server', type: 'im', name: 'IRSP message server' }),
-              ...SERVER_FEATURES.map((v) => xml('feature', { var: v })),
-            ),
-          ),
+    const query = discoQuery(stanza);
+    if (query === DISCO_INFO)
+      return this.discoInfo(
+        from,
+        stanza,
+        { category: 'server', type: 'im', name: 'IRSP message server' },
+        SERVER_FEATURES,
       );
-      return;
-    }
-    if (get && payload.name === 'query' && payload.xmlns === DISCO_ITEMS) {
-      // XEP-0030 §4: the application servers of the AS are the server's items.
-      from.send(
-        this.delivery
-          .result(stanza)
-          .append(
-            xml(
-              'query',
-              { xmlns: DISCO_ITEMS },
-              ...this.notifications.applicationServerItems().map((item) => xml('item', item)),
-            ),
-          ),
-      );
-      return;
-    }
+    // XEP-0030 §4: the application servers of the AS are the server's items.
+    if (query === DISCO_ITEMS)
+      return this.discoItems(from, stanza, this.notifications.applicationServerItems());
     this.delivery.refuse(from, stanza, 'service-unavailable');
   }
 
@@ -156,29 +136,46 @@ export class ServerIqs {
    */
   answerForApplicationServer(from: C2sSession, stanza: Element, jid: string): void {
     if (stanza.attrs.type === 'result' || stanza.attrs.type === 'error') return;
-    const payload = stanza.getChildElements()[0];
-    const get = stanza.attrs.type === 'get' && payload !== undefined && !payload.attrs.node;
-    const name = this.notifications.applicationServerItems().find((item) => item.jid === jid)?.name ?? jid;
-    if (get && payload.name === 'query' && payload.xmlns === DISCO_INFO) {
-      from.send(
-        this.delivery
-          .result(stanza)
-          .append(
-            xml(
-              'query',
-              { xmlns: DISCO_INFO },
-              xml('identity', { category: 'component', type: 'generic', name }),
-              ...[DISCO_INFO, DISCO_ITEMS].map((v) => xml('feature', { var: v })),
-            ),
-          ),
-      );
-      return;
+    const query = discoQuery(stanza);
+    if (query === DISCO_INFO) {
+      const name = this.notifications.applicationServerItems().find((item) => item.jid === jid)?.name ?? jid;
+      return this.discoInfo(from, stanza, { category: 'component', type: 'generic', name }, [
+        DISCO_INFO,
+        DISCO_ITEMS,
+      ]);
     }
-    if (get && payload.name === 'query' && payload.xmlns === DISCO_ITEMS) {
-      from.send(this.delivery.result(stanza).append(xml('query', { xmlns: DISCO_ITEMS })));
-      return;
-    }
+    if (query === DISCO_ITEMS) return this.discoItems(from, stanza, []);
     this.delivery.refuse(from, stanza, 'service-unavailable');
+  }
+
+  /** A disco#info result with this identity and these features. */
+  private discoInfo(
+    from: Origin,
+    stanza: Element,
+    identity: Record<string, string>,
+    features: readonly string[],
+  ): void {
+    from.send(
+      this.delivery
+        .result(stanza)
+        .append(
+          xml(
+            'query',
+            { xmlns: DISCO_INFO },
+            xml('identity', identity),
+            ...features.map((v) => xml('feature', { var: v })),
+          ),
+        ),
+    );
+  }
+
+  /** A disco#items result with these items. */
+  private discoItems(from: Origin, stanza: Element, items: readonly Record<string, string>[]): void {
+    from.send(
+      this.delivery
+        .result(stanza)
+        .append(xml('query', { xmlns: DISCO_ITEMS }, ...items.map((item) => xml('item', item)))),
+    );
   }
 
   // --- rosters (RFC 6121 §2) ------------------------------------------------------------------------------------------
